@@ -1,0 +1,146 @@
+// The one configuration loader: every setting of every service is declared here once, with its
+// environment variable, default and documentation, and validated at start-up (fail fast).
+import { z } from 'zod';
+import {
+  DEFAULT_BATCHER_TASK_QUEUE,
+  DEFAULT_BATCHER_WORKFLOW_ID_PREFIX,
+  DEFAULT_MAIN_TASK_QUEUE,
+  type BatcherSettings,
+} from '../workflow';
+
+/** Raised when a setting is missing or malformed; the message names every offending variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: Array<{ variable: string; message: string }>) {
+    super(`Invalid configuration: ${problems.map((p) => `${p.variable}: ${p.message}`).join('; ')}`);
+  }
+}
+
+interface Setting<T> {
+  /** Environment variable that sets it. */
+  env: string;
+  /** What it does (shown in README and `--help`). */
+  doc: string;
+  /** Default as the string a user would write; undefined means optional with no value. */
+  default?: string;
+  schema: z.ZodType<T>;
+}
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be >= ${min}`).max(max, `must be <= ${max}`));
+const bool = z
+  .string()
+  .toLowerCase()
+  .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' }))
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const text = z.string().trim().min(1, 'must not be empty');
+const optionalText = z.string().trim().optional();
+const port = int(0, 65535);
+
+function setting<T>(env: string, doc: string, schema: z.ZodType<T>, defaultValue?: string): Setting<T> {
+  return { env, doc, schema, default: defaultValue };
+}
+
+/** Every section a service can ask for. */
+export const sections = {
+  log: {
+    level: setting('LOG_LEVEL', 'Log level: trace, debug, info, warn, error, fatal.', z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal'], { message: 'must be one of trace, debug, info, warn, error, fatal' }), 'info'),
+  },
+  telemetry: {
+    otlpEndpoint: setting('OTEL_EXPORTER_OTLP_ENDPOINT', 'OTLP/HTTP endpoint for traces, e.g. http://jaeger:4318. Unset: no exporter.', z.url({ message: 'must be a URL such as http://localhost:4318' }).optional()),
+    podName: setting('K8S_POD_NAME', 'Kubernetes pod name, added to trace resources (set by the chart).', optionalText),
+    podNamespace: setting('K8S_NAMESPACE', 'Kubernetes namespace, added to trace resources (set by the chart).', optionalText),
+  },
+  batcher: {
+    taskQueue: setting('BATCHER_TASK_QUEUE', 'Task queue of the batcher workflows and their bulk-write activity.', text, DEFAULT_BATCHER_TASK_QUEUE),
+    shards: setting('BATCHER_SHARDS', 'Number of batcher workflows; requests are routed by a hash of their id.', int(1, 1024), '1'),
+    workflowIdPrefix: setting('BATCHER_WORKFLOW_ID_PREFIX', 'Batcher workflow ids are `<prefix>-<shard>`.', text, DEFAULT_BATCHER_WORKFLOW_ID_PREFIX),
+    maxBatchSize: setting('BATCH_MAX_SIZE', 'Flush as soon as this many requests are pending.', int(1, 10_000), '100'),
+    flushIntervalMs: setting('BATCH_FLUSH_INTERVAL_MS', 'Flush pending requests at least this often (ms).', int(10), '20000'),
+    continueAsNewSignals: setting('CONTINUE_AS_NEW_SIGNALS', 'Continue-as-new after this many signals in one run (earlier if Temporal suggests it).', int(1, 9000), '1000'),
+    dedupWindowSize: setting('DEDUP_WINDOW_SIZE', 'Recently written request ids a batcher remembers to answer duplicates without a write.', int(0, 100_000), '500'),
+  },
+  main: {
+    taskQueue: setting('MAIN_TASK_QUEUE', 'Task queue of the main (transactional) workflows.', text, DEFAULT_MAIN_TASK_QUEUE),
+    confirmationTimeoutMs: setting('CONFIRMATION_TIMEOUT_MS', 'A main workflow fails if its write is not confirmed within this time (ms).', int(1000), '120000'),
+    businessStepMs: setting('BUSINESS_STEP_MS', 'Simulated duration of each business activity (ms).', int(0, 600_000), '200'),
+  },
+  mysql: {
+    host: setting('MYSQL_HOST', 'MySQL/MariaDB host.', text, '127.0.0.1'),
+    port: setting('MYSQL_PORT', 'MySQL/MariaDB port.', int(1, 65535), '3306'),
+    user: setting('MYSQL_USER', 'MySQL user.', text, 'root'),
+    password: setting('MYSQL_PASSWORD', 'MySQL password (empty allowed).', z.string(), ''),
+    database: setting('MYSQL_DATABASE', 'Database holding the `batched_writes` table.', z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1-64 letters, digits or _'), 'batcher'),
+    poolSize: setting('MYSQL_POOL_SIZE', 'Connections in the mysql2 pool.', int(1, 1000), '10'),
+  },
+  worker: {
+    healthPort: setting('WORKER_HEALTH_PORT', 'Port of the worker health endpoint (/healthz, /readyz); 0 disables it.', port, '8081'),
+    metricsPort: setting('WORKER_METRICS_PORT', 'Port of the Temporal SDK Prometheus metrics (/metrics); 0 disables it.', port, '9464'),
+    shutdownGraceMs: setting('WORKER_SHUTDOWN_GRACE_MS', 'On SIGTERM, let running tasks finish this long (keep below terminationGracePeriodSeconds).', int(0), '25000'),
+    workflowBundlePath: setting('WORKFLOW_BUNDLE_PATH', 'Prebundled workflow code (built in the image); unset: bundle at start-up.', optionalText),
+    maxConcurrentActivities: setting('WORKER_MAX_CONCURRENT_ACTIVITIES', 'Activities one worker runs at once.', int(1, 10_000), '100'),
+  },
+  monitor: {
+    port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
+    pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor queries every shard (ms).', int(100), '5000'),
+    autoRestart: setting('HEALTH_AUTO_RESTART', 'Start a shard again when it is found not running.', bool, 'true'),
+  },
+  starter: {
+    workflows: setting('STARTER_WORKFLOWS', 'Main workflows the starter launches.', int(0, 1_000_000), '200'),
+    wait: setting('STARTER_WAIT', 'Wait for every workflow and print a summary.', bool, 'true'),
+    workflowIdPrefix: setting('STARTER_WORKFLOW_ID_PREFIX', 'Main workflow ids are `<prefix>-<run>-<n>`.', text, 'txn'),
+  },
+} as const;
+
+type Sections = typeof sections;
+export type SectionName = keyof Sections;
+type SectionValue<S> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+export type Config<N extends SectionName> = { [K in N]: SectionValue<Sections[K]> };
+
+/** Every section's settings, for documentation and for the chart↔config test. */
+export function describeSettings(): Array<{ section: SectionName; key: string; env: string; doc: string; default?: string }> {
+  return (Object.keys(sections) as SectionName[]).flatMap((section) =>
+    Object.entries(sections[section]).map(([key, s]) => ({ section, key, env: (s as Setting<unknown>).env, doc: (s as Setting<unknown>).doc, default: (s as Setting<unknown>).default })),
+  );
+}
+
+/**
+ * Reads the named sections from the environment, applying defaults, and throws one
+ * {@link ConfigError} that names every invalid variable.
+ */
+export function loadConfig<N extends SectionName>(names: readonly N[], env: NodeJS.ProcessEnv = process.env): Config<N> {
+  const problems: ConfigError['problems'] = [];
+  const result: Record<string, Record<string, unknown>> = {};
+  for (const name of names) {
+    const out: Record<string, unknown> = {};
+    for (const [key, s] of Object.entries(sections[name]) as Array<[string, Setting<unknown>]>) {
+      const raw = env[s.env];
+      const value = raw === undefined || raw === '' ? s.default : raw;
+      if (value === undefined) {
+        out[key] = undefined;
+        continue;
+      }
+      const parsed = s.schema.safeParse(value);
+      if (parsed.success) out[key] = parsed.data;
+      else problems.push({ variable: s.env, message: `${parsed.error.issues[0]?.message ?? 'invalid'} (got ${JSON.stringify(value)})` });
+    }
+    result[name] = out;
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return result as Config<N>;
+}
+
+/** The batcher workflow's settings from the `batcher` section. */
+export function batcherSettings(batcher: Config<'batcher'>['batcher']): BatcherSettings {
+  return {
+    maxBatchSize: batcher.maxBatchSize,
+    flushIntervalMs: batcher.flushIntervalMs,
+    continueAsNewSignals: batcher.continueAsNewSignals,
+    dedupWindowSize: batcher.dedupWindowSize,
+    activityTaskQueue: batcher.taskQueue,
+  };
+}
