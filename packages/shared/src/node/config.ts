@@ -63,6 +63,7 @@ export const sections = {
     flushIntervalMs: setting('BATCH_FLUSH_INTERVAL_MS', 'Flush pending requests at least this often (ms).', int(10), '20000'),
     continueAsNewSignals: setting('CONTINUE_AS_NEW_SIGNALS', 'Continue-as-new after this many signals in one run (earlier if Temporal suggests it).', int(1, 9000), '1000'),
     dedupWindowSize: setting('DEDUP_WINDOW_SIZE', 'Recently written request ids a batcher remembers to answer duplicates without a write.', int(0, 100_000), '500'),
+    maxPendingBytes: setting('BATCHER_MAX_PENDING_BYTES', 'A shard refuses new requests (BatcherOverloaded) while its pending requests exceed this many bytes; bounds continue-as-new payloads.', int(10_000, 1_500_000), '1000000'),
   },
   main: {
     taskQueue: setting('MAIN_TASK_QUEUE', 'Task queue of the main (transactional) workflows.', text, DEFAULT_MAIN_TASK_QUEUE),
@@ -141,6 +142,6 @@ export function batcherSettings(batcher: Config<'batcher'>['batcher']): BatcherS
     flushIntervalMs: batcher.flushIntervalMs,
     continueAsNewSignals: batcher.continueAsNewSignals,
     dedupWindowSize: batcher.dedupWindowSize,
-    activityTaskQueue: batcher.taskQueue,
+    maxPendingBytes: batcher.maxPendingBytes,
   };
 }

@@ -4,3 +4,5 @@ export * from './logger';
 export * from './temporal';
 export * from './mysql';
 export * from './telemetry';
+export * from './batchers';
+export * from './health-server';

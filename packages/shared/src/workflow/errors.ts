@@ -9,6 +9,8 @@ export const BatcherErrorTypes = {
   DataRejected: 'WriteDataRejected',
   /** The request was abandoned by its requester before the batch wrote it. */
   Abandoned: 'WriteAbandoned',
+  /** The shard holds too much pending data to accept more (for example while the database is down). */
+  Overloaded: 'BatcherOverloaded',
   /** The request itself is malformed (missing id, payload not an object...). */
   InvalidRequest: 'InvalidWriteRequest',
   /** The database could not be reached or the transaction failed transiently; retried. */

@@ -10,6 +10,13 @@ export const DEFAULT_MAIN_TASK_QUEUE = 'main-workflow-queue';
 /** Default prefix of batcher workflow ids; shard n runs as `${prefix}-${n}`. */
 export const DEFAULT_BATCHER_WORKFLOW_ID_PREFIX = 'write-batcher';
 
+/** Workflow type names, for clients that start workflows without importing their code. */
+export const BATCHER_WORKFLOW_TYPE = 'batcherWorkflow';
+export const TRANSACTION_WORKFLOW_TYPE = 'transactionWorkflow';
+
+/** Largest accepted JSON payload of one request, in bytes: keeps carried state bounded. */
+export const MAX_PAYLOAD_BYTES = 16 * 1024;
+
 /** W3C trace-context carrier (`traceparent`, `tracestate`), kept as plain strings so it survives continue-as-new. */
 export type TraceCarrier = Record<string, string>;
 
@@ -79,13 +86,14 @@ export interface BatcherSettings {
   continueAsNewSignals: number;
   /** How many recently written request ids the workflow remembers to answer duplicates fast. @default 500 */
   dedupWindowSize: number;
-  /** Task queue of the bulk-write activity. @default 'batcher-queue' */
-  activityTaskQueue?: string;
+  /** Refuse new requests (BatcherOverloaded) while pending requests hold more than this many bytes. @default 1000000 */
+  maxPendingBytes: number;
 }
 
 export interface BatcherStats {
   shard: number;
   pending: number;
+  pendingBytes: number;
   batchesWritten: number;
   rowsWritten: number;
   duplicates: number;
@@ -102,7 +110,7 @@ export interface BatcherStats {
   /** Confirmations whose requester no longer existed. */
   confirmationsUndeliverable: number;
   /** Recent batches, newest last (bounded), for charts. */
-  recentBatches: Array<{ batchId: string; rows: number; atMs: number; pendingAfter: number }>;
+  recentBatches: Array<{ batchId: string; rows: number; atMs: number; pendingAfter: number; durationMs: number }>;
 }
 
 /** A pending request plus the time the batcher received it. */
@@ -138,17 +146,8 @@ export interface BatcherInput {
 export interface TransactionInput {
   /** Business content of the row to write. */
   payload: Record<string, unknown>;
-  /** Batcher routing (must match the batcher workers). */
-  batcher: {
-    shards: number;
-    workflowIdPrefix: string;
-    taskQueue: string;
-    settings: BatcherSettings;
-  };
   /** Give up waiting for the confirmation after this many ms. @default 120000 */
-  confirmationTimeoutMs: number;
-  /** Simulated duration of each business activity in ms. @default 200 */
-  businessStepMs?: number;
+  confirmationTimeoutMs?: number;
 }
 
 export interface TransactionResult {

@@ -1,0 +1,34 @@
+// Builds the batcher worker: batcher workflows plus the bulk-write activity on one task queue.
+import { Worker, type NativeConnection, type WorkerPlugin } from '@temporalio/worker';
+import type { Pool } from '@batcher/shared/node';
+import { workflowSource } from '@batcher/shared/worker';
+import { createActivities } from './activities';
+
+export const workflowsPath = require.resolve('./workflows');
+
+export interface BatcherWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  pool: Pool;
+  /** Prebundled workflow code; unset: bundle from source at start-up. */
+  workflowBundlePath?: string;
+  /** @default 25000 */
+  shutdownGraceMs?: number;
+  /** @default 100 */
+  maxConcurrentActivities?: number;
+  plugins?: WorkerPlugin[];
+}
+
+export async function createBatcherWorker(deps: BatcherWorkerDeps): Promise<Worker> {
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    ...workflowSource(workflowsPath, deps.workflowBundlePath),
+    activities: createActivities({ pool: deps.pool }),
+    shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,
+    plugins: deps.plugins,
+  });
+}

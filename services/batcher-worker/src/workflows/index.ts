@@ -1,0 +1,2 @@
+// Workflows of the batcher worker (its workflowsPath).
+export { batcherWorkflow } from './batcher';

@@ -1,0 +1,42 @@
+// Builds the main worker: transactional workflows plus their activities on one task queue.
+import { Client } from '@temporalio/client';
+import { Worker, type NativeConnection, type WorkerPlugin } from '@temporalio/worker';
+import type { BatcherConfig, Pool } from '@batcher/shared/node';
+import { workflowSource } from '@batcher/shared/worker';
+import { createActivities } from './activities';
+
+export const workflowsPath = require.resolve('./workflows');
+
+export interface MainWorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  pool: Pool;
+  /** Where and how requests are routed to batchers; must match the batcher workers. */
+  batcher: BatcherConfig;
+  /** @default 200 */
+  businessStepMs?: number;
+  workflowBundlePath?: string;
+  /** @default 25000 */
+  shutdownGraceMs?: number;
+  /** @default 100 */
+  maxConcurrentActivities?: number;
+  plugins?: WorkerPlugin[];
+  /** Client used by the submit activity; defaults to one on the worker's connection. */
+  client?: Client;
+  traceCarrier?: () => Record<string, string>;
+}
+
+export async function createMainWorker(deps: MainWorkerDeps): Promise<Worker> {
+  const client = deps.client ?? new Client({ connection: deps.connection, namespace: deps.namespace });
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    ...workflowSource(workflowsPath, deps.workflowBundlePath),
+    activities: createActivities({ client, pool: deps.pool, batcher: deps.batcher, businessStepMs: deps.businessStepMs ?? 200, traceCarrier: deps.traceCarrier }),
+    shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,
+    plugins: deps.plugins,
+  });
+}

@@ -1,0 +1,2 @@
+// Workflows of the main worker (its workflowsPath).
+export { transactionWorkflow } from './transaction';

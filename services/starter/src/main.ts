@@ -1,0 +1,112 @@
+// starter: makes sure the batcher shards run, starts N main workflows and, with --wait, prints
+// batcher statistics every few seconds and a summary at the end.
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
+import { createPool, ensureBatcherShards, loadConfig, startTelemetry, temporalConnectConfig, WRITES_TABLE } from '@batcher/shared/node';
+import { awaitTransactions, startTransactions, summarize } from './run-transactions';
+
+const SERVICE = 'starter';
+const USAGE = `usage: starter [--workflows N] [--shards S] [--wait | --no-wait] [--stats-interval-ms MS]
+  --workflows N   main workflows to start (env STARTER_WORKFLOWS, default 200)
+  --shards S      batcher shards (env BATCHER_SHARDS, default 1; must match the workers)
+  --no-wait       start them and exit without waiting (env STARTER_WAIT=false)`;
+
+function parseCli(argv: string[]): { env: NodeJS.ProcessEnv; statsIntervalMs: number } {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      workflows: { type: 'string' },
+      shards: { type: 'string' },
+      wait: { type: 'boolean' },
+      'no-wait': { type: 'boolean' },
+      'stats-interval-ms': { type: 'string', default: '5000' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  // Flags are applied as their environment variables so they are validated by the same loader.
+  const env = { ...process.env };
+  if (values.workflows !== undefined) env.STARTER_WORKFLOWS = values.workflows;
+  if (values.shards !== undefined) env.BATCHER_SHARDS = values.shards;
+  if (values['no-wait']) env.STARTER_WAIT = 'false';
+  if (values.wait) env.STARTER_WAIT = 'true';
+  const statsIntervalMs = Number(values['stats-interval-ms']);
+  if (!Number.isInteger(statsIntervalMs) || statsIntervalMs < 100) throw new Error(`--stats-interval-ms must be an integer >= 100 (got ${values['stats-interval-ms']})`);
+  return { env, statsIntervalMs };
+}
+
+function formatStats(s: BatcherStats): string {
+  const since = s.lastFlushAtMs ? `${((Date.now() - s.lastFlushAtMs) / 1000).toFixed(1)}s ago` : 'never';
+  return `[stats] shard ${s.shard}: pending=${s.pending} batches=${s.batchesWritten} rows=${s.rowsWritten} dup=${s.duplicates} rejected=${s.rejected} signals=${s.signalsThisRun}/${s.signalsTotal} can=${s.continueAsNewCount} dedup=${s.dedupWindowSize} canPayload=${s.continueAsNewPayloadBytes}B lastFlush=${since}`;
+}
+
+async function main(): Promise<void> {
+  const { env, statsIntervalMs } = parseCli(process.argv.slice(2));
+  const config = loadConfig(['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], env);
+  const temporal = temporalConnectConfig(env);
+  const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
+  const connection = await Connection.connect(temporal.connectionOptions);
+  const client = new Client({ connection, namespace: temporal.namespace, plugins: telemetry.clientPlugins });
+  try {
+    await ensureBatcherShards(client, config.batcher);
+    const runTag = Date.now().toString(36);
+    const n = config.starter.workflows;
+    const workflowIds = Array.from({ length: n }, (_, i) => `${config.starter.workflowIdPrefix}-${runTag}-${i}`);
+    const startedAt = Date.now();
+    await startTransactions(client, {
+      taskQueue: config.main.taskQueue,
+      workflowIds,
+      input: (workflowId, i) => ({ payload: { order: workflowId, amountCents: 100 + i, currency: 'EUR' }, confirmationTimeoutMs: config.main.confirmationTimeoutMs }),
+    });
+    console.log(`started ${n} workflows (${workflowIds[0] ?? ''} … ${workflowIds[n - 1] ?? ''}) on ${config.main.taskQueue}, ${config.batcher.shards} batcher shard(s)`);
+    if (!config.starter.wait) return;
+
+    const printStats = async () => {
+      for (let shard = 0; shard < config.batcher.shards; shard++) {
+        try {
+          console.log(formatStats(await client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery)));
+        } catch (err) {
+          console.log(`[stats] shard ${shard}: unavailable (${(err as Error).message})`);
+        }
+      }
+    };
+    const timer = setInterval(() => void printStats(), statsIntervalMs);
+    const outcomes = await awaitTransactions(client, workflowIds, startedAt).finally(() => clearInterval(timer));
+    await printStats();
+    const elapsedS = (Date.now() - startedAt) / 1000;
+    const summary = summarize(outcomes);
+
+    const pool = createPool(config.mysql, { connectionLimit: 1 });
+    let rows = 0;
+    let batches = 0;
+    try {
+      const [r] = await pool.query(`SELECT COUNT(*) AS n_rows, COUNT(DISTINCT batch_id) AS n_batches FROM ${WRITES_TABLE} WHERE status = 'committed' AND requester_workflow_id LIKE ?`, [`${config.starter.workflowIdPrefix}-${runTag}-%`]);
+      const first = (r as Array<{ n_rows: number; n_batches: number }>)[0];
+      rows = Number(first?.n_rows ?? 0);
+      batches = Number(first?.n_batches ?? 0);
+    } finally {
+      await pool.end();
+    }
+    console.log('');
+    console.log('==== summary ====');
+    console.log(`workflows: ${summary.succeeded} succeeded, ${summary.failed} failed of ${summary.total} in ${elapsedS.toFixed(1)} s`);
+    for (const [type, count] of Object.entries(summary.failedByType)) console.log(`  failed with ${type}: ${count}`);
+    for (const o of outcomes.filter((x) => !x.ok).slice(0, 3)) console.log(`  e.g. ${o.workflowId}: ${o.message}`);
+    console.log(`confirmation latency: p50 ${summary.latencyMs.p50} ms, p95 ${summary.latencyMs.p95} ms, p99 ${summary.latencyMs.p99} ms`);
+    console.log(`rows in MySQL for this run: ${rows}`);
+    console.log(`${rows} individual writes → ${batches} bulk operations`);
+    if (summary.failed > 0) process.exitCode = 1;
+  } finally {
+    await connection.close();
+    await telemetry.shutdown();
+  }
+}
+
+main().catch((err) => {
+  console.error(JSON.stringify({ level: 'fatal', service: SERVICE, msg: String(err?.message ?? err) }));
+  process.exit(1);
+});
