@@ -124,7 +124,10 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
       }
       return;
     }
-    if (inProgress.has(req.requestId)) return; // already queued or being written: one row, one confirmation
+    if (inProgress.has(req.requestId)) {
+      counters.duplicates++; // already queued or being written: one row, one confirmation
+      return;
+    }
     const known = recent.get(req.requestId);
     if (known) {
       counters.duplicates++;
@@ -205,18 +208,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   const shouldContinueAsNew = (): boolean => signalsThisRun >= settings.continueAsNewSignals || workflowInfo().continueAsNewSuggested;
 
   for (;;) {
-    const oldest = pending[0];
-    if (oldest === undefined) {
-      await condition(() => pending.length > 0 || shouldContinueAsNew());
-    } else {
-      const waitMs = oldest.receivedAtMs + settings.flushIntervalMs - Date.now();
-      if (waitMs > 0) await condition(() => pending.length >= settings.maxBatchSize || shouldContinueAsNew(), waitMs);
-    }
-    const due = pending[0] !== undefined && Date.now() >= pending[0].receivedAtMs + settings.flushIntervalMs;
-    if (pending.length >= settings.maxBatchSize || due) {
-      await flush();
-      continue;
-    }
+    // Continue-as-new comes before a due flush: a run never takes much more than its share of
+    // signals, whatever the burst; pending requests simply move to the next run.
     if (shouldContinueAsNew()) {
       // Let running signal handlers (duplicate confirmations) finish so nothing is dropped.
       await condition(allHandlersFinished);
@@ -229,6 +222,16 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
       };
       log.info('continuing as new', { shard, pending: pending.length, dedupWindow: recent.size, bytes });
       await continueAsNew<typeof batcherWorkflow>({ shard, settings, state: carried });
+    }
+    const oldest = pending[0];
+    if (pending.length >= settings.maxBatchSize || (oldest !== undefined && Date.now() >= oldest.receivedAtMs + settings.flushIntervalMs)) {
+      await flush();
+      continue;
+    }
+    if (oldest === undefined) {
+      await condition(() => pending.length > 0 || shouldContinueAsNew());
+    } else {
+      await condition(() => pending.length >= settings.maxBatchSize || shouldContinueAsNew(), oldest.receivedAtMs + settings.flushIntervalMs - Date.now());
     }
   }
 }

@@ -1,0 +1,69 @@
+// Batching behaviour of the whole pipeline against the real Temporal server and MariaDB.
+import { afterEach, describe, expect, it } from 'vitest';
+import { requestIdFor, shardFor } from '@batcher/shared/workflow';
+import { rowsPerBatch, startPipeline, type Pipeline } from './pipeline';
+
+let pipeline: Pipeline | undefined;
+afterEach(async () => {
+  await pipeline?.stop();
+  pipeline = undefined;
+});
+
+describe('batching', () => {
+  it('when 10 workflows write, then all succeed and their 10 rows are written in one bulk operation', async (ctx) => {
+    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '4000' } });
+    const outcomes = await pipeline.run(pipeline.ids(10));
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const rows = await pipeline.rows();
+    expect(rows).toHaveLength(10);
+    expect(new Set(rows.map((r) => r.request_id))).toEqual(new Set(outcomes.map((o) => requestIdFor(o.workflowId))));
+    expect(rowsPerBatch(rows).size).toBe(1);
+    const stats = await pipeline.stats();
+    expect(stats.batchesWritten).toBe(1);
+    expect(stats.rowsWritten).toBe(10);
+  });
+
+  it('when 250 workflows write, then every batch holds at most 100 rows and exactly 250 rows exist', async (ctx) => {
+    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '5000' } });
+    const outcomes = await pipeline.run(pipeline.ids(250));
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const rows = await pipeline.rows();
+    expect(rows).toHaveLength(250);
+    expect(new Set(rows.map((r) => r.request_id)).size).toBe(250);
+    const perBatch = rowsPerBatch(rows);
+    expect(Math.max(...perBatch.values())).toBeLessThanOrEqual(100);
+    expect(perBatch.size).toBeGreaterThanOrEqual(3);
+  });
+
+  it('when three shards run, then each request goes to the shard its id hashes to and all rows are written', async (ctx) => {
+    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '3' } });
+    const ids = pipeline.ids(45);
+    const outcomes = await pipeline.run(ids);
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const rows = await pipeline.rows();
+    expect(rows).toHaveLength(45);
+    for (const row of rows) expect(row.shard).toBe(shardFor(row.request_id, 3));
+    for (const o of outcomes) expect(o.result?.shard).toBe(shardFor(requestIdFor(o.workflowId), 3));
+    // Every shard served its share, and the shards' own counters add up to the rows.
+    const perShard = [0, 1, 2].map((s) => rows.filter((r) => r.shard === s).length);
+    expect(perShard.every((n) => n > 0)).toBe(true);
+    const stats = await Promise.all([0, 1, 2].map((s) => pipeline!.stats(s)));
+    expect(stats.map((s) => s.rowsWritten)).toEqual(perShard);
+  });
+
+  it('when the threshold is lowered, then the batcher continues as new several times and loses or doubles nothing', async (ctx) => {
+    pipeline = await startPipeline({ title: ctx.task.name, env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500' } });
+    const outcomes = await pipeline.run(pipeline.ids(300));
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const rows = await pipeline.rows();
+    expect(rows).toHaveLength(300);
+    expect(new Set(rows.map((r) => r.request_id)).size).toBe(300);
+    const stats = await pipeline.stats();
+    expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(3);
+    expect(stats.signalsTotal).toBe(300);
+    expect(stats.rowsWritten).toBe(300);
+    expect(stats.largestContinueAsNewPayloadBytes).toBeGreaterThan(0);
+    // Carried state stays bounded: at most one window of ids plus what was pending.
+    expect(stats.dedupWindowSize).toBeLessThanOrEqual(500);
+  });
+});

@@ -1,0 +1,115 @@
+// A whole pipeline in the test process: an in-process batcher worker and main worker on their
+// own task queues, against the run's real Temporal server and a database of the test's own.
+import { createHash } from 'node:crypto';
+import { Client } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
+import { createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
+import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
+import { createMainWorker } from '@batcher/main-worker/dist/worker';
+import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
+import { globalMysql, globalTemporal } from '../support/global-servers';
+
+export interface PipelineOptions {
+  /** Names the task queues, workflow ids and database, so tests never see each other's data. */
+  title: string;
+  /** BATCH_*, BATCHER_*, CONTINUE_AS_NEW_SIGNALS, DEDUP_WINDOW_SIZE overrides, as env strings. */
+  env?: Record<string, string>;
+  /** MySQL to use instead of the run's MariaDB (e.g. one the test stops and starts). */
+  mysql?: { host: string; port: number; user: string; password: string };
+  /** Start the batcher worker (false: requests are never written). @default true */
+  batcherWorker?: boolean;
+  /** Simulated business step. @default 20 */
+  businessStepMs?: number;
+  connection?: NativeConnection;
+  client?: Client;
+}
+
+export interface Pipeline {
+  client: Client;
+  batcher: BatcherConfig;
+  mainTaskQueue: string;
+  mysql: MysqlConfig;
+  pool: Pool;
+  /** Starts main workflows with these ids and waits for each outcome. */
+  run(workflowIds: string[], confirmationTimeoutMs?: number): Promise<TransactionOutcome[]>;
+  /** `${slug}-${i}` ids for n workflows. */
+  ids(n: number, tag?: string): string[];
+  stats(shard?: number): Promise<BatcherStats>;
+  /** Committed rows: request id, batch id, shard. */
+  rows(): Promise<Array<{ request_id: string; batch_id: string; shard: number; status: string }>>;
+  stop(): Promise<void>;
+}
+
+export function slugOf(title: string): string {
+  const hash = createHash('sha1').update(title).digest('hex').slice(0, 8);
+  return `${title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24)}-${hash}`;
+}
+
+export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
+  const slug = `${slugOf(options.title)}-${Date.now().toString(36)}`;
+  const temporal = globalTemporal();
+  const base = options.mysql ?? globalMysql();
+  const config = loadConfig(['batcher', 'mysql'], {
+    BATCHER_TASK_QUEUE: `batcher-${slug}`,
+    BATCHER_WORKFLOW_ID_PREFIX: `batcher-${slug}`,
+    BATCH_FLUSH_INTERVAL_MS: '2000',
+    MYSQL_HOST: base.host,
+    MYSQL_PORT: String(base.port),
+    MYSQL_USER: base.user,
+    MYSQL_PASSWORD: base.password,
+    MYSQL_DATABASE: `t_${createHash('sha1').update(slug).digest('hex').slice(0, 12)}`,
+    ...options.env,
+  });
+  await migrate(config.mysql);
+  const pool = createPool(config.mysql);
+  const connection = options.connection ?? (await NativeConnection.connect({ address: temporal.address }));
+  const namespace = temporal.namespace;
+  const client = options.client ?? new Client({ connection, namespace });
+  const mainTaskQueue = `main-${slug}`;
+
+  const workers: Worker[] = [];
+  if (options.batcherWorker !== false) {
+    workers.push(await createBatcherWorker({ connection, namespace, taskQueue: config.batcher.taskQueue, pool, shutdownGraceMs: 1000 }));
+  }
+  workers.push(
+    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, pool, batcher: config.batcher, businessStepMs: options.businessStepMs ?? 20, shutdownGraceMs: 1000, client }),
+  );
+  const running = workers.map((w) => w.run());
+
+  const pipeline: Pipeline = {
+    client,
+    batcher: config.batcher,
+    mainTaskQueue,
+    mysql: config.mysql,
+    pool,
+    ids: (n, tag = 'txn') => Array.from({ length: n }, (_, i) => `${tag}-${slug}-${i}`),
+    async run(workflowIds, confirmationTimeoutMs = 120_000) {
+      const startedAt = Date.now();
+      await startTransactions(client, { taskQueue: mainTaskQueue, workflowIds, input: (id, i) => ({ payload: { order: id, amountCents: i }, confirmationTimeoutMs }) });
+      return awaitTransactions(client, workflowIds, startedAt);
+    },
+    stats: (shard = 0) => client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery),
+    async rows() {
+      const [r] = await pool.query('SELECT request_id, batch_id, shard, status FROM batched_writes ORDER BY id');
+      return r as Array<{ request_id: string; batch_id: string; shard: number; status: string }>;
+    },
+    async stop() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.allSettled(running);
+      for (let shard = 0; shard < config.batcher.shards; shard++) {
+        await client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).terminate('test finished').catch(() => undefined);
+      }
+      await pool.end();
+      if (!options.connection) await connection.close();
+    },
+  };
+  return pipeline;
+}
+
+/** Counts of rows per batch id. */
+export function rowsPerBatch(rows: Array<{ batch_id: string }>): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of rows) m.set(r.batch_id, (m.get(r.batch_id) ?? 0) + 1);
+  return m;
+}
