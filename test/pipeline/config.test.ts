@@ -1,0 +1,41 @@
+// Start-up configuration: a bad value stops every service with a message naming the variable.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '@batcher/shared/node';
+import { repoRoot } from '../support/processes';
+
+describe('configuration', () => {
+  it('when nothing is set, then the defaults of the reference design apply', () => {
+    const c = loadConfig(['batcher', 'main'], {});
+    expect(c.batcher).toMatchObject({ taskQueue: 'batcher-queue', shards: 1, maxBatchSize: 100, flushIntervalMs: 20_000, continueAsNewSignals: 1000, dedupWindowSize: 500 });
+    expect(c.main).toMatchObject({ taskQueue: 'main-workflow-queue', confirmationTimeoutMs: 120_000 });
+  });
+
+  it('when several values are bad, then one ConfigError names each variable', () => {
+    const attempt = () => loadConfig(['batcher', 'mysql', 'worker'], { BATCH_MAX_SIZE: 'lots', BATCHER_SHARDS: '0', MYSQL_PORT: '99999', WORKER_HEALTH_PORT: '80a' });
+    expect(attempt).toThrow(ConfigError);
+    try {
+      attempt();
+    } catch (err) {
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['BATCHER_SHARDS', 'BATCH_MAX_SIZE', 'MYSQL_PORT', 'WORKER_HEALTH_PORT']);
+      expect((err as Error).message).toContain('BATCH_MAX_SIZE: must be an integer (got "lots")');
+    }
+  });
+
+  const services = [
+    ['batcher-worker', 'services/batcher-worker/dist/main.js', { BATCH_MAX_SIZE: 'abc' }, 'BATCH_MAX_SIZE'],
+    ['main-worker', 'services/main-worker/dist/main.js', { CONFIRMATION_TIMEOUT_MS: '-5' }, 'CONFIRMATION_TIMEOUT_MS'],
+    ['starter', 'services/starter/dist/main.js', { STARTER_WAIT: 'maybe' }, 'STARTER_WAIT'],
+    ['schema migration', 'services/batcher-worker/dist/migrate.js', { MYSQL_DATABASE: 'no-dashes-allowed' }, 'MYSQL_DATABASE'],
+    ['batcher-worker (Temporal address)', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: 'not an address' }, 'TEMPORAL_ADDRESS'],
+  ] as const;
+  for (const [name, script, env, variable] of services) {
+    it(`when ${name} starts with a bad ${variable}, then it exits non-zero with one line naming ${variable}`, () => {
+      const r = spawnSync(process.execPath, [path.join(repoRoot, script)], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
+      expect(r.status).toBe(1);
+      expect(r.stderr).toContain(variable);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    });
+  }
+});
