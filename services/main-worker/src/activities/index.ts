@@ -2,7 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { BatcherConfig, Pool } from '@batcher/shared/node';
 import { createBusinessActivities } from './business';
-import { createClaimActivities } from './claim-abandoned';
+import { createClaimActivities } from './row-claims';
 import { createSubmitActivities } from './submit-write';
 
 export interface MainActivityDeps {

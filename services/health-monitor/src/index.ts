@@ -1,0 +1,5 @@
+// Library entry point of the health monitor, for tests and for embedding; main.ts runs the service.
+export * from './app';
+export * from './metrics';
+export * from './monitor';
+export { STATUS_PAGE_HTML, STATUS_PAGE_REFRESH_MS } from './status-page';

@@ -1,0 +1,46 @@
+// health-monitor: load config → start telemetry → connect to Temporal → watch every batcher shard
+// and serve /healthz, /readyz, /metrics, /api/status and the status page until SIGTERM/SIGINT.
+import { Client, Connection } from '@temporalio/client';
+import { createLogger, loadConfig, startTelemetry, temporalConnectConfig } from '@batcher/shared/node';
+import { startHealthMonitor } from './app';
+
+const SERVICE = 'health-monitor';
+
+function shutdownSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => resolve(signal));
+  });
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(['log', 'telemetry', 'batcher', 'monitor']);
+  const temporal = temporalConnectConfig();
+  const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
+  const logger = createLogger(SERVICE, config.log.level, telemetry.logMixin);
+  try {
+    const connection = await Connection.connect(temporal.connectionOptions).catch((err: Error) => {
+      throw new Error(`cannot connect to Temporal at ${temporal.connectionOptions.address} (TEMPORAL_ADDRESS): ${err.message}`, { cause: err });
+    });
+    try {
+      const client = new Client({ connection, namespace: temporal.namespace, plugins: telemetry.clientPlugins });
+      const running = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger });
+      logger.info(
+        { port: running.port, shards: config.batcher.shards, workflowIdPrefix: config.batcher.workflowIdPrefix, pollIntervalMs: config.monitor.pollIntervalMs, autoRestart: config.monitor.autoRestart },
+        'health monitor running',
+      );
+      const signal = await shutdownSignal();
+      logger.info({ signal }, 'shutting down');
+      await running.close();
+    } finally {
+      await connection.close();
+    }
+  } finally {
+    await telemetry.shutdown();
+  }
+}
+
+main().catch((err) => {
+  // One clear line, then a non-zero exit: config errors name the variable, listen errors the port.
+  console.error(JSON.stringify({ level: 'fatal', service: SERVICE, msg: String(err?.message ?? err) }));
+  process.exit(1);
+});

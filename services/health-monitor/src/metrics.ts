@@ -1,0 +1,76 @@
+// Prometheus metrics of the health monitor: per-shard gauges mirrored from the batcher's own
+// statistics, the monitor's restart counter, and prom-client's default process metrics.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { BatcherStats } from '@batcher/shared/workflow';
+import type { MonitorStatus } from './monitor';
+
+const LABELS = ['shard'] as const;
+
+/**
+ * Counters kept inside the batcher workflow (batches, rows, signals...) are exported as gauges:
+ * the monitor only observes their value, and they restart from zero when a shard is restarted
+ * from scratch. Series of a shard whose statistics are not current are removed rather than frozen.
+ */
+const STAT_GAUGES = {
+  pending: ['batcher_shard_pending_requests', 'Requests waiting in the shard for the next batch.', (s) => s.pending],
+  pendingBytes: ['batcher_shard_pending_bytes', 'Bytes of the requests waiting in the shard.', (s) => s.pendingBytes],
+  batchesWritten: ['batcher_shard_batches_written', 'Batches the shard has written (counted by the workflow, kept across continue-as-new).', (s) => s.batchesWritten],
+  rowsWritten: ['batcher_shard_rows_written', 'Rows the shard has committed (counted by the workflow, kept across continue-as-new).', (s) => s.rowsWritten],
+  duplicates: ['batcher_shard_duplicates', 'Requests the shard answered as duplicates of rows already written.', (s) => s.duplicates],
+  rejected: ['batcher_shard_rejected', 'Requests the shard rejected (invalid, overloaded, refused by the database).', (s) => s.rejected],
+  signalsThisRun: ['batcher_shard_signals_this_run', 'Write requests received by the current run (continue-as-new resets it).', (s) => s.signalsThisRun],
+  signalsTotal: ['batcher_shard_signals', 'Write requests received by the shard over all its runs.', (s) => s.signalsTotal],
+  continueAsNewCount: ['batcher_shard_continue_as_new', 'Times the shard has continued as new.', (s) => s.continueAsNewCount],
+  dedupWindowSize: ['batcher_shard_dedup_window_size', 'Recently written request ids the shard remembers.', (s) => s.dedupWindowSize],
+  continueAsNewPayloadBytes: ['batcher_shard_continue_as_new_payload_bytes', 'Size of the state the next continue-as-new would carry (JSON estimate).', (s) => s.continueAsNewPayloadBytes],
+  largestContinueAsNewPayloadBytes: ['batcher_shard_largest_continue_as_new_payload_bytes', 'Largest state carried by a continue-as-new so far.', (s) => s.largestContinueAsNewPayloadBytes],
+  confirmationsUndeliverable: ['batcher_shard_confirmations_undeliverable', 'Confirmations whose requester workflow no longer existed.', (s) => s.confirmationsUndeliverable],
+} satisfies Record<string, [string, string, (s: BatcherStats) => number]>;
+
+export interface MonitorMetrics {
+  readonly registry: Registry;
+  /** Brings every series in line with a monitor status; call right before each scrape. */
+  update(status: MonitorStatus, now?: number): void;
+}
+
+/** A registry of its own, so several monitors (tests) can live in one process. */
+export function createMonitorMetrics(): MonitorMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const up = new Gauge({ name: 'batcher_shard_up', help: '1 while the newest run of the shard is RUNNING, else 0.', labelNames: LABELS, registers: [registry] });
+  const stats = Object.values(STAT_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read }));
+  const sinceFlush = new Gauge({ name: 'batcher_shard_seconds_since_last_flush', help: 'Seconds since the shard last wrote a batch (absent until it has written one).', labelNames: LABELS, registers: [registry] });
+  const restarts = new Counter({ name: 'batcher_shard_restarts_total', help: 'Times the health monitor started a shard because it found it not running.', labelNames: LABELS, registers: [registry] });
+  const temporalUp = new Gauge({ name: 'batcher_monitor_temporal_up', help: '1 when the last check reached Temporal, else 0.', registers: [registry] });
+  const ready = new Gauge({ name: 'batcher_monitor_ready', help: '1 when Temporal is reachable and every shard is running, else 0.', registers: [registry] });
+  const polls = new Gauge({ name: 'batcher_monitor_last_poll_duration_seconds', help: 'How long the last check of all shards took.', registers: [registry] });
+
+  /** Restarts already added to the counter, per shard: the monitor reports totals, a Counter wants increments. */
+  const restartsExported = new Map<number, number>();
+
+  return {
+    registry,
+    update(status, now = Date.now()) {
+      temporalUp.set(status.temporal.reachable ? 1 : 0);
+      ready.set(status.ready ? 1 : 0);
+      if (status.lastPollDurationMs !== null) polls.set(status.lastPollDurationMs / 1000);
+      for (const s of status.shards) {
+        const labels = { shard: String(s.shard) };
+        up.set(labels, s.state === 'running' ? 1 : 0);
+        const exported = restartsExported.get(s.shard) ?? 0;
+        restarts.inc(labels, s.restarts - exported); // inc(0) still creates the series, so it reads 0 before the first restart
+        restartsExported.set(s.shard, s.restarts);
+
+        // Current only if the last query belongs to the last check of a running shard.
+        const current = s.state === 'running' && s.stats !== null && s.statsAtMs !== null && s.statsAtMs >= (s.checkedAtMs ?? 0);
+        for (const { gauge, read } of stats) {
+          if (current && s.stats) gauge.set(labels, read(s.stats));
+          else gauge.remove(labels);
+        }
+        if (current && s.stats?.lastFlushAtMs != null) sinceFlush.set(labels, Math.max(0, (now - s.stats.lastFlushAtMs) / 1000));
+        else sinceFlush.remove(labels);
+      }
+    },
+  };
+}
