@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, ensureBatcherShards, loadConfig, startTelemetry, temporalConnectConfig, WRITES_TABLE } from '@batcher/shared/node';
+import { createPool, ensureBatcherShards, jaegerTraceUrl, loadConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry } from '@batcher/shared/node';
 import { awaitTransactions, startTransactions, summarize } from './run-transactions';
 
 const SERVICE = 'starter';
@@ -44,6 +44,25 @@ function formatStats(s: BatcherStats): string {
   return `[stats] shard ${s.shard}: pending=${s.pending} batches=${s.batchesWritten} rows=${s.rowsWritten} dup=${s.duplicates} rejected=${s.rejected} signals=${s.signalsThisRun}/${s.signalsTotal} can=${s.continueAsNewCount} dedup=${s.dedupWindowSize} canPayload=${s.continueAsNewPayloadBytes}B lastFlush=${since}`;
 }
 
+/** How many workflows the starter names a trace for. */
+const TRACES_SHOWN = 3;
+
+/** Prints where the traces of the first few workflows open (the client's start span roots each). */
+async function printTraceLinks(client: Client, telemetry: Telemetry, workflowIds: string[]): Promise<void> {
+  if (!telemetry.exporting) {
+    console.log('tracing: not exported (set OTEL_EXPORTER_OTLP_ENDPOINT, e.g. http://localhost:4318, to send traces to Jaeger)');
+    return;
+  }
+  for (const workflowId of workflowIds.slice(0, TRACES_SHOWN)) {
+    try {
+      const traceId = await workflowTraceId(client, workflowId);
+      console.log(traceId ? `trace ${workflowId}: ${traceId} ${jaegerTraceUrl(traceId)}` : `trace ${workflowId}: none (started without tracing)`);
+    } catch (err) {
+      console.log(`trace ${workflowId}: unavailable (${(err as Error).message})`);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const { env, statsIntervalMs } = parseCli(process.argv.slice(2));
   const config = loadConfig(['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], env);
@@ -63,6 +82,7 @@ async function main(): Promise<void> {
       input: (workflowId, i) => ({ payload: { order: workflowId, amountCents: 100 + i, currency: 'EUR' }, confirmationTimeoutMs: config.main.confirmationTimeoutMs }),
     });
     console.log(`started ${n} workflows (${workflowIds[0] ?? ''} … ${workflowIds[n - 1] ?? ''}) on ${config.main.taskQueue}, ${config.batcher.shards} batcher shard(s)`);
+    await printTraceLinks(client, telemetry, workflowIds);
     if (!config.starter.wait) return;
 
     const printStats = async () => {

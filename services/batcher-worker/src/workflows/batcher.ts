@@ -25,7 +25,7 @@ import {
   type WriteRequest,
 } from '@batcher/shared/workflow';
 import type { createActivities } from '../activities';
-import { withRequesterContext } from './tracing';
+import { inNewTrace, withRequesterContext } from './tracing';
 
 type Outcome = BatcherState['recent'][number][1];
 
@@ -178,11 +178,14 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     pendingBytes = pending.reduce((n, r) => n + JSON.stringify(r).length, 0);
     // The run id makes batch ids unique even if a shard is terminated and started afresh.
     const batchId = `s${shard}-${workflowInfo().runId}-${counters.batchesWritten + 1}`;
-    const result = await bulkWrite({
-      batchId,
-      shard,
-      rows: batch.map(({ requestId, requesterWorkflowId, payload, trace }) => ({ requestId, requesterWorkflowId, payload, trace })),
-    });
+    // Each batch is a trace of its own; its span links the requests' traces (see tracing.ts).
+    const result = await inNewTrace(() =>
+      bulkWrite({
+        batchId,
+        shard,
+        rows: batch.map(({ requestId, requesterWorkflowId, payload, trace }) => ({ requestId, requesterWorkflowId, payload, trace })),
+      }),
+    );
     const byId = new Map<string, RowOutcome>(result.outcomes.map((o) => [o.requestId, o]));
     counters.batchesWritten++;
     state.lastFlushAtMs = Date.now();
@@ -221,7 +224,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
         largestContinueAsNewPayloadBytes: Math.max(counters.largestContinueAsNewPayloadBytes, bytes),
       };
       log.info('continuing as new', { shard, pending: pending.length, dedupWindow: recent.size, bytes });
-      await continueAsNew<typeof batcherWorkflow>({ shard, settings, state: carried });
+      await inNewTrace(() => continueAsNew<typeof batcherWorkflow>({ shard, settings, state: carried }));
     }
     const oldest = pending[0];
     if (pending.length >= settings.maxBatchSize || (oldest !== undefined && Date.now() >= oldest.receivedAtMs + settings.flushIntervalMs)) {
