@@ -1,8 +1,9 @@
 // Start-up configuration: a bad value stops every service with a message naming the variable.
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '@batcher/shared/node';
+import { ConfigError, describeSettings, loadConfig } from '@batcher/shared/node';
 import { repoRoot } from '../support/processes';
 
 describe('configuration', () => {
@@ -20,6 +21,14 @@ describe('configuration', () => {
     } catch (err) {
       expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['BATCHER_SHARDS', 'BATCH_MAX_SIZE', 'MYSQL_PORT', 'WORKER_HEALTH_PORT']);
       expect((err as Error).message).toContain('BATCH_MAX_SIZE: must be an integer (got "lots")');
+    }
+  });
+
+  it('when a setting exists, then README documents it with its default', () => {
+    const readme = readFileSync(path.join(repoRoot, 'README.md'), 'utf8');
+    for (const s of describeSettings()) {
+      const shown = s.default === undefined ? '(unset)' : s.default === '' ? '(empty)' : `\`${s.default}\``;
+      expect(readme, s.env).toContain(`| \`${s.env}\` | ${shown} |`);
     }
   });
 
