@@ -1,0 +1,65 @@
+# syntax=docker/dockerfile:1
+# One image for every service; the container command picks the service:
+#   node services/batcher-worker/dist/main.js     batcher worker (the default CMD)
+#   node services/batcher-worker/dist/migrate.js  schema migration (idempotent)
+#   node services/main-worker/dist/main.js        main worker
+#   node services/health-monitor/dist/main.js     health monitor
+#   node services/starter/dist/main.js            starter (--workflows N --shards S [--no-wait])
+# The services share one lockfile, one @batcher/shared and almost all their dependencies, so
+# one image is one build, one scan and one tag to promote; per-service targets would differ by
+# a few hundred kilobytes of dist/.
+#
+# Debian (glibc), not Alpine: the Temporal core bridge ships only *-linux-gnu binaries.
+
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# Manifests first: the dependency layer is reused until a package.json or the lockfile changes.
+COPY package.json package-lock.json ./
+COPY packages/shared/package.json packages/shared/
+COPY services/batcher-worker/package.json services/batcher-worker/
+COPY services/main-worker/package.json services/main-worker/
+COPY services/starter/package.json services/starter/
+COPY services/health-monitor/package.json services/health-monitor/
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.base.json ./
+COPY packages/shared/ packages/shared/
+COPY services/ services/
+# Compile, then prebundle each worker's workflow code (bundleWorkflowCode with the same
+# OpenTelemetry plugins as the worker) so pods start without webpack.
+RUN npm run build \
+ && node services/batcher-worker/dist/bundle.js \
+ && node services/main-worker/dist/bundle.js
+
+FROM node:20-bookworm-slim AS prod-deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY packages/shared/package.json packages/shared/
+COPY services/batcher-worker/package.json services/batcher-worker/
+COPY services/main-worker/package.json services/main-worker/
+COPY services/starter/package.json services/starter/
+COPY services/health-monitor/package.json services/health-monitor/
+RUN npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+FROM node:20-bookworm-slim AS runtime
+# The newest CA bundle is the point of this package, so it is deliberately not version-pinned;
+# the base image tag pins the rest.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production
+WORKDIR /app
+# Owned by root and not writable by the runtime user; only /tmp is written (an emptyDir in the chart).
+COPY --from=prod-deps /app/ ./
+COPY --from=build /app/packages/shared/dist/ packages/shared/dist/
+COPY --from=build /app/services/batcher-worker/dist/ services/batcher-worker/dist/
+COPY --from=build /app/services/main-worker/dist/ services/main-worker/dist/
+COPY --from=build /app/services/starter/dist/ services/starter/dist/
+COPY --from=build /app/services/health-monitor/dist/ services/health-monitor/dist/
+# The base image's `node` user, numeric so Kubernetes can verify runAsNonRoot.
+USER 1000:1000
+# 8080 health monitor; 8081 worker /healthz and /readyz; 9464 worker /metrics.
+EXPOSE 8080 8081 9464
+# Exec form: node is PID 1 and receives SIGTERM itself, so workers drain (WORKER_SHUTDOWN_GRACE_MS).
+CMD ["node", "services/batcher-worker/dist/main.js"]

@@ -1,0 +1,440 @@
+{{/*
+Names, labels and the pieces every pod shares. Component-aware helpers take
+(dict "root" $ "component" "<name>"); the others take the root context.
+*/}}
+
+{{/* Chart name, a DNS label. */}}
+{{- define "write-batcher.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Release-qualified name; the release name alone when it already contains the chart name. */}}
+{{- define "write-batcher.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of one component's resources: <fullname>-<component>. */}}
+{{- define "write-batcher.componentName" -}}
+{{- printf "%s-%s" (include "write-batcher.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "write-batcher.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels of every resource; `component` is optional. */}}
+{{- define "write-batcher.labels" -}}
+{{- $root := .root | default . -}}
+helm.sh/chart: {{ include "write-batcher.chart" $root }}
+{{ include "write-batcher.selectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+app.kubernetes.io/part-of: write-batcher
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Selector labels: stable for the life of a release (Deployment selectors are immutable). */}}
+{{- define "write-batcher.selectorLabels" -}}
+{{- $root := .root | default . -}}
+app.kubernetes.io/name: {{ include "write-batcher.name" $root }}
+app.kubernetes.io/instance: {{ $root.Release.Name }}
+{{- with .component }}
+app.kubernetes.io/component: {{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "write-batcher.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "write-batcher.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* registry/repository:tag@digest; the tag defaults to the chart's appVersion. */}}
+{{- define "write-batcher.image" -}}
+{{- $repository := .Values.image.repository }}
+{{- with .Values.image.registry }}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .) $repository }}
+{{- end }}
+{{- $ref := printf "%s:%s" $repository (toString (.Values.image.tag | default .Chart.AppVersion)) }}
+{{- with .Values.image.digest }}
+{{- $ref = printf "%s@%s" $ref . }}
+{{- end }}
+{{- $ref }}
+{{- end }}
+
+{{/*
+The services: what each one runs and which config loader sections it reads (the same lists as
+its main.ts; test/packaging/chart-config.test.ts feeds the rendered env to those sections).
+"temporal" stands for the TEMPORAL_* variables read by @temporalio/envconfig.
+*/}}
+{{- define "write-batcher.components" -}}
+batcher-worker:
+  values: batcherWorker
+  script: /app/services/batcher-worker/dist/main.js
+  workflowBundle: /app/services/batcher-worker/dist/workflow-bundle.js
+  sections: [log, telemetry, temporal, batcher, mysql, worker]
+main-worker:
+  values: mainWorker
+  script: /app/services/main-worker/dist/main.js
+  workflowBundle: /app/services/main-worker/dist/workflow-bundle.js
+  sections: [log, telemetry, temporal, batcher, main, mysql, worker]
+health-monitor:
+  values: healthMonitor
+  script: /app/services/health-monitor/dist/main.js
+  sections: [log, telemetry, temporal, batcher, monitor]
+{{- end }}
+
+{{- define "write-batcher.starter" -}}
+script: /app/services/starter/dist/main.js
+sections: [log, telemetry, temporal, batcher, main, mysql, starter]
+{{- end }}
+
+{{- define "write-batcher.migration" -}}
+script: /app/services/batcher-worker/dist/migrate.js
+sections: [log, mysql]
+{{- end }}
+
+{{/* Where the Temporal TLS secret is mounted; the file names are fixed by the volume's items. */}}
+{{- define "write-batcher.temporalTlsDir" -}}/etc/temporal/tls{{- end }}
+
+{{/*
+Shared configuration by loader section: variable name -> value, all strings. The ConfigMap holds
+all of it; each container references only the sections its service reads.
+*/}}
+{{- define "write-batcher.config" -}}
+{{- $tls := .Values.temporal.tls }}
+log:
+  LOG_LEVEL: {{ .Values.logLevel | quote }}
+telemetry:
+  {{- with .Values.telemetry.otlpEndpoint }}
+  OTEL_EXPORTER_OTLP_ENDPOINT: {{ . | quote }}
+  {{- end }}
+temporal:
+  TEMPORAL_ADDRESS: {{ .Values.temporal.address | quote }}
+  TEMPORAL_NAMESPACE: {{ .Values.temporal.namespace | quote }}
+  {{- if $tls.enabled }}
+  TEMPORAL_TLS: "true"
+  {{- with $tls.serverName }}
+  TEMPORAL_TLS_SERVER_NAME: {{ . | quote }}
+  {{- end }}
+  {{- if $tls.existingSecret }}
+  {{- if $tls.certKey }}
+  TEMPORAL_TLS_CLIENT_CERT_PATH: {{ printf "%s/tls.crt" (include "write-batcher.temporalTlsDir" .) | quote }}
+  TEMPORAL_TLS_CLIENT_KEY_PATH: {{ printf "%s/tls.key" (include "write-batcher.temporalTlsDir" .) | quote }}
+  {{- end }}
+  {{- if $tls.caKey }}
+  TEMPORAL_TLS_SERVER_CA_CERT_PATH: {{ printf "%s/ca.crt" (include "write-batcher.temporalTlsDir" .) | quote }}
+  {{- end }}
+  {{- end }}
+  {{- end }}
+batcher:
+  BATCHER_SHARDS: {{ .Values.batching.shards | int64 | toString | quote }}
+  BATCH_MAX_SIZE: {{ .Values.batching.maxBatchSize | int64 | toString | quote }}
+  BATCH_FLUSH_INTERVAL_MS: {{ .Values.batching.flushIntervalMs | int64 | toString | quote }}
+  CONTINUE_AS_NEW_SIGNALS: {{ .Values.batching.continueAsNewSignals | int64 | toString | quote }}
+  DEDUP_WINDOW_SIZE: {{ .Values.batching.dedupWindowSize | int64 | toString | quote }}
+  BATCHER_MAX_PENDING_BYTES: {{ .Values.batching.maxPendingBytes | int64 | toString | quote }}
+  BATCHER_TASK_QUEUE: {{ .Values.batching.taskQueue | quote }}
+  BATCHER_WORKFLOW_ID_PREFIX: {{ .Values.batching.workflowIdPrefix | quote }}
+main:
+  MAIN_TASK_QUEUE: {{ .Values.main.taskQueue | quote }}
+  CONFIRMATION_TIMEOUT_MS: {{ .Values.main.confirmationTimeoutMs | int64 | toString | quote }}
+  BUSINESS_STEP_MS: {{ .Values.main.businessStepMs | int64 | toString | quote }}
+mysql:
+  MYSQL_HOST: {{ .Values.mysql.host | quote }}
+  MYSQL_PORT: {{ .Values.mysql.port | int64 | toString | quote }}
+  MYSQL_DATABASE: {{ .Values.mysql.database | quote }}
+  MYSQL_USER: {{ .Values.mysql.auth.username | quote }}
+  MYSQL_POOL_SIZE: {{ .Values.mysql.poolSize | int64 | toString | quote }}
+monitor:
+  HEALTH_POLL_INTERVAL_MS: {{ .Values.healthMonitor.pollIntervalMs | int64 | toString | quote }}
+  HEALTH_AUTO_RESTART: {{ .Values.healthMonitor.autoRestart | toString | quote }}
+starter:
+  STARTER_WORKFLOWS: {{ .Values.starter.workflows | int64 | toString | quote }}
+  STARTER_WAIT: {{ .Values.starter.wait | toString | quote }}
+  STARTER_WORKFLOW_ID_PREFIX: {{ .Values.starter.workflowIdPrefix | quote }}
+{{- end }}
+
+{{/* The shared configuration as one flat map (the ConfigMap's data). */}}
+{{- define "write-batcher.configData" -}}
+{{- $flat := dict }}
+{{- range $section, $vars := include "write-batcher.config" . | fromYaml }}
+{{- $flat = merge $flat ($vars | default dict) }}
+{{- end }}
+{{- toYaml $flat }}
+{{- end }}
+
+{{- define "write-batcher.mysqlSecretName" -}}
+{{- .Values.mysql.auth.existingSecret | default (include "write-batcher.fullname" .) }}
+{{- end }}
+
+{{- define "write-batcher.mysqlPasswordKey" -}}
+{{- if .Values.mysql.auth.existingSecret }}
+{{- .Values.mysql.auth.existingSecretPasswordKey }}
+{{- else -}}
+mysql-password
+{{- end }}
+{{- end }}
+
+{{/* Whether the chart's own Secret has anything to hold. */}}
+{{- define "write-batcher.createSecret" -}}
+{{- if or (not .Values.mysql.auth.existingSecret) (and .Values.temporal.apiKey.value (not .Values.temporal.apiKey.existingSecret)) -}}
+true
+{{- end }}
+{{- end }}
+
+{{/*
+Environment of one container: every shared variable of its sections (from the ConfigMap, or
+inline with `inline: true` for hooks that run before the ConfigMap exists), then its secrets,
+then the pod identity for traces.
+  args: root, sections, secretName (optional override of the MySQL secret), inline (bool)
+*/}}
+{{- define "write-batcher.env" -}}
+{{- $root := .root }}
+{{- $config := include "write-batcher.config" $root | fromYaml }}
+{{- $configMap := include "write-batcher.fullname" $root }}
+{{- range $section := .sections }}
+{{- range $name, $value := (get $config $section | default dict) }}
+- name: {{ $name }}
+{{- if $.inline }}
+  value: {{ $value | quote }}
+{{- else }}
+  valueFrom:
+    configMapKeyRef:
+      name: {{ $configMap }}
+      key: {{ $name }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if has "mysql" .sections }}
+- name: MYSQL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secretName | default (include "write-batcher.mysqlSecretName" $root) }}
+      key: {{ include "write-batcher.mysqlPasswordKey" $root }}
+{{- end }}
+{{- if has "temporal" .sections }}
+{{- with $root.Values.temporal.apiKey }}
+{{- if .existingSecret }}
+- name: TEMPORAL_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .existingSecretKey }}
+{{- else if .value }}
+- name: TEMPORAL_API_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "write-batcher.fullname" $root }}
+      key: temporal-api-key
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if has "telemetry" .sections }}
+- name: K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: K8S_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end }}
+{{- end }}
+
+{{/*
+Volumes of a pod: a writable /tmp (the root filesystem is read-only) and, for pods that talk to
+Temporal, the TLS secret.  args: root, temporal (bool)
+*/}}
+{{- define "write-batcher.volumes" -}}
+{{- $tls := .root.Values.temporal.tls }}
+- name: tmp
+  emptyDir:
+    sizeLimit: 64Mi
+{{- if and .temporal $tls.enabled $tls.existingSecret }}
+- name: temporal-tls
+  secret:
+    secretName: {{ $tls.existingSecret }}
+    defaultMode: 0440
+    items:
+      {{- if $tls.certKey }}
+      - key: {{ $tls.certKey }}
+        path: tls.crt
+      - key: {{ $tls.keyKey }}
+        path: tls.key
+      {{- end }}
+      {{- with $tls.caKey }}
+      - key: {{ . }}
+        path: ca.crt
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Mounts matching write-batcher.volumes; `temporal` says whether the container talks to Temporal. */}}
+{{- define "write-batcher.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if and .temporal .root.Values.temporal.tls.enabled .root.Values.temporal.tls.existingSecret }}
+- name: temporal-tls
+  mountPath: {{ include "write-batcher.temporalTlsDir" .root }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Pod-level settings shared by every pod. */}}
+{{- define "write-batcher.podCommon" -}}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- end }}
+
+{{/* Scheduling settings of one component's values. */}}
+{{- define "write-batcher.scheduling" -}}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Annotations that roll pods when their configuration changes. */}}
+{{- define "write-batcher.checksums" -}}
+checksum/config: {{ include "write-batcher.configData" . | sha256sum }}
+{{- if include "write-batcher.createSecret" . }}
+checksum/secret: {{ include "write-batcher.secretData" . | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/* Data of the chart's Secret (values are base64-encoded). */}}
+{{- define "write-batcher.secretData" -}}
+{{- if not .Values.mysql.auth.existingSecret }}
+mysql-password: {{ .Values.mysql.auth.password | toString | b64enc | quote }}
+{{- end }}
+{{- if and .Values.temporal.apiKey.value (not .Values.temporal.apiKey.existingSecret) }}
+temporal-api-key: {{ .Values.temporal.apiKey.value | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Egress of every NetworkPolicy: anywhere, or DNS plus networkPolicy.extraEgress. */}}
+{{- define "write-batcher.networkPolicyEgress" -}}
+{{- if .Values.networkPolicy.allowExternalEgress }}
+- {}
+{{- else }}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- with .Values.networkPolicy.extraEgress }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Checks across values that values.schema.json cannot express. */}}
+{{- define "write-batcher.validate" -}}
+{{- range $component, $c := include "write-batcher.components" . | fromYaml }}
+{{- $v := index $.Values $c.values }}
+{{- if hasKey $v "shutdownGraceMs" }}
+{{- if ge (int64 $v.shutdownGraceMs) (mul (int64 $v.terminationGracePeriodSeconds) 1000) }}
+{{- fail (printf "%s.shutdownGraceMs (%v ms) must be below %s.terminationGracePeriodSeconds (%v s): the kubelet would kill the worker while it drains" $c.values $v.shutdownGraceMs $c.values $v.terminationGracePeriodSeconds) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .Values.temporal.tls }}
+{{- if and .existingSecret (not (or .certKey .caKey)) }}
+{{- fail "temporal.tls.existingSecret is set but neither temporal.tls.certKey nor temporal.tls.caKey names a key in it" }}
+{{- end }}
+{{- if ne (empty .certKey) (empty .keyKey) }}
+{{- fail "temporal.tls.certKey and temporal.tls.keyKey go together: set both for mTLS, or clear both for a CA-only secret" }}
+{{- end }}
+{{- end }}
+{{- if and .Values.temporal.tls.existingSecret (not .Values.temporal.tls.enabled) }}
+{{- fail "temporal.tls.existingSecret is set but temporal.tls.enabled is false: enable TLS to use the client certificate" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod template of a run-to-completion Job (starter, migration).
+  args: root, component, values (the Job's values), spec (script + sections), secretName,
+        inline, hook (a pre-install hook: the release's ServiceAccount does not exist yet)
+*/}}
+{{- define "write-batcher.jobPodTemplate" -}}
+{{- $root := .root }}
+{{- $v := .values }}
+{{- $ctx := dict "root" $root "component" .component }}
+{{- $temporal := has "temporal" .spec.sections }}
+metadata:
+  labels:
+    {{- include "write-batcher.labels" $ctx | trim | nindent 4 }}
+    {{- with $v.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $v.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- if .hook }}
+  {{- /* A pre-install hook runs before the chart's ServiceAccount exists. */}}
+  {{- if not $root.Values.serviceAccount.create }}
+  serviceAccountName: {{ include "write-batcher.serviceAccountName" $root }}
+  {{- end }}
+  {{- else }}
+  serviceAccountName: {{ include "write-batcher.serviceAccountName" $root }}
+  {{- end }}
+  {{- include "write-batcher.podCommon" $root | trim | nindent 2 }}
+  restartPolicy: Never
+  {{- with include "write-batcher.scheduling" $v | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "write-batcher.image" $root }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      command: ["node", {{ .spec.script | quote }}]
+      securityContext:
+        {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
+      env:
+        {{- include "write-batcher.env" (dict "root" $root "sections" .spec.sections "secretName" .secretName "inline" .inline) | trim | nindent 8 }}
+        {{- with $v.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      resources:
+        {{- toYaml $v.resources | nindent 8 }}
+      volumeMounts:
+        {{- include "write-batcher.volumeMounts" (dict "root" $root "temporal" $temporal) | trim | nindent 8 }}
+  volumes:
+    {{- include "write-batcher.volumes" (dict "root" $root "temporal" $temporal) | trim | nindent 4 }}
+{{- end }}
