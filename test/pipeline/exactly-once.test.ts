@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, requestIdFor, shardFor } from '@batcher/shared/workflow';
 import { signalWithStartBatcher } from '@batcher/shared/node';
+import { waitUntil } from '../support/processes';
 import { startPipeline, type Pipeline } from './pipeline';
 
 let pipeline: Pipeline | undefined;
@@ -82,8 +83,9 @@ describe('exactly once', () => {
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, shardFor(ghost.requestId, 1), ghost);
     const outcomes = await pipeline.run(ids);
     expect(outcomes.every((o) => o.ok)).toBe(true);
-    const stats = await pipeline.stats();
-    expect(stats.confirmationsUndeliverable).toBe(1);
+    // Confirmations are sent while the next batch fills: wait for the ghost's to be refused.
+    await waitUntil('the undeliverable confirmation', async () => (await pipeline!.stats()).confirmationsUndeliverable >= 1, { timeoutMs: 30_000 });
+    expect((await pipeline.stats()).confirmationsUndeliverable).toBe(1);
     expect(await pipeline.rows()).toHaveLength(5); // the ghost's row is written all the same
   });
 

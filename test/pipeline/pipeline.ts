@@ -2,13 +2,20 @@
 // own task queues, against the run's real Temporal server and a database of the test's own.
 import { createHash } from 'node:crypto';
 import { Client } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
 import { createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
 import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
 import { createMainWorker } from '@batcher/main-worker/dist/worker';
 import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
 import { globalMysql, globalTemporal } from '../support/global-servers';
+
+// Workers in tests log warnings and errors only: INFO lines of every activity would drown the output.
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // Already installed in this test process (another helper did it first): keep that one.
+}
 
 export interface PipelineOptions {
   /** Names the task queues, workflow ids and database, so tests never see each other's data. */

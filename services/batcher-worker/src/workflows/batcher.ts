@@ -36,6 +36,9 @@ const { bulkWrite } = proxyActivities<ReturnType<typeof createActivities>>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+/** Temporal caps pending outgoing signals of one run at 2000; stay well below it. */
+const MAX_CONFIRMATIONS_IN_FLIGHT = 1000;
+
 /** How many recent batches the statistics keep for charts. */
 const RECENT_BATCHES = 30;
 
@@ -86,6 +89,13 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     recent.delete(requestId);
     recent.set(requestId, outcome);
     while (recent.size > settings.dedupWindowSize) recent.delete(recent.keys().next().value as string);
+  };
+
+  /** Confirmation signals sent but not yet acknowledged by the server. */
+  const confirmationsInFlight = new Set<Promise<void>>();
+  const track = (p: Promise<void>): void => {
+    confirmationsInFlight.add(p);
+    void p.finally(() => confirmationsInFlight.delete(p));
   };
 
   /** Signals a requester; a requester that is gone is logged and counted, never fatal. */
@@ -190,22 +200,23 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     counters.batchesWritten++;
     state.lastFlushAtMs = Date.now();
     let written = 0;
-    await Promise.all(
-      batch.map(async (req) => {
-        const o = byId.get(req.requestId);
-        const outcome: Outcome = o
-          ? { status: o.status, batchId: o.batchId, reason: o.reason, errorType: o.errorType }
-          : { status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason: 'bulk write returned no outcome for this request' };
-        if (outcome.status === 'committed') written++;
-        else if (outcome.status === 'duplicate') counters.duplicates++;
-        else counters.rejected++;
-        remember(req.requestId, outcome);
-        inProgress.delete(req.requestId);
-        await confirm(req, outcome);
-      }),
-    );
+    for (const req of batch) {
+      const o = byId.get(req.requestId);
+      const outcome: Outcome = o
+        ? { status: o.status, batchId: o.batchId, reason: o.reason, errorType: o.errorType }
+        : { status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason: 'bulk write returned no outcome for this request' };
+      if (outcome.status === 'committed') written++;
+      else if (outcome.status === 'duplicate') counters.duplicates++;
+      else counters.rejected++;
+      remember(req.requestId, outcome);
+      inProgress.delete(req.requestId);
+      track(confirm(req, outcome));
+    }
     counters.rowsWritten += written;
     state.recentBatches = [...state.recentBatches, { batchId, rows: written, atMs: state.lastFlushAtMs, pendingAfter: pending.length, durationMs: result.durationMs }].slice(-RECENT_BATCHES);
+    // Confirmations go out while the next batch fills; only a long backlog holds the loop, so the
+    // run stays under Temporal's cap on pending outgoing signals.
+    await condition(() => confirmationsInFlight.size <= MAX_CONFIRMATIONS_IN_FLIGHT);
   };
 
   const shouldContinueAsNew = (): boolean => signalsThisRun >= settings.continueAsNewSignals || workflowInfo().continueAsNewSuggested;
@@ -214,8 +225,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     // Continue-as-new comes before a due flush: a run never takes much more than its share of
     // signals, whatever the burst; pending requests simply move to the next run.
     if (shouldContinueAsNew()) {
-      // Let running signal handlers (duplicate confirmations) finish so nothing is dropped.
-      await condition(allHandlersFinished);
+      // Let running signal handlers and confirmations finish so nothing is dropped.
+      await condition(() => allHandlersFinished() && confirmationsInFlight.size === 0);
       const carried = carriedState();
       const bytes = JSON.stringify(carried).length;
       carried.counters = {
