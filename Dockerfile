@@ -25,8 +25,9 @@ COPY tsconfig.json tsconfig.base.json ./
 COPY packages/shared/ packages/shared/
 COPY services/ services/
 # Compile, then prebundle each worker's workflow code (bundleWorkflowCode with the same
-# OpenTelemetry plugins as the worker) so pods start without webpack.
-RUN npm run build \
+# OpenTelemetry plugins as the worker) so pods start without webpack. Plain `tsc -b` builds the
+# services only (`npm run build` adds bench/, which the image does not carry).
+RUN npx tsc -b \
  && node services/batcher-worker/dist/bundle.js \
  && node services/main-worker/dist/bundle.js
 

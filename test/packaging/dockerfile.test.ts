@@ -178,7 +178,11 @@ describe('Dockerfile', () => {
     const scripts = runs.flatMap((r) => [...r.matchAll(/\bnode\s+(\S+\.js)/g)].map((m) => m[1]!));
     expect(scripts).toEqual(expect.arrayContaining(['services/batcher-worker/dist/bundle.js', 'services/main-worker/dist/bundle.js']));
     for (const s of scripts) expect(existsSync(path.join(repoRoot, s)), s).toBe(true);
-    expect(runs.join(' ')).toMatch(/npm run build/);
+    // `tsc -b` builds the root tsconfig's references; each must be inside what the stage copies.
+    expect(runs.join(' ')).toMatch(/\btsc -b\b/);
+    const copied = copies(build).flatMap((c) => c.sources.map((src) => path.posix.normalize(src).replace(/\/$/, '')));
+    const refs = (JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as { references: Array<{ path: string }> }).references.map((r) => r.path);
+    for (const ref of refs) expect(copied.some((c) => ref === c || ref.startsWith(`${c}/`)), `${ref} is built but not copied`).toBe(true);
   });
 });
 
