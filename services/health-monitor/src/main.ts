@@ -1,7 +1,7 @@
 // health-monitor: load config → start telemetry → connect to Temporal → watch every batcher shard
 // and serve /healthz, /readyz, /metrics, /api/status and the status page until SIGTERM/SIGINT.
 import { Client, Connection } from '@temporalio/client';
-import { createLogger, loadConfig, startTelemetry, temporalConnectConfig } from '@batcher/shared/node';
+import { createLogger, loadConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/shared/node';
 import { startHealthMonitor } from './app';
 
 const SERVICE = 'health-monitor';
@@ -39,8 +39,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  // One clear line, then a non-zero exit: config errors name the variable, listen errors the port.
-  console.error(JSON.stringify({ level: 'fatal', service: SERVICE, msg: String(err?.message ?? err) }));
-  process.exit(1);
-});
+runService(SERVICE, main);

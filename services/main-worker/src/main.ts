@@ -1,24 +1,15 @@
-// main-worker: load config → start telemetry → connect → run until SIGTERM.
+// main-worker: load config → start telemetry → connect → run until SIGTERM (see runWorkerService).
 import { Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-import { createLogger, createPool, loadConfig, startTelemetry, temporalConnectConfig } from '@batcher/shared/node';
-import { installWorkerRuntime, runWorkerUntilShutdown } from '@batcher/shared/worker';
+import { runWorkerService } from '@batcher/shared/worker';
 import { createMainWorker } from './worker';
 
-const SERVICE = 'main-worker';
-
-async function main(): Promise<void> {
-  const config = loadConfig(['log', 'telemetry', 'batcher', 'main', 'mysql', 'worker']);
-  const temporal = temporalConnectConfig();
-  const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
-  const logger = createLogger(SERVICE, config.log.level, telemetry.logMixin);
-  installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort });
-  const connection = await NativeConnection.connect(temporal.connectionOptions);
-  const pool = createPool(config.mysql);
-  try {
-    const worker = await createMainWorker({
+runWorkerService({
+  service: 'main-worker',
+  sections: ['batcher', 'main'],
+  create: ({ config, connection, namespace, pool, telemetry }) =>
+    createMainWorker({
       connection,
-      namespace: temporal.namespace,
+      namespace,
       taskQueue: config.main.taskQueue,
       pool,
       batcher: config.batcher,
@@ -27,18 +18,8 @@ async function main(): Promise<void> {
       shutdownGraceMs: config.worker.shutdownGraceMs,
       maxConcurrentActivities: config.worker.maxConcurrentActivities,
       plugins: telemetry.workerPlugins,
-      client: new Client({ connection, namespace: temporal.namespace, plugins: telemetry.clientPlugins }),
+      // The submit activity's client carries the tracing plugin so signal-with-start joins the trace.
+      client: new Client({ connection, namespace, plugins: telemetry.clientPlugins }),
       traceCarrier: telemetry.traceCarrier,
-    });
-    await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, logger });
-  } finally {
-    await pool.end();
-    await connection.close();
-    await telemetry.shutdown();
-  }
-}
-
-main().catch((err) => {
-  console.error(JSON.stringify({ level: 'fatal', service: SERVICE, msg: String(err?.message ?? err) }));
-  process.exit(1);
+    }),
 });

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, ensureBatcherShards, jaegerTraceUrl, loadConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry } from '@batcher/shared/node';
+import { createPool, ensureBatcherShards, jaegerTraceUrl, loadConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry, runService } from '@batcher/shared/node';
 import { awaitTransactions, startTransactions, summarize } from './run-transactions';
 
 const SERVICE = 'starter';
@@ -126,7 +126,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(JSON.stringify({ level: 'fatal', service: SERVICE, msg: String(err?.message ?? err) }));
-  process.exit(1);
-});
+runService(SERVICE, main);

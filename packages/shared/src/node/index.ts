@@ -6,3 +6,4 @@ export * from './mysql';
 export * from './telemetry';
 export * from './batchers';
 export * from './health-server';
+export * from './service-main';

@@ -1,10 +1,14 @@
 // Worker-process plumbing shared by batcher-worker and main-worker: SDK runtime (logs, Prometheus
 // metrics), where workflow code comes from, and running until SIGTERM with a health endpoint.
 import { writeFile } from 'node:fs/promises';
-import { bundleWorkflowCode, DefaultLogger, Runtime, type LogLevel, type Worker, type WorkerOptions } from '@temporalio/worker';
-import { telemetryBundlerPlugins } from '../node/telemetry';
-import type { Logger } from '../node/logger';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker, type WorkerOptions } from '@temporalio/worker';
+import { loadConfig, type Config, type SectionName } from '../node/config';
+import { createLogger, type Logger } from '../node/logger';
 import { startWorkerHealthServer } from '../node/health-server';
+import { createPool, type Pool } from '../node/mysql';
+import { runService } from '../node/service-main';
+import { startTelemetry, telemetryBundlerPlugins, type Telemetry } from '../node/telemetry';
+import { temporalConnectConfig } from '../node/temporal';
 
 /**
  * Installs the SDK runtime once per process: core logs go to our JSON logger and, when
@@ -46,4 +50,45 @@ export async function writeWorkflowBundle(workflowsPath: string, outFile: string
   const { code } = await bundleWorkflowCode({ workflowsPath, plugins: telemetryBundlerPlugins() });
   await writeFile(outFile, code);
   console.log(`wrote ${outFile} (${code.length} bytes)`);
+}
+
+type WorkerSections = 'log' | 'telemetry' | 'mysql' | 'worker';
+
+/** What a worker service gets to build its Worker from. */
+export interface WorkerContext<N extends SectionName> {
+  config: Config<N | WorkerSections>;
+  connection: NativeConnection;
+  namespace: string;
+  pool: Pool;
+  telemetry: Telemetry;
+  logger: Logger;
+}
+
+/**
+ * The whole main of a worker service: load config → start telemetry → SDK runtime → connect
+ * (Temporal, MySQL) → build the worker → run until SIGTERM → close what was opened.
+ */
+export function runWorkerService<N extends SectionName>(options: {
+  service: string;
+  /** Config sections besides log, telemetry, mysql and worker. */
+  sections: readonly N[];
+  create: (ctx: WorkerContext<N>) => Promise<Worker>;
+}): void {
+  runService(options.service, async () => {
+    const config = loadConfig<N | WorkerSections>(['log', 'telemetry', 'mysql', 'worker', ...options.sections]);
+    const temporal = temporalConnectConfig();
+    const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
+    const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
+    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort });
+    const connection = await NativeConnection.connect(temporal.connectionOptions);
+    const pool = createPool(config.mysql);
+    try {
+      const worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
+      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, logger });
+    } finally {
+      await pool.end();
+      await connection.close();
+      await telemetry.shutdown();
+    }
+  });
 }
