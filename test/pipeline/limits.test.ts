@@ -1,7 +1,7 @@
 // Bounded state, failed submissions and idempotent writes, against the real Temporal server and MariaDB.
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, requestIdFor } from '@batcher/shared/workflow';
+import { BatcherErrorTypes, requestIdFor, type BulkWriteInput, type BulkWriteResult } from '@batcher/shared/workflow';
 import { createPool, loadConfig, migrate } from '@batcher/shared/node';
 import { createBulkWriter } from '@batcher/batcher-worker/dist/activities/bulk-write';
 import { globalMysql } from '../support/global-servers';
@@ -56,7 +56,7 @@ describe('limits', () => {
       // database under it is the real MariaDB.
       const activityEnv = new MockActivityEnvironment();
       const { bulkWrite } = createBulkWriter(pool);
-      const writer = { bulkWrite: (i: Parameters<typeof bulkWrite>[0]) => activityEnv.run(bulkWrite, i) };
+      const writer = { bulkWrite: (i: BulkWriteInput) => activityEnv.run(bulkWrite, i) as Promise<BulkWriteResult> };
       const input = { batchId: 'retry-batch-1', shard: 0, rows: [1, 2, 3].map((i) => ({ requestId: `retry-${i}`, requesterWorkflowId: `wf-${i}`, payload: { i } })) };
       const first = await writer.bulkWrite(input);
       const retried = await writer.bulkWrite(input); // as if the worker died before reporting the first
