@@ -11,7 +11,8 @@ afterEach(async () => {
 
 describe('batching', () => {
   it('when 10 workflows write, then all succeed and their 10 rows are written in one bulk operation', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '4000' } });
+    // A flush interval comfortably longer than it takes ten workflows to submit, even on a busy machine.
+    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '6000' } });
     const outcomes = await pipeline.run(pipeline.ids(10));
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     const rows = await pipeline.rows();
