@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, loadConfig, migrate, signalWithStartBatcher, temporalConnectConfig, WRITES_TABLE, type Pool } from '@batcher/shared/node';
+import { createPool, loadConfig, migrate, signalWithStartBatcher, temporalConnectConfig, WRITES_TABLE, type BatcherConfig, type Pool } from '@batcher/shared/node';
 import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
 import { createMainWorker } from '@batcher/main-worker/dist/worker';
 import { awaitTransactions, mapLimit, percentile, startTransactions, summarize, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
@@ -16,6 +16,8 @@ const { values } = parseArgs({
   options: {
     workflows: { type: 'string', default: '1000' },
     'saturation-signals': { type: 'string', default: '3000' },
+    'sweep-rates': { type: 'string', default: '50,100,200,400' },
+    'sweep-seconds': { type: 'string', default: '10' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
 });
@@ -23,6 +25,75 @@ const N = Number(values.workflows);
 const SAT = Number(values['saturation-signals']);
 if (!Number.isInteger(N) || N < 1) throw new Error(`--workflows must be a positive integer (got ${values.workflows})`);
 if (!Number.isInteger(SAT) || SAT < 0) throw new Error(`--saturation-signals must be a non-negative integer (got ${values['saturation-signals']})`);
+const SWEEP_RATES = (values['sweep-rates'] as string).split(',').filter(Boolean).map(Number);
+const SWEEP_SECONDS = Number(values['sweep-seconds']);
+if (SWEEP_RATES.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--sweep-rates must be positive integers separated by commas (got ${values['sweep-rates']})`);
+if (!Number.isInteger(SWEEP_SECONDS) || SWEEP_SECONDS < 1) throw new Error(`--sweep-seconds must be a positive integer (got ${values['sweep-seconds']})`);
+
+interface SweepPoint {
+  offeredPerS: number;
+  sentPerS: number;
+  writtenPerS: number;
+  /** Seconds from the last signal sent until every offered request was written. */
+  drainSeconds: number;
+  maxPending: number;
+  /** Statistics queries (every 0.7 s) that failed or timed out while the shard was busy. */
+  failedSamples: number;
+}
+
+/**
+ * Offers one fresh shard a steady rate of signals for a while and measures whether it keeps up:
+ * a shard is saturated at the first rate where it writes clearly less than it is offered or needs
+ * long to drain what piled up.
+ */
+async function sweepPoint(client: Client, cfg: BatcherConfig, tag: string, rate: number, seconds: number): Promise<SweepPoint> {
+  const shardCfg = { ...cfg, shards: 1, workflowIdPrefix: `bench-sweep-${tag}-${rate}` };
+  const handle = client.workflow.getHandle(batcherWorkflowId(shardCfg.workflowIdPrefix, 0));
+  const total = rate * seconds;
+  const tickMs = 100;
+  const perTick = rate / (1000 / tickMs);
+  const sends: Array<Promise<unknown>> = [];
+  let maxPending = 0;
+  let failedSamples = 0;
+  const sample = async (): Promise<void> => {
+    try {
+      const stats = await handle.query(batcherStatsQuery);
+      // Samples alone can line up with the flushes; the backlog left after each flush cannot hide.
+      maxPending = Math.max(maxPending, stats.pending, ...stats.recentBatches.map((b) => b.pendingAfter));
+    } catch {
+      failedSamples++;
+    }
+  };
+  const t0 = Date.now();
+  for (let sent = 0, tick = 1; sent < total; tick++) {
+    const due = Math.min(total, Math.round(perTick * tick));
+    for (; sent < due; sent++) {
+      sends.push(signalWithStartBatcher(client, shardCfg, 0, { requestId: `sweep-${tag}-${rate}-${sent}`, requesterWorkflowId: `sweep-requester-${tag}-${sent}`, payload: { sent }, submittedAtMs: Date.now() }));
+    }
+    const wait = t0 + tick * tickMs - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (tick % 7 === 0) await sample();
+  }
+  await Promise.all(sends);
+  const sentAt = Date.now();
+  let written = 0;
+  for (let i = 0; i < 1200 && written < total; i++) {
+    const stats = await handle.query(batcherStatsQuery);
+    maxPending = Math.max(maxPending, stats.pending, ...stats.recentBatches.map((b) => b.pendingAfter));
+    written = stats.rowsWritten + stats.rejected;
+    if (written < total) await new Promise((r) => setTimeout(r, 250));
+  }
+  const doneAt = Date.now();
+  await handle.terminate('benchmark finished').catch(() => undefined);
+  return {
+    offeredPerS: rate,
+    sentPerS: round(total / ((sentAt - t0) / 1000)),
+    writtenPerS: round(written / ((doneAt - t0) / 1000)),
+    drainSeconds: round((doneAt - sentAt) / 1000),
+    maxPending,
+    failedSamples,
+  };
+}
 
 async function statementsSoFar(pool: Pool): Promise<number> {
   const [rows] = await pool.query("SHOW GLOBAL STATUS LIKE 'Questions'");
@@ -164,6 +235,12 @@ async function main(): Promise<void> {
       await handle.terminate('benchmark finished').catch(() => undefined);
     }
 
+    const sweep: SweepPoint[] = [];
+    for (const rate of SWEEP_RATES) {
+      log(`one-shard sweep: ${rate} signals/s for ${SWEEP_SECONDS} s`);
+      sweep.push(await sweepPoint(client, batcher, tag, rate, SWEEP_SECONDS));
+    }
+
     const b = figures(batched.value, batchedSeconds, batchedRows.rows, batched.statements);
     const n = figures(naive.value, naiveSeconds, naiveRows.rows, naive.statements);
     const events = history.reduce((x, h) => x + h.events, 0);
@@ -187,6 +264,7 @@ async function main(): Promise<void> {
         latencyP50: round(b.latencyMs.p50 / Math.max(n.latencyMs.p50, 1), 1),
       },
       saturation,
+      sweep,
     };
 
     console.log('\n==== benchmark ====');
@@ -203,6 +281,9 @@ async function main(): Promise<void> {
     console.log(`ratios: statements/row naive÷batched ${result.ratios.statementsPerRow}×, throughput batched÷naive ${result.ratios.throughput}×, p50 latency batched÷naive ${result.ratios.latencyP50}×`);
     if (saturation) {
       console.log(`one shard: ${saturation.signals} signals sent in ${saturation.sendSeconds} s (${saturation.signalsAcceptedPerS}/s accepted), all written after ${saturation.writtenSeconds} s (${saturation.requestsWrittenPerS} requests/s), ${saturation.continueAsNew} continue-as-new, largest payload ${saturation.largestContinueAsNewPayloadBytes} bytes`);
+    }
+    for (const p of sweep) {
+      console.log(`one shard at ${p.offeredPerS} signals/s offered: sent ${p.sentPerS}/s, written ${p.writtenPerS}/s, drained ${p.drainSeconds} s after the last signal, at most ${p.maxPending} pending (samples and after each flush; ${p.failedSamples} samples failed)`);
     }
     await mkdir(path.dirname(values.out as string), { recursive: true });
     await writeFile(values.out as string, JSON.stringify(result, null, 2));
