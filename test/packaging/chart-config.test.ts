@@ -7,21 +7,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigError, describeSettings, loadConfig, temporalConnectConfig, type SectionName } from '@batcher/shared/node';
+import { ConfigError, describeSettings, loadConfig, SERVICE_CONFIG, temporalConnectConfig, type SectionName, type ServiceName } from '@batcher/shared/node';
 import { chartDir, releaseNamespace, renderChart, repoRoot, valuesSets, type Manifest } from './render-chart';
 
 /**
- * What each script the chart runs reads, taken from its source: the sections of its one
- * `loadConfig([...])` call, and whether it connects to Temporal (`temporalConnectConfig`).
+ * What each script the chart runs reads: SERVICE_CONFIG, the list the programs themselves load
+ * their config by. The source check makes sure the script really is the program of that name.
  */
 function entryPoint(script: string): { service: string; sections: SectionName[]; temporal: boolean } {
   const m = /^\/app\/services\/([^/]+)\/dist\/([^/]+)\.js$/.exec(script);
   if (!m) throw new Error(`the chart runs ${script}, which is no service entry point`);
+  const name = m[2] === 'main' ? m[1]! : m[2] === 'migrate' ? 'schema-migration' : `${m[1]}/${m[2]}`;
+  if (!(name in SERVICE_CONFIG)) throw new Error(`${script}: ${name} is not in SERVICE_CONFIG`);
   const source = readFileSync(path.join(repoRoot, 'services', m[1]!, 'src', `${m[2]}.ts`), 'utf8');
-  const calls = [...source.matchAll(/loadConfig\(\s*\[([^\]]*)\]/g)];
-  if (calls.length !== 1) throw new Error(`${script}: expected one loadConfig([...]) call in its source, found ${calls.length}`);
-  const sections = [...calls[0]![1]!.matchAll(/'([a-z]+)'/g)].map((x) => x[1] as SectionName);
-  return { service: m[2] === 'main' ? m[1]! : m[2] === 'migrate' ? 'migration' : `${m[1]}/${m[2]}`, sections, temporal: /temporalConnectConfig\(/.test(source) };
+  if (!source.includes(`'${name}'`)) throw new Error(`${script}: its source does not name the service '${name}' it loads the config of`);
+  const { sections, temporal } = SERVICE_CONFIG[name as ServiceName];
+  return { service: name === 'schema-migration' ? 'migration' : name, sections: [...sections], temporal };
 }
 
 /**

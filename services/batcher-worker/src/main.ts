@@ -4,7 +4,6 @@ import { createBatcherWorker } from './worker';
 
 runWorkerService({
   service: 'batcher-worker',
-  sections: ['batcher'],
   create: ({ config, connection, namespace, pool, telemetry }) =>
     createBatcherWorker({
       connection,

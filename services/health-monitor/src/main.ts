@@ -1,10 +1,10 @@
 // health-monitor: load config → start telemetry → connect to Temporal → watch every batcher shard
 // and serve /healthz, /readyz, /metrics, /api/status and the status page until SIGTERM/SIGINT.
 import { Client, Connection } from '@temporalio/client';
-import { createLogger, loadConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/shared/node';
+import { createLogger, loadServiceConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/shared/node';
 import { startHealthMonitor } from './app';
 
-const SERVICE = 'health-monitor';
+const SERVICE = 'health-monitor' as const;
 
 function shutdownSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -13,7 +13,7 @@ function shutdownSignal(): Promise<NodeJS.Signals> {
 }
 
 async function main(): Promise<void> {
-  const config = loadConfig(['log', 'telemetry', 'batcher', 'monitor']);
+  const config = loadServiceConfig(SERVICE);
   const temporal = temporalConnectConfig();
   const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
   const logger = createLogger(SERVICE, config.log.level, telemetry.logMixin);

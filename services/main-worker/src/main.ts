@@ -5,7 +5,6 @@ import { createMainWorker } from './worker';
 
 runWorkerService({
   service: 'main-worker',
-  sections: ['batcher', 'main'],
   create: ({ config, connection, namespace, pool, telemetry }) =>
     createMainWorker({
       connection,

@@ -3,10 +3,10 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, ensureBatcherShards, jaegerTraceUrl, loadConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry, runService } from '@batcher/shared/node';
+import { createPool, ensureBatcherShards, jaegerTraceUrl, loadServiceConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry, runService } from '@batcher/shared/node';
 import { awaitTransactions, startTransactions, summarize } from './run-transactions';
 
-const SERVICE = 'starter';
+const SERVICE = 'starter' as const;
 const USAGE = `usage: starter [--workflows N] [--shards S] [--wait | --no-wait] [--stats-interval-ms MS]
   --workflows N   main workflows to start (env STARTER_WORKFLOWS, default 200)
   --shards S      batcher shards (env BATCHER_SHARDS, default 1; must match the workers)
@@ -65,7 +65,7 @@ async function printTraceLinks(client: Client, telemetry: Telemetry, workflowIds
 
 async function main(): Promise<void> {
   const { env, statsIntervalMs } = parseCli(process.argv.slice(2));
-  const config = loadConfig(['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], env);
+  const config = loadServiceConfig(SERVICE, env);
   const temporal = temporalConnectConfig(env);
   const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
   const connection = await Connection.connect(temporal.connectionOptions);

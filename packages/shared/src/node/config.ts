@@ -145,3 +145,23 @@ export function batcherSettings(batcher: Config<'batcher'>['batcher']): BatcherS
     maxPendingBytes: batcher.maxPendingBytes,
   };
 }
+
+/**
+ * Which sections each program reads, and whether it connects to Temporal: the one list the mains,
+ * the README and the chart↔config test go by.
+ */
+export const SERVICE_CONFIG = {
+  'batcher-worker': { sections: ['log', 'telemetry', 'batcher', 'mysql', 'worker'], temporal: true },
+  'main-worker': { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'worker'], temporal: true },
+  starter: { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], temporal: true },
+  'health-monitor': { sections: ['log', 'telemetry', 'batcher', 'monitor'], temporal: true },
+  'schema-migration': { sections: ['log', 'mysql'], temporal: false },
+} as const satisfies Record<string, { sections: readonly SectionName[]; temporal: boolean }>;
+
+export type ServiceName = keyof typeof SERVICE_CONFIG;
+export type ServiceSections<S extends ServiceName> = (typeof SERVICE_CONFIG)[S]['sections'][number];
+
+/** Loads exactly the sections the named program reads. */
+export function loadServiceConfig<S extends ServiceName>(service: S, env: NodeJS.ProcessEnv = process.env): Config<ServiceSections<S>> {
+  return loadConfig(SERVICE_CONFIG[service].sections as readonly ServiceSections<S>[], env);
+}

@@ -2,7 +2,7 @@
 // metrics), where workflow code comes from, and running until SIGTERM with a health endpoint.
 import { writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker, type WorkerOptions } from '@temporalio/worker';
-import { loadConfig, type Config, type SectionName } from '../node/config';
+import { loadServiceConfig, type Config, type ServiceSections } from '../node/config';
 import { createLogger, type Logger } from '../node/logger';
 import { startWorkerHealthServer } from '../node/health-server';
 import { createPool, type Pool } from '../node/mysql';
@@ -52,11 +52,11 @@ export async function writeWorkflowBundle(workflowsPath: string, outFile: string
   console.log(`wrote ${outFile} (${code.length} bytes)`);
 }
 
-type WorkerSections = 'log' | 'telemetry' | 'mysql' | 'worker';
+type WorkerService = 'batcher-worker' | 'main-worker';
 
 /** What a worker service gets to build its Worker from. */
-export interface WorkerContext<N extends SectionName> {
-  config: Config<N | WorkerSections>;
+export interface WorkerContext<S extends WorkerService> {
+  config: Config<ServiceSections<S>>;
   connection: NativeConnection;
   namespace: string;
   pool: Pool;
@@ -65,17 +65,13 @@ export interface WorkerContext<N extends SectionName> {
 }
 
 /**
- * The whole main of a worker service: load config → start telemetry → SDK runtime → connect
+ * The whole main of a worker service: load its config → start telemetry → SDK runtime → connect
  * (Temporal, MySQL) → build the worker → run until SIGTERM → close what was opened.
  */
-export function runWorkerService<N extends SectionName>(options: {
-  service: string;
-  /** Config sections besides log, telemetry, mysql and worker. */
-  sections: readonly N[];
-  create: (ctx: WorkerContext<N>) => Promise<Worker>;
-}): void {
+export function runWorkerService<S extends WorkerService>(options: { service: S; create: (ctx: WorkerContext<S>) => Promise<Worker> }): void {
   runService(options.service, async () => {
-    const config = loadConfig<N | WorkerSections>(['log', 'telemetry', 'mysql', 'worker', ...options.sections]);
+    // Both worker services read log, telemetry, mysql and worker (SERVICE_CONFIG); the cast says so.
+    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'mysql' | 'worker'>;
     const temporal = temporalConnectConfig();
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
