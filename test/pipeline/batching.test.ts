@@ -1,6 +1,7 @@
 // Batching behaviour of the whole pipeline against the real Temporal server and MariaDB.
 import { afterEach, describe, expect, it } from 'vitest';
-import { requestIdFor, shardFor } from '@batcher/shared/workflow';
+import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
+import { batcherSettings } from '@batcher/shared/node';
 import { rowsPerBatch, startPipeline, type Pipeline } from './pipeline';
 
 let pipeline: Pipeline | undefined;
@@ -50,6 +51,26 @@ describe('batching', () => {
     expect(perShard.every((n) => n > 0)).toBe(true);
     const stats = await Promise.all([0, 1, 2].map((s) => pipeline!.stats(s)));
     expect(stats.map((s) => s.rowsWritten)).toEqual(perShard);
+  });
+
+  it('when one shard is stuck, then requests routed to the other shard are still written and the stuck ones fail typed with no row', async (ctx) => {
+    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '2', BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    // Shard 1 runs on a task queue no worker polls: it accepts signals but never writes.
+    await pipeline.client.workflow.start(BATCHER_WORKFLOW_TYPE, {
+      workflowId: batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 1),
+      taskQueue: `${pipeline.batcher.taskQueue}-nobody`,
+      args: [{ shard: 1, settings: batcherSettings(pipeline.batcher) }],
+    });
+    const ids = pipeline.ids(16);
+    const outcomes = await pipeline.run(ids, 8_000);
+    const byShard = (s: number) => outcomes.filter((o) => shardFor(requestIdFor(o.workflowId), 2) === s);
+    expect(byShard(0).length).toBeGreaterThan(0);
+    expect(byShard(1).length).toBeGreaterThan(0);
+    expect(byShard(0).every((o) => o.ok)).toBe(true);
+    expect(byShard(1).map((o) => o.errorType)).toEqual(byShard(1).map(() => BatcherErrorTypes.ConfirmationTimeout));
+    const rows = await pipeline.rows();
+    expect(rows.filter((r) => r.status === 'committed').map((r) => r.request_id).sort()).toEqual(byShard(0).map((o) => requestIdFor(o.workflowId)).sort());
+    expect(rows.filter((r) => r.status === 'abandoned').map((r) => r.request_id).sort()).toEqual(byShard(1).map((o) => requestIdFor(o.workflowId)).sort());
   });
 
   it('when the threshold is lowered, then the batcher continues as new several times and loses or doubles nothing', async (ctx) => {
