@@ -14,6 +14,7 @@ import { writeWorkflowBundle } from '@batcher/shared/worker';
 import { createBatcherWorker, workflowsPath } from '@batcher/batcher-worker/dist/worker';
 import { startHealthMonitor, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor/dist/index';
 import { globalMysql, globalTemporal, serviceEnv } from '../support/global-servers';
+import { slugOf } from '../support/naming';
 import { freePort, repoRoot, spawnLogged } from '../support/processes';
 import { startTemporalDevServer } from '../support/temporal';
 
@@ -60,14 +61,12 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((err) => console.error('cleanup failed:', err));
 });
 
-function slugOf(title: string): string {
-  const hash = createHash('sha1').update(title).digest('hex').slice(0, 8);
-  return `${title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24)}-${hash}-${Date.now().toString(36)}`;
-}
+/** Unique per run as well as per title: the shards of an earlier run may still be in the server. */
+const uniqueSlug = (title: string): string => `${slugOf(title)}-${Date.now().toString(36)}`;
 
 /** Migrates the test's database, runs an in-process batcher worker and makes sure every shard runs. */
 async function startBatcher(title: string, overrides: Record<string, string>): Promise<Batcher> {
-  const slug = slugOf(title);
+  const slug = uniqueSlug(title);
   const temporal = globalTemporal();
   const db = globalMysql();
   const env: Record<string, string> = {

@@ -5,7 +5,8 @@ import { BatcherErrorTypes, requestIdFor, type BulkWriteInput, type BulkWriteRes
 import { createPool, loadConfig, migrate } from '@batcher/shared/node';
 import { createBulkWriter } from '@batcher/batcher-worker/dist/activities/bulk-write';
 import { globalMysql } from '../support/global-servers';
-import { slugOf, startPipeline, type Pipeline } from './pipeline';
+import { slugOf } from '../support/naming';
+import { startPipeline, type Pipeline } from './pipeline';
 
 let pipeline: Pipeline | undefined;
 afterEach(async () => {

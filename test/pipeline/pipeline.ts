@@ -9,6 +9,7 @@ import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
 import { createMainWorker } from '@batcher/main-worker/dist/worker';
 import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
 import { globalMysql, globalTemporal } from '../support/global-servers';
+import { slugOf } from '../support/naming';
 
 // Workers in tests log warnings and errors only: INFO lines of every activity would drown the output.
 try {
@@ -46,11 +47,6 @@ export interface Pipeline {
   /** Committed rows: request id, batch id, shard. */
   rows(): Promise<Array<{ request_id: string; batch_id: string; shard: number; status: string }>>;
   stop(): Promise<void>;
-}
-
-export function slugOf(title: string): string {
-  const hash = createHash('sha1').update(title).digest('hex').slice(0, 8);
-  return `${title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 24)}-${hash}`;
 }
 
 export async function startPipeline(options: PipelineOptions): Promise<Pipeline> {
