@@ -215,7 +215,8 @@ describe('tracing in Jaeger', () => {
       // ... and back: the confirmation is sent in the requester's context carried in the request.
       expect(parentOf(confirmation)).toBe(submit.spanID);
       expect(parentOf(confirmed)).toBe(confirmation.spanID);
-      expect(parentOf(scheduleFinalize)).toBe(run.spanID);
+      // The final business step continues from the confirmation it waited for.
+      expect(parentOf(scheduleFinalize)).toBe(confirmed.spanID);
       expect(parentOf(finalize)).toBe(scheduleFinalize.spanID);
 
       // In time: start, business step, submission, batcher, confirmation, final step.

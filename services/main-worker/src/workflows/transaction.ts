@@ -1,5 +1,6 @@
 // The transactional main workflow: a business step, one row handed to a batcher, wait for its
 // confirmation (or give up safely), then the final business step.
+import { context, type Context } from '@opentelemetry/api';
 import { ApplicationFailure, condition, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   BatcherErrorTypes,
@@ -39,8 +40,13 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   const timeoutMs = input.confirmationTimeoutMs ?? DEFAULT_CONFIRMATION_TIMEOUT_MS;
 
   let confirmation: WriteConfirmation | undefined;
+  /** The confirmation's HandleSignal span, so the final step continues the trace from there. */
+  let confirmedIn: Context | undefined;
   setHandler(writeConfirmationSignal, (c) => {
-    if (c.requestId === requestId && confirmation === undefined) confirmation = c;
+    if (c.requestId === requestId && confirmation === undefined) {
+      confirmation = c;
+      confirmedIn = context.active();
+    }
   });
 
   await business.prepareTransaction({ workflowId, payload: input.payload });
@@ -86,6 +92,6 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
     result = { requestId, status: confirmation.status, batchId: confirmation.batchId, shard: confirmation.shard, confirmationLatencyMs: latencyMs };
   }
 
-  await business.finalizeTransaction({ workflowId, batchId: result.batchId });
+  await context.with(confirmedIn ?? context.active(), () => business.finalizeTransaction({ workflowId, batchId: result.batchId }));
   return result;
 }
