@@ -1,19 +1,15 @@
 // Batching behaviour of the whole pipeline against the real Temporal server and MariaDB.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
 import { batcherSettings } from '@batcher/shared/node';
-import { rowsPerBatch, startPipeline, type Pipeline } from './pipeline';
+import { rowsPerBatch, pipelinePerTest } from './pipeline';
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.stop();
-  pipeline = undefined;
-});
+const startPipeline = pipelinePerTest();
 
 describe('batching', () => {
   it('when 10 workflows write, then all succeed and their 10 rows are written in one bulk operation', async (ctx) => {
     // A flush interval comfortably longer than it takes ten workflows to submit, even on a busy machine.
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '6000' } });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '6000' } });
     const outcomes = await pipeline.run(pipeline.ids(10));
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     const rows = await pipeline.rows();
@@ -26,7 +22,7 @@ describe('batching', () => {
   });
 
   it('when 250 workflows write, then every batch holds at most 100 rows and exactly 250 rows exist', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '5000' } });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '5000' } });
     const outcomes = await pipeline.run(pipeline.ids(250));
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     const rows = await pipeline.rows();
@@ -38,7 +34,7 @@ describe('batching', () => {
   });
 
   it('when three shards run, then each request goes to the shard its id hashes to and all rows are written', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '3' } });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '3' } });
     const ids = pipeline.ids(45);
     const outcomes = await pipeline.run(ids);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
@@ -49,12 +45,12 @@ describe('batching', () => {
     // Every shard served its share, and the shards' own counters add up to the rows.
     const perShard = [0, 1, 2].map((s) => rows.filter((r) => r.shard === s).length);
     expect(perShard.every((n) => n > 0)).toBe(true);
-    const stats = await Promise.all([0, 1, 2].map((s) => pipeline!.stats(s)));
+    const stats = await Promise.all([0, 1, 2].map((s) => pipeline.stats(s)));
     expect(stats.map((s) => s.rowsWritten)).toEqual(perShard);
   });
 
   it('when one shard is stuck, then requests routed to the other shard are still written and the stuck ones fail typed with no row', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '2', BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '2', BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
     // Shard 1 runs on a task queue no worker polls: it accepts signals but never writes.
     await pipeline.client.workflow.start(BATCHER_WORKFLOW_TYPE, {
       workflowId: batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 1),
@@ -74,7 +70,7 @@ describe('batching', () => {
   });
 
   it('when the threshold is lowered, then the batcher continues as new several times and loses or doubles nothing', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500' } });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500' } });
     // Six waves of 50: each wave alone passes the threshold, so every wave ends a run, however
     // Temporal groups the signals of one wave into activations.
     const ids = pipeline.ids(300);

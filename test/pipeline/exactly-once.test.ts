@@ -1,19 +1,15 @@
 // Exactly-once effect and isolation of bad data, against the real Temporal server and MariaDB.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, requestIdFor, shardFor } from '@batcher/shared/workflow';
 import { signalWithStartBatcher } from '@batcher/shared/node';
 import { waitUntil } from '../support/processes';
-import { startPipeline, type Pipeline } from './pipeline';
+import { pipelinePerTest } from './pipeline';
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.stop();
-  pipeline = undefined;
-});
+const startPipeline = pipelinePerTest();
 
 describe('exactly once', () => {
   it('when the same request is signalled three times, then one row is written and the requester succeeds once', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '3000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '3000' }, businessStepMs: 0 });
     const [workflowId] = pipeline.ids(1) as [string];
     const requestId = requestIdFor(workflowId);
     const running = pipeline.run([workflowId]);
@@ -36,7 +32,7 @@ describe('exactly once', () => {
   });
 
   it('when a request is re-sent after its batch was committed, then no new row appears and the requester is told it is committed', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
     const [workflowId] = pipeline.ids(1) as [string];
     const [first] = await pipeline.run([workflowId]);
     expect(first?.result?.status).toBe('committed');
@@ -49,7 +45,7 @@ describe('exactly once', () => {
   });
 
   it('when the dedup window has forgotten a request, then MySQL still refuses a second row and the requester is told it is committed', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', DEDUP_WINDOW_SIZE: '0' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', DEDUP_WINDOW_SIZE: '0' }, businessStepMs: 0 });
     const [workflowId] = pipeline.ids(1) as [string];
     const [first] = await pipeline.run([workflowId]);
     const [again] = await pipeline.run([workflowId]);
@@ -61,7 +57,7 @@ describe('exactly once', () => {
   });
 
   it('when one row has bad data in a batch of good ones, then only that workflow fails, with the data error', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '4000' } });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '4000' } });
     const good = pipeline.ids(7);
     // request_id is VARCHAR(191): this workflow id makes its request id too long for the column.
     const bad = `${'x'.repeat(200)}-${good[0]}`;
@@ -77,20 +73,20 @@ describe('exactly once', () => {
   });
 
   it('when a requester no longer exists, then its confirmation is counted as undeliverable and the others still succeed', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '3000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '3000' }, businessStepMs: 0 });
     const ids = pipeline.ids(4);
     const ghost = { requestId: 'write:ghost-requester', requesterWorkflowId: `ghost-${ids[0]}`, payload: { order: 'ghost' }, submittedAtMs: Date.now() };
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, shardFor(ghost.requestId, 1), ghost);
     const outcomes = await pipeline.run(ids);
     expect(outcomes.every((o) => o.ok)).toBe(true);
     // Confirmations are sent while the next batch fills: wait for the ghost's to be refused.
-    await waitUntil('the undeliverable confirmation', async () => (await pipeline!.stats()).confirmationsUndeliverable >= 1, { timeoutMs: 30_000 });
+    await waitUntil('the undeliverable confirmation', async () => (await pipeline.stats()).confirmationsUndeliverable >= 1, { timeoutMs: 30_000 });
     expect((await pipeline.stats()).confirmationsUndeliverable).toBe(1);
     expect(await pipeline.rows()).toHaveLength(5); // the ghost's row is written all the same
   });
 
   it('when a request is malformed, then its requester gets a typed rejection and the batch is unaffected', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '2000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '2000' }, businessStepMs: 0 });
     const ids = pipeline.ids(3);
     const running = pipeline.run(ids);
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, { requestId: '', requesterWorkflowId: 'nobody', payload: [] as unknown as Record<string, unknown>, submittedAtMs: 0 });

@@ -1,22 +1,18 @@
 // Bounded state, failed submissions and idempotent writes, against the real Temporal server and MariaDB.
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, requestIdFor, type BulkWriteInput, type BulkWriteResult } from '@batcher/shared/workflow';
 import { createPool, loadConfig, migrate } from '@batcher/shared/node';
 import { createBulkWriter } from '@batcher/batcher-worker/dist/activities/bulk-write';
 import { globalMysql } from '../support/global-servers';
 import { slugOf } from '../support/naming';
-import { startPipeline, type Pipeline } from './pipeline';
+import { pipelinePerTest } from './pipeline';
 
-let pipeline: Pipeline | undefined;
-afterEach(async () => {
-  await pipeline?.stop();
-  pipeline = undefined;
-});
+const startPipeline = pipelinePerTest();
 
 describe('limits', () => {
   it('when a shard holds its pending-bytes limit, then further requests are rejected as BatcherOverloaded and the accepted ones are written', async (ctx) => {
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_MAX_PENDING_BYTES: '10000', BATCH_FLUSH_INTERVAL_MS: '4000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_MAX_PENDING_BYTES: '10000', BATCH_FLUSH_INTERVAL_MS: '4000' }, businessStepMs: 0 });
     const ids = pipeline.ids(10);
     // ~2.5 kB each: about four fit under 10 000 bytes before the first flush.
     const startedAt = Date.now();
@@ -38,7 +34,7 @@ describe('limits', () => {
 
   it('when Temporal refuses the submission, then the workflow fails with WriteSubmissionFailed and writes nothing', async (ctx) => {
     // Workflow ids are limited to 1000 characters: a batcher id over that is refused, every time.
-    pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_WORKFLOW_ID_PREFIX: 'b'.repeat(1001) }, batcherWorker: false, businessStepMs: 0 });
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_WORKFLOW_ID_PREFIX: 'b'.repeat(1001) }, batcherWorker: false, businessStepMs: 0 });
     const [outcome] = await pipeline.run(pipeline.ids(1));
     expect(outcome?.ok).toBe(false);
     expect(outcome?.errorType).toBe(BatcherErrorTypes.SubmissionFailed);

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { afterEach } from 'vitest';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
 import { createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
 import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
@@ -108,6 +109,19 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
   };
   return pipeline;
+}
+
+/**
+ * For a test file whose tests each run one pipeline: returns the start function and stops the
+ * test's pipeline (workers, shards, pool) after each test, whatever its outcome.
+ */
+export function pipelinePerTest(): (options: PipelineOptions) => Promise<Pipeline> {
+  let current: Pipeline | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (options) => (current = await startPipeline(options));
 }
 
 /** Counts of rows per batch id. */
