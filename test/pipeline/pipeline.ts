@@ -5,7 +5,7 @@ import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { afterEach } from 'vitest';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
+import { allRows, batcherSettings, createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
 import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
 import { createMainWorker } from '@batcher/main-worker/dist/worker';
 import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
@@ -22,7 +22,7 @@ try {
 export interface PipelineOptions {
   /** Names the task queues, workflow ids and database, so tests never see each other's data. */
   title: string;
-  /** BATCH_*, BATCHER_*, CONTINUE_AS_NEW_SIGNALS, DEDUP_WINDOW_SIZE overrides, as env strings. */
+  /** BATCH_*, BATCHER_*, CONTINUE_AS_NEW_SIGNALS, DEDUP_WINDOW_BYTES, CONFIRMATION_TIMEOUT_MS, SUBMIT_* overrides, as env strings. */
   env?: Record<string, string>;
   /** MySQL to use instead of the run's MariaDB (e.g. one the test stops and starts). */
   mysql?: { host: string; port: number; user: string; password: string };
@@ -36,7 +36,7 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   client: Client;
-  batcher: BatcherConfig;
+  batcher: BatcherConfig & { batching: ReturnType<typeof batcherSettings> };
   mainTaskQueue: string;
   mysql: MysqlConfig;
   pool: Pool;
@@ -54,7 +54,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const slug = `${slugOf(options.title)}-${Date.now().toString(36)}`;
   const temporal = globalTemporal();
   const base = options.mysql ?? globalMysql();
-  const config = loadConfig(['batcher', 'mysql'], {
+  const config = loadConfig(['batcher', 'batching', 'main', 'mysql'], {
+    SUBMIT_LINGER_MS: '20',
     BATCHER_TASK_QUEUE: `batcher-${slug}`,
     BATCHER_WORKFLOW_ID_PREFIX: `batcher-${slug}`,
     BATCH_FLUSH_INTERVAL_MS: '2000',
@@ -74,29 +75,28 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
   const workers: Worker[] = [];
   if (options.batcherWorker !== false) {
-    workers.push(await createBatcherWorker({ connection, namespace, taskQueue: config.batcher.taskQueue, pool, shutdownGraceMs: 1000 }));
+    workers.push(await createBatcherWorker({ connection, namespace, taskQueue: config.batcher.taskQueue, pool, settings: batcherSettings(config.batching), shutdownGraceMs: 1000, client }));
   }
   workers.push(
-    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, pool, batcher: config.batcher, businessStepMs: options.businessStepMs ?? 20, shutdownGraceMs: 1000, client }),
+    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, pool, batcher: config.batcher, requester: config.main, businessStepMs: options.businessStepMs ?? 20, shutdownGraceMs: 1000, client }),
   );
   const running = workers.map((w) => w.run());
 
   const pipeline: Pipeline = {
     client,
-    batcher: config.batcher,
+    batcher: { ...config.batcher, batching: batcherSettings(config.batching) },
     mainTaskQueue,
     mysql: config.mysql,
     pool,
     ids: (n, tag = 'txn') => Array.from({ length: n }, (_, i) => `${tag}-${slug}-${i}`),
-    async run(workflowIds, confirmationTimeoutMs = 120_000) {
+    async run(workflowIds, confirmationTimeoutMs) {
       const startedAt = Date.now();
-      await startTransactions(client, { taskQueue: mainTaskQueue, workflowIds, input: (id, i) => ({ payload: { order: id, amountCents: i }, confirmationTimeoutMs }) });
+      await startTransactions(client, { taskQueue: mainTaskQueue, workflowIds, input: (id, i) => ({ payload: { order: id, amountCents: i }, ...(confirmationTimeoutMs ? { confirmationTimeoutMs } : {}) }) });
       return awaitTransactions(client, workflowIds, startedAt);
     },
     stats: (shard = 0) => client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery),
     async rows() {
-      const [r] = await pool.query('SELECT request_id, batch_id, shard, status FROM batched_writes ORDER BY id');
-      return r as Array<{ request_id: string; batch_id: string; shard: number; status: string }>;
+      return (await allRows(pool)).map((r) => ({ request_id: r.requestId, batch_id: r.batchId ?? '', shard: r.shard, status: r.status }));
     },
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

@@ -1,5 +1,7 @@
 // Builds the batcher worker: batcher workflows plus the bulk-write activity on one task queue.
+import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerPlugin } from '@temporalio/worker';
+import type { BatcherSettings } from '@batcher/shared/workflow';
 import type { Pool } from '@batcher/shared/node';
 import { workflowSource } from '@batcher/shared/worker';
 import { createActivities } from './activities';
@@ -11,6 +13,10 @@ export interface BatcherWorkerDeps {
   namespace: string;
   taskQueue: string;
   pool: Pool;
+  /** This worker's batching settings; every batcher run it serves reads them at its start. */
+  settings: BatcherSettings;
+  /** Client the bulk-write activity completes requesters' activities with; defaults to one on the worker's connection. */
+  client?: Client;
   /** Prebundled workflow code; unset: bundle from source at start-up. */
   workflowBundlePath?: string;
   /** @default 25000 */
@@ -26,7 +32,7 @@ export async function createBatcherWorker(deps: BatcherWorkerDeps): Promise<Work
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     ...workflowSource(workflowsPath, deps.workflowBundlePath),
-    activities: createActivities({ pool: deps.pool }),
+    activities: createActivities({ pool: deps.pool, settings: deps.settings, client: deps.client ?? new Client({ connection: deps.connection, namespace: deps.namespace }) }),
     shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,
     plugins: deps.plugins,

@@ -12,6 +12,7 @@ runWorkerService({
       taskQueue: config.main.taskQueue,
       pool,
       batcher: config.batcher,
+      requester: config.main,
       businessStepMs: config.main.businessStepMs,
       workflowBundlePath: config.worker.workflowBundlePath,
       shutdownGraceMs: config.worker.shutdownGraceMs,

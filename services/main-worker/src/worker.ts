@@ -1,7 +1,7 @@
 // Builds the main worker: transactional workflows plus their activities on one task queue.
 import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerPlugin } from '@temporalio/worker';
-import type { BatcherConfig, Pool } from '@batcher/shared/node';
+import { loadConfig, type BatchedWriteDeps, type BatcherConfig, type Pool } from '@batcher/shared/node';
 import { workflowSource } from '@batcher/shared/worker';
 import { createActivities } from './activities';
 
@@ -14,6 +14,8 @@ export interface MainWorkerDeps {
   pool: Pool;
   /** Where and how requests are routed to batchers; must match the batcher workers. */
   batcher: BatcherConfig;
+  /** Timeouts and grouping of submissions (CONFIRMATION_TIMEOUT_MS, SUBMIT_*). @default the config loader's defaults */
+  requester?: Partial<BatchedWriteDeps['requester']>;
   /** @default 200 */
   businessStepMs?: number;
   workflowBundlePath?: string;
@@ -34,7 +36,15 @@ export async function createMainWorker(deps: MainWorkerDeps): Promise<Worker> {
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     ...workflowSource(workflowsPath, deps.workflowBundlePath),
-    activities: createActivities({ client, pool: deps.pool, batcher: deps.batcher, businessStepMs: deps.businessStepMs ?? 200, traceCarrier: deps.traceCarrier }),
+    activities: createActivities({
+      client,
+      pool: deps.pool,
+      batcher: deps.batcher,
+      // Defaults come from the one config loader, so they are declared once.
+      requester: { ...loadConfig(['main'], {}).main, ...deps.requester },
+      businessStepMs: deps.businessStepMs ?? 200,
+      traceCarrier: deps.traceCarrier,
+    }),
     shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,
     plugins: deps.plugins,

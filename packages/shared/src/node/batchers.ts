@@ -3,17 +3,24 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   BATCHER_WORKFLOW_TYPE,
   batcherWorkflowId,
-  submitWriteSignal,
+  submitWritesSignal,
   type BatcherInput,
   type WriteRequest,
 } from '../workflow';
-import { batcherSettings, type Config } from './config';
+import type { Config } from './config';
 
+/** Where the shards are: task queue, id prefix, shard count (the routing every caller shares). */
 export type BatcherConfig = Config<'batcher'>['batcher'];
 
-/** The input a shard is started with. */
-export function batcherInput(cfg: BatcherConfig, shard: number): BatcherInput {
-  return { shard, settings: batcherSettings(cfg) };
+/** The input a shard is started with: only where it is; its settings come from its own worker. */
+export function batcherInput(shard: number): BatcherInput {
+  return { shard };
+}
+
+/** Whether a workflow id is the id of one of the configured shards' family (`<prefix>-<n>`). */
+export function isBatcherWorkflowId(cfg: BatcherConfig, workflowId: string): boolean {
+  const prefix = `${cfg.workflowIdPrefix}-`;
+  return workflowId.startsWith(prefix) && /^\d+$/.test(workflowId.slice(prefix.length));
 }
 
 /**
@@ -31,7 +38,7 @@ export async function ensureBatcherShard(client: Client, cfg: BatcherConfig, sha
   await client.workflow.start(BATCHER_WORKFLOW_TYPE, {
     workflowId,
     taskQueue: cfg.taskQueue,
-    args: [batcherInput(cfg, shard)],
+    args: [batcherInput(shard)],
     workflowIdConflictPolicy: 'USE_EXISTING',
   });
   return true;
@@ -42,15 +49,18 @@ export async function ensureBatcherShards(client: Client, cfg: BatcherConfig): P
   await Promise.all(Array.from({ length: cfg.shards }, (_, shard) => ensureBatcherShard(client, cfg, shard)));
 }
 
-/** Hands a request to its shard, starting the shard if it is not running (signal-with-start). */
-export async function signalWithStartBatcher(client: Client, cfg: BatcherConfig, shard: number, request: WriteRequest): Promise<string> {
+/**
+ * Hands a group of requests to their shard, starting the shard if it is not running
+ * (signal-with-start). Returns the run that received the signal.
+ */
+export async function signalWithStartBatcher(client: Client, cfg: BatcherConfig, shard: number, requests: WriteRequest[]): Promise<{ workflowId: string; runId: string }> {
   const workflowId = batcherWorkflowId(cfg.workflowIdPrefix, shard);
-  await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+  const handle = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
     workflowId,
     taskQueue: cfg.taskQueue,
-    args: [batcherInput(cfg, shard)],
-    signal: submitWriteSignal,
-    signalArgs: [request],
+    args: [batcherInput(shard)],
+    signal: submitWritesSignal,
+    signalArgs: [requests],
   });
-  return workflowId;
+  return { workflowId, runId: handle.signaledRunId };
 }

@@ -58,16 +58,25 @@ export const sections = {
   batcher: {
     taskQueue: setting('BATCHER_TASK_QUEUE', 'Task queue of the batcher workflows and their bulk-write activity.', text, DEFAULT_BATCHER_TASK_QUEUE),
     shards: setting('BATCHER_SHARDS', 'Number of batcher workflows; requests are routed by a hash of their id.', int(1, 1024), '1'),
-    workflowIdPrefix: setting('BATCHER_WORKFLOW_ID_PREFIX', 'Batcher workflow ids are `<prefix>-<shard>`.', text, DEFAULT_BATCHER_WORKFLOW_ID_PREFIX),
-    maxBatchSize: setting('BATCH_MAX_SIZE', 'Flush as soon as this many requests are pending.', int(1, 10_000), '100'),
-    flushIntervalMs: setting('BATCH_FLUSH_INTERVAL_MS', 'Flush pending requests at least this often (ms).', int(10), '20000'),
-    continueAsNewSignals: setting('CONTINUE_AS_NEW_SIGNALS', 'Continue-as-new after this many signals in one run (earlier if Temporal suggests it).', int(1, 9000), '1000'),
-    dedupWindowSize: setting('DEDUP_WINDOW_SIZE', 'Recently written request ids a batcher remembers to answer duplicates without a write.', int(0, 100_000), '500'),
-    maxPendingBytes: setting('BATCHER_MAX_PENDING_BYTES', 'A shard refuses new requests (BatcherOverloaded) while its pending requests exceed this many bytes; bounds continue-as-new payloads.', int(10_000, 1_500_000), '1000000'),
+    workflowIdPrefix: setting('BATCHER_WORKFLOW_ID_PREFIX', 'Batcher workflow ids are `<prefix>-<shard>`.', z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits or . _ : -'), DEFAULT_BATCHER_WORKFLOW_ID_PREFIX),
+  },
+  batching: {
+    flushPolicy: setting('BATCH_FLUSH_POLICY', 'When a shard writes: `size-or-interval` (a full batch, or the oldest request waited the flush interval) or `eager` (whatever is pending as soon as no write is in flight: latency follows the database).', z.enum(['size-or-interval', 'eager'], { message: 'must be size-or-interval or eager' }), 'size-or-interval'),
+    maxBatchSize: setting('BATCH_MAX_SIZE', 'Most rows in one bulk write; a full batch is written at once.', int(1, 1000), '100'),
+    flushIntervalMs: setting('BATCH_FLUSH_INTERVAL_MS', 'size-or-interval: write pending requests once the oldest has waited this long (ms).', int(10, 3_600_000), '20000'),
+    maxWritesInFlight: setting('BATCH_MAX_WRITES_IN_FLIGHT', 'Bulk writes one shard runs at once (full batches go in parallel up to this).', int(1, 32), '4'),
+    continueAsNewSignals: setting('CONTINUE_AS_NEW_SIGNALS', 'Continue-as-new after this many submit signals in one run (earlier if Temporal suggests it or the history passes 4 MB).', int(1, 9000), '500'),
+    dedupWindowBytes: setting('DEDUP_WINDOW_BYTES', 'Bytes of recently finished request ids a shard remembers to answer repeats without a write (carried across continue-as-new).', int(0, 262_144), '65536'),
+    maxPendingRequests: setting('BATCHER_MAX_PENDING_REQUESTS', 'A shard refuses new requests (BatcherOverloaded) while this many are pending.', int(1, 100_000), '2000'),
+    maxPendingBytes: setting('BATCHER_MAX_PENDING_BYTES', "A shard refuses new requests (BatcherOverloaded) while its pending requests hold more than this many bytes; bounds continue-as-new payloads under Temporal's 2 MB.", int(100_000, 1_200_000), '1000000'),
+    maxRequestsPerTask: setting('BATCHER_MAX_REQUESTS_PER_TASK', 'Requests one batcher workflow task takes in (accepted or refused); beyond it they are refused (BatcherOverloaded), which keeps every task short.', int(1, 10_000), '1000'),
   },
   main: {
     taskQueue: setting('MAIN_TASK_QUEUE', 'Task queue of the main (transactional) workflows.', text, DEFAULT_MAIN_TASK_QUEUE),
-    confirmationTimeoutMs: setting('CONFIRMATION_TIMEOUT_MS', 'A main workflow fails if its write is not confirmed within this time (ms).', int(1000), '120000'),
+    confirmationTimeoutMs: setting('CONFIRMATION_TIMEOUT_MS', 'A write not confirmed within this time (ms) is settled against the table and fails typed (WriteConfirmationTimeout) unless its row is there.', int(1000, 7 * 24 * 3_600_000), '120000'),
+    submitAttemptTimeoutMs: setting('SUBMIT_ATTEMPT_TIMEOUT_MS', 'A submission not answered within this time (ms) is sent again (a worker died holding it, or a shard lost it); capped at the confirmation timeout.', int(1000, 7 * 24 * 3_600_000), '60000'),
+    submitLingerMs: setting('SUBMIT_LINGER_MS', 'A worker gathers submissions bound for the same shard this long (ms) and sends them as one signal.', int(0, 5000), '250'),
+    submitGroupMaxRequests: setting('SUBMIT_GROUP_MAX_REQUESTS', 'Most requests in one submit signal (a full group is sent at once).', int(1, 2000), '500'),
     businessStepMs: setting('BUSINESS_STEP_MS', 'Simulated duration of each business activity (ms).', int(0, 600_000), '200'),
   },
   mysql: {
@@ -87,7 +96,7 @@ export const sections = {
   },
   monitor: {
     port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
-    pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor queries every shard (ms).', int(100), '5000'),
+    pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor queries every shard (ms).', int(100, 3_600_000), '5000'),
     autoRestart: setting('HEALTH_AUTO_RESTART', 'Start a shard again when it is found not running.', bool, 'true'),
   },
   starter: {
@@ -135,15 +144,9 @@ export function loadConfig<N extends SectionName>(names: readonly N[], env: Node
   return result as Config<N>;
 }
 
-/** The batcher workflow's settings from the `batcher` section. */
-export function batcherSettings(batcher: Config<'batcher'>['batcher']): BatcherSettings {
-  return {
-    maxBatchSize: batcher.maxBatchSize,
-    flushIntervalMs: batcher.flushIntervalMs,
-    continueAsNewSignals: batcher.continueAsNewSignals,
-    dedupWindowSize: batcher.dedupWindowSize,
-    maxPendingBytes: batcher.maxPendingBytes,
-  };
+/** The batcher workflow's settings from the `batching` section (read by the batcher worker only). */
+export function batcherSettings(batching: Config<'batching'>['batching']): BatcherSettings {
+  return { ...batching };
 }
 
 /**
@@ -151,7 +154,7 @@ export function batcherSettings(batcher: Config<'batcher'>['batcher']): BatcherS
  * the README and the chart↔config test go by.
  */
 export const SERVICE_CONFIG = {
-  'batcher-worker': { sections: ['log', 'telemetry', 'batcher', 'mysql', 'worker'], temporal: true },
+  'batcher-worker': { sections: ['log', 'telemetry', 'batcher', 'batching', 'mysql', 'worker'], temporal: true },
   'main-worker': { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'worker'], temporal: true },
   starter: { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], temporal: true },
   'health-monitor': { sections: ['log', 'telemetry', 'batcher', 'monitor'], temporal: true },

@@ -3,6 +3,8 @@ export * from './config';
 export * from './logger';
 export * from './temporal';
 export * from './mysql';
+export * from './writes-table';
+export * from './batched-write-activities';
 export * from './telemetry';
 export * from './batchers';
 export * from './health-server';

@@ -14,58 +14,69 @@ export const DEFAULT_BATCHER_WORKFLOW_ID_PREFIX = 'write-batcher';
 export const BATCHER_WORKFLOW_TYPE = 'batcherWorkflow';
 export const TRANSACTION_WORKFLOW_TYPE = 'transactionWorkflow';
 
-/** Largest accepted JSON payload of one request, in bytes: keeps carried state bounded. */
-export const MAX_PAYLOAD_BYTES = 16 * 1024;
-
 /** W3C trace-context carrier (`traceparent`, `tracestate`), kept as plain strings so it survives continue-as-new. */
 export type TraceCarrier = Record<string, string>;
+
+/**
+ * Where the outcome of a write goes: the requester's waiting activity, completed asynchronously by
+ * id. Any attempt of that activity is completed, so a retried submission needs no new address.
+ */
+export interface ReplyAddress {
+  workflowId: string;
+  runId: string;
+  activityId: string;
+}
 
 /** One row a requester wants written. */
 export interface WriteRequest {
   /** Deterministic id of the write, derived from the business transaction; the unique key in MySQL. */
   requestId: string;
-  /** Workflow to signal with the outcome. */
+  /** Workflow that asked for the write (stored with the row). */
   requesterWorkflowId: string;
   /** The row's business content, stored as JSON. */
   payload: Record<string, unknown>;
   /** When the requester submitted it (ms since epoch), for latency figures. */
   submittedAtMs: number;
-  /** Trace context of the requester, so the batch and the confirmation join its trace. */
+  /** The activity that waits for the outcome. */
+  reply: ReplyAddress;
+  /** Trace context of the requester, so the batch joins its trace. */
   trace?: TraceCarrier;
 }
 
-export type WriteStatus = 'committed' | 'duplicate' | 'rejected';
+export type WriteStatus = 'committed' | 'duplicate';
 
-/** What the batcher tells a requester once its request has been dealt with. */
-export interface WriteConfirmation {
+/** What a requester gets when its row is in the table. */
+export interface WriteOutcome {
   requestId: string;
-  /**
-   * committed: written by this batch; duplicate: the row already existed (written earlier), so the
-   * write is committed; rejected: will never be written (see reason).
-   */
+  /** committed: written by this batch; duplicate: the row already existed (written earlier), so the write is committed. */
   status: WriteStatus;
-  /** Batch that wrote the row (for duplicate: the batch that wrote it originally). */
+  /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
   batchId?: string;
   shard: number;
-  /** Why a request was rejected, e.g. the database's data error. */
-  reason?: string;
-  /** Error type for a rejection, one of {@link BatcherErrorType}. */
-  errorType?: BatcherErrorType;
 }
 
 /** Per-row outcome of a bulk write, as returned by the bulk-write activity. */
 export interface RowOutcome {
   requestId: string;
-  status: WriteStatus;
+  status: WriteStatus | 'rejected';
   batchId?: string;
   reason?: string;
   errorType?: BatcherErrorType;
 }
 
+/** A row of a batch: the request, plus every requester waiting for it. */
+export interface BatchRow {
+  requestId: string;
+  requesterWorkflowId: string;
+  payload: Record<string, unknown>;
+  replies: ReplyAddress[];
+  trace?: TraceCarrier;
+}
+
 export interface BulkWriteInput {
   batchId: string;
   shard: number;
-  rows: Array<Pick<WriteRequest, 'requestId' | 'requesterWorkflowId' | 'payload' | 'trace'>>;
+  rows: BatchRow[];
 }
 
 export interface BulkWriteResult {
@@ -74,79 +85,127 @@ export interface BulkWriteResult {
   /** SQL statements the activity sent for this batch (including transaction control). */
   statements: number;
   durationMs: number;
+  /** Replies whose requester no longer waited (its activity had finished, or the workflow was gone). */
+  repliesUndeliverable: number;
 }
 
-/** Tunables of a batcher workflow; the worker's config supplies them when a shard is started. */
+/** An answer the batcher gives without a write (refusal, or a repeat it already knows the outcome of). */
+export interface DirectAnswer {
+  reply: ReplyAddress;
+  requestId: string;
+  shard: number;
+  outcome: { status: WriteStatus; batchId?: string } | { status: 'rejected'; errorType: BatcherErrorType; reason: string };
+}
+
+export interface DeliverAnswersResult {
+  delivered: number;
+  undeliverable: number;
+}
+
+/** When a shard writes. */
+export type FlushPolicy = 'size-or-interval' | 'eager';
+
+/** Tunables of a batcher workflow; the batcher worker reads them from its own config at each run start. */
 export interface BatcherSettings {
-  /** Flush when this many requests are pending. @default 100 */
+  /**
+   * size-or-interval: write when maxBatchSize requests are pending or the oldest waited
+   * flushIntervalMs (the reference design). eager: write whatever is pending as soon as a write slot
+   * is free (group commit). @default 'size-or-interval'
+   */
+  flushPolicy: FlushPolicy;
+  /** Most rows in one bulk write. @default 100 */
   maxBatchSize: number;
   /** Flush at least this often while requests are pending, in ms. @default 20000 */
   flushIntervalMs: number;
-  /** Continue-as-new after this many signals in one run (or earlier if Temporal suggests). @default 1000 */
+  /** Bulk writes one shard runs at once. @default 4 */
+  maxWritesInFlight: number;
+  /** Continue-as-new after this many submit signals in one run (or earlier if Temporal suggests). @default 500 */
   continueAsNewSignals: number;
-  /** How many recently written request ids the workflow remembers to answer duplicates fast. @default 500 */
-  dedupWindowSize: number;
+  /** Bytes of recently finished request ids a shard remembers to answer repeats without a write. @default 65536 */
+  dedupWindowBytes: number;
+  /** Refuse new requests (BatcherOverloaded) while this many are pending. @default 2000 */
+  maxPendingRequests: number;
   /** Refuse new requests (BatcherOverloaded) while pending requests hold more than this many bytes. @default 1000000 */
   maxPendingBytes: number;
+  /** Requests one workflow task may take in (accepted or refused); beyond it, BatcherOverloaded. @default 1000 */
+  maxRequestsPerTask: number;
 }
 
 export interface BatcherStats {
   shard: number;
   pending: number;
   pendingBytes: number;
+  /** Age of the oldest pending request, in ms (workflow time). */
+  oldestPendingAgeMs: number | null;
+  writesInFlight: number;
   batchesWritten: number;
   rowsWritten: number;
   duplicates: number;
   rejected: number;
+  /** Requests refused because the shard was full (BatcherOverloaded). */
+  refused: number;
   signalsThisRun: number;
   signalsTotal: number;
+  requestsTotal: number;
   continueAsNewCount: number;
   dedupWindowSize: number;
-  /** Size in bytes of the state the next continue-as-new would carry (JSON estimate). */
+  /** Size in bytes of the state the next continue-as-new would carry. */
   continueAsNewPayloadBytes: number;
   largestContinueAsNewPayloadBytes: number;
   lastFlushAtMs: number | null;
   lastBatch: { batchId: string; rows: number; durationMs: number } | null;
-  /** Confirmations whose requester no longer existed. */
+  /** Replies whose requester no longer waited. */
   confirmationsUndeliverable: number;
+  flushPolicy: FlushPolicy;
+  flushIntervalMs: number;
+  maxBatchSize: number;
   /** Recent batches, newest last (bounded), for charts. */
   recentBatches: Array<{ batchId: string; rows: number; atMs: number; pendingAfter: number; durationMs: number }>;
 }
 
-/** A pending request plus the time the batcher received it. */
-export interface PendingRequest extends WriteRequest {
+/** A pending request: one row, every requester waiting for it, when it arrived and its size. */
+export interface PendingRequest extends BatchRow {
   receivedAtMs: number;
+  /** UTF-8 bytes this entry adds to the carried state. */
+  bytes: number;
 }
 
-/** Everything a batcher carries across continue-as-new; bounded by construction. */
+/** Counters a shard keeps across continue-as-new. */
+export interface BatcherCounters {
+  batchesWritten: number;
+  rowsWritten: number;
+  duplicates: number;
+  rejected: number;
+  refused: number;
+  signalsTotal: number;
+  requestsTotal: number;
+  continueAsNewCount: number;
+  confirmationsUndeliverable: number;
+  largestContinueAsNewPayloadBytes: number;
+}
+
+/** Everything a batcher carries across continue-as-new; bounded in bytes by construction. */
 export interface BatcherState {
   pending: PendingRequest[];
-  /** Recently finished request ids and their outcome, oldest first, at most dedupWindowSize. */
-  recent: Array<[string, Pick<WriteConfirmation, 'status' | 'batchId' | 'reason' | 'errorType'>]>;
-  counters: {
-    batchesWritten: number;
-    rowsWritten: number;
-    duplicates: number;
-    rejected: number;
-    signalsTotal: number;
-    continueAsNewCount: number;
-    confirmationsUndeliverable: number;
-    largestContinueAsNewPayloadBytes: number;
-  };
+  /** Recently finished request ids and their outcome, oldest first, bounded by dedupWindowBytes. */
+  recent: Array<[string, { status: WriteStatus; batchId?: string }]>;
+  counters: BatcherCounters;
   lastFlushAtMs: number | null;
   recentBatches: BatcherStats['recentBatches'];
+  /** Answers not yet delivered when the run ended (bounded in bytes). */
+  answers?: DirectAnswer[];
 }
 
+/** What starts a shard: only where it is. Its settings come from its own worker. */
 export interface BatcherInput {
   shard: number;
-  settings: BatcherSettings;
   state?: BatcherState;
 }
 
 export interface TransactionInput {
   /** Business content of the row to write. */
   payload: Record<string, unknown>;
-  /** Give up waiting for the confirmation after this many ms. @default 120000 */
+  /** Give up waiting for the confirmation after this many ms. @default the main worker's CONFIRMATION_TIMEOUT_MS */
   confirmationTimeoutMs?: number;
 }
 
@@ -161,9 +220,7 @@ export interface TransactionResult {
   verifiedAfterTimeout?: boolean;
 }
 
-/** Sent by a requester (through signal-with-start) to hand a write to a batcher. */
-export const submitWriteSignal = defineSignal<[WriteRequest]>('submitWrite');
-/** Sent by a batcher to a requester once its write has an outcome. */
-export const writeConfirmationSignal = defineSignal<[WriteConfirmation]>('writeConfirmation');
+/** Sent by a requester's worker (through signal-with-start) to hand a group of writes to a batcher. */
+export const submitWritesSignal = defineSignal<[WriteRequest[]]>('submitWrites');
 /** Statistics of a batcher shard. */
 export const batcherStatsQuery = defineQuery<BatcherStats>('batcherStats');

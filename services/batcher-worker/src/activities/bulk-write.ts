@@ -4,13 +4,10 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, isSpanContextValid, propagation
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { BatcherErrorTypes, type BulkWriteInput, type BulkWriteResult, type RowOutcome } from '@batcher/shared/workflow';
-import { WRITES_TABLE, type Pool } from '@batcher/shared/node';
+import { INSERT_SQL, WRITES_TABLE, insertRows as insertTableRows, ownersOf, type Pool } from '@batcher/shared/node';
+import type { Replier, Reply } from './replies';
 
 type Row = BulkWriteInput['rows'][number];
-
-// ON DUPLICATE KEY UPDATE keeps strict-mode data errors (INSERT IGNORE would silently truncate)
-// and turns an id that already exists into a no-op: the unique key is the dedup authority.
-const INSERT_SQL = `INSERT INTO ${WRITES_TABLE} (request_id, requester_workflow_id, payload, status, batch_id, shard) VALUES ? ON DUPLICATE KEY UPDATE id = id`;
 
 const tracer = trace.getTracer('@batcher/batcher-worker');
 
@@ -67,7 +64,29 @@ export interface BulkWriter {
   bulkWrite(input: BulkWriteInput): Promise<BulkWriteResult>;
 }
 
-export function createBulkWriter(pool: Pool): BulkWriter {
+/** The reply each waiting requester gets for its row's outcome (the first of several gets "committed"). */
+export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply[] {
+  const byId = new Map(outcomes.map((o) => [o.requestId, o]));
+  return input.rows.flatMap((row) => {
+    const o = byId.get(row.requestId);
+    return row.replies.map((reply, i): Reply => {
+      if (!o || o.status === 'rejected') {
+        return {
+          reply,
+          failure: ApplicationFailure.create({
+            type: o?.errorType ?? BatcherErrorTypes.DataRejected,
+            message: `write ${row.requestId} was rejected: ${o?.reason ?? 'no outcome'}`,
+            nonRetryable: true,
+          }),
+        };
+      }
+      const status = o.status === 'committed' && i === 0 ? 'committed' : 'duplicate';
+      return { reply, outcome: { requestId: row.requestId, status, batchId: o.batchId, shard: input.shard } };
+    });
+  });
+}
+
+export function createBulkWriter(pool: Pool, replier: Replier): BulkWriter {
   const database = databaseOf(pool);
 
   /** The INSERT statement as a database client span, like a driver instrumentation would make. */
@@ -75,7 +94,7 @@ export function createBulkWriter(pool: Pool): BulkWriter {
     const attributes = { ...dbAttributes(database), 'db.query.text': INSERT_SQL, 'db.statement': INSERT_SQL, 'batcher.batch_id': input.batchId, 'batcher.rows': rows.length };
     await tracer.startActiveSpan(`INSERT ${WRITES_TABLE}`, { kind: SpanKind.CLIENT, attributes }, async (span) => {
       try {
-        await conn.query(INSERT_SQL, [rows.map((r) => [r.requestId, r.requesterWorkflowId, JSON.stringify(r.payload), 'committed', input.batchId, input.shard])]);
+        await insertTableRows(conn, input.batchId, input.shard, rows);
       } catch (err) {
         span.recordException(err as Error);
         span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
@@ -94,19 +113,19 @@ export function createBulkWriter(pool: Pool): BulkWriter {
       count();
       await insertRows(conn, input, rows);
       count();
-      const [found] = await conn.query(`SELECT request_id, status, batch_id FROM ${WRITES_TABLE} WHERE request_id IN (?)`, [rows.map((r) => r.requestId)]);
+      const owner = await ownersOf(conn, rows.map((r) => r.requestId));
       count();
       await conn.commit();
       count();
-      const owner = new Map((found as Array<{ request_id: string; status: string; batch_id: string | null }>).map((f) => [f.request_id, f]));
       return rows.map((r): RowOutcome => {
         const f = owner.get(r.requestId);
+        // Ids are compared byte for byte on both sides (VARBINARY), so a missing row is a real fault.
         if (!f) return { requestId: r.requestId, status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason: 'row not found after insert' };
         if (f.status === 'abandoned') {
           return { requestId: r.requestId, status: 'rejected', errorType: BatcherErrorTypes.Abandoned, reason: 'the requester abandoned this write after its confirmation timeout' };
         }
-        if (f.batch_id === input.batchId) return { requestId: r.requestId, status: 'committed', batchId: input.batchId };
-        return { requestId: r.requestId, status: 'duplicate', batchId: f.batch_id ?? undefined };
+        if (f.batchId === input.batchId) return { requestId: r.requestId, status: 'committed', batchId: input.batchId };
+        return { requestId: r.requestId, status: 'duplicate', batchId: f.batchId };
       });
     } catch (err) {
       await conn.rollback().catch(() => undefined);
@@ -147,6 +166,8 @@ export function createBulkWriter(pool: Pool): BulkWriter {
       let statements = 0;
       const outcomes = input.rows.length ? await writeIsolating(input, input.rows, () => statements++) : [];
       const durationMs = Date.now() - started;
+      // After the commit: a failure here retries the activity, whose write is then a no-op.
+      const { undeliverable } = await replier.deliver(repliesFor(input, outcomes));
       const tally = (s: RowOutcome['status']) => outcomes.filter((o) => o.status === s).length;
       span?.setAttributes({ 'batcher.committed': tally('committed'), 'batcher.duplicates': tally('duplicate'), 'batcher.rejected': tally('rejected'), 'batcher.statements': statements });
       log.info('batch written', {
@@ -158,8 +179,9 @@ export function createBulkWriter(pool: Pool): BulkWriter {
         rejected: tally('rejected'),
         statements,
         durationMs,
+        repliesUndeliverable: undeliverable,
       });
-      return { batchId: input.batchId, outcomes, statements, durationMs };
+      return { batchId: input.batchId, outcomes, statements, durationMs, repliesUndeliverable: undeliverable };
     },
   };
 }

@@ -1,14 +1,14 @@
 // Activities of the main worker, built from their dependencies.
 import type { Client } from '@temporalio/client';
-import type { BatcherConfig, Pool } from '@batcher/shared/node';
+import { createBatchedWriteActivities, type BatchedWriteDeps, type BatcherConfig, type Pool } from '@batcher/shared/node';
 import { createBusinessActivities } from './business';
-import { createClaimActivities } from './row-claims';
-import { createSubmitActivities } from './submit-write';
+import { createDirectWriteActivities } from './row-claims';
 
 export interface MainActivityDeps {
   client: Client;
   pool: Pool;
   batcher: BatcherConfig;
+  requester: BatchedWriteDeps['requester'];
   businessStepMs: number;
   traceCarrier?: () => Record<string, string>;
 }
@@ -16,7 +16,7 @@ export interface MainActivityDeps {
 export function createActivities(deps: MainActivityDeps) {
   return {
     ...createBusinessActivities({ stepMs: deps.businessStepMs }),
-    ...createSubmitActivities(deps),
-    ...createClaimActivities(deps),
+    ...createBatchedWriteActivities(deps),
+    ...createDirectWriteActivities(deps),
   };
 }

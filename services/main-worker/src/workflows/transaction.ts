@@ -1,97 +1,50 @@
-// The transactional main workflow: a business step, one row handed to a batcher, wait for its
-// confirmation (or give up safely), then the final business step.
-import { context, type Context } from '@opentelemetry/api';
-import { ApplicationFailure, condition, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
-import {
-  BatcherErrorTypes,
-  requestIdFor,
-  writeConfirmationSignal,
-  type TransactionInput,
-  type TransactionResult,
-  type WriteConfirmation,
-} from '@batcher/shared/workflow';
+// The transactional main workflow: a business step, one row written through the batcher
+// (`batchedWrite`), then the final business step. Every way it can end is settled: it completes
+// only when its row is committed, and fails typed only when its row never will be.
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { BatcherErrorTypes, batchedWrite, writeFailure, type TransactionInput, type TransactionResult } from '@batcher/shared/workflow';
 import type { createActivities } from '../activities';
 
 type Activities = ReturnType<typeof createActivities>;
 
-const DEFAULT_CONFIRMATION_TIMEOUT_MS = 120_000;
-
-const business = proxyActivities<Activities>({
+const { prepareTransaction } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
   retry: { maximumAttempts: 5 },
 });
 
-const { submitWriteRequest } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 seconds',
-  // Signal-with-start starts the batcher if needed; after these attempts the workflow fails typed.
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 6 },
-});
-
-const { claimAbandonedWrite } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 seconds',
-  // Must eventually succeed: until it does, the workflow cannot know whether its row exists.
+const { finalizeTransaction } = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  // The row is committed by now: the workflow must reach its end, so this is retried until it succeeds.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+/** Why a transaction's input is unusable, or undefined. Checked before anything happens. */
+export function transactionInputProblem(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) return 'input must be an object { payload, confirmationTimeoutMs? }';
+  const { payload, confirmationTimeoutMs } = input as Partial<TransactionInput>;
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return 'payload must be a JSON object';
+  if (confirmationTimeoutMs !== undefined && !(Number.isInteger(confirmationTimeoutMs) && confirmationTimeoutMs >= 1000 && confirmationTimeoutMs <= 7 * 24 * 3_600_000)) {
+    return `confirmationTimeoutMs must be a whole number of ms from 1000 to 604800000, got ${JSON.stringify(confirmationTimeoutMs)}`;
+  }
+  return undefined;
+}
+
 export async function transactionWorkflow(input: TransactionInput): Promise<TransactionResult> {
+  const problem = transactionInputProblem(input);
+  if (problem !== undefined) throw writeFailure(BatcherErrorTypes.InvalidRequest, `transaction input rejected: ${problem}`);
   const { workflowId } = workflowInfo();
-  // Derived from the workflow id, so a retried or restarted transaction reuses it and cannot write twice.
-  const requestId = requestIdFor(workflowId);
-  const timeoutMs = input.confirmationTimeoutMs ?? DEFAULT_CONFIRMATION_TIMEOUT_MS;
 
-  let confirmation: WriteConfirmation | undefined;
-  /** The confirmation's HandleSignal span, so the final step continues the trace from there. */
-  let confirmedIn: Context | undefined;
-  setHandler(writeConfirmationSignal, (c) => {
-    if (c.requestId === requestId && confirmation === undefined) {
-      confirmation = c;
-      confirmedIn = context.active();
-    }
-  });
-
-  await business.prepareTransaction({ workflowId, payload: input.payload });
-
-  const submittedAt = Date.now();
-  let shard: number;
-  try {
-    ({ shard } = await submitWriteRequest({ requestId, requesterWorkflowId: workflowId, payload: input.payload, submittedAtMs: submittedAt }));
-  } catch (err) {
-    throw ApplicationFailure.create({
-      type: BatcherErrorTypes.SubmissionFailed,
-      message: `could not hand write ${requestId} to a batcher`,
-      nonRetryable: true,
-      cause: err as Error,
-    });
-  }
-
-  const confirmed = await condition(() => confirmation !== undefined, timeoutMs);
-  const latencyMs = Date.now() - submittedAt;
-  let result: TransactionResult;
-  if (!confirmed || confirmation === undefined) {
-    // Close the race with a batch that might still write the row: claim the id as abandoned.
-    // Either the claim wins (no row can ever appear) or the row already exists and we know it.
-    const claim = await claimAbandonedWrite({ requestId, requesterWorkflowId: workflowId, shard });
-    if (claim.status !== 'committed') {
-      throw ApplicationFailure.create({
-        type: BatcherErrorTypes.ConfirmationTimeout,
-        message: `no confirmation for write ${requestId} within ${timeoutMs} ms; it was abandoned and will never be written`,
-        nonRetryable: true,
-        details: [{ requestId, shard, timeoutMs }],
-      });
-    }
-    log.warn('confirmation missing but row is committed', { requestId, batchId: claim.batchId });
-    result = { requestId, status: 'committed', batchId: claim.batchId, shard, confirmationLatencyMs: latencyMs, verifiedAfterTimeout: true };
-  } else if (confirmation.status === 'rejected') {
-    throw ApplicationFailure.create({
-      type: confirmation.errorType ?? BatcherErrorTypes.DataRejected,
-      message: `write ${requestId} was rejected: ${confirmation.reason ?? 'no reason given'}`,
-      nonRetryable: true,
-      details: [confirmation],
-    });
-  } else {
-    result = { requestId, status: confirmation.status, batchId: confirmation.batchId, shard: confirmation.shard, confirmationLatencyMs: latencyMs };
-  }
-
-  await context.with(confirmedIn ?? context.active(), () => business.finalizeTransaction({ workflowId, batchId: result.batchId }));
+  await prepareTransaction({ workflowId, payload: input.payload });
+  const write = await batchedWrite(input.payload, { timeout: input.confirmationTimeoutMs });
+  const result: TransactionResult = {
+    requestId: write.requestId,
+    status: write.status,
+    batchId: write.batchId,
+    shard: write.shard,
+    confirmationLatencyMs: write.latencyMs,
+    ...(write.settledAfter ? { verifiedAfterTimeout: true } : {}),
+  };
+  // Not cancellable: once the row is committed, the transaction finishes.
+  await CancellationScope.nonCancellable(() => finalizeTransaction({ workflowId, batchId: result.batchId }));
   return result;
 }

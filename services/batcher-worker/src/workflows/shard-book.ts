@@ -1,0 +1,406 @@
+// The state of one batcher shard and every decision about it, without Temporal: which requests are
+// accepted, refused or answered from memory, when a batch is due and what it holds, what a finished
+// batch changes, and what continue-as-new carries. The workflow (batcher.ts) is a thin loop around it.
+//
+// Every limit is counted in bytes (UTF-8 JSON) and checked before a request is queued, so no input
+// can make a payload Temporal refuses: not the carried state, not a bulk-write input, not a reply.
+import {
+  BatcherErrorTypes,
+  type BatcherErrorType,
+  MAX_ACTIVITY_ID_BYTES,
+  MAX_REQUESTER_WORKFLOW_ID_BYTES,
+  MAX_REQUEST_ID_BYTES,
+  TEMPORAL_PAYLOAD_BUDGET_BYTES,
+  idProblem,
+  jsonBytes,
+  measurePayload,
+  type BatchRow,
+  type BatcherCounters,
+  type BatcherSettings,
+  type BatcherState,
+  type BatcherStats,
+  type BulkWriteResult,
+  type DirectAnswer,
+  type PendingRequest,
+  type ReplyAddress,
+  type RowOutcome,
+  type TraceCarrier,
+  type WriteStatus,
+} from '@batcher/shared/workflow';
+
+/** How many recent batches the statistics keep for charts. */
+const RECENT_BATCHES = 30;
+/** Most requesters waiting on one request id (a repeat from the same requester is not counted twice). */
+const MAX_REPLIES_PER_REQUEST = 8;
+/** Largest bulk-write input, in bytes: a batch is cut here even below maxBatchSize. */
+export const MAX_BATCH_BYTES = 1_000_000;
+/** Largest group of answers handed to one delivery activity, in bytes. */
+const MAX_ANSWER_GROUP_BYTES = 1_000_000;
+/** Most bytes of undelivered answers carried across continue-as-new; the rest are dropped (their requesters send again). */
+const MAX_CARRIED_ANSWER_BYTES = 200_000;
+/** Largest trace carrier kept with a request; a bigger one is dropped (the write still happens). */
+const MAX_TRACE_BYTES = 1024;
+
+type Recent = { status: WriteStatus; batchId?: string };
+
+export function emptyCounters(): BatcherCounters {
+  return {
+    batchesWritten: 0,
+    rowsWritten: 0,
+    duplicates: 0,
+    rejected: 0,
+    refused: 0,
+    signalsTotal: 0,
+    requestsTotal: 0,
+    continueAsNewCount: 0,
+    confirmationsUndeliverable: 0,
+    largestContinueAsNewPayloadBytes: 0,
+  };
+}
+
+/** Why a reply address is unusable, or undefined. Without a usable address nobody can be answered. */
+function replyProblem(reply: unknown): string | undefined {
+  if (typeof reply !== 'object' || reply === null) return 'reply must be an object';
+  const r = reply as Partial<ReplyAddress>;
+  return (
+    idProblem('reply.workflowId', r.workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
+    idProblem('reply.runId', r.runId, 64) ??
+    idProblem('reply.activityId', r.activityId, MAX_ACTIVITY_ID_BYTES)
+  );
+}
+
+const sameReply = (a: ReplyAddress, b: ReplyAddress): boolean => a.workflowId === b.workflowId && a.runId === b.runId && a.activityId === b.activityId;
+
+function cleanTrace(trace: unknown): TraceCarrier | undefined {
+  if (typeof trace !== 'object' || trace === null || Array.isArray(trace)) return undefined;
+  const entries = Object.entries(trace as Record<string, unknown>);
+  if (entries.length > 4 || !entries.every(([, v]) => typeof v === 'string')) return undefined;
+  return jsonBytes(trace) <= MAX_TRACE_BYTES ? (trace as TraceCarrier) : undefined;
+}
+
+export interface Batch {
+  batchId: string;
+  rows: BatchRow[];
+}
+
+export class ShardBook {
+  readonly counters: BatcherCounters;
+  lastFlushAtMs: number | null;
+  recentBatches: BatcherStats['recentBatches'];
+  writesInFlight = 0;
+  signalsThisRun = 0;
+  /** Batches started in this run (batch ids are `s<shard>-<runId>-<n>`). */
+  private batchSeq = 0;
+
+  private pending: PendingRequest[];
+  private pendingBytes: number;
+  private readonly pendingById = new Map<string, PendingRequest>();
+  /** Ids being written now, with requesters that asked again meanwhile (answered after the write). */
+  private readonly inFlight = new Map<string, ReplyAddress[]>();
+  /** Recently finished ids, oldest first, bounded by settings.dedupWindowBytes. */
+  private readonly recent = new Map<string, Recent>();
+  private recentBytes = 0;
+  private answers: DirectAnswer[] = [];
+  /** Requests taken in during the current workflow task (Date.now() is fixed within one task). */
+  private task = { stamp: Number.NaN, requests: 0 };
+
+  constructor(
+    readonly shard: number,
+    readonly settings: BatcherSettings,
+    private readonly runId: string,
+    state?: BatcherState,
+  ) {
+    this.counters = { ...emptyCounters(), ...state?.counters };
+    this.lastFlushAtMs = state?.lastFlushAtMs ?? null;
+    this.recentBatches = state?.recentBatches ?? [];
+    this.pending = state?.pending ?? [];
+    this.pendingBytes = this.pending.reduce((n, r) => n + r.bytes, 0);
+    for (const p of this.pending) this.pendingById.set(p.requestId, p);
+    for (const [id, outcome] of state?.recent ?? []) this.remember(id, outcome);
+    this.answers = state?.answers ?? [];
+  }
+
+  /** Takes in one submit signal's argument: a group of requests (anything a hostile sender sent). */
+  offerSignal(requests: unknown, nowMs: number): void {
+    this.signalsThisRun++;
+    this.counters.signalsTotal++;
+    if (!Array.isArray(requests)) {
+      this.counters.rejected++;
+      return;
+    }
+    for (const raw of requests) this.offer(raw, nowMs);
+  }
+
+  /** Takes in one request: queued, attached to the same id in progress, answered, or refused. */
+  offer(raw: unknown, nowMs: number): void {
+    this.counters.requestsTotal++;
+    if (this.task.stamp !== nowMs) this.task = { stamp: nowMs, requests: 0 };
+    this.task.requests++;
+    const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+    if (replyProblem(r.reply) !== undefined) {
+      // Nobody to answer: count it and drop it. It cannot be a real requester's (batchedWrite checks).
+      this.counters.rejected++;
+      return;
+    }
+    const reply = r.reply as ReplyAddress;
+    const requestId = typeof r.requestId === 'string' ? r.requestId.slice(0, MAX_REQUEST_ID_BYTES + 1) : '';
+    const refuse = (errorType: BatcherErrorType, reason: string) => {
+      if (errorType === BatcherErrorTypes.Overloaded) this.counters.refused++;
+      else this.counters.rejected++;
+      this.answer({ reply, requestId, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
+    };
+    if (this.task.requests > this.settings.maxRequestsPerTask) {
+      refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} took ${this.settings.maxRequestsPerTask} requests in this workflow task already; try again later`);
+      return;
+    }
+    const problem =
+      idProblem('request id', r.requestId, MAX_REQUEST_ID_BYTES) ??
+      idProblem('requester workflow id', r.requesterWorkflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
+      (() => {
+        const m = measurePayload(r.payload);
+        return 'problem' in m ? m.problem : undefined;
+      })();
+    if (problem !== undefined) {
+      refuse(BatcherErrorTypes.InvalidRequest, problem);
+      return;
+    }
+
+    const waiting = this.pendingById.get(requestId);
+    if (waiting) {
+      this.counters.duplicates++;
+      if (waiting.replies.some((x) => sameReply(x, reply))) return;
+      if (waiting.replies.length >= MAX_REPLIES_PER_REQUEST) {
+        refuse(BatcherErrorTypes.InvalidRequest, `more than ${MAX_REPLIES_PER_REQUEST} requesters wait for request id ${requestId}`);
+        return;
+      }
+      const added = jsonBytes(reply) + 1;
+      waiting.replies.push(reply);
+      waiting.bytes += added;
+      this.pendingBytes += added;
+      return;
+    }
+    const writing = this.inFlight.get(requestId);
+    if (writing) {
+      this.counters.duplicates++;
+      if (!writing.some((x) => sameReply(x, reply)) && writing.length < MAX_REPLIES_PER_REQUEST) writing.push(reply);
+      return;
+    }
+    const known = this.recent.get(requestId);
+    if (known) {
+      this.counters.duplicates++;
+      this.answer({ reply, requestId, shard: this.shard, outcome: { status: 'duplicate', batchId: known.batchId } });
+      return;
+    }
+
+    const entry: PendingRequest = {
+      requestId,
+      requesterWorkflowId: r.requesterWorkflowId as string,
+      payload: r.payload as Record<string, unknown>,
+      replies: [reply],
+      trace: cleanTrace(r.trace),
+      receivedAtMs: nowMs,
+      bytes: 0,
+    };
+    entry.bytes = jsonBytes(entry) + 16;
+    if (entry.bytes > this.settings.maxPendingBytes || entry.bytes > MAX_BATCH_BYTES) {
+      refuse(BatcherErrorTypes.InvalidRequest, `request is ${entry.bytes} bytes and can never fit a batch (limit ${Math.min(this.settings.maxPendingBytes, MAX_BATCH_BYTES)})`);
+      return;
+    }
+    if (this.pending.length >= this.settings.maxPendingRequests) {
+      refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} holds ${this.pending.length} pending requests (limit ${this.settings.maxPendingRequests}); try again later`);
+      return;
+    }
+    if (this.pendingBytes + entry.bytes > this.settings.maxPendingBytes) {
+      refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} holds ${this.pendingBytes} bytes of pending requests (limit ${this.settings.maxPendingBytes}); try again later`);
+      return;
+    }
+    this.pending.push(entry);
+    this.pendingById.set(requestId, entry);
+    this.pendingBytes += entry.bytes;
+  }
+
+  private answer(a: DirectAnswer): void {
+    this.answers.push(a);
+  }
+
+  hasAnswers(): boolean {
+    return this.answers.length > 0;
+  }
+
+  /** The next group of answers to deliver (bounded in bytes), removed from the queue. */
+  takeAnswers(): DirectAnswer[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.answers.length && bytes < MAX_ANSWER_GROUP_BYTES) bytes += jsonBytes(this.answers[n++]);
+    return this.answers.splice(0, n);
+  }
+
+  countUndeliverable(n: number): void {
+    this.counters.confirmationsUndeliverable += n;
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** When the oldest pending request becomes due under size-or-interval; undefined when none or eager. */
+  nextDueAtMs(): number | undefined {
+    const oldest = this.pending[0];
+    if (!oldest || this.settings.flushPolicy === 'eager') return undefined;
+    return oldest.receivedAtMs + this.settings.flushIntervalMs;
+  }
+
+  /** Whether a write should start now. Full batches go in parallel up to maxWritesInFlight. */
+  writeDue(nowMs: number): boolean {
+    if (this.pending.length === 0 || this.writesInFlight >= this.settings.maxWritesInFlight) return false;
+    const full = this.pending.length >= this.settings.maxBatchSize || this.pendingBytes >= MAX_BATCH_BYTES;
+    if (full) return true;
+    if (this.settings.flushPolicy === 'eager') return this.writesInFlight === 0;
+    return nowMs >= (this.nextDueAtMs() ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Takes the next batch (≤ maxBatchSize rows, ≤ MAX_BATCH_BYTES) out of pending. */
+  takeBatch(): Batch {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.pending.length && n < this.settings.maxBatchSize) {
+      const next = (this.pending[n] as PendingRequest).bytes;
+      if (n > 0 && bytes + next > MAX_BATCH_BYTES) break;
+      bytes += next;
+      n++;
+    }
+    const taken = this.pending.splice(0, n);
+    this.pendingBytes -= bytes;
+    this.writesInFlight++;
+    const rows = taken.map(({ requestId, requesterWorkflowId, payload, replies, trace }): BatchRow => {
+      this.pendingById.delete(requestId);
+      this.inFlight.set(requestId, []);
+      return { requestId, requesterWorkflowId, payload, replies, ...(trace ? { trace } : {}) };
+    });
+    // The run id makes batch ids unique even if a shard is terminated and started afresh.
+    return { batchId: `s${this.shard}-${this.runId}-${++this.batchSeq}`, rows };
+  }
+
+  /** Applies a finished bulk write: counters, the dedup window, answers for requesters that asked meanwhile. */
+  finishBatch(batch: Batch, result: BulkWriteResult, nowMs: number): void {
+    this.writesInFlight--;
+    const byId = new Map<string, RowOutcome>(result.outcomes.map((o) => [o.requestId, o]));
+    let written = 0;
+    for (const row of batch.rows) {
+      const o = byId.get(row.requestId) ?? { requestId: row.requestId, status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason: 'bulk write returned no outcome for this request' };
+      if (o.status === 'committed') written++;
+      else if (o.status === 'duplicate') this.counters.duplicates++;
+      else this.counters.rejected++;
+      if (o.status !== 'rejected') this.remember(row.requestId, { status: o.status, batchId: o.batchId });
+      for (const reply of this.inFlight.get(row.requestId) ?? []) {
+        this.answer({
+          reply,
+          requestId: row.requestId,
+          shard: this.shard,
+          outcome: o.status === 'rejected' ? { status: 'rejected', errorType: o.errorType ?? BatcherErrorTypes.DataRejected, reason: o.reason ?? 'rejected' } : { status: 'duplicate', batchId: o.batchId },
+        });
+      }
+      this.inFlight.delete(row.requestId);
+    }
+    this.counters.batchesWritten++;
+    this.counters.rowsWritten += written;
+    this.counters.confirmationsUndeliverable += result.repliesUndeliverable;
+    this.lastFlushAtMs = nowMs;
+    this.recentBatches = [...this.recentBatches, { batchId: batch.batchId, rows: written, atMs: nowMs, pendingAfter: this.pending.length, durationMs: result.durationMs }].slice(-RECENT_BATCHES);
+  }
+
+  /**
+   * A bulk write that failed for good (not a database outage: those are retried until it is back).
+   * Every requester is told "rejected"; each settles its id against the table before it reports.
+   */
+  failBatch(batch: Batch, reason: string): void {
+    this.writesInFlight--;
+    for (const row of batch.rows) {
+      this.counters.rejected++;
+      for (const reply of [...row.replies, ...(this.inFlight.get(row.requestId) ?? [])]) {
+        this.answer({ reply, requestId: row.requestId, shard: this.shard, outcome: { status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason } });
+      }
+      this.inFlight.delete(row.requestId);
+    }
+  }
+
+  private remember(requestId: string, outcome: Recent): void {
+    const cost = (id: string, o: Recent) => id.length + (o.batchId?.length ?? 0) + 32;
+    const old = this.recent.get(requestId);
+    if (old) {
+      this.recent.delete(requestId);
+      this.recentBytes -= cost(requestId, old);
+    }
+    this.recent.set(requestId, outcome);
+    this.recentBytes += cost(requestId, outcome);
+    while (this.recentBytes > this.settings.dedupWindowBytes && this.recent.size > 0) {
+      const [id, o] = this.recent.entries().next().value as [string, Recent];
+      this.recent.delete(id);
+      this.recentBytes -= cost(id, o);
+    }
+  }
+
+  /** Whether the run has no write in progress that continue-as-new would cut off. */
+  quiescent(): boolean {
+    return this.writesInFlight === 0;
+  }
+
+  /** The state continue-as-new carries: pending requests, the dedup window, undelivered answers, counters. */
+  carried(): BatcherState {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.answers.length && bytes < MAX_CARRIED_ANSWER_BYTES) bytes += jsonBytes(this.answers[n++]);
+    return {
+      pending: this.pending,
+      recent: [...this.recent.entries()],
+      counters: { ...this.counters, confirmationsUndeliverable: this.counters.confirmationsUndeliverable + (this.answers.length - n) },
+      lastFlushAtMs: this.lastFlushAtMs,
+      recentBatches: this.recentBatches,
+      ...(n > 0 ? { answers: this.answers.slice(0, n) } : {}),
+    };
+  }
+
+  /** The carried state for the next run, with its size recorded in the counters it carries. */
+  carriedForNextRun(): { state: BatcherState; bytes: number } {
+    const state = this.carried();
+    const bytes = jsonBytes(state);
+    state.counters = {
+      ...state.counters,
+      continueAsNewCount: state.counters.continueAsNewCount + 1,
+      largestContinueAsNewPayloadBytes: Math.max(state.counters.largestContinueAsNewPayloadBytes, bytes),
+    };
+    if (bytes > TEMPORAL_PAYLOAD_BUDGET_BYTES) throw new Error(`carried state is ${bytes} bytes, over the ${TEMPORAL_PAYLOAD_BUDGET_BYTES}-byte budget: the limits are misconfigured`);
+    return { state, bytes };
+  }
+
+  stats(nowMs: number): BatcherStats {
+    const last = this.recentBatches[this.recentBatches.length - 1];
+    const oldest = this.pending[0];
+    return {
+      shard: this.shard,
+      pending: this.pending.length,
+      pendingBytes: this.pendingBytes,
+      oldestPendingAgeMs: oldest ? nowMs - oldest.receivedAtMs : null,
+      writesInFlight: this.writesInFlight,
+      batchesWritten: this.counters.batchesWritten,
+      rowsWritten: this.counters.rowsWritten,
+      duplicates: this.counters.duplicates,
+      rejected: this.counters.rejected,
+      refused: this.counters.refused,
+      signalsThisRun: this.signalsThisRun,
+      signalsTotal: this.counters.signalsTotal,
+      requestsTotal: this.counters.requestsTotal,
+      continueAsNewCount: this.counters.continueAsNewCount,
+      dedupWindowSize: this.recent.size,
+      continueAsNewPayloadBytes: jsonBytes(this.carried()),
+      largestContinueAsNewPayloadBytes: this.counters.largestContinueAsNewPayloadBytes,
+      lastFlushAtMs: this.lastFlushAtMs,
+      lastBatch: last ? { batchId: last.batchId, rows: last.rows, durationMs: last.durationMs } : null,
+      confirmationsUndeliverable: this.counters.confirmationsUndeliverable,
+      flushPolicy: this.settings.flushPolicy,
+      flushIntervalMs: this.settings.flushIntervalMs,
+      maxBatchSize: this.settings.maxBatchSize,
+      recentBatches: this.recentBatches,
+    };
+  }
+}
