@@ -1,6 +1,6 @@
 // The health monitor against the run's real Temporal dev server and MariaDB: an in-process batcher
 // worker writes real batches, and the monitor (in-process, port 0) reports, restarts and renders them.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { chromium } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { batcherWorkflowId, shardFor, type WriteRequest } from '@batcher/shared/workflow';
-import { createLogger, createPool, ensureBatcherShards, loadConfig, migrate, signalWithStartBatcher, type Config } from '@batcher/shared/node';
+import { batcherSettings, createLogger, createPool, ensureBatcherShards, loadConfig, migrate, signalWithStartBatcher, type Config } from '@batcher/shared/node';
 import { writeWorkflowBundle } from '@batcher/shared/worker';
 import { createBatcherWorker, workflowsPath } from '@batcher/batcher-worker/dist/worker';
 import { startHealthMonitor, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor/dist/index';
@@ -95,7 +95,7 @@ async function startBatcher(title: string, overrides: Record<string, string>): P
   cleanups.push(() => connection.close());
   const client = new Client({ connection, namespace: temporal.namespace });
 
-  const worker = await createBatcherWorker({ connection: workerConnection, namespace: temporal.namespace, taskQueue: config.batcher.taskQueue, pool, workflowBundlePath: bundlePath, shutdownGraceMs: 1000 });
+  const worker = await createBatcherWorker({ connection: workerConnection, namespace: temporal.namespace, taskQueue: config.batcher.taskQueue, pool, settings: batcherSettings(loadConfig(['batching'], env).batching), workflowBundlePath: bundlePath, shutdownGraceMs: 1000 });
   const workerRun = worker.run();
   cleanups.push(async () => {
     // Terminated only after the monitor is gone (it is closed first), or it would restart them.
@@ -120,8 +120,9 @@ async function startBatcher(title: string, overrides: Record<string, string>): P
         const requestId = `write:${slug}-${sent++}`;
         // The requesters are ids only (no workflow runs under them): the batcher counts their
         // confirmations as undeliverable, which does not affect batching or statistics.
-        const request: WriteRequest = { requestId, requesterWorkflowId: `requester-${requestId}`, payload: { n: sent, test: slug }, submittedAtMs: Date.now() };
-        await signalWithStartBatcher(client, config.batcher, shardFor(requestId, config.batcher.shards), request);
+        const requesterWorkflowId = `requester-${requestId}`;
+        const request: WriteRequest = { requestId, requesterWorkflowId, payload: { n: sent, test: slug }, submittedAtMs: Date.now(), reply: { workflowId: requesterWorkflowId, runId: randomUUID(), activityId: 'none' } };
+        await signalWithStartBatcher(client, config.batcher, shardFor(requestId, config.batcher.shards), [request]);
         ids.push(requestId);
       }
       return ids;

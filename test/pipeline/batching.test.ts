@@ -1,7 +1,6 @@
 // Batching behaviour of the whole pipeline against the real Temporal server and MariaDB.
 import { describe, expect, it } from 'vitest';
 import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
-import { batcherSettings } from '@batcher/shared/node';
 import { rowsPerBatch, pipelinePerTest } from './pipeline';
 
 const startPipeline = pipelinePerTest();
@@ -55,7 +54,7 @@ describe('batching', () => {
     await pipeline.client.workflow.start(BATCHER_WORKFLOW_TYPE, {
       workflowId: batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 1),
       taskQueue: `${pipeline.batcher.taskQueue}-nobody`,
-      args: [{ shard: 1, settings: batcherSettings(pipeline.batcher) }],
+      args: [{ shard: 1 }],
     });
     const ids = pipeline.ids(16);
     const outcomes = await pipeline.run(ids, 8_000);
@@ -70,7 +69,8 @@ describe('batching', () => {
   });
 
   it('when the threshold is lowered, then the batcher continues as new several times and loses or doubles nothing', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500' } });
+    // SUBMIT_LINGER_MS=0: one signal per request, so the signal count is known.
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500', SUBMIT_LINGER_MS: '0' } });
     // Six waves of 50: each wave alone passes the threshold, so every wave ends a run, however
     // Temporal groups the signals of one wave into activations.
     const ids = pipeline.ids(300);
@@ -84,8 +84,9 @@ describe('batching', () => {
     expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(3);
     expect(stats.signalsTotal).toBe(300);
     expect(stats.rowsWritten).toBe(300);
+    expect(stats.requestsTotal).toBe(300);
     expect(stats.largestContinueAsNewPayloadBytes).toBeGreaterThan(0);
-    // Carried state stays bounded: at most one window of ids plus what was pending.
-    expect(stats.dedupWindowSize).toBeLessThanOrEqual(500);
+    // Carried state stays bounded: the dedup window (64 KiB) plus what was pending.
+    expect(stats.largestContinueAsNewPayloadBytes).toBeLessThan(200_000);
   });
 });

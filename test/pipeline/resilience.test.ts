@@ -44,10 +44,10 @@ describe('resilience', () => {
     const startedAt = await env.currentTimeMs();
     const running = pipeline.run([workflowId]); // default confirmation timeout: 120 000 ms
     // The open batcher run (no worker to take its task) keeps the server from skipping time on its
-    // own, so skip it explicitly, past the 2 minutes.
-    await waitUntil('the confirmation timer', async () => {
+    // own, so skip it explicitly, past the 2 minutes, once the write is waiting.
+    await waitUntil('the waiting write activity', async () => {
       const { events } = await pipeline!.client.workflow.getHandle(workflowId).fetchHistory();
-      return events?.some((e) => e.timerStartedEventAttributes);
+      return events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitBatchedWrite');
     }, { timeoutMs: 30_000 });
     await env.sleep(125_000);
     const [outcome] = await running;
@@ -58,7 +58,7 @@ describe('resilience', () => {
 
     // Now the batcher comes back and writes its pending batch: the abandoned id stays abandoned.
     const { createBatcherWorker } = await import('@batcher/batcher-worker/dist/worker');
-    const worker = await createBatcherWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: pipeline.batcher.taskQueue, pool: pipeline.pool, shutdownGraceMs: 500 });
+    const worker = await createBatcherWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: pipeline.batcher.taskQueue, pool: pipeline.pool, settings: pipeline.batcher.batching, client: env.client, shutdownGraceMs: 500 });
     // Queries need a running worker, so read the statistics before it stops.
     const stats = await worker.runUntil(async () => {
       await waitUntil('the late batch', async () => {
@@ -69,6 +69,7 @@ describe('resilience', () => {
     });
     expect(stats.rejected).toBe(1);
     expect(stats.rowsWritten).toBe(0);
+    expect(stats.confirmationsUndeliverable).toBeGreaterThanOrEqual(1); // the requester had stopped waiting
     expect(await pipeline.rows()).toEqual([expect.objectContaining({ request_id: requestIdFor(workflowId), status: 'abandoned', batch_id: null })]);
   }, 240_000);
 });

@@ -325,7 +325,8 @@ export class ShardBook {
   }
 
   private remember(requestId: string, outcome: Recent): void {
-    const cost = (id: string, o: Recent) => id.length + (o.batchId?.length ?? 0) + 32;
+    // Exactly what the entry adds to the carried window as JSON (plus its comma).
+    const cost = (id: string, o: Recent) => jsonBytes([id, o]) + 1;
     const old = this.recent.get(requestId);
     if (old) {
       this.recent.delete(requestId);

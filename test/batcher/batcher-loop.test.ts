@@ -1,0 +1,158 @@
+// The batcher workflow's loop on the real time-skipping test server, with a stand-in bulk write
+// (it records batches instead of touching a database: the database is not what these tests are
+// about; test/pipeline covers it) so flush timing in workflow time can be checked exactly.
+import { randomUUID } from 'node:crypto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  BATCHER_WORKFLOW_TYPE,
+  BatcherErrorTypes,
+  batcherStatsQuery,
+  submitWritesSignal,
+  type BatcherSettings,
+  type BulkWriteInput,
+  type BulkWriteResult,
+  type DirectAnswer,
+  type WriteRequest,
+} from '@batcher/shared/workflow';
+import { workflowsPath } from '@batcher/batcher-worker/dist/worker';
+import { slugOf } from '../support/naming';
+import { waitUntil } from '../support/processes';
+import { timeSkippingServerPath } from '../support/temporal';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const defaults: BatcherSettings = {
+  flushPolicy: 'size-or-interval',
+  maxBatchSize: 100,
+  flushIntervalMs: 20_000,
+  maxWritesInFlight: 4,
+  continueAsNewSignals: 500,
+  dedupWindowBytes: 65_536,
+  maxPendingRequests: 2000,
+  maxPendingBytes: 1_000_000,
+  maxRequestsPerTask: 1000,
+};
+
+interface Harness {
+  batches: Array<{ input: BulkWriteInput; atMs: number }>;
+  answers: DirectAnswer[];
+  /** Sends one submit signal carrying `requests` (signal-with-start). */
+  send(requests: WriteRequest[]): Promise<void>;
+  stats(): ReturnType<ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>['query']>;
+  workflowId: string;
+}
+
+/** Runs `body` with a batcher worker whose activities are stand-ins, on a task queue of the test's own. */
+async function withBatcher(title: string, settings: Partial<BatcherSettings>, body: (h: Harness) => Promise<void>): Promise<void> {
+  const taskQueue = `loop-${slugOf(title)}`;
+  const workflowId = `batcher-${slugOf(title)}`;
+  const batches: Harness['batches'] = [];
+  const answers: DirectAnswer[] = [];
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath,
+    activities: {
+      batcherSettings: async () => ({ ...defaults, ...settings }),
+      bulkWrite: async (input: BulkWriteInput): Promise<BulkWriteResult> => {
+        batches.push({ input, atMs: await env.currentTimeMs() });
+        return { batchId: input.batchId, outcomes: input.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: input.batchId })), statements: 4, durationMs: 1, repliesUndeliverable: 0 };
+      },
+      deliverAnswers: async (a: DirectAnswer[]) => {
+        answers.push(...a);
+        return { delivered: a.length, undeliverable: 0 };
+      },
+    },
+  });
+  const handle = env.client.workflow.getHandle(workflowId);
+  await worker.runUntil(async () => {
+    await body({
+      batches,
+      answers,
+      workflowId,
+      async send(requests) {
+        await env.client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [requests] });
+      },
+      stats: () => handle.query(batcherStatsQuery),
+    });
+    await handle.terminate('test finished').catch(() => undefined);
+  });
+}
+
+const requests = (n: number, tag: string): WriteRequest[] =>
+  Array.from({ length: n }, (_, i) => ({
+    requestId: `write:${tag}-${i}`,
+    requesterWorkflowId: `${tag}-${i}`,
+    payload: { i },
+    submittedAtMs: 0,
+    reply: { workflowId: `${tag}-${i}`, runId: randomUUID(), activityId: 'batched-write' },
+  }));
+
+describe('batcher loop (time-skipping server, stand-in bulk write)', () => {
+  it('when 250 requests arrive at once, then two full batches go out at once and the last 50 after the flush interval', async (ctx) => {
+    await withBatcher(ctx.task.name, {}, async (h) => {
+      const t0 = await env.currentTimeMs();
+      await h.send(requests(250, 'size'));
+      await waitUntil('two full batches', async () => h.batches.length >= 2, { timeoutMs: 30_000 });
+      expect(h.batches.slice(0, 2).map((b) => b.input.rows.length)).toEqual([100, 100]);
+      await env.sleep(25_000);
+      await waitUntil('the interval batch', async () => h.batches.length >= 3, { timeoutMs: 30_000 });
+      expect(h.batches[2]?.input.rows).toHaveLength(50);
+      expect((h.batches[2]?.atMs ?? 0) - t0).toBeGreaterThanOrEqual(20_000);
+      expect((await h.stats()).rowsWritten).toBe(250);
+    });
+  });
+
+  it('when the policy is eager, then a lone request is written without waiting for the interval', async (ctx) => {
+    await withBatcher(ctx.task.name, { flushPolicy: 'eager' }, async (h) => {
+      const t0 = await env.currentTimeMs();
+      await h.send(requests(3, 'eager'));
+      await waitUntil('a batch', async () => h.batches.length >= 1, { timeoutMs: 30_000 });
+      expect(h.batches[0]?.input.rows).toHaveLength(3);
+      expect((h.batches[0]?.atMs ?? 0) - t0).toBeLessThan(20_000);
+    });
+  });
+
+  it('when a request repeats after its batch, then it is answered from the dedup window without a second write', async (ctx) => {
+    await withBatcher(ctx.task.name, { flushPolicy: 'eager' }, async (h) => {
+      const [one] = requests(1, 'dedup') as [WriteRequest];
+      await h.send([one]);
+      await waitUntil('the batch', async () => (await h.stats()).rowsWritten === 1, { timeoutMs: 30_000 });
+      await h.send([{ ...one, reply: { ...one.reply, runId: randomUUID() } }]);
+      await waitUntil('the answer', async () => h.answers.length >= 1, { timeoutMs: 30_000 });
+      expect(h.answers[0]?.outcome).toEqual({ status: 'duplicate', batchId: h.batches[0]?.input.batchId });
+      expect(h.batches).toHaveLength(1);
+    });
+  });
+
+  it('when the shard is full, then new requests are refused as BatcherOverloaded at once', async (ctx) => {
+    await withBatcher(ctx.task.name, { maxPendingRequests: 5 }, async (h) => {
+      await h.send(requests(8, 'full'));
+      await waitUntil('the refusals', async () => h.answers.length >= 3, { timeoutMs: 30_000 });
+      expect(h.answers.map((a) => a.outcome)).toEqual([0, 1, 2].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded })));
+      expect(h.batches).toHaveLength(0); // nothing due yet: the accepted five wait for the interval
+      expect((await h.stats()).pending).toBe(5);
+    });
+  });
+
+  it('when the run continues as new, then pending requests are carried and written by the next run', async (ctx) => {
+    await withBatcher(ctx.task.name, { continueAsNewSignals: 3 }, async (h) => {
+      for (let i = 0; i < 4; i++) await h.send(requests(5, `can${i}`));
+      await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
+      expect(h.batches).toHaveLength(0);
+      await env.sleep(25_000);
+      await waitUntil('the carried batch', async () => (await h.stats()).rowsWritten === 20, { timeoutMs: 30_000 });
+      const ids = h.batches.flatMap((b) => b.input.rows.map((r) => r.requestId));
+      expect(new Set(ids).size).toBe(20);
+      expect(ids).toHaveLength(20);
+    });
+  });
+});

@@ -1,0 +1,155 @@
+// The batcher's state class on its own: every decision it makes, with no server at all.
+import { describe, expect, it } from 'vitest';
+import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type BatcherSettings, type BulkWriteResult, type WriteRequest } from '@batcher/shared/workflow';
+import { ShardBook, type Batch } from '@batcher/batcher-worker/dist/workflows/shard-book';
+
+const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({
+  flushPolicy: 'size-or-interval',
+  maxBatchSize: 100,
+  flushIntervalMs: 20_000,
+  maxWritesInFlight: 4,
+  continueAsNewSignals: 500,
+  dedupWindowBytes: 65_536,
+  maxPendingRequests: 2000,
+  maxPendingBytes: 1_000_000,
+  maxRequestsPerTask: 1000,
+  ...over,
+});
+
+const RUN = '00000000-0000-4000-8000-000000000000';
+const request = (n: number, over: Partial<WriteRequest> = {}): WriteRequest => ({
+  requestId: `write:wf-${n}`,
+  requesterWorkflowId: `wf-${n}`,
+  payload: { n },
+  submittedAtMs: 0,
+  reply: { workflowId: `wf-${n}`, runId: RUN, activityId: `batched-write:write:wf-${n}` },
+  ...over,
+});
+
+const committed = (batch: Batch): BulkWriteResult => ({
+  batchId: batch.batchId,
+  outcomes: batch.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: batch.batchId })),
+  statements: 4,
+  durationMs: 1,
+  repliesUndeliverable: 0,
+});
+
+describe('ShardBook', () => {
+  it('when 250 requests are pending, then three batches of at most 100 are taken, the first two in parallel', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.offerSignal(Array.from({ length: 250 }, (_, i) => request(i)), 1000);
+    const batches: Batch[] = [];
+    while (book.writeDue(1000)) batches.push(book.takeBatch());
+    expect(batches.map((b) => b.rows.length)).toEqual([100, 100]); // the last 50 wait for size or time
+    expect(book.writeDue(1000 + 19_999)).toBe(false);
+    expect(book.writeDue(1000 + 20_000)).toBe(true);
+    batches.push(book.takeBatch());
+    expect(batches.map((b) => b.rows.length)).toEqual([100, 100, 50]);
+    expect(new Set(batches.map((b) => b.batchId)).size).toBe(3);
+  });
+
+  it('when the policy is eager, then a lone request is written at once, and the next waits for the write in flight', () => {
+    const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
+    book.offerSignal([request(1)], 1000);
+    expect(book.writeDue(1000)).toBe(true);
+    const first = book.takeBatch();
+    book.offerSignal([request(2)], 1001);
+    expect(book.writeDue(1001)).toBe(false);
+    book.finishBatch(first, committed(first), 1002);
+    expect(book.writeDue(1002)).toBe(true);
+    expect(book.nextDueAtMs()).toBeUndefined(); // no timer under the eager policy
+  });
+
+  it('when an id is pending or being written, then a repeat joins it and a finished one is answered from the dedup window', () => {
+    const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
+    book.offerSignal([request(1)], 1000);
+    const other = { workflowId: 'wf-other', runId: RUN, activityId: 'a' };
+    book.offerSignal([request(1), request(1, { reply: other })], 1000); // same requester again, and a second requester
+    const batch = book.takeBatch();
+    expect(batch.rows).toHaveLength(1);
+    expect(batch.rows[0]?.replies).toEqual([request(1).reply, other]);
+    book.offerSignal([request(1, { reply: { ...other, workflowId: 'wf-third' } })], 1001); // while it is written
+    book.finishBatch(batch, committed(batch), 1002);
+    expect(book.takeAnswers()).toEqual([expect.objectContaining({ requestId: 'write:wf-1', outcome: { status: 'duplicate', batchId: batch.batchId } })]);
+    book.offerSignal([request(1)], 1003); // after: from the window, no write
+    expect(book.writeDue(1003)).toBe(false);
+    expect(book.takeAnswers()).toEqual([expect.objectContaining({ outcome: { status: 'duplicate', batchId: batch.batchId } })]);
+  });
+
+  it('when the dedup window is full, then the oldest ids are forgotten, within its byte budget', () => {
+    const book = new ShardBook(0, settings({ flushPolicy: 'eager', dedupWindowBytes: 1000 }), RUN);
+    for (let i = 0; i < 100; i++) {
+      book.offerSignal([request(i)], i);
+      const b = book.takeBatch();
+      book.finishBatch(b, committed(b), i);
+    }
+    const window = book.carried().recent;
+    expect(window.length).toBeGreaterThan(5);
+    expect(window.length).toBeLessThan(100);
+    expect(window[window.length - 1]?.[0]).toBe('write:wf-99');
+    expect(JSON.stringify(window).length).toBeLessThanOrEqual(1000);
+  });
+
+  it('when pending requests reach the count or byte limit, or one task takes too many, then new ones are refused as BatcherOverloaded', () => {
+    const byCount = new ShardBook(0, settings({ maxPendingRequests: 3 }), RUN);
+    byCount.offerSignal([1, 2, 3, 4, 5].map((i) => request(i)), 1000);
+    expect(byCount.pendingCount).toBe(3);
+    expect(byCount.takeAnswers().map((a) => a.outcome)).toEqual([4, 5].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded, reason: expect.stringMatching(/limit 3/) })));
+
+    const byBytes = new ShardBook(0, settings({ maxPendingBytes: 100_000 }), RUN);
+    byBytes.offerSignal(Array.from({ length: 10 }, (_, i) => request(i, { payload: { blob: 'é'.repeat(7000) } })), 1000); // 14 000 bytes each in UTF-8
+    expect(byBytes.pendingCount).toBe(7);
+    expect(byBytes.stats(1000).refused).toBe(3);
+
+    const perTask = new ShardBook(0, settings({ maxRequestsPerTask: 10 }), RUN);
+    perTask.offerSignal(Array.from({ length: 25 }, (_, i) => request(i)), 1000);
+    expect(perTask.pendingCount).toBe(10);
+    perTask.offerSignal([request(100)], 1001); // the next task has a budget of its own
+    expect(perTask.pendingCount).toBe(11);
+  });
+
+  it('when requests are hostile, then each is refused typed or dropped, and nothing throws', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    let deep: unknown = {};
+    for (let i = 0; i < 200_000; i++) deep = { d: deep };
+    const hostile: unknown[] = [
+      null,
+      42,
+      { requestId: 'x' }, // no reply address: nobody to answer
+      request(1, { requestId: 'has space' }),
+      request(2, { requestId: 'x'.repeat(256) }),
+      request(3, { requestId: 'caf\u00e9' }),
+      request(4, { requestId: 'lone-\ud800' }),
+      request(5, { payload: deep as Record<string, unknown> }),
+      request(6, { payload: { cjk: '字'.repeat(6000) } }), // 18 000 bytes, 6000 UTF-16 units
+      request(7, { payload: [] as unknown as Record<string, unknown> }),
+      request(8, { requesterWorkflowId: 'w'.repeat(1001) }),
+      request(9, { reply: { workflowId: 'w'.repeat(1001), runId: RUN, activityId: 'a' } }),
+      request(10, { payload: { n: Number.NaN } }),
+    ];
+    expect(() => book.offerSignal(hostile, 1000)).not.toThrow();
+    expect(() => book.offerSignal('not an array', 1000)).not.toThrow();
+    expect(book.pendingCount).toBe(0);
+    const answers = book.takeAnswers();
+    expect(answers).toHaveLength(9); // the ones with a usable reply address (all but the first three and wf-9)
+    for (const a of answers) expect(a.outcome).toEqual(expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.InvalidRequest }));
+    expect(answers.find((a) => a.requestId === 'write:wf-6')?.outcome).toEqual(expect.objectContaining({ reason: expect.stringMatching(new RegExp(`18\\d{3} bytes.*limit is ${MAX_PAYLOAD_BYTES}`)) }));
+    // The shard still takes a good request afterwards.
+    book.offerSignal([request(11)], 1001);
+    expect(book.pendingCount).toBe(1);
+  });
+
+  it('when it continues as new, then pending requests, the window and undelivered answers are carried and the size is recorded', () => {
+    const book = new ShardBook(0, settings({ maxPendingRequests: 2 }), RUN);
+    book.offerSignal([request(1), request(2), request(3)], 1000);
+    const { state, bytes } = book.carriedForNextRun();
+    expect(state.pending.map((p) => p.requestId)).toEqual(['write:wf-1', 'write:wf-2']);
+    expect(state.answers).toHaveLength(1);
+    expect(state.counters.continueAsNewCount).toBe(1);
+    expect(state.counters.largestContinueAsNewPayloadBytes).toBe(bytes);
+    const next = new ShardBook(0, settings({ maxPendingRequests: 2 }), 'next-run', state);
+    expect(next.pendingCount).toBe(2);
+    expect(next.hasAnswers()).toBe(true);
+    expect(next.writeDue(1000 + 20_000)).toBe(true);
+  });
+});
