@@ -1,0 +1,142 @@
+// Hostile input, against the real Temporal server and MariaDB: every class that once stopped a shard
+// (a workflow-task failure loop) or lost a write gets a typed answer, and the shard stays live: a
+// good request sent after it is still written and confirmed, and no batcher workflow task failed.
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import {
+  BATCHER_WORKFLOW_TYPE,
+  BatcherErrorTypes,
+  MAX_REQUESTER_WORKFLOW_ID_BYTES,
+  batcherWorkflowId,
+  requestIdFor,
+  submitWritesSignal,
+  type WriteRequest,
+} from '@batcher/shared/workflow';
+import { signalWithStartBatcher } from '@batcher/shared/node';
+import { waitUntil } from '../support/processes';
+import { pipelinePerTest, type Pipeline } from './pipeline';
+
+const startPipeline = pipelinePerTest();
+
+/** Sends a submit signal whose argument is `json` exactly as given (no client-side serialisation). */
+async function rawSignal(pipeline: Pipeline, json: string, signalName = submitWritesSignal.name): Promise<void> {
+  const jsonPayload = (data: string) => ({ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(data) });
+  await pipeline.client.workflowService.signalWithStartWorkflowExecution({
+    namespace: pipeline.client.options.namespace,
+    workflowId: batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0),
+    workflowType: { name: BATCHER_WORKFLOW_TYPE },
+    taskQueue: { name: pipeline.batcher.taskQueue },
+    input: { payloads: [jsonPayload(JSON.stringify({ shard: 0 }))] },
+    signalName,
+    signalInput: { payloads: [jsonPayload(json)] },
+    identity: 'hostile-input-test',
+    requestId: randomUUID(),
+  });
+}
+
+/**
+ * Workflow tasks of the shard's current run that failed or timed out (a task-failure loop is how a
+ * shard used to get stuck), and the longest task as a figure for the log. Task durations depend on
+ * how busy the machine is, so the 1 s goal is measured by the benchmark (bench/), not asserted here.
+ */
+async function batcherTaskTrouble(pipeline: Pipeline): Promise<string[]> {
+  const { events } = await pipeline.client.workflow.getHandle(batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0)).fetchHistory();
+  const trouble: string[] = [];
+  let longest = 0;
+  let startedAt: number | undefined;
+  for (const e of events ?? []) {
+    const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+    if (e.workflowTaskStartedEventAttributes) startedAt = at;
+    if (e.workflowTaskCompletedEventAttributes && startedAt !== undefined) longest = Math.max(longest, at - startedAt);
+    if (e.workflowTaskFailedEventAttributes) trouble.push(`event ${e.eventId}: task failed: ${e.workflowTaskFailedEventAttributes.failure?.message ?? ''}`);
+    if (e.workflowTaskTimedOutEventAttributes) trouble.push(`event ${e.eventId}: task timed out`);
+  }
+  console.log(`longest batcher workflow task: ${longest} ms (${events?.length ?? 0} events)`);
+  return trouble;
+}
+
+/** After the hostile part: a good transaction is still written and confirmed, and no task was slow. */
+async function expectShardLive(pipeline: Pipeline): Promise<void> {
+  const [id] = pipeline.ids(1, 'after') as [string];
+  const [outcome] = await pipeline.run([id]);
+  expect(outcome?.ok, outcome?.message).toBe(true);
+  expect(outcome?.result?.status).toBe('committed');
+  expect((await pipeline.rows()).some((r) => r.request_id === requestIdFor(id) && r.status === 'committed')).toBe(true);
+  expect(await batcherTaskTrouble(pipeline)).toEqual([]);
+}
+
+const reply = () => ({ workflowId: 'nobody-waits', runId: randomUUID(), activityId: 'batched-write' });
+
+describe('hostile input', () => {
+  it('when transactions carry bad ids, payloads or inputs, then each fails typed before anything is queued, and the shard stays live', async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    const [base] = pipeline.ids(1) as [string];
+    const longId = `${base}-${'L'.repeat(MAX_REQUESTER_WORKFLOW_ID_BYTES)}`; // over the limit, under Temporal's 1000
+    const cases: Array<{ id: string; input: unknown; why: RegExp }> = [
+      { id: longId, input: { payload: { a: 1 } }, why: /requester workflow id is \d+ characters; the limit is 200 bytes/ },
+      { id: `${base}-café`, input: { payload: { a: 1 } }, why: /printable ASCII/ },
+      { id: `${base} space`, input: { payload: { a: 1 } }, why: /printable ASCII/ },
+      { id: `${base}-cjk`, input: { payload: { text: '字'.repeat(16_000) } }, why: /48\d{3} bytes as JSON; the limit is 16384/ },
+      { id: `${base}-deep`, input: { payload: JSON.parse(`${'{"d":'.repeat(100)}{}${'}'.repeat(100)}`) }, why: /nested deeper than 32/ },
+      { id: `${base}-null`, input: null, why: /input must be an object/ },
+      { id: `${base}-abc`, input: { payload: { a: 1 }, confirmationTimeoutMs: 'abc' }, why: /confirmationTimeoutMs must be a whole number/ },
+      { id: `${base}-array`, input: { payload: [1, 2] }, why: /payload must be a JSON object/ },
+    ];
+    const { startTransactions, awaitTransactions } = await import('@batcher/starter/dist/run-transactions');
+    const startedAt = Date.now();
+    await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: cases.map((c) => c.id), input: (id) => cases.find((c) => c.id === id)?.input as never });
+    const outcomes = await awaitTransactions(pipeline.client, cases.map((c) => c.id), startedAt);
+    for (const c of cases) {
+      const o = outcomes.find((x) => x.workflowId === c.id);
+      expect(o?.ok, c.id.slice(-20)).toBe(false);
+      expect(o?.errorType, c.id.slice(-20)).toBe(BatcherErrorTypes.InvalidRequest);
+      expect(o?.message, c.id.slice(-20)).toMatch(c.why);
+    }
+    expect((await pipeline.rows()).filter((r) => r.status === 'committed')).toEqual([]);
+    await expectShardLive(pipeline);
+  });
+
+  it('when a shard is sent hostile signals directly, then each request is refused or dropped, and the shard stays live', async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    // A payload nested 200 000 deep: the client cannot even serialise it, so the JSON goes raw.
+    const deep = `${'{"d":'.repeat(200_000)}{}${'}'.repeat(200_000)}`;
+    await rawSignal(pipeline, `[{"requestId":"write:deep","requesterWorkflowId":"deep","submittedAtMs":0,"reply":${JSON.stringify(reply())},"payload":${deep}}]`);
+    // Not an array, not objects, a lone surrogate, a requester id of 1001 characters, an unknown signal.
+    await rawSignal(pipeline, '{"not":"an array"}');
+    await rawSignal(pipeline, '[null, 42, "x", {}]');
+    await rawSignal(pipeline, `[{"requestId":"write:\\ud800","requesterWorkflowId":"w","submittedAtMs":0,"payload":{},"reply":${JSON.stringify(reply())}}]`);
+    await rawSignal(pipeline, JSON.stringify([{ requestId: 'write:long', requesterWorkflowId: 'w'.repeat(1001), submittedAtMs: 0, payload: {}, reply: { ...reply(), workflowId: 'w'.repeat(1001) } }]));
+    await rawSignal(pipeline, '["anything"]', 'noSuchSignal');
+    // Each group below in a workflow task of its own, so the per-task budget is exact.
+    await waitUntil('the hostile signals', async () => (await pipeline.stats()).requestsTotal >= 7, { timeoutMs: 60_000 });
+    // 2 500 invalid requests in one signal: refused in one short task, answered by one delivery activity.
+    const invalid: WriteRequest[] = Array.from({ length: 2500 }, (_, i) => ({ requestId: `bad id ${i}`, requesterWorkflowId: 'w', payload: {}, submittedAtMs: 0, reply: reply() }));
+    await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, invalid);
+    await waitUntil('the invalid requests', async () => (await pipeline.stats()).requestsTotal >= 2507, { timeoutMs: 60_000 });
+    // 450 requests with ids of the longest allowed size: the dedup window stays within its bytes.
+    const longIds: WriteRequest[] = Array.from({ length: 450 }, (_, i) => ({ requestId: `write:${String(i).padStart(4, '0')}-${'i'.repeat(240)}`, requesterWorkflowId: 'w', payload: {}, submittedAtMs: 0, reply: reply() }));
+    await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, longIds);
+    await waitUntil('the long-id rows', async () => (await pipeline.stats()).rowsWritten >= 450, { timeoutMs: 60_000 });
+    const stats = await pipeline.stats();
+    expect(stats.requestsTotal).toBe(1 + 4 + 1 + 1 + 2500 + 450); // every request seen (the non-array signal has none)
+    expect(stats.rejected).toBe(1 + 1 + 4 + 1 + 1 + 1000); // all but those over the per-task budget
+    expect(stats.refused).toBe(1500); // the per-task budget (1000) refused the rest of the 2 500 as overload
+    expect(stats.continueAsNewPayloadBytes).toBeLessThan(200_000);
+    await expectShardLive(pipeline);
+  });
+
+  it('when 62 requests of 5 400 CJK characters arrive together, then they are written in batches that fit Temporal, and the shard stays live', async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', SUBMIT_LINGER_MS: '500' }, businessStepMs: 0 });
+    const ids = pipeline.ids(62, 'cjk');
+    const { startTransactions, awaitTransactions } = await import('@batcher/starter/dist/run-transactions');
+    const startedAt = Date.now();
+    // 16 200 bytes each in UTF-8 (5 400 UTF-16 units): under the 16 KiB cap, 1 MB together.
+    await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: ids, input: () => ({ payload: { text: '字'.repeat(5400) } }) });
+    const outcomes = await awaitTransactions(pipeline.client, ids, startedAt);
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const stats = await pipeline.stats();
+    expect(stats.rowsWritten).toBe(62);
+    expect(stats.batchesWritten).toBeGreaterThanOrEqual(2); // cut by bytes, not only by count
+    await expectShardLive(pipeline);
+  });
+});
