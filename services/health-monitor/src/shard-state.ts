@@ -126,22 +126,26 @@ export class ShardStateMachine {
       return this.queryFailures >= this.thresholds.queryFailures ? [`statistics query failed ${this.queryFailures} times in a row: ${statsError ?? 'no answer'}`] : [];
     }
     this.queryFailures = 0;
-    if (stats.pending === 0) {
+    // A batch being written has left `pending`; a write that never ends holds work all the same.
+    const waiting = stats.pending + (stats.writesInFlight ?? 0);
+    if (waiting === 0) {
       this.pendingSeenSinceMs = null;
     } else if (this.pendingSeenSinceMs === null || stats.batchesWritten !== this.lastBatchesWritten) {
       this.pendingSeenSinceMs = now;
     }
     this.lastBatchesWritten = stats.batchesWritten;
-    if (stats.pending === 0) return [];
+    if (waiting === 0) return [];
 
     const intervalMs = stats.flushIntervalMs ?? this.thresholds.fallbackFlushIntervalMs;
     const boundMs = this.thresholds.flushIntervals * intervalMs;
-    // Waiting since the later of the last flush and the arrival of the oldest pending request: a
-    // shard idle for an hour that received a request a moment ago is not stalled.
-    const oldestArrivedAtMs = stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : this.pendingSeenSinceMs ?? now;
+    // Waiting since the later of the last flush and the arrival of the oldest request: a shard idle
+    // for an hour that received a request a moment ago is not stalled. Batchers that do not report
+    // the oldest request's age are judged from when this monitor first saw the work.
+    const oldestArrivedAtMs = stats.pending > 0 && stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : this.pendingSeenSinceMs ?? now;
     const waitingSinceMs = Math.max(stats.lastFlushAtMs ?? -Infinity, oldestArrivedAtMs);
     if (now - waitingSinceMs <= boundMs) return [];
-    return [`${stats.pending} requests pending and no flush for ${seconds(now - waitingSinceMs)} (more than ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)})`];
+    const what = stats.writesInFlight ? `${stats.pending} requests pending and ${stats.writesInFlight} being written` : `${stats.pending} requests pending`;
+    return [`${what}, no flush for ${seconds(now - waitingSinceMs)} (more than ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)})`];
   }
 
   private moveTo(state: ShardState, reasons: string[], now: number): Transition | null {
