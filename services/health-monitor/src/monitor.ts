@@ -11,8 +11,6 @@ import { ShardPoller, errorMessage } from './poller';
 import { RestartPolicy, shardStartInput } from './restart-policy';
 import { DEFAULT_STALL_THRESHOLDS, ShardStateMachine, type PendingWorkflowTask, type ShardObservation, type ShardState, type ShardWorkflowStatus, type StallThresholds, type Transition } from './shard-state';
 
-export type { BatchSample, MonitoredBatcherStats } from './batcher-stats';
-export type { ShardState, ShardWorkflowStatus } from './shard-state';
 
 /** setTimeout's largest delay; a larger one fires after 1 ms, which would make the monitor poll in a tight loop. */
 export const MAX_POLL_INTERVAL_MS = 2 ** 31 - 1;
