@@ -545,9 +545,13 @@ describe('health monitor', () => {
     expect(s.restarts).toBe(0);
   });
 
-  it('when the database is down, then the shard holds its requests without flushing and becomes stalled after 3 flush intervals', async (ctx) => {
+  it('when the database is down, then the shard holds its requests without flushing and becomes stalled once 3 flush intervals and the minimum have passed', async (ctx) => {
     // A port nobody listens on: every bulk write fails to connect and is retried, so no batch ends.
-    const f = await startFixture(ctx.task.name, { BATCH_MAX_SIZE: '1', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' }, { workerMysqlPort: await freePort() });
+    const f = await startFixture(
+      ctx.task.name,
+      { BATCH_MAX_SIZE: '1', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' },
+      { workerMysqlPort: await freePort(), stall: { minFlushStallMs: 2000 } },
+    );
     await vi.waitFor(async () => expect((await f.shard()).state).toBe('running'), { timeout: 30_000, interval: 100 });
     // The first request goes into a bulk write that never ends; the next two wait behind it.
     await f.send(3);
@@ -562,7 +566,7 @@ describe('health monitor', () => {
     expect(s.stats?.batchesWritten).toBe(0);
     expect(s.stats?.pending).toBeGreaterThanOrEqual(1);
     expect(s.stateReasons).toHaveLength(1);
-    expect(s.stateReasons[0]).toMatch(/requests pending.*, no flush for \d+\.\d s \(more than 3 flush intervals of 0\.3 s\)$/);
+    expect(s.stateReasons[0]).toMatch(/requests pending.*, no flush for \d+\.\d s \(limit 2\.0 s: 3 flush intervals of 0\.3 s, at least 2\.0 s\)$/);
     expect(s.queryFailures).toBe(0); // the workflow itself answers: it is the writes that are stuck
   });
 

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { ShardStateMachine, type MonitoredBatcherStats, type PendingWorkflowTask, type ShardObservation, type StallThresholds } from '@batcher/health-monitor/dist/index';
 
 const T0 = 1_800_000_000_000;
-const thresholds: StallThresholds = { flushIntervals: 3, fallbackFlushIntervalMs: 1000, queryFailures: 3, workflowTaskAttempts: 3, workflowTaskAgeMs: 30_000 };
+// No minimum, so the flush-interval rule is seen alone; the minimum has a test of its own.
+const thresholds: StallThresholds = { flushIntervals: 3, minFlushStallMs: 0, fallbackFlushIntervalMs: 1000, queryFailures: 3, workflowTaskAttempts: 3, workflowTaskAgeMs: 30_000 };
 
 function stats(over: Partial<MonitoredBatcherStats> = {}): MonitoredBatcherStats {
   return {
@@ -32,7 +33,16 @@ describe('shard state machine', () => {
     expect(m.observe(running({ stats: s }), T0 + 6000)?.to).toBe('running');
     const t = m.observe(running({ stats: s }), T0 + 6001);
     expect(t?.to).toBe('stalled');
-    expect(m.reasons).toEqual(['4 requests pending, no flush for 6.0 s (more than 3 flush intervals of 2.0 s)']);
+    expect(m.reasons).toEqual(['4 requests pending, no flush for 6.0 s (limit 6.0 s: 3 flush intervals of 2.0 s, at least 0.0 s)']);
+  });
+
+  it('when the flush interval is short (300 ms), then a shard is not stalled for want of a flush before the minimum (10 s) has passed', () => {
+    const m = new ShardStateMachine({ ...thresholds, minFlushStallMs: 10_000 }, T0);
+    const s = stats({ pending: 5, lastFlushAtMs: T0, oldestPendingAgeMs: 60_000, flushIntervalMs: 300 });
+    m.observe(running({ stats: s }), T0 + 10_000);
+    expect(m.state).toBe('running');
+    m.observe(running({ stats: s }), T0 + 10_001);
+    expect(m).toMatchObject({ state: 'stalled', reasons: ['5 requests pending, no flush for 10 s (limit 10 s: 3 flush intervals of 0.3 s, at least 10 s)'] });
   });
 
   it('when the number of flush intervals is configured as 5, then 4 intervals without a flush are still running', () => {
@@ -70,7 +80,7 @@ describe('shard state machine', () => {
     expect(m.state).toBe('running');
     m.observe(running({ stats: s }), T0 + 3101);
     expect(m.state).toBe('stalled');
-    expect(m.reasons[0]).toMatch(/^0 requests pending and 5 being written, no flush for 3\.0 s/);
+    expect(m.reasons[0]).toMatch(/^0 requests pending and 5 being written, no flush for 3\.0 s \(limit 3\.0 s/);
   });
 
   it('when the statistics query fails twice, then the shard is still running; the third failure in a row makes it stalled; one answer makes it running again', () => {

@@ -44,6 +44,12 @@ export type ShardObservation =
 export interface StallThresholds {
   /** Stalled when requests are pending and nothing was flushed for more than this many flush intervals. @default 3 */
   flushIntervals: number;
+  /**
+   * Never stalled for want of a flush sooner than this, in ms, whatever the flush interval: a
+   * healthy flush also takes a bulk write, its confirmations and sometimes a continue-as-new, and
+   * with a 300 ms interval those alone can exceed 3 intervals. @default 10000
+   */
+  minFlushStallMs: number;
   /** Flush interval assumed when the statistics do not report the shard's own (older batchers), in ms. */
   fallbackFlushIntervalMs: number;
   /** Stalled after this many statistics queries in a row failed on a RUNNING shard. @default 3 */
@@ -56,6 +62,7 @@ export interface StallThresholds {
 
 export const DEFAULT_STALL_THRESHOLDS: Omit<StallThresholds, 'fallbackFlushIntervalMs'> = {
   flushIntervals: 3,
+  minFlushStallMs: 10_000,
   queryFailures: 3,
   workflowTaskAttempts: 3,
   workflowTaskAgeMs: 30_000,
@@ -137,7 +144,7 @@ export class ShardStateMachine {
     if (waiting === 0) return [];
 
     const intervalMs = stats.flushIntervalMs ?? this.thresholds.fallbackFlushIntervalMs;
-    const boundMs = this.thresholds.flushIntervals * intervalMs;
+    const boundMs = Math.max(this.thresholds.flushIntervals * intervalMs, this.thresholds.minFlushStallMs);
     // Waiting since the later of the last flush and the arrival of the oldest request: a shard idle
     // for an hour that received a request a moment ago is not stalled. Batchers that do not report
     // the oldest request's age are judged from when this monitor first saw the work.
@@ -145,7 +152,7 @@ export class ShardStateMachine {
     const waitingSinceMs = Math.max(stats.lastFlushAtMs ?? -Infinity, oldestArrivedAtMs);
     if (now - waitingSinceMs <= boundMs) return [];
     const what = stats.writesInFlight ? `${stats.pending} requests pending and ${stats.writesInFlight} being written` : `${stats.pending} requests pending`;
-    return [`${what}, no flush for ${seconds(now - waitingSinceMs)} (more than ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)})`];
+    return [`${what}, no flush for ${seconds(now - waitingSinceMs)} (limit ${seconds(boundMs)}: ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)}, at least ${seconds(this.thresholds.minFlushStallMs)})`];
   }
 
   private moveTo(state: ShardState, reasons: string[], now: number): Transition | null {
