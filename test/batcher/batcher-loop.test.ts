@@ -11,6 +11,7 @@ import {
   batcherStatsQuery,
   submitWritesSignal,
   type BatcherSettings,
+  type BatcherStats,
   type BulkWriteInput,
   type BulkWriteResult,
   type DirectAnswer,
@@ -46,7 +47,7 @@ interface Harness {
   answers: DirectAnswer[];
   /** Sends one submit signal carrying `requests` (signal-with-start). */
   send(requests: WriteRequest[]): Promise<void>;
-  stats(): ReturnType<ReturnType<TestWorkflowEnvironment['client']['workflow']['getHandle']>['query']>;
+  stats(): Promise<BatcherStats>;
   workflowId: string;
 }
 

@@ -6,13 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { chromium } from 'playwright-core';
+import { chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { batcherWorkflowId, shardFor, type WriteRequest } from '@batcher/shared/workflow';
 import { batcherSettings, createLogger, createPool, ensureBatcherShards, loadConfig, migrate, signalWithStartBatcher, type Config } from '@batcher/shared/node';
 import { writeWorkflowBundle } from '@batcher/shared/worker';
 import { createBatcherWorker, workflowsPath } from '@batcher/batcher-worker/dist/worker';
-import { startHealthMonitor, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor/dist/index';
+import { MAX_POLL_INTERVAL_MS, ShardMonitor, startHealthMonitor, type HealthMonitorOptions, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor/dist/index';
 import { globalMysql, globalTemporal, serviceEnv } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { freePort, repoRoot, spawnLogged } from '../support/processes';
@@ -24,6 +24,8 @@ const MAIN = path.join(repoRoot, 'services', 'health-monitor', 'dist', 'main.js'
 
 /** A batcher of the test's own: task queue, workflow ids and database named after the test. */
 interface Batcher {
+  /** Starts its batcher worker (done at once unless `worker: 'later'`); resolves when it polls. */
+  startWorker(): Promise<void>;
   config: Config<'batcher' | 'mysql' | 'monitor'>;
   client: Client;
   /** The settings as environment variables, to hand to a health-monitor process. */
@@ -64,8 +66,15 @@ afterEach(async () => {
 /** Unique per run as well as per title: the shards of an earlier run may still be in the server. */
 const uniqueSlug = (title: string): string => `${slugOf(title)}-${Date.now().toString(36)}`;
 
+interface BatcherOptions {
+  /** 'later': no worker polls the task queue until startWorker() is called. @default 'now' */
+  worker?: 'now' | 'later';
+  /** MySQL port the worker's pool connects to, instead of the run's MariaDB (e.g. a closed port: the database is down). */
+  workerMysqlPort?: number;
+}
+
 /** Migrates the test's database, runs an in-process batcher worker and makes sure every shard runs. */
-async function startBatcher(title: string, overrides: Record<string, string>): Promise<Batcher> {
+async function startBatcher(title: string, overrides: Record<string, string>, options: BatcherOptions = {}): Promise<Batcher> {
   const slug = uniqueSlug(title);
   const temporal = globalTemporal();
   const db = globalMysql();
@@ -95,22 +104,35 @@ async function startBatcher(title: string, overrides: Record<string, string>): P
   cleanups.push(() => connection.close());
   const client = new Client({ connection, namespace: temporal.namespace });
 
-  const worker = await createBatcherWorker({ connection: workerConnection, namespace: temporal.namespace, taskQueue: config.batcher.taskQueue, pool, settings: batcherSettings(loadConfig(['batching'], env).batching), workflowBundlePath: bundlePath, shutdownGraceMs: 1000 });
-  const workerRun = worker.run();
+  let workerPool = pool;
+  if (options.workerMysqlPort !== undefined) {
+    workerPool = createPool({ ...config.mysql, port: options.workerMysqlPort }, { connectionLimit: 2, connectTimeout: 1000 });
+    const own = workerPool;
+    cleanups.push(() => own.end());
+  }
+  let worker: Awaited<ReturnType<typeof createBatcherWorker>> | undefined;
+  let workerRun: Promise<void> | undefined;
+  const startWorker = async () => {
+    if (worker) return;
+    worker = await createBatcherWorker({ connection: workerConnection, namespace: temporal.namespace, taskQueue: config.batcher.taskQueue, pool: workerPool, settings: batcherSettings(loadConfig(['batching'], env).batching), workflowBundlePath: bundlePath, shutdownGraceMs: 1000 });
+    workerRun = worker.run();
+  };
   cleanups.push(async () => {
     // Terminated only after the monitor is gone (it is closed first), or it would restart them.
     for (let shard = 0; shard < config.batcher.shards; shard++) {
       await client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).terminate('test finished').catch(() => undefined);
     }
-    if (worker.getState() === 'RUNNING') worker.shutdown();
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
     await workerRun;
   });
+  if (options.worker !== 'later') await startWorker();
   // As in a deployment, the shards exist before the monitor looks (the starter ensures them), so
   // a restart the monitor counts is one the test caused.
   await ensureBatcherShards(client, config.batcher);
 
   let sent = 0;
   return {
+    startWorker,
     config,
     client,
     env,
@@ -128,7 +150,7 @@ async function startBatcher(title: string, overrides: Record<string, string>): P
       return ids;
     },
     async committedRows() {
-      const [rows] = await pool.query(`SELECT request_id, batch_id FROM batched_writes WHERE status = 'committed' ORDER BY id`);
+      const [rows] = await pool.query(`SELECT CAST(request_id AS CHAR) AS request_id, CAST(batch_id AS CHAR) AS batch_id FROM batched_writes WHERE status = 'committed' ORDER BY id`);
       return rows as Array<{ request_id: string; batch_id: string }>;
     },
   };
@@ -157,11 +179,34 @@ function monitorHttp(url: string): MonitorHttp {
 }
 
 /** A batcher plus the health monitor in this process, on a free port. */
-async function startFixture(title: string, env: Record<string, string>): Promise<Fixture> {
-  const batcher = await startBatcher(title, env);
-  const monitor = await startHealthMonitor({ client: batcher.client, batcher: batcher.config.batcher, monitor: batcher.config.monitor, logger: createLogger('health-monitor-test', 'warn'), host: '127.0.0.1' });
+async function startFixture(title: string, env: Record<string, string>, options: BatcherOptions & Pick<HealthMonitorOptions, 'stall' | 'rpcTimeoutMs'> = {}): Promise<Fixture> {
+  const batcher = await startBatcher(title, env, options);
+  const monitor = await startHealthMonitor({
+    client: batcher.client,
+    batcher: batcher.config.batcher,
+    monitor: batcher.config.monitor,
+    logger: createLogger('health-monitor-test', 'warn'),
+    host: '127.0.0.1',
+    stall: options.stall,
+    rpcTimeoutMs: options.rpcTimeoutMs,
+  });
   cleanups.push(() => monitor.close());
   return { ...batcher, ...monitorHttp(monitor.url), monitor };
+}
+
+/** A headless Chromium page of the test's own, closed after the test. */
+async function openBrowserPage(): Promise<Page> {
+  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-tools.sh test`);
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'health-monitor-chromium-'));
+  cleanups.push(async () => fs.rmSync(userDataDir, { recursive: true, force: true }));
+  const browser = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1100, height: 760 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  cleanups.push(() => browser.close());
+  return browser.pages()[0] ?? (await browser.newPage());
 }
 
 /** The value of one sample in Prometheus text, e.g. sample(text, 'batcher_shard_up', { shard: '0' }). */
@@ -191,7 +236,9 @@ describe('health monitor', () => {
     const rows = await f.committedRows();
     expect(rows.map((r) => r.request_id).sort()).toEqual([...ids].sort());
     expect(shard.stats?.lastBatch?.batchId).toBe(rows[0]?.batch_id);
-    expect(shard).toMatchObject({ state: 'running', workflowStatus: 'RUNNING', restarts: 0, error: null });
+    expect(shard).toMatchObject({ state: 'running', stateReasons: [], workflowStatus: 'RUNNING', restarts: 0, error: null, queryFailures: 0 });
+    expect(shard.historyLength).toBeGreaterThan(0);
+    expect(await f.status()).toMatchObject({ overall: 'ok', reasons: [], readiness: { ready: true, reasons: [] } });
     expect(shard.stats).toMatchObject({ signalsTotal: 3, pending: 0 });
     expect(shard.history.batches.map((b) => b.rows)).toEqual([3]);
     expect(shard.history.pending.length).toBeGreaterThan(0);
@@ -217,62 +264,81 @@ describe('health monitor', () => {
     expect(sample(text, 'batcher_shard_restarts_total', shard0)).toBe(0);
     expect(sample(text, 'batcher_monitor_temporal_up')).toBe(1);
     expect(sample(text, 'batcher_monitor_ready')).toBe(1);
+    expect(sample(text, 'batcher_monitor_healthy')).toBe(1);
+    expect(sample(text, 'batcher_shard_state', { shard: '0', state: 'running' })).toBe(1);
+    expect(sample(text, 'batcher_shard_state', { shard: '0', state: 'stalled' })).toBe(0);
     // prom-client's default process metrics are there too.
     expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
     expect(text).toContain('# TYPE batcher_shard_restarts_total counter');
   });
 
-  it('when a shard is terminated, then /readyz answers 503 naming it, the monitor starts it again, and /readyz is 200 once the new run is confirmed', async (ctx) => {
-    // A 1 s interval keeps the restarted-but-unconfirmed state visible long enough to observe.
+  it('when a shard is terminated, then /api/status is degraded naming it while /readyz stays 200, and the monitor starts it again with { shard } as its only input', async (ctx) => {
+    // A 1 s interval keeps the not-running state visible long enough to observe.
     const f = await startFixture(ctx.task.name, { BATCH_MAX_SIZE: '1', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '1000' });
-    await vi.waitFor(async () => expect((await f.get('/readyz')).status).toBe(200), { timeout: 30_000, interval: 100 });
+    await vi.waitFor(async () => expect((await f.status()).overall).toBe('ok'), { timeout: 30_000, interval: 100 });
     const before = await f.shard();
     expect(before.runId).toBeTruthy();
 
-    await f.client.workflow.getHandle(before.workflowId).terminate('test: a shard lost to an operator mistake');
+    // Watch /readyz the whole time: the shard's trouble must never take the monitor out of service.
+    const readyz: number[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        readyz.push((await f.get('/readyz')).status);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    let degraded: MonitorStatus;
+    try {
+      await f.client.workflow.getHandle(before.workflowId).terminate('test: a shard lost to an operator mistake');
+      degraded = await vi.waitFor(
+        async () => {
+          const status = await f.status();
+          expect(status.overall).toBe('degraded');
+          return status;
+        },
+        { timeout: 20_000, interval: 50 },
+      );
+      await vi.waitFor(async () => expect((await f.shard()).restarts).toBe(1), { timeout: 20_000, interval: 100 });
+    } finally {
+      watching = false;
+      await watcher;
+    }
+    // The restart follows in the same check, so a reader sees the shard restarting (rarely, not-running).
+    expect(degraded.reasons).toHaveLength(1);
+    expect(degraded.reasons[0]).toMatch(new RegExp(`^shard 0 \\(${before.workflowId}\\) is (restarting: run \\S+ started, not yet confirmed|not-running: newest run ${before.runId} is TERMINATED)$`));
+    expect(readyz.length).toBeGreaterThan(5);
+    expect(readyz.filter((code) => code !== 200)).toEqual([]);
 
-    const notReady = await vi.waitFor(
-      async () => {
-        const r = await f.get('/readyz');
-        expect(r.status).toBe(503);
-        return JSON.parse(r.body) as { ready: boolean; reasons: string[] };
-      },
-      { timeout: 20_000, interval: 50 },
-    );
-    expect(notReady.ready).toBe(false);
-    expect(notReady.reasons.join('\n')).toContain(`shard 0 (${before.workflowId})`);
-
-    await vi.waitFor(async () => expect((await f.get('/readyz')).status).toBe(200), { timeout: 20_000, interval: 100 });
     const after = await f.shard();
-    expect(after).toMatchObject({ state: 'running', workflowStatus: 'RUNNING', restarts: 1, error: null });
     expect(after.runId).not.toBe(before.runId);
-    const events = (await f.status()).events.filter((e) => e.shard === 0).map((e) => e.kind);
-    expect(events.slice(-3)).toEqual(['down', 'restarted', 'up']);
-    expect((await f.status()).events.find((e) => e.kind === 'down')?.message).toContain('TERMINATED');
+    const events = (await f.status()).events.filter((e) => e.shard === 0);
+    expect(events.map((e) => e.kind).slice(-2)).toEqual(['down', 'restarted']);
+    expect(events.find((e) => e.kind === 'down')?.message).toContain('TERMINATED');
+    expect(sample((await f.get('/metrics')).body, 'batcher_shard_restarts_total', shard0)).toBe(1);
 
-    const metrics = (await f.get('/metrics')).body;
-    expect(sample(metrics, 'batcher_shard_restarts_total', shard0)).toBe(1);
-    expect(sample(metrics, 'batcher_shard_up', shard0)).toBe(1);
-
-    // The restarted shard does its job: a new request is written by the new run.
-    const [id] = await f.send(1);
-    await vi.waitFor(async () => expect((await f.shard()).stats?.rowsWritten).toBe(1), { timeout: 30_000, interval: 200 });
-    expect((await f.committedRows()).map((r) => r.request_id)).toEqual([id]);
+    // The batcher reads its own settings: the monitor hands the new run nothing but its shard.
+    const history = await f.client.workflow.getHandle(after.workflowId, after.runId ?? undefined).fetchHistory();
+    const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+    expect(payloads.map((p) => JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')))).toEqual([{ shard: 0 }]);
+    // … and that run works: a request sent now is written.
+    const [late] = (await f.send(1)) as [string];
+    await vi.waitFor(async () => expect((await f.committedRows()).map((r) => r.request_id)).toContain(late), { timeout: 60_000, interval: 200 });
   });
 
   it('when a shard continues as new twice, then the monitor follows each new run without a gap and counts every signal', async (ctx) => {
     const f = await startFixture(ctx.task.name, { CONTINUE_AS_NEW_SIGNALS: '5', BATCH_MAX_SIZE: '100', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' });
-    await vi.waitFor(async () => expect((await f.get('/readyz')).status).toBe(200), { timeout: 30_000, interval: 100 });
+    await vi.waitFor(async () => expect((await f.status()).overall).toBe('ok'), { timeout: 30_000, interval: 100 });
     const first = await f.shard();
 
     // Watch the monitor the whole time, as a dashboard would: every answer must show the shard up.
-    const seen: Array<Pick<ShardStatus, 'state' | 'runId' | 'error'> & { ready: boolean; hasStats: boolean }> = [];
+    const seen: Array<Pick<ShardStatus, 'state' | 'runId' | 'error'> & { ok: boolean; hasStats: boolean }> = [];
     let watching = true;
     const watcher = (async () => {
       while (watching) {
         const status = await f.status();
         const s = status.shards[0]!;
-        seen.push({ state: s.state, runId: s.runId, error: s.error, ready: status.ready, hasStats: s.stats !== null });
+        seen.push({ state: s.state, runId: s.runId, error: s.error, ok: status.overall === 'ok', hasStats: s.stats !== null });
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
@@ -304,7 +370,7 @@ describe('health monitor', () => {
     expect(last.runId).not.toBe(first.runId);
     expect(last.restarts).toBe(0);
     expect(seen.length).toBeGreaterThan(10);
-    expect(seen.filter((s) => s.state !== 'running' || !s.ready || s.error !== null || !s.hasStats)).toEqual([]);
+    expect(seen.filter((s) => s.state !== 'running' || !s.ok || s.error !== null || !s.hasStats)).toEqual([]);
     // The monitor saw the runs one after the other, not only the first and the last.
     expect(new Set(seen.map((s) => s.runId)).size).toBeGreaterThanOrEqual(3);
     expect((await f.committedRows()).map((r) => r.request_id).sort()).toEqual([...ids].sort());
@@ -321,16 +387,7 @@ describe('health monitor', () => {
     await f.send(3);
     await vi.waitFor(async () => expect((await f.shard()).stats?.rowsWritten).toBe(3), { timeout: 30_000, interval: 200 });
 
-    const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'health-monitor-chromium-'));
-    cleanups.push(async () => fs.rmSync(userDataDir, { recursive: true, force: true }));
-    const browser = await chromium.launchPersistentContext(userDataDir, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1100, height: 760 },
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    cleanups.push(() => browser.close());
-    const page = browser.pages()[0] ?? (await browser.newPage());
+    const page = await openBrowserPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
     let loads = 0;
@@ -342,6 +399,7 @@ describe('health monitor', () => {
     await expect.poll(() => value('batchesWritten').textContent(), { timeout: 15_000 }).toBe('1');
     await expect.poll(() => value('rowsWritten').textContent()).toBe('3');
     expect(await value('state').textContent()).toBe('running');
+    expect(await page.locator('[data-testid="overall"]').textContent()).toBe('ok');
     expect(await page.locator('[data-testid="ready"]').textContent()).toBe('ready');
     expect(await card.locator('svg rect').count()).toBe(1);
 
@@ -358,7 +416,7 @@ describe('health monitor', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
   });
 
-  it('when Temporal becomes unreachable, then /readyz answers 503 naming Temporal and /healthz stays 200', async () => {
+  it('when Temporal becomes unreachable, then /api/status is degraded naming Temporal at once, /readyz turns 503 once the last successful check is stale, and /healthz stays 200', async () => {
     // A Temporal server of this test's own, so stopping it harms no other test.
     const temporal = await startTemporalDevServer({ ui: false });
     cleanups.push(() => temporal.stop());
@@ -370,7 +428,7 @@ describe('health monitor', () => {
     cleanups.push(() => monitor.close());
     const http = monitorHttp(monitor.url);
 
-    // No shard was ever started and auto-restart is off: reachable, but not ready because of the shard.
+    // No shard was ever started and auto-restart is off: degraded because of the shard, yet ready.
     const first = await vi.waitFor(
       async () => {
         const status = await http.status();
@@ -381,25 +439,156 @@ describe('health monitor', () => {
       { timeout: 15_000, interval: 100 },
     );
     expect(first.shards[0]).toMatchObject({ state: 'not-running', workflowStatus: 'NOT_FOUND', restarts: 0 });
-    expect(first.reasons).toEqual(['shard 0 (hm-unreachable-0) is not-running: workflow NOT_FOUND']);
+    expect(first).toMatchObject({ overall: 'degraded', reasons: ['shard 0 (hm-unreachable-0) is not-running: workflow has never been started'] });
+    expect((await http.get('/readyz')).status).toBe(200);
 
     await temporal.stop();
+    const degraded = await vi.waitFor(
+      async () => {
+        const status = await http.status();
+        expect(status.reasons[0]).toMatch(/^Temporal unreachable: /);
+        return status;
+      },
+      { timeout: 20_000, interval: 100 },
+    );
+    expect(degraded.reasons).toHaveLength(1); // the shards' "unknown" is the same news, not repeated
+    // Stale after 3 poll intervals + 2 RPC deadlines (2.6 s here) without reaching Temporal.
     const notReady = await vi.waitFor(
       async () => {
         const r = await http.get('/readyz');
         expect(r.status).toBe(503);
-        const body = JSON.parse(r.body) as { reasons: string[] };
-        expect(body.reasons[0]).toMatch(/^Temporal unreachable: /);
-        return body;
+        return JSON.parse(r.body) as { ready: boolean; reasons: string[] };
       },
       { timeout: 20_000, interval: 200 },
     );
-    expect(notReady.reasons).toHaveLength(1); // the shards' "unknown" is the same news, not repeated
+    expect(notReady.ready).toBe(false);
+    expect(notReady.reasons).toHaveLength(1);
+    expect(notReady.reasons[0]).toMatch(/^last reached Temporal \d+ s ago \(Temporal unreachable: /);
     expect((await http.get('/healthz')).status).toBe(200);
     const metrics = (await http.get('/metrics')).body;
     expect(sample(metrics, 'batcher_monitor_temporal_up')).toBe(0);
+    expect(sample(metrics, 'batcher_monitor_ready')).toBe(0);
+    expect(sample(metrics, 'batcher_monitor_healthy')).toBe(0);
     expect(sample(metrics, 'batcher_shard_up', shard0)).toBe(0);
+    expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'unknown' })).toBe(1);
     expect((await http.shard()).state).toBe('unknown');
+  });
+
+  it('when a shard has pending requests and no worker polls its task queue, then it becomes stalled (in /api/status, /metrics and the status page) while /readyz stays 200, and running again once a worker comes', async (ctx) => {
+    const f = await startFixture(
+      ctx.task.name,
+      { BATCH_MAX_SIZE: '100', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' },
+      { worker: 'later', rpcTimeoutMs: 500, stall: { workflowTaskAgeMs: 2000 } },
+    );
+    const ids = await f.send(3);
+
+    const stalled = await vi.waitFor(
+      async () => {
+        const s = await f.shard();
+        expect(s.state).toBe('stalled');
+        return s;
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    expect(stalled.workflowStatus).toBe('RUNNING');
+    expect(stalled.pendingWorkflowTask).toMatchObject({ startedAtMs: null });
+    expect(stalled.stateReasons.join('\n')).toMatch(/workflow task scheduled \d+\.\d s ago and not picked up by any worker|statistics query failed 3 times in a row/);
+    const status = await f.status();
+    expect(status.overall).toBe('degraded');
+    expect(status.reasons[0]).toMatch(new RegExp(`^shard 0 \\(${stalled.workflowId}\\) is stalled: `));
+    expect(status.events.filter((e) => e.shard === 0).map((e) => e.kind)).toContain('stalled');
+    expect((await f.get('/readyz')).status).toBe(200);
+    const metrics = (await f.get('/metrics')).body;
+    expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'stalled' })).toBe(1);
+    expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'running' })).toBe(0);
+    expect(sample(metrics, 'batcher_shard_up', shard0)).toBe(1); // RUNNING in Temporal all the same
+    expect(sample(metrics, 'batcher_monitor_healthy')).toBe(0);
+    expect(sample(metrics, 'batcher_monitor_ready')).toBe(1);
+
+    const page = await openBrowserPage();
+    await page.goto(`${f.monitor.url}/`);
+    const card = page.locator('[data-shard="0"]');
+    await expect.poll(() => card.locator('[data-field="state"]').textContent(), { timeout: 15_000 }).toBe('stalled');
+    expect(await card.locator('[data-field="stateReasons"] li').count()).toBeGreaterThan(0);
+    expect(await page.locator('[data-testid="overall"]').textContent()).toBe('degraded');
+    expect(await page.locator('[data-testid="ready"]').textContent()).toBe('ready');
+
+    // The worker comes back: the shard writes what it held and is running again.
+    await f.startWorker();
+    await vi.waitFor(
+      async () => {
+        const s = await f.shard();
+        expect(s).toMatchObject({ state: 'running', stats: { rowsWritten: 3, pending: 0 } });
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    expect((await f.committedRows()).map((r) => r.request_id).sort()).toEqual([...ids].sort());
+    expect((await f.status()).overall).toBe('ok');
+  });
+
+  it('when the workflow task of a RUNNING shard keeps failing, then the shard is stalled and the reason names the attempt', async (ctx) => {
+    const f = await startFixture(ctx.task.name, { BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200', HEALTH_AUTO_RESTART: 'false' }, { rpcTimeoutMs: 1000, stall: { workflowTaskAttempts: 2 } });
+    await vi.waitFor(async () => expect((await f.shard()).state).toBe('running'), { timeout: 30_000, interval: 100 });
+    const { workflowId } = await f.shard();
+    // Replace the shard by a run of a workflow type the worker does not have (a deploy that lost
+    // it): the worker fails every workflow task of it, and Temporal keeps the run RUNNING.
+    await f.client.workflow.getHandle(workflowId).terminate('test: replaced by a broken run');
+    await f.client.workflow.start('batcherWorkflowThatNoWorkerHas', { workflowId, taskQueue: f.config.batcher.taskQueue, args: [{ shard: 0 }] });
+
+    const s = await vi.waitFor(
+      async () => {
+        const shard = await f.shard();
+        expect(shard.state).toBe('stalled');
+        expect(shard.stateReasons.join('\n')).toMatch(/workflow task is on attempt \d+ \(failing or timing out\)/);
+        return shard;
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    expect(s.workflowStatus).toBe('RUNNING');
+    expect(s.pendingWorkflowTask?.attempt).toBeGreaterThanOrEqual(2);
+    expect(s.restarts).toBe(0);
+  });
+
+  it('when the database is down, then the shard holds its requests without flushing and becomes stalled once 3 flush intervals and the minimum have passed', async (ctx) => {
+    // A port nobody listens on: every bulk write fails to connect and is retried, so no batch ends.
+    const f = await startFixture(
+      ctx.task.name,
+      { BATCH_MAX_SIZE: '1', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' },
+      { workerMysqlPort: await freePort(), stall: { minFlushStallMs: 2000 } },
+    );
+    await vi.waitFor(async () => expect((await f.shard()).state).toBe('running'), { timeout: 30_000, interval: 100 });
+    // The first request goes into a bulk write that never ends; the next two wait behind it.
+    await f.send(3);
+    const s = await vi.waitFor(
+      async () => {
+        const shard = await f.shard();
+        expect(shard.state).toBe('stalled');
+        return shard;
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    expect(s.stats?.batchesWritten).toBe(0);
+    expect(s.stats?.pending).toBeGreaterThanOrEqual(1);
+    expect(s.stateReasons).toHaveLength(1);
+    expect(s.stateReasons[0]).toMatch(/requests pending.*, no flush for \d+\.\d s \(limit 2\.0 s: 3 flush intervals of 0\.3 s, at least 2\.0 s\)$/);
+    expect(s.queryFailures).toBe(0); // the workflow itself answers: it is the writes that are stuck
+  });
+
+  it('when the poll interval is 2^32 ms (beyond what a timer can wait), then the monitor checks once and waits instead of polling in a tight loop', async () => {
+    const temporal = globalTemporal();
+    const connection = await Connection.connect({ address: temporal.address });
+    cleanups.push(() => connection.close());
+    const client = new Client({ connection, namespace: temporal.namespace });
+    const config = loadConfig(['batcher'], { BATCHER_WORKFLOW_ID_PREFIX: `hm-interval-${Date.now().toString(36)}` });
+    const monitor = new ShardMonitor({ client, batcher: config.batcher, pollIntervalMs: 2 ** 32, autoRestart: false, logger: createLogger('health-monitor-test', 'error'), rpcTimeoutMs: 2000 });
+    cleanups.push(() => monitor.stop());
+    monitor.start();
+    await vi.waitFor(() => expect(monitor.status().polls).toBe(1), { timeout: 10_000, interval: 20 });
+    // An overflowing setTimeout fires after 1 ms: within 1.5 s that would be hundreds of checks.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(monitor.status().polls).toBe(1);
+    expect(monitor.pollIntervalMs).toBe(MAX_POLL_INTERVAL_MS);
+    expect(monitor.status().pollIntervalMs).toBe(2 ** 31 - 1);
   });
 
   it('when main.js runs as a process, then it serves the real status until SIGTERM ends it cleanly, and a bad setting stops it with one line naming the variable', async (ctx) => {

@@ -6,7 +6,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import type { Client } from '@temporalio/client';
 import type { BatcherConfig, Config, Logger } from '@batcher/shared/node';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics';
-import { ShardMonitor } from './monitor';
+import { ShardMonitor, type ShardMonitorOptions } from './monitor';
 import { STATUS_PAGE_HTML } from './status-page';
 
 /** Raised when the HTTP server cannot listen (port taken, no permission). */
@@ -24,9 +24,10 @@ export interface HealthMonitorAppDeps {
 }
 
 /**
- * /healthz: 200 while the process serves (liveness). /readyz: 200 only when Temporal is reachable
- * and every shard runs, else 503 with the reasons. /metrics: Prometheus text. /api/status: JSON.
- * /: the status page.
+ * /healthz: 200 while the process serves (liveness). /readyz: 200 while this monitor can serve a
+ * current picture (it reached Temporal recently), else 503 with the reasons; the shards' health
+ * does not count, so the monitor stays reachable during the incident it reports. /metrics:
+ * Prometheus text. /api/status: JSON with `overall` (ok | degraded) and its reasons. /: the page.
  */
 export function createHealthMonitorApp({ monitor, metrics, logger }: HealthMonitorAppDeps): Express {
   const app = express();
@@ -83,6 +84,10 @@ export interface HealthMonitorOptions {
   host?: string;
   /** Deadline of each Temporal call, in ms. @default 5000 */
   rpcTimeoutMs?: number;
+  /** When a RUNNING shard counts as stalled. @default DEFAULT_STALL_THRESHOLDS */
+  stall?: ShardMonitorOptions['stall'];
+  /** Least time between two restarts of one shard, in ms. @default 10000 */
+  minRestartIntervalMs?: number;
 }
 
 export interface RunningHealthMonitor {
@@ -106,6 +111,14 @@ export async function startHealthMonitor(options: HealthMonitorOptions): Promise
     autoRestart: options.monitor.autoRestart,
     logger: options.logger,
     rpcTimeoutMs: options.rpcTimeoutMs,
+    stall: options.stall ?? {
+      flushIntervals: options.monitor.stallFlushIntervals,
+      minFlushStallMs: options.monitor.stallMinMs,
+      queryFailures: options.monitor.stallQueryFailures,
+      workflowTaskAttempts: options.monitor.stallTaskAttempts,
+      workflowTaskAgeMs: options.monitor.stallTaskAgeMs,
+    },
+    minRestartIntervalMs: options.minRestartIntervalMs,
   });
   const app = createHealthMonitorApp({ monitor, metrics: createMonitorMetrics(), logger: options.logger });
   const server = await new Promise<Server>((resolve, reject) => {

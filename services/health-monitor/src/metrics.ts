@@ -2,7 +2,9 @@
 // statistics, the monitor's restart counter, and prom-client's default process metrics.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { BatcherStats } from '@batcher/shared/workflow';
+import type { MonitoredBatcherStats } from './batcher-stats';
 import type { MonitorStatus } from './monitor';
+import { SHARD_STATES } from './shard-state';
 
 const LABELS = ['shard'] as const;
 
@@ -27,6 +29,14 @@ const STAT_GAUGES = {
   confirmationsUndeliverable: ['batcher_shard_confirmations_undeliverable', 'Confirmations whose requester workflow no longer existed.', (s) => s.confirmationsUndeliverable],
 } satisfies Record<string, [string, string, (s: BatcherStats) => number]>;
 
+/** Fields only newer batchers report: a series exists only while the shard reports the field. */
+const PROGRESS_GAUGES = {
+  oldestPendingAge: ['batcher_shard_oldest_pending_age_seconds', 'How long the oldest pending request of the shard has waited (0 when none is pending).', (s) => (s.oldestPendingAgeMs === undefined ? undefined : (s.oldestPendingAgeMs ?? 0) / 1000)],
+  writesInFlight: ['batcher_shard_writes_in_flight', 'Rows handed to a bulk write that has not finished yet.', (s) => s.writesInFlight],
+  refused: ['batcher_shard_refused', 'Requests the shard refused without holding them (overloaded).', (s) => s.refused],
+  flushInterval: ['batcher_shard_flush_interval_seconds', 'The flush interval the shard runs with.', (s) => (s.flushIntervalMs === undefined ? undefined : s.flushIntervalMs / 1000)],
+} satisfies Record<string, [string, string, (s: MonitoredBatcherStats) => number | undefined]>;
+
 export interface MonitorMetrics {
   readonly registry: Registry;
   /** Brings every series in line with a monitor status; call right before each scrape. */
@@ -38,12 +48,17 @@ export function createMonitorMetrics(): MonitorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
 
-  const up = new Gauge({ name: 'batcher_shard_up', help: '1 while the newest run of the shard is RUNNING, else 0.', labelNames: LABELS, registers: [registry] });
-  const stats = Object.values(STAT_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read }));
+  const up = new Gauge({ name: 'batcher_shard_up', help: '1 while the newest run of the shard is RUNNING (even if stalled), else 0.', labelNames: LABELS, registers: [registry] });
+  const state = new Gauge({ name: 'batcher_shard_state', help: `1 for the state the shard is in, 0 for the others (${SHARD_STATES.join(', ')}).`, labelNames: ['shard', 'state'], registers: [registry] });
+  const stats = [
+    ...Object.values(STAT_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read: read as (s: MonitoredBatcherStats) => number | undefined })),
+    ...Object.values(PROGRESS_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read })),
+  ];
   const sinceFlush = new Gauge({ name: 'batcher_shard_seconds_since_last_flush', help: 'Seconds since the shard last wrote a batch (absent until it has written one).', labelNames: LABELS, registers: [registry] });
   const restarts = new Counter({ name: 'batcher_shard_restarts_total', help: 'Times the health monitor started a shard because it found it not running.', labelNames: LABELS, registers: [registry] });
   const temporalUp = new Gauge({ name: 'batcher_monitor_temporal_up', help: '1 when the last check reached Temporal, else 0.', registers: [registry] });
-  const ready = new Gauge({ name: 'batcher_monitor_ready', help: '1 when Temporal is reachable and every shard is running, else 0.', registers: [registry] });
+  const ready = new Gauge({ name: 'batcher_monitor_ready', help: '1 while the monitor can serve a current picture (it reached Temporal recently), else 0; says nothing about the shards.', registers: [registry] });
+  const healthy = new Gauge({ name: 'batcher_monitor_healthy', help: '1 when the overall status is ok (Temporal reachable, every shard running and making progress), 0 when degraded.', registers: [registry] });
   const polls = new Gauge({ name: 'batcher_monitor_last_poll_duration_seconds', help: 'How long the last check of all shards took.', registers: [registry] });
 
   /** Restarts already added to the counter, per shard: the monitor reports totals, a Counter wants increments. */
@@ -53,20 +68,23 @@ export function createMonitorMetrics(): MonitorMetrics {
     registry,
     update(status, now = Date.now()) {
       temporalUp.set(status.temporal.reachable ? 1 : 0);
-      ready.set(status.ready ? 1 : 0);
+      ready.set(status.readiness.ready ? 1 : 0);
+      healthy.set(status.overall === 'ok' ? 1 : 0);
       if (status.lastPollDurationMs !== null) polls.set(status.lastPollDurationMs / 1000);
       for (const s of status.shards) {
         const labels = { shard: String(s.shard) };
-        up.set(labels, s.state === 'running' ? 1 : 0);
+        up.set(labels, s.workflowStatus === 'RUNNING' && s.state !== 'unknown' ? 1 : 0);
+        for (const each of SHARD_STATES) state.set({ ...labels, state: each }, s.state === each ? 1 : 0);
         const exported = restartsExported.get(s.shard) ?? 0;
         restarts.inc(labels, s.restarts - exported); // inc(0) still creates the series, so it reads 0 before the first restart
         restartsExported.set(s.shard, s.restarts);
 
-        // Current only if the last query belongs to the last check of a running shard.
-        const current = s.state === 'running' && s.stats !== null && s.statsAtMs !== null && s.statsAtMs >= (s.checkedAtMs ?? 0);
+        // Current only if the last query belongs to the last check of a RUNNING shard (stalled included).
+        const current = s.workflowStatus === 'RUNNING' && s.stats !== null && s.statsAtMs !== null && s.statsAtMs >= (s.checkedAtMs ?? 0);
         for (const { gauge, read } of stats) {
-          if (current && s.stats) gauge.set(labels, read(s.stats));
-          else gauge.remove(labels);
+          const value = current && s.stats ? read(s.stats) : undefined;
+          if (value === undefined) gauge.remove(labels);
+          else gauge.set(labels, value);
         }
         if (current && s.stats?.lastFlushAtMs != null) sinceFlush.set(labels, Math.max(0, (now - s.stats.lastFlushAtMs) / 1000));
         else sinceFlush.remove(labels);

@@ -1,20 +1,19 @@
-// Watches every batcher shard: describes its newest run, queries its statistics, starts it again
-// when it is found not running, and keeps a short per-shard history for the status page's chart.
-import { WorkflowNotFoundError, type Client, type WorkflowExecutionStatusName } from '@temporalio/client';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { ensureBatcherShard, type BatcherConfig, type Logger } from '@batcher/shared/node';
+// Watches every batcher shard: on each check the poller observes it, the shard state machine
+// decides its state, the restart policy decides whether to start it again, and bounded histories
+// keep what the status page charts. This file only schedules checks and puts the answers together.
+import pLimit from 'p-limit';
+import type { Client } from '@temporalio/client';
+import { batcherWorkflowId } from '@batcher/shared/workflow';
+import { loadConfig, type BatcherConfig, type Logger } from '@batcher/shared/node';
+import type { BatchSample, MonitoredBatcherStats } from './batcher-stats';
+import { BoundedHistory } from './bounded-history';
+import { ShardPoller, errorMessage } from './poller';
+import { RestartPolicy, shardStartInput } from './restart-policy';
+import { DEFAULT_STALL_THRESHOLDS, ShardStateMachine, type PendingWorkflowTask, type ShardObservation, type ShardState, type ShardWorkflowStatus, type StallThresholds, type Transition } from './shard-state';
 
-/**
- * running: the newest run is RUNNING. restarting: this monitor found it closed and started a new
- * run, not yet confirmed by a later check. not-running: closed (or never started) and not
- * restarted. unknown: Temporal did not answer.
- */
-export type ShardState = 'running' | 'restarting' | 'not-running' | 'unknown';
 
-/** Temporal's status of the newest run, or NOT_FOUND when the workflow id has never been used. */
-export type ShardWorkflowStatus = WorkflowExecutionStatusName | 'NOT_FOUND';
-
-export type BatchSample = BatcherStats['recentBatches'][number];
+/** setTimeout's largest delay; a larger one fires after 1 ms, which would make the monitor poll in a tight loop. */
+export const MAX_POLL_INTERVAL_MS = 2 ** 31 - 1;
 
 export interface PendingSample {
   atMs: number;
@@ -27,13 +26,21 @@ export interface ShardStatus {
   state: ShardState;
   /** Since when (ms since epoch) the shard has been in `state`. */
   stateSinceMs: number;
+  /** Why the shard is in its state (empty while it runs normally): what makes it stalled, for instance. */
+  stateReasons: string[];
   /** Run id of the newest run as last described; continue-as-new changes it. */
   runId: string | null;
   workflowStatus: ShardWorkflowStatus | null;
+  /** Events in the newest run's history, as last described. */
+  historyLength: number | null;
+  /** The workflow task Temporal holds for the run, as last described; null when none is pending. */
+  pendingWorkflowTask: PendingWorkflowTask | null;
   checkedAtMs: number | null;
   /** Statistics of the last successful query; null until one succeeded, and after a restart. */
-  stats: BatcherStats | null;
+  stats: MonitoredBatcherStats | null;
   statsAtMs: number | null;
+  /** Statistics queries in a row that failed. */
+  queryFailures: number;
   /** Why the last check could not describe, query or restart the shard. */
   error: string | null;
   /** Times this monitor started the shard because it found it not running. */
@@ -43,7 +50,7 @@ export interface ShardStatus {
   history: { batches: BatchSample[]; pending: PendingSample[] };
 }
 
-export type MonitorEventKind = 'up' | 'down' | 'restarted' | 'restart-failed' | 'unknown';
+export type MonitorEventKind = 'up' | 'down' | 'stalled' | 'restarted' | 'restart-failed' | 'unknown';
 
 export interface MonitorEvent {
   atMs: number;
@@ -52,20 +59,30 @@ export interface MonitorEvent {
   message: string;
 }
 
+/** /readyz: can this monitor serve a current picture? Says nothing about the shards. */
 export interface Readiness {
   ready: boolean;
   /** Empty when ready; otherwise one line per problem. */
   reasons: string[];
 }
 
-export interface MonitorStatus extends Readiness {
+/** The batcher's health as this monitor sees it: ok, or degraded with one line per problem. */
+export interface Health {
+  overall: 'ok' | 'degraded';
+  reasons: string[];
+}
+
+export interface MonitorStatus extends Health {
+  readiness: Readiness;
   generatedAtMs: number;
   namespace: string;
   taskQueue: string;
   workflowIdPrefix: string;
+  /** The interval actually used (clamped to MAX_POLL_INTERVAL_MS). */
   pollIntervalMs: number;
   autoRestart: boolean;
-  temporal: { reachable: boolean | null; error: string | null; checkedAtMs: number | null };
+  stall: Omit<StallThresholds, 'fallbackFlushIntervalMs'>;
+  temporal: { reachable: boolean | null; error: string | null; checkedAtMs: number | null; lastReachedAtMs: number | null };
   polls: number;
   lastPollAtMs: number | null;
   lastPollDurationMs: number | null;
@@ -76,15 +93,19 @@ export interface MonitorStatus extends Readiness {
 
 export interface ShardMonitorOptions {
   client: Client;
-  /** The batcher section of the configuration: shard count, id prefix, task queue and the settings a restarted shard gets. */
+  /** The batcher section of the configuration: shard count, id prefix, task queue, and the flush interval assumed for batchers that do not report theirs. */
   batcher: BatcherConfig;
-  /** How often every shard is checked, in ms. */
+  /** How often every shard is checked, in ms; larger than MAX_POLL_INTERVAL_MS is clamped to it. */
   pollIntervalMs: number;
   /** Start a shard again when it is found not running. */
   autoRestart: boolean;
   logger: Logger;
   /** Deadline of each Temporal call (describe, query, restart), in ms. @default 5000 */
   rpcTimeoutMs?: number;
+  /** When a RUNNING shard counts as stalled. @default DEFAULT_STALL_THRESHOLDS */
+  stall?: Partial<Omit<StallThresholds, 'fallbackFlushIntervalMs'>>;
+  /** Least time between two restarts of one shard, in ms. @default 10000 */
+  minRestartIntervalMs?: number;
   /** Batches remembered per shard for the chart. @default 60 */
   batchHistory?: number;
   /** Pending-depth samples remembered per shard (one per check). @default 150 */
@@ -95,24 +116,26 @@ export interface ShardMonitorOptions {
   eventHistory?: number;
 }
 
-/** Closed statuses after which a new run is what an operator wants. PAUSED is deliberate, so it is left alone. */
-const RESTARTABLE: ReadonlySet<ShardWorkflowStatus> = new Set(['NOT_FOUND', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);
+/** Per shard: the public status plus the parts that produce it. */
+interface ShardRecord {
+  status: Omit<ShardStatus, 'state' | 'stateSinceMs' | 'stateReasons' | 'queryFailures' | 'history'>;
+  machine: ShardStateMachine;
+  batches: BoundedHistory<BatchSample>;
+  pending: BoundedHistory<PendingSample>;
+}
 
 export class ShardMonitor {
-  private readonly client: Client;
   private readonly batcher: BatcherConfig;
   private readonly logger: Logger;
+  private readonly poller: ShardPoller;
+  private readonly policy: RestartPolicy;
+  private readonly stall: Omit<StallThresholds, 'fallbackFlushIntervalMs'>;
   readonly pollIntervalMs: number;
-  readonly autoRestart: boolean;
-  private readonly rpcTimeoutMs: number;
-  private readonly batchHistory: number;
-  private readonly pendingHistory: number;
-  private readonly concurrency: number;
-  private readonly eventHistory: number;
+  private readonly limit: ReturnType<typeof pLimit>;
 
-  private readonly shards: ShardStatus[];
-  private readonly events: MonitorEvent[] = [];
-  private temporal: MonitorStatus['temporal'] = { reachable: null, error: null, checkedAtMs: null };
+  private readonly shards: ShardRecord[];
+  private readonly events: BoundedHistory<MonitorEvent>;
+  private temporal: MonitorStatus['temporal'] = { reachable: null, error: null, checkedAtMs: null, lastReachedAtMs: null };
   private polls = 0;
   private lastPollAtMs: number | null = null;
   private lastPollDurationMs: number | null = null;
@@ -123,32 +146,43 @@ export class ShardMonitor {
   private wake: (() => void) | undefined;
 
   constructor(options: ShardMonitorOptions) {
-    this.client = options.client;
     this.batcher = options.batcher;
     this.logger = options.logger;
-    this.pollIntervalMs = options.pollIntervalMs;
-    this.autoRestart = options.autoRestart;
-    this.rpcTimeoutMs = options.rpcTimeoutMs ?? 5000;
-    this.batchHistory = options.batchHistory ?? 60;
-    this.pendingHistory = options.pendingHistory ?? 150;
-    this.concurrency = options.concurrency ?? 16;
-    this.eventHistory = options.eventHistory ?? 50;
+    this.pollIntervalMs = schedulablePollInterval(options.pollIntervalMs);
+    if (this.pollIntervalMs !== options.pollIntervalMs) {
+      this.logger.warn({ requested: options.pollIntervalMs, used: this.pollIntervalMs }, 'poll interval larger than a timer can wait; clamped');
+    }
+    this.poller = new ShardPoller({ client: options.client, rpcTimeoutMs: options.rpcTimeoutMs });
+    this.policy = new RestartPolicy({ autoRestart: options.autoRestart, minRestartIntervalMs: options.minRestartIntervalMs });
+    this.stall = { ...DEFAULT_STALL_THRESHOLDS, ...options.stall };
+    this.limit = pLimit(options.concurrency ?? 16);
+    this.events = new BoundedHistory(options.eventHistory ?? 50);
+    // Shards report their own flush interval; until one has, assume the loader's default.
+    const thresholds: StallThresholds = { ...this.stall, fallbackFlushIntervalMs: loadConfig(['batching'], {}).batching.flushIntervalMs };
     const now = Date.now();
     this.shards = Array.from({ length: options.batcher.shards }, (_, shard) => ({
-      shard,
-      workflowId: batcherWorkflowId(options.batcher.workflowIdPrefix, shard),
-      state: 'unknown',
-      stateSinceMs: now,
-      runId: null,
-      workflowStatus: null,
-      checkedAtMs: null,
-      stats: null,
-      statsAtMs: null,
-      error: null,
-      restarts: 0,
-      lastRestartAtMs: null,
-      history: { batches: [], pending: [] },
+      status: {
+        shard,
+        workflowId: batcherWorkflowId(options.batcher.workflowIdPrefix, shard),
+        runId: null,
+        workflowStatus: null,
+        historyLength: null,
+        pendingWorkflowTask: null,
+        checkedAtMs: null,
+        stats: null,
+        statsAtMs: null,
+        error: null,
+        restarts: 0,
+        lastRestartAtMs: null,
+      },
+      machine: new ShardStateMachine(thresholds, now),
+      batches: new BoundedHistory<BatchSample>(options.batchHistory ?? 60),
+      pending: new BoundedHistory<PendingSample>(options.pendingHistory ?? 150),
     }));
+  }
+
+  get autoRestart(): boolean {
+    return this.policy.autoRestart;
   }
 
   /** Checks at once, then every pollIntervalMs after the previous check ended (checks never overlap). */
@@ -180,147 +214,110 @@ export class ShardMonitor {
   /** One check of Temporal and every shard. Never throws: what fails is recorded in the status. */
   async pollOnce(): Promise<void> {
     const startedAt = Date.now();
-    const reachable = await this.checkTemporal();
-    if (reachable) {
-      await forEachLimited(this.shards, this.concurrency, (s) => this.checkShard(s));
+    const was = this.temporal.reachable;
+    const temporal = await this.poller.checkTemporal();
+    const checkedAtMs = Date.now();
+    if (temporal.reachable) {
+      this.temporal = { reachable: true, error: null, checkedAtMs, lastReachedAtMs: checkedAtMs };
+      if (was === false) this.logger.info({ namespace: this.poller.namespace }, 'Temporal reachable again');
+      await Promise.all(this.shards.map((r) => this.limit(() => this.checkShard(r))));
     } else {
+      this.temporal = { ...this.temporal, reachable: false, error: temporal.error, checkedAtMs };
+      if (was !== false) this.logger.warn({ namespace: this.poller.namespace, err: temporal.error }, 'Temporal unreachable');
       // One unreachable server would otherwise cost every shard its own timeout.
-      for (const s of this.shards) {
-        s.checkedAtMs = Date.now();
-        s.error = `Temporal unreachable: ${this.temporal.error ?? 'unknown error'}`;
-        this.transition(s, 'unknown', s.error);
-      }
+      for (const r of this.shards) this.apply(r, { kind: 'temporal-unreachable', error: temporal.error });
     }
     this.polls++;
     this.lastPollAtMs = Date.now();
     this.lastPollDurationMs = this.lastPollAtMs - startedAt;
   }
 
-  /** Ready only when the last check is recent, reached Temporal and found every shard running. */
+  /** Longest a picture may go without reaching Temporal before it no longer counts as current. */
+  private get staleAfterMs(): number {
+    return 3 * this.pollIntervalMs + 2 * this.poller.rpcTimeoutMs;
+  }
+
+  /** Ready when this monitor has reached Temporal recently, whatever state the shards are in. */
   readiness(now = Date.now()): Readiness {
+    const reached = this.temporal.lastReachedAtMs;
+    if (reached === null) {
+      return { ready: false, reasons: [this.temporal.reachable === false ? `Temporal never reached: ${this.temporal.error ?? 'unknown error'}` : 'no check has reached Temporal yet'] };
+    }
+    if (now - reached > this.staleAfterMs) {
+      const why = this.temporal.reachable === false ? ` (Temporal unreachable: ${this.temporal.error ?? 'unknown error'})` : ' (a check is taking too long)';
+      return { ready: false, reasons: [`last reached Temporal ${Math.round((now - reached) / 1000)} s ago${why}`] };
+    }
+    return { ready: true, reasons: [] };
+  }
+
+  /** ok only when the last check is current, reached Temporal and found every shard running. */
+  health(now = Date.now()): Health {
     const reasons: string[] = [];
-    if (this.lastPollAtMs === null) {
-      reasons.push('no check has completed yet');
-      return { ready: false, reasons };
-    }
-    // A check stuck for longer than a few intervals means the status below is not current.
-    const staleAfterMs = 3 * this.pollIntervalMs + 2 * this.rpcTimeoutMs;
-    if (now - this.lastPollAtMs > staleAfterMs) reasons.push(`last check ended ${Math.round((now - this.lastPollAtMs) / 1000)} s ago`);
+    if (this.lastPollAtMs === null) return { overall: 'degraded', reasons: ['no check has completed yet'] };
+    if (now - this.lastPollAtMs > this.staleAfterMs) reasons.push(`last check ended ${Math.round((now - this.lastPollAtMs) / 1000)} s ago`);
     if (this.temporal.reachable === false) reasons.push(`Temporal unreachable: ${this.temporal.error ?? 'unknown error'}`);
-    for (const s of this.shards) {
-      if (s.state === 'running') continue;
-      if (this.temporal.reachable === false && s.state === 'unknown') continue; // already said above
-      reasons.push(`shard ${s.shard} (${s.workflowId}) is ${s.state}${s.workflowStatus ? `: workflow ${s.workflowStatus}` : ''}${s.error ? ` (${s.error})` : ''}`);
+    for (const { status: s, machine } of this.shards) {
+      if (machine.state === 'running') continue;
+      if (this.temporal.reachable === false && machine.state === 'unknown') continue; // already said above
+      const why = machine.reasons.length ? `: ${machine.reasons.join('; ')}` : '';
+      // The machine's reasons already carry describe and query errors; a failed restart is news of its own.
+      const restartError = s.error?.startsWith('restart failed') ? ` (${s.error})` : '';
+      reasons.push(`shard ${s.shard} (${s.workflowId}) is ${machine.state}${why}${restartError}`);
     }
-    return { ready: reasons.length === 0, reasons };
+    return { overall: reasons.length ? 'degraded' : 'ok', reasons };
   }
 
   /** A copy of everything the monitor knows, safe to serialise and to hand out. */
   status(): MonitorStatus {
     const now = Date.now();
     return structuredClone({
-      ...this.readiness(now),
+      ...this.health(now),
+      readiness: this.readiness(now),
       generatedAtMs: now,
-      namespace: this.client.options.namespace,
+      namespace: this.poller.namespace,
       taskQueue: this.batcher.taskQueue,
       workflowIdPrefix: this.batcher.workflowIdPrefix,
       pollIntervalMs: this.pollIntervalMs,
-      autoRestart: this.autoRestart,
+      autoRestart: this.policy.autoRestart,
+      stall: this.stall,
       temporal: this.temporal,
       polls: this.polls,
       lastPollAtMs: this.lastPollAtMs,
       lastPollDurationMs: this.lastPollDurationMs,
-      shards: this.shards,
-      events: this.events,
+      shards: this.shards.map((r) => ({
+        ...r.status,
+        state: r.machine.state,
+        stateSinceMs: r.machine.sinceMs,
+        stateReasons: r.machine.reasons,
+        queryFailures: r.machine.queryFailures,
+        history: { batches: r.batches.toArray(), pending: r.pending.toArray() },
+      })),
+      events: this.events.toArray(),
     });
   }
 
-  private withDeadline<T>(fn: () => Promise<T>): Promise<T> {
-    return this.client.withDeadline(Date.now() + this.rpcTimeoutMs, fn);
-  }
+  private async checkShard(r: ShardRecord): Promise<void> {
+    const s = r.status;
+    const observation = await this.poller.observe(s.workflowId);
+    this.apply(r, observation);
+    if (observation.kind !== 'described' || observation.status === 'RUNNING') return;
 
-  private async checkTemporal(): Promise<boolean> {
-    const namespace = this.client.options.namespace;
-    const was = this.temporal.reachable;
+    const decision = this.policy.decide(observation.status, s.lastRestartAtMs, Date.now());
+    if (decision.action !== 'restart') return;
     try {
-      // Describing the namespace proves both the connection and that the namespace exists.
-      await this.withDeadline(() => this.client.workflowService.describeNamespace({ namespace }));
-      this.temporal = { reachable: true, error: null, checkedAtMs: Date.now() };
-      if (was === false) this.logger.info({ namespace }, 'Temporal reachable again');
-    } catch (err) {
-      this.temporal = { reachable: false, error: errorMessage(err), checkedAtMs: Date.now() };
-      if (was !== false) this.logger.warn({ namespace, err: this.temporal.error }, 'Temporal unreachable');
-    }
-    return this.temporal.reachable === true;
-  }
-
-  private async checkShard(s: ShardStatus): Promise<void> {
-    // No run id: the handle always addresses the newest run, so continue-as-new is followed for free.
-    const handle = this.client.workflow.getHandle(s.workflowId);
-    let status: ShardWorkflowStatus;
-    try {
-      const description = await this.withDeadline(() => handle.describe());
-      s.runId = description.runId;
-      status = description.status.name;
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) {
-        s.checkedAtMs = Date.now();
-        s.error = `describe failed: ${errorMessage(err)}`;
-        this.transition(s, 'unknown', s.error);
-        return;
-      }
-      s.runId = null;
-      status = 'NOT_FOUND';
-    }
-    s.workflowStatus = status;
-    s.checkedAtMs = Date.now();
-
-    if (status === 'RUNNING') {
+      const outcome = await this.poller.start(s.workflowId, this.batcher.taskQueue, shardStartInput(s.shard));
+      // Lost the race to another caller: the next check sees their run.
+      if (!outcome.started) return;
       s.error = null;
-      try {
-        const stats = await this.withDeadline(() => handle.query(batcherStatsQuery));
-        this.record(s, stats);
-      } catch (err) {
-        // Running but not answering usually means no batcher worker polls its task queue; the
-        // workflow itself is fine, so the shard stays up and the problem is shown next to it.
-        s.error = `statistics query failed: ${errorMessage(err)}`;
-      }
-      this.transition(s, 'running', `run ${s.runId ?? '?'} is RUNNING`);
-      return;
-    }
-
-    const why = status === 'NOT_FOUND' ? 'has never been started' : `newest run ${s.runId ?? '?'} is ${status}`;
-    if (!RESTARTABLE.has(status)) {
-      // PAUSED (an operator's choice) or a status we do not understand: report, never override.
-      s.error = null;
-      this.transition(s, status === 'PAUSED' ? 'not-running' : 'unknown', `workflow ${why}`);
-      return;
-    }
-    this.transition(s, 'not-running', `workflow ${why}`);
-    if (!this.autoRestart) {
-      s.error = null;
-      return;
-    }
-    try {
-      const started = await this.withDeadline(() => ensureBatcherShard(this.client, this.batcher, s.shard));
-      const fresh = await this.withDeadline(() => handle.describe());
-      s.runId = fresh.runId;
-      s.workflowStatus = fresh.status.name;
-      s.checkedAtMs = Date.now();
-      s.error = null;
-      if (!started) {
-        // Someone else (another monitor replica, a signal-with-start) was quicker.
-        this.transition(s, 'running', `started elsewhere as run ${fresh.runId}`);
-        return;
-      }
+      s.runId = outcome.runId;
       s.restarts++;
       s.lastRestartAtMs = Date.now();
       // A new run starts with empty counters; showing the old run's would mislead.
       s.stats = null;
       s.statsAtMs = null;
-      this.addEvent(s.shard, 'restarted', `started again as run ${fresh.runId} (workflow ${why})`);
-      this.logger.warn({ shard: s.shard, workflowId: s.workflowId, runId: fresh.runId, previous: status }, 'batcher shard restarted');
-      this.transition(s, 'restarting', `run ${fresh.runId} started, not yet confirmed`, false);
+      this.addEvent(s.shard, 'restarted', `started again as run ${outcome.runId} (${r.machine.reasons.join('; ')})`);
+      this.logger.warn({ shard: s.shard, workflowId: s.workflowId, runId: outcome.runId, previous: observation.status }, 'batcher shard restarted');
+      r.machine.restarted(outcome.runId, Date.now());
     } catch (err) {
       s.error = `restart failed: ${errorMessage(err)}`;
       this.addEvent(s.shard, 'restart-failed', s.error);
@@ -328,49 +325,45 @@ export class ShardMonitor {
     }
   }
 
-  private record(s: ShardStatus, stats: BatcherStats): void {
+  /** Records an observation and lets the state machine judge it. */
+  private apply(r: ShardRecord, o: ShardObservation): void {
     const now = Date.now();
-    s.stats = stats;
-    s.statsAtMs = now;
-    const known = new Set(s.history.batches.map((b) => b.batchId));
-    // `?? []`: a shard still running older workflow code may not report recent batches.
-    const fresh = (stats.recentBatches ?? []).filter((b) => !known.has(b.batchId));
-    if (fresh.length) {
-      s.history.batches = [...s.history.batches, ...fresh].sort((a, b) => a.atMs - b.atMs).slice(-this.batchHistory);
+    const s = r.status;
+    s.checkedAtMs = now;
+    if (o.kind === 'described') {
+      s.runId = o.runId;
+      s.workflowStatus = o.status;
+      s.historyLength = o.historyLength;
+      s.pendingWorkflowTask = o.pendingWorkflowTask;
+      s.error = o.statsError === null ? null : `statistics query failed: ${o.statsError}`;
+      if (o.stats) {
+        s.stats = o.stats;
+        s.statsAtMs = now;
+        // `?? []`: a shard still running older workflow code may not report recent batches.
+        r.batches.merge(o.stats.recentBatches ?? [], (b) => b.batchId, (b) => b.atMs);
+        r.pending.push({ atMs: now, pending: o.stats.pending });
+      }
+    } else {
+      s.error = o.kind === 'temporal-unreachable' ? `Temporal unreachable: ${o.error}` : `describe failed: ${o.error}`;
     }
-    s.history.pending = [...s.history.pending, { atMs: now, pending: stats.pending }].slice(-this.pendingHistory);
+    const transition = r.machine.observe(o, now);
+    if (transition) this.announce(s, transition);
   }
 
-  /** Moves a shard to a state, logging and recording an event only when the state changes. */
-  private transition(s: ShardStatus, state: ShardState, message: string, emit = true): void {
-    if (s.state === state) return;
-    s.state = state;
-    s.stateSinceMs = Date.now();
-    if (!emit) return;
-    const kind: MonitorEventKind = state === 'running' ? 'up' : state === 'unknown' ? 'unknown' : 'down';
-    this.addEvent(s.shard, kind, message);
+  private announce(s: ShardRecord['status'], t: Transition): void {
+    const kind: MonitorEventKind = t.to === 'running' ? 'up' : t.to === 'stalled' ? 'stalled' : t.to === 'unknown' ? 'unknown' : 'down';
+    this.addEvent(s.shard, kind, t.reason);
     if (kind === 'up') this.logger.info({ shard: s.shard, workflowId: s.workflowId, runId: s.runId }, 'batcher shard running');
-    else this.logger.warn({ shard: s.shard, workflowId: s.workflowId, state, reason: message }, 'batcher shard not running');
+    else this.logger.warn({ shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason }, kind === 'stalled' ? 'batcher shard stalled' : 'batcher shard not running');
   }
 
   private addEvent(shard: number, kind: MonitorEventKind, message: string): void {
     this.events.push({ atMs: Date.now(), shard, kind, message });
-    if (this.events.length > this.eventHistory) this.events.splice(0, this.events.length - this.eventHistory);
   }
 }
 
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-}
-
-function errorMessage(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  return String(err);
+/** The poll interval a timer can honour: positive and finite, at most MAX_POLL_INTERVAL_MS. */
+export function schedulablePollInterval(ms: number): number {
+  if (!Number.isFinite(ms) || ms <= 0) throw new RangeError(`poll interval must be a positive number of ms, got ${ms}`);
+  return Math.min(ms, MAX_POLL_INTERVAL_MS);
 }

@@ -36,6 +36,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
   .card h2 { font-size: 16px; margin: 0; display: flex; align-items: center; gap: 10px; }
   .card .ids { color: var(--muted); font-size: 12px; margin: 2px 0 10px; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; word-break: break-all; }
   .card .error { color: var(--bad); font-size: 12px; margin: -4px 0 10px; }
+  .card .why { color: var(--warn); font-size: 12px; margin: -4px 0 10px; padding-left: 18px; }
   dl { display: grid; grid-template-columns: repeat(3, 1fr); gap: 8px 14px; margin: 0 0 12px; }
   dl div { min-width: 0; }
   dt { color: var(--muted); font-size: 12px; }
@@ -57,8 +58,9 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
 <body>
 <header>
   <h1>Write batcher · health</h1>
-  <span id="ready" class="pill muted" data-testid="ready">loading</span>
+  <span id="overall" class="pill muted" data-testid="overall">loading</span>
   <div class="meta">
+    <span>monitor <b id="ready" data-testid="ready">…</b></span>
     <span>Temporal: <b id="temporal" data-testid="temporal">…</b></span>
     <span>namespace <b id="namespace">…</b></span>
     <span>task queue <b id="taskQueue">…</b></span>
@@ -78,7 +80,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
 "use strict";
 (function () {
   var REFRESH_MS = __REFRESH_MS__;
-  var STATE_CLASS = { running: "ok", restarting: "warn", "not-running": "bad", unknown: "muted" };
+  var STATE_CLASS = { running: "ok", stalled: "warn", restarting: "warn", "not-running": "bad", unknown: "muted" };
   var lastGood = 0;
 
   function $(id) { return document.getElementById(id); }
@@ -143,6 +145,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     var html = ['<article class="card" data-shard="' + s.shard + '" data-state="' + esc(s.state) + '">'];
     html.push('<h2>Shard ' + s.shard + ' <span class="pill ' + (STATE_CLASS[s.state] || "muted") + '" data-field="state">' + esc(s.state) + '</span></h2>');
     html.push('<div class="ids">' + esc(s.workflowId) + (s.runId ? ' · run <span data-field="runId" title="' + esc(s.runId) + '">' + esc(s.runId) + '</span>' : '') + (s.workflowStatus && s.workflowStatus !== "RUNNING" ? ' · ' + esc(s.workflowStatus) : '') + '</div>');
+    if (s.state !== "running" && s.stateReasons && s.stateReasons.length) html.push('<ul class="why" data-field="stateReasons">' + s.stateReasons.map(function (r) { return '<li>' + esc(r) + '</li>'; }).join('') + '</ul>');
     if (s.error) html.push('<div class="error">' + esc(s.error) + '</div>');
     html.push('<dl>');
     html.push(field("pending", "Pending", num(st && st.pending), st ? bytes(st.pendingBytes) : ""));
@@ -154,6 +157,11 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     html.push(field("duplicates", "Duplicates", num(st && st.duplicates)));
     html.push(field("rejected", "Rejected", num(st && st.rejected)));
     html.push(field("restarts", "Restarts", num(s.restarts), s.lastRestartAtMs ? ago(s.lastRestartAtMs, now) : ""));
+    // Reported by newer batchers only.
+    if (st && st.oldestPendingAgeMs !== undefined) html.push(field("oldestPendingAge", "Oldest pending", st.oldestPendingAgeMs === null ? "–" : (st.oldestPendingAgeMs / 1000).toFixed(1) + " s"));
+    if (st && st.writesInFlight !== undefined) html.push(field("writesInFlight", "Writes in flight", num(st.writesInFlight)));
+    if (st && st.refused !== undefined) html.push(field("refused", "Refused", num(st.refused)));
+    if (st && st.flushPolicy !== undefined) html.push(field("flushPolicy", "Flush policy", esc(st.flushPolicy), st.flushIntervalMs !== undefined ? "every " + (st.flushIntervalMs / 1000) + " s" : ""));
     html.push('</dl>');
     html.push(chart(s.history, now));
     html.push('<div class="legend"><span><i style="background:var(--rows)"></i>rows per batch (left)</span><span><i style="background:var(--pending)"></i>pending requests (right)</span></div>');
@@ -163,9 +171,10 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
 
   function render(status) {
     var now = status.generatedAtMs;
-    var ready = $("ready");
-    ready.textContent = status.ready ? "ready" : "not ready";
-    ready.className = "pill " + (status.ready ? "ok" : "bad");
+    var overall = $("overall");
+    overall.textContent = status.overall;
+    overall.className = "pill " + (status.overall === "ok" ? "ok" : "bad");
+    $("ready").textContent = status.readiness.ready ? "ready" : "not ready: " + status.readiness.reasons.join("; ");
     var t = status.temporal;
     $("temporal").textContent = t.reachable === null ? "not checked yet" : t.reachable ? "reachable" : "unreachable";
     $("namespace").textContent = status.namespace;
@@ -175,7 +184,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     $("reasons").innerHTML = status.reasons.map(function (r) { return "<li>" + esc(r) + "</li>"; }).join("");
     $("shards").innerHTML = status.shards.map(function (s) { return shardCard(s, now); }).join("");
     $("events").innerHTML = status.events.slice().reverse().map(function (e) {
-      return '<li><time>' + esc(clock(e.atMs)) + '</time><span class="kind"><span class="pill ' + ({ up: "ok", restarted: "warn", down: "bad", "restart-failed": "bad" }[e.kind] || "muted") + '">' + esc(e.kind) + '</span></span><span>shard ' + e.shard + ': ' + esc(e.message) + '</span></li>';
+      return '<li><time>' + esc(clock(e.atMs)) + '</time><span class="kind"><span class="pill ' + ({ up: "ok", restarted: "warn", stalled: "warn", down: "bad", "restart-failed": "bad" }[e.kind] || "muted") + '">' + esc(e.kind) + '</span></span><span>shard ' + e.shard + ': ' + esc(e.message) + '</span></li>';
     }).join("");
   }
 

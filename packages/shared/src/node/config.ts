@@ -98,6 +98,11 @@ export const sections = {
     port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
     pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor queries every shard (ms).', int(100, 3_600_000), '5000'),
     autoRestart: setting('HEALTH_AUTO_RESTART', 'Start a shard again when it is found not running.', bool, 'true'),
+    stallFlushIntervals: setting('HEALTH_STALL_FLUSH_INTERVALS', 'A running shard holding requests is stalled after this many of its flush intervals without a flush…', int(1, 1000), '3'),
+    stallMinMs: setting('HEALTH_STALL_MIN_MS', '…and at least this long (ms), so a slow healthy flush is not called a stall.', int(0, 3_600_000), '10000'),
+    stallQueryFailures: setting('HEALTH_STALL_QUERY_FAILURES', 'A shard whose statistics query failed this many times in a row is stalled.', int(1, 1000), '3'),
+    stallTaskAttempts: setting('HEALTH_STALL_TASK_ATTEMPTS', 'A shard whose pending workflow task is on this attempt or later is stalled (a task-failure loop).', int(1, 1000), '3'),
+    stallTaskAgeMs: setting('HEALTH_STALL_TASK_AGE_MS', 'A shard whose pending workflow task was scheduled longer ago than this (ms) is stalled.', int(1000, 3_600_000), '30000'),
   },
   starter: {
     workflows: setting('STARTER_WORKFLOWS', 'Main workflows the starter launches.', int(0, 1_000_000), '200'),

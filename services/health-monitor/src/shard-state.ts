@@ -1,0 +1,170 @@
+// The state of one shard, decided from what a check observed: running, stalled (RUNNING but not
+// making progress), restarting, not-running or unknown. Pure: no I/O, the time is passed in.
+import type { WorkflowExecutionStatusName } from '@temporalio/client';
+import type { MonitoredBatcherStats } from './batcher-stats';
+
+/**
+ * running: the newest run is RUNNING and making progress. stalled: RUNNING, but its workflow task
+ * is failing or waiting for a worker, its statistics query keeps failing, or it holds requests
+ * without flushing. restarting: this monitor started a new run, not yet confirmed by a later
+ * check. not-running: closed, paused or never started. unknown: Temporal did not answer.
+ */
+export type ShardState = 'running' | 'stalled' | 'restarting' | 'not-running' | 'unknown';
+
+export const SHARD_STATES: readonly ShardState[] = ['running', 'stalled', 'restarting', 'not-running', 'unknown'];
+
+/** Temporal's status of the newest run, or NOT_FOUND when the workflow id has never been used. */
+export type ShardWorkflowStatus = WorkflowExecutionStatusName | 'NOT_FOUND';
+
+/** The workflow task Temporal holds for the run (DescribeWorkflowExecution's pendingWorkflowTask). */
+export interface PendingWorkflowTask {
+  /** 1 on the first try; higher means earlier tries failed or timed out. */
+  attempt: number;
+  /** When it was first scheduled (originalScheduledTime, else scheduledTime), ms since epoch. */
+  scheduledAtMs: number | null;
+  /** When a worker picked it up; null while no worker has. */
+  startedAtMs: number | null;
+}
+
+/** What one check saw of one shard. */
+export type ShardObservation =
+  | { kind: 'temporal-unreachable'; error: string }
+  | { kind: 'describe-failed'; error: string }
+  | {
+      kind: 'described';
+      runId: string | null;
+      status: ShardWorkflowStatus;
+      historyLength: number | null;
+      pendingWorkflowTask: PendingWorkflowTask | null;
+      /** Null when the shard was not RUNNING (not asked) or the query failed. */
+      stats: MonitoredBatcherStats | null;
+      statsError: string | null;
+    };
+
+export interface StallThresholds {
+  /** Stalled when requests are pending and nothing was flushed for more than this many flush intervals. @default 3 */
+  flushIntervals: number;
+  /**
+   * Never stalled for want of a flush sooner than this, in ms, whatever the flush interval: a
+   * healthy flush also takes a bulk write, its confirmations and sometimes a continue-as-new, and
+   * with a 300 ms interval those alone can exceed 3 intervals. @default 10000
+   */
+  minFlushStallMs: number;
+  /** Flush interval assumed when the statistics do not report the shard's own (older batchers), in ms. */
+  fallbackFlushIntervalMs: number;
+  /** Stalled after this many statistics queries in a row failed on a RUNNING shard. @default 3 */
+  queryFailures: number;
+  /** Stalled when the pending workflow task is on this attempt or later (it keeps failing or timing out). @default 3 */
+  workflowTaskAttempts: number;
+  /** Stalled when the pending workflow task was scheduled longer ago than this, in ms (no worker completes it). @default 30000 */
+  workflowTaskAgeMs: number;
+}
+
+export const DEFAULT_STALL_THRESHOLDS: Omit<StallThresholds, 'fallbackFlushIntervalMs'> = {
+  flushIntervals: 3,
+  minFlushStallMs: 10_000,
+  queryFailures: 3,
+  workflowTaskAttempts: 3,
+  workflowTaskAgeMs: 30_000,
+};
+
+export interface Transition {
+  from: ShardState;
+  to: ShardState;
+  reason: string;
+}
+
+/** Temporal statuses after which the shard is simply not running (PAUSED included: an operator's choice). */
+const NOT_RUNNING: ReadonlySet<ShardWorkflowStatus> = new Set(['NOT_FOUND', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'PAUSED']);
+
+export class ShardStateMachine {
+  state: ShardState = 'unknown';
+  sinceMs: number;
+  /** Why the shard is in its state, one line each; empty while it runs normally. */
+  reasons: string[] = [];
+  /** Statistics queries in a row that failed on a RUNNING shard. */
+  queryFailures = 0;
+
+  /** When the monitor first saw requests pending since the shard last made progress (for batchers that do not report oldestPendingAgeMs). */
+  private pendingSeenSinceMs: number | null = null;
+  private lastBatchesWritten: number | null = null;
+
+  constructor(private readonly thresholds: StallThresholds, now: number) {
+    this.sinceMs = now;
+  }
+
+  /** Applies one observation; returns the transition when the state changed. */
+  observe(o: ShardObservation, now: number): Transition | null {
+    if (o.kind === 'temporal-unreachable') return this.moveTo('unknown', [`Temporal unreachable: ${o.error}`], now);
+    if (o.kind === 'describe-failed') return this.moveTo('unknown', [`describe failed: ${o.error}`], now);
+    if (o.status !== 'RUNNING') {
+      this.queryFailures = 0;
+      this.pendingSeenSinceMs = null;
+      this.lastBatchesWritten = null;
+      const why = o.status === 'NOT_FOUND' ? 'workflow has never been started' : `newest run ${o.runId ?? '?'} is ${o.status}`;
+      return this.moveTo(NOT_RUNNING.has(o.status) ? 'not-running' : 'unknown', [why], now);
+    }
+    const stalls = [...this.workflowTaskStalls(o.pendingWorkflowTask, now), ...this.statsStalls(o.stats, o.statsError, now)];
+    return this.moveTo(stalls.length ? 'stalled' : 'running', stalls, now);
+  }
+
+  /** The monitor started a new run after finding the shard not running. */
+  restarted(runId: string, now: number): Transition | null {
+    this.queryFailures = 0;
+    this.pendingSeenSinceMs = null;
+    this.lastBatchesWritten = null;
+    return this.moveTo('restarting', [`run ${runId} started, not yet confirmed`], now);
+  }
+
+  private workflowTaskStalls(task: PendingWorkflowTask | null, now: number): string[] {
+    if (!task) return [];
+    const stalls: string[] = [];
+    if (task.attempt >= this.thresholds.workflowTaskAttempts) stalls.push(`workflow task is on attempt ${task.attempt} (failing or timing out)`);
+    if (task.scheduledAtMs !== null && now - task.scheduledAtMs > this.thresholds.workflowTaskAgeMs) {
+      const age = seconds(now - task.scheduledAtMs);
+      stalls.push(task.startedAtMs === null ? `workflow task scheduled ${age} ago and not picked up by any worker` : `workflow task scheduled ${age} ago and not completed`);
+    }
+    return stalls;
+  }
+
+  private statsStalls(stats: MonitoredBatcherStats | null, statsError: string | null, now: number): string[] {
+    if (!stats) {
+      this.queryFailures++;
+      return this.queryFailures >= this.thresholds.queryFailures ? [`statistics query failed ${this.queryFailures} times in a row: ${statsError ?? 'no answer'}`] : [];
+    }
+    this.queryFailures = 0;
+    // A batch being written has left `pending`; a write that never ends holds work all the same.
+    const waiting = stats.pending + (stats.writesInFlight ?? 0);
+    if (waiting === 0) {
+      this.pendingSeenSinceMs = null;
+    } else if (this.pendingSeenSinceMs === null || stats.batchesWritten !== this.lastBatchesWritten) {
+      this.pendingSeenSinceMs = now;
+    }
+    this.lastBatchesWritten = stats.batchesWritten;
+    if (waiting === 0) return [];
+
+    const intervalMs = stats.flushIntervalMs ?? this.thresholds.fallbackFlushIntervalMs;
+    const boundMs = Math.max(this.thresholds.flushIntervals * intervalMs, this.thresholds.minFlushStallMs);
+    // Waiting since the later of the last flush and the arrival of the oldest request: a shard idle
+    // for an hour that received a request a moment ago is not stalled. Batchers that do not report
+    // the oldest request's age are judged from when this monitor first saw the work.
+    const oldestArrivedAtMs = stats.pending > 0 && stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : this.pendingSeenSinceMs ?? now;
+    const waitingSinceMs = Math.max(stats.lastFlushAtMs ?? -Infinity, oldestArrivedAtMs);
+    if (now - waitingSinceMs <= boundMs) return [];
+    const what = stats.writesInFlight ? `${stats.pending} requests pending and ${stats.writesInFlight} being written` : `${stats.pending} requests pending`;
+    return [`${what}, no flush for ${seconds(now - waitingSinceMs)} (limit ${seconds(boundMs)}: ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)}, at least ${seconds(this.thresholds.minFlushStallMs)})`];
+  }
+
+  private moveTo(state: ShardState, reasons: string[], now: number): Transition | null {
+    this.reasons = reasons;
+    if (state === this.state) return null;
+    const from = this.state;
+    this.state = state;
+    this.sinceMs = now;
+    return { from, to: state, reason: reasons.join('; ') || state };
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
+}

@@ -1,0 +1,141 @@
+// The shard state machine alone: observations in, states and reasons out. No server is needed, the
+// machine does no I/O and is handed the time.
+import { describe, expect, it } from 'vitest';
+import { ShardStateMachine, type MonitoredBatcherStats, type PendingWorkflowTask, type ShardObservation, type StallThresholds } from '@batcher/health-monitor/dist/index';
+
+const T0 = 1_800_000_000_000;
+// No minimum, so the flush-interval rule is seen alone; the minimum has a test of its own.
+const thresholds: StallThresholds = { flushIntervals: 3, minFlushStallMs: 0, fallbackFlushIntervalMs: 1000, queryFailures: 3, workflowTaskAttempts: 3, workflowTaskAgeMs: 30_000 };
+
+function stats(over: Partial<MonitoredBatcherStats> = {}): MonitoredBatcherStats {
+  return {
+    shard: 0, pending: 0, pendingBytes: 0, batchesWritten: 0, rowsWritten: 0, duplicates: 0, rejected: 0, signalsThisRun: 0, signalsTotal: 0,
+    continueAsNewCount: 0, dedupWindowSize: 0, continueAsNewPayloadBytes: 0, largestContinueAsNewPayloadBytes: 0, lastFlushAtMs: null, lastBatch: null,
+    confirmationsUndeliverable: 0, recentBatches: [], ...over,
+  };
+}
+
+function running(over: { stats?: MonitoredBatcherStats | null; statsError?: string | null; task?: PendingWorkflowTask | null } = {}): ShardObservation {
+  return { kind: 'described', runId: 'run-1', status: 'RUNNING', historyLength: 10, pendingWorkflowTask: over.task ?? null, stats: over.stats === undefined ? stats() : over.stats, statsError: over.statsError ?? null };
+}
+
+describe('shard state machine', () => {
+  it('when a RUNNING shard answers with nothing pending, then it is running, and a repeat of the same news is no transition', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    expect(m.observe(running(), T0)).toEqual({ from: 'unknown', to: 'running', reason: 'running' });
+    expect(m.observe(running(), T0 + 1000)).toBeNull();
+    expect(m).toMatchObject({ state: 'running', sinceMs: T0, reasons: [] });
+  });
+
+  it('when requests are pending and the last flush is more than 3 reported flush intervals old, then it is stalled; at 3 intervals it is not yet', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    const s = stats({ pending: 4, lastFlushAtMs: T0, oldestPendingAgeMs: 60_000, flushIntervalMs: 2000 });
+    expect(m.observe(running({ stats: s }), T0 + 6000)?.to).toBe('running');
+    const t = m.observe(running({ stats: s }), T0 + 6001);
+    expect(t?.to).toBe('stalled');
+    expect(m.reasons).toEqual(['4 requests pending, no flush for 6.0 s (limit 6.0 s: 3 flush intervals of 2.0 s, at least 0.0 s)']);
+  });
+
+  it('when the flush interval is short (300 ms), then a shard is not stalled for want of a flush before the minimum (10 s) has passed', () => {
+    const m = new ShardStateMachine({ ...thresholds, minFlushStallMs: 10_000 }, T0);
+    const s = stats({ pending: 5, lastFlushAtMs: T0, oldestPendingAgeMs: 60_000, flushIntervalMs: 300 });
+    m.observe(running({ stats: s }), T0 + 10_000);
+    expect(m.state).toBe('running');
+    m.observe(running({ stats: s }), T0 + 10_001);
+    expect(m).toMatchObject({ state: 'stalled', reasons: ['5 requests pending, no flush for 10 s (limit 10 s: 3 flush intervals of 0.3 s, at least 10 s)'] });
+  });
+
+  it('when the number of flush intervals is configured as 5, then 4 intervals without a flush are still running', () => {
+    const m = new ShardStateMachine({ ...thresholds, flushIntervals: 5 }, T0);
+    const s = stats({ pending: 1, lastFlushAtMs: T0, oldestPendingAgeMs: 60_000, flushIntervalMs: 1000 });
+    expect(m.observe(running({ stats: s }), T0 + 4500)?.to).toBe('running');
+    expect(m.observe(running({ stats: s }), T0 + 5001)?.to).toBe('stalled');
+  });
+
+  it('when a shard idle for an hour receives a request a moment ago, then it is running, not stalled', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    const s = stats({ pending: 1, lastFlushAtMs: T0 - 3_600_000, oldestPendingAgeMs: 500, flushIntervalMs: 1000 });
+    m.observe(running({ stats: s }), T0);
+    expect(m.state).toBe('running');
+  });
+
+  it('when the shard does not report its flush interval or oldest request, then the configured interval and the first time the monitor saw the work are used', () => {
+    const m = new ShardStateMachine(thresholds, T0); // fallback interval 1000 ms, bound 3000 ms
+    const s = stats({ pending: 2, lastFlushAtMs: T0 - 3_600_000 });
+    m.observe(running({ stats: s }), T0);
+    m.observe(running({ stats: s }), T0 + 3000);
+    expect(m.state).toBe('running');
+    m.observe(running({ stats: s }), T0 + 3001);
+    expect(m.state).toBe('stalled');
+    // A batch written (and more work arrived): the clock starts again.
+    m.observe(running({ stats: stats({ pending: 2, batchesWritten: 1, lastFlushAtMs: T0 - 3_600_000 }) }), T0 + 4000);
+    expect(m.state).toBe('running');
+  });
+
+  it('when a batch is being written and never finishes, then the rows in flight count as waiting work', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    const s = stats({ pending: 0, writesInFlight: 5, lastFlushAtMs: T0, oldestPendingAgeMs: null, flushIntervalMs: 1000 });
+    m.observe(running({ stats: s }), T0 + 100); // first seen here: judged from here
+    m.observe(running({ stats: s }), T0 + 3100);
+    expect(m.state).toBe('running');
+    m.observe(running({ stats: s }), T0 + 3101);
+    expect(m.state).toBe('stalled');
+    expect(m.reasons[0]).toMatch(/^0 requests pending and 5 being written, no flush for 3\.0 s \(limit 3\.0 s/);
+  });
+
+  it('when the statistics query fails twice, then the shard is still running; the third failure in a row makes it stalled; one answer makes it running again', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    m.observe(running({ stats: null, statsError: 'deadline exceeded' }), T0);
+    m.observe(running({ stats: null, statsError: 'deadline exceeded' }), T0 + 1);
+    expect(m).toMatchObject({ state: 'running', queryFailures: 2 });
+    m.observe(running({ stats: null, statsError: 'deadline exceeded' }), T0 + 2);
+    expect(m).toMatchObject({ state: 'stalled', queryFailures: 3, reasons: ['statistics query failed 3 times in a row: deadline exceeded'] });
+    expect(m.observe(running(), T0 + 3)).toEqual({ from: 'stalled', to: 'running', reason: 'running' });
+    expect(m.queryFailures).toBe(0);
+  });
+
+  it('when the pending workflow task is on its third attempt, then the shard is stalled (a workflow-task failure loop)', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    m.observe(running({ task: { attempt: 2, scheduledAtMs: T0, startedAtMs: T0 } }), T0 + 10);
+    expect(m.state).toBe('running');
+    m.observe(running({ task: { attempt: 3, scheduledAtMs: T0, startedAtMs: T0 } }), T0 + 20);
+    expect(m).toMatchObject({ state: 'stalled', reasons: ['workflow task is on attempt 3 (failing or timing out)'] });
+  });
+
+  it('when the pending workflow task was scheduled longer ago than the bound and no worker picked it up, then the shard is stalled and the reason says so', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    m.observe(running({ stats: null, statsError: 'timeout', task: { attempt: 1, scheduledAtMs: T0, startedAtMs: null } }), T0 + 30_000);
+    expect(m.state).toBe('running');
+    m.observe(running({ stats: null, statsError: 'timeout', task: { attempt: 1, scheduledAtMs: T0, startedAtMs: null } }), T0 + 30_001);
+    expect(m.state).toBe('stalled');
+    expect(m.reasons).toEqual(['workflow task scheduled 30 s ago and not picked up by any worker']);
+    m.observe(running({ stats: null, task: { attempt: 1, scheduledAtMs: T0, startedAtMs: T0 + 30_000 } }), T0 + 31_000);
+    expect(m.reasons[0]).toBe('workflow task scheduled 31 s ago and not completed');
+  });
+
+  it('when the newest run is closed, paused or never started, then the shard is not-running; an unexpected status or no answer is unknown', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    for (const status of ['TERMINATED', 'FAILED', 'COMPLETED', 'CANCELLED', 'TIMED_OUT', 'PAUSED'] as const) {
+      m.observe({ kind: 'described', runId: 'r', status, historyLength: 3, pendingWorkflowTask: null, stats: null, statsError: null }, T0);
+      expect([status, m.state]).toEqual([status, 'not-running']);
+      expect(m.reasons).toEqual([`newest run r is ${status}`]);
+    }
+    m.observe({ kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null, statsError: null }, T0);
+    expect(m).toMatchObject({ state: 'not-running', reasons: ['workflow has never been started'] });
+    m.observe({ kind: 'described', runId: 'r', status: 'CONTINUED_AS_NEW', historyLength: 3, pendingWorkflowTask: null, stats: null, statsError: null }, T0);
+    expect(m.state).toBe('unknown');
+    m.observe({ kind: 'describe-failed', error: 'deadline exceeded' }, T0);
+    expect(m).toMatchObject({ state: 'unknown', reasons: ['describe failed: deadline exceeded'] });
+    m.observe({ kind: 'temporal-unreachable', error: 'connection refused' }, T0);
+    expect(m.reasons).toEqual(['Temporal unreachable: connection refused']);
+  });
+
+  it('when the monitor restarted the shard, then it is restarting until a check sees the new run, and earlier query failures are forgotten', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    m.observe(running({ stats: null, statsError: 'x' }), T0);
+    m.observe({ kind: 'described', runId: 'old', status: 'TERMINATED', historyLength: 3, pendingWorkflowTask: null, stats: null, statsError: null }, T0 + 1);
+    expect(m.restarted('new', T0 + 2)).toEqual({ from: 'not-running', to: 'restarting', reason: 'run new started, not yet confirmed' });
+    expect(m).toMatchObject({ state: 'restarting', sinceMs: T0 + 2, queryFailures: 0 });
+    expect(m.observe(running(), T0 + 3)?.to).toBe('running');
+  });
+});
