@@ -1,10 +1,11 @@
 // Worker-process plumbing shared by batcher-worker and main-worker: SDK runtime (logs, Prometheus
 // metrics), where workflow code comes from, and running until SIGTERM with a health endpoint.
+import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadServiceConfig, type Config, type ServiceSections } from '../node/config';
 import { createLogger, type Logger } from '../node/logger';
-import { startWorkerHealthServer } from '../node/health-server';
+import { PortInUseError, startWorkerHealthServer } from '../node/health-server';
 import { createPool, type Pool } from '../node/mysql';
 import { runService } from '../node/service-main';
 import { startTelemetry, telemetryBundlerPlugins, type Telemetry } from '../node/telemetry';
@@ -16,6 +17,7 @@ import { temporalConnectConfig } from '../node/temporal';
  */
 export function installWorkerRuntime(options: { logger: Logger; metricsPort: number; level?: LogLevel }): void {
   const { logger } = options;
+  if (options.metricsPort > 0) assertPortFree(options.metricsPort, 'WORKER_METRICS_PORT');
   Runtime.install({
     logger: new DefaultLogger(options.level ?? 'INFO', ({ level, message, meta }) => {
       const method = level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'WARN' ? 'warn' : level === 'ERROR' ? 'error' : 'info';
@@ -23,6 +25,15 @@ export function installWorkerRuntime(options: { logger: Logger; metricsPort: num
     }),
     telemetryOptions: options.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${options.metricsPort}` } } } : undefined,
   });
+}
+
+/**
+ * The SDK binds the metrics port in its native core, whose error names neither the port nor the
+ * setting: check first, so a taken port stops start-up with a line naming WORKER_METRICS_PORT.
+ */
+function assertPortFree(port: number, variable: string): void {
+  const probe = spawnSync(process.execPath, ['-e', `require('net').createServer().once('error',e=>{console.error(e.code);process.exit(1)}).listen(${port},'0.0.0.0',function(){this.close()})`], { encoding: 'utf8', timeout: 5000 });
+  if (probe.status !== 0) throw new PortInUseError(variable, port, Object.assign(new Error(probe.stderr.trim() || 'cannot bind'), { code: probe.stderr.trim() }));
 }
 
 /** A prebundled workflow file when one is configured (images), else the source path (bundled at start-up). */
@@ -34,14 +45,30 @@ export function workflowSource(workflowsPath: string, bundlePath?: string): Pick
  * Runs the worker until the SDK's shutdown signals (SIGINT/SIGTERM) drain it, serving /healthz and
  * /readyz on healthPort (0: none). Resolves when the worker has stopped.
  */
-export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; logger: Logger }): Promise<void> {
+export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; logger: Logger; shutdownGraceMs?: number }): Promise<void> {
   const server = options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState()) : undefined;
   options.logger.info({ taskQueue: worker.options.taskQueue, healthPort: options.healthPort }, 'worker running');
+  // A drain that outlives its grace (a stuck poll, a task that never returns) must not leave a
+  // process that looks alive: after the grace and a margin, the process exits non-zero.
+  const grace = (options.shutdownGraceMs ?? 25_000) + 15_000;
+  const watchdog = setInterval(() => {
+    const state = worker.getState();
+    if (state !== 'DRAINING' && state !== 'STOPPING') return;
+    drainingSince ??= Date.now();
+    if (Date.now() - drainingSince > grace) {
+      options.logger.fatal({ state, graceMs: grace }, 'worker did not finish draining in time; exiting');
+      process.exit(1);
+    }
+  }, 1000);
+  watchdog.unref();
+  let drainingSince: number | undefined;
   try {
+    // A worker whose SDK Worker fails rejects here: the service exits non-zero (see runService).
     await worker.run();
   } finally {
+    clearInterval(watchdog);
     server?.close();
-    options.logger.info('worker stopped');
+    options.logger.info({ state: worker.getState() }, 'worker stopped');
   }
 }
 
@@ -80,7 +107,7 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
     const pool = createPool(config.mysql);
     try {
       const worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
-      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, logger });
+      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
     } finally {
       await pool.end();
       await connection.close();

@@ -194,6 +194,8 @@ export interface BatcherState {
   recentBatches: BatcherStats['recentBatches'];
   /** Answers not yet delivered when the run ended (bounded in bytes). */
   answers?: DirectAnswer[];
+  /** The settings the previous run used: statistics use them until this run has read its own. */
+  settings?: BatcherSettings;
 }
 
 /** What starts a shard: only where it is. Its settings come from its own worker. */

@@ -42,9 +42,18 @@ const MAX_HISTORY_BYTES = 4 * 1024 * 1024;
 const MAX_HISTORY_EVENTS = 4000;
 
 export async function batcherWorkflow(input: BatcherInput): Promise<never> {
+  // Until this run has its settings, statistics come from the carried state (and the previous
+  // run's settings), so a monitor following continue-as-new sees no gap.
+  let book: ShardBook | undefined;
+  const carriedSettings = input.state?.settings;
+  setHandler(batcherStatsQuery, () => {
+    if (book) return book.stats(Date.now());
+    if (carriedSettings) return new ShardBook(input.shard, carriedSettings, workflowInfo().runId, input.state).stats(Date.now());
+    throw new Error(`shard ${input.shard} is starting: its settings are not read yet`);
+  });
   // Settings belong to the batcher worker: read at each run start, so an upgrade reaches running shards.
   const settings = await batcherSettings();
-  const book = new ShardBook(input.shard, settings, workflowInfo().runId, input.state);
+  book = new ShardBook(input.shard, settings, workflowInfo().runId, input.state);
   /** Bumped on every change the loop may need to act on. */
   let version = 0;
   let answering = false;
@@ -58,7 +67,6 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   setDefaultSignalHandler((name) => {
     log.warn('unknown signal dropped', { name: String(name).slice(0, 100) });
   });
-  setHandler(batcherStatsQuery, () => book.stats(Date.now()));
 
   const shouldContinueAsNew = (): boolean => {
     const info = workflowInfo();

@@ -358,6 +358,7 @@ export class ShardBook {
       lastFlushAtMs: this.lastFlushAtMs,
       recentBatches: this.recentBatches,
       ...(n > 0 ? { answers: this.answers.slice(0, n) } : {}),
+      settings: this.settings,
     };
   }
 
