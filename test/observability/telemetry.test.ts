@@ -17,19 +17,17 @@ describe('telemetry', () => {
     await telemetry.shutdown();
   });
 
-  it('when no OTLP endpoint is configured, then nothing is exported, yet context still propagates', async () => {
+  it('when no OTLP endpoint is configured, then tracing is off and costs nothing: no SDK, no plugin, no span', async () => {
     expect(telemetry.exporting).toBe(false);
-    expect(telemetry.clientPlugins).toHaveLength(1);
-    expect(telemetry.workerPlugins).toHaveLength(1);
-    expect(telemetry.traceCarrier()).toEqual({});
+    expect(telemetry.clientPlugins).toEqual([]);
+    expect(telemetry.workerPlugins).toEqual([]);
+    expect(Object.keys(require.cache).filter((m) => m.includes('@opentelemetry/sdk-node'))).toEqual([]);
     await trace.getTracer('test').startActiveSpan('outer', async (span) => {
-      const { traceId, spanId } = span.spanContext();
-      // Sampled (flag 01), so services downstream that do export record their part of the trace.
-      expect(telemetry.traceCarrier()).toEqual({ traceparent: `00-${traceId}-${spanId}-01` });
-      expect(telemetry.logMixin()).toEqual({ trace_id: traceId, span_id: spanId });
+      expect(span.isRecording()).toBe(false); // no tracer provider was registered
+      expect(telemetry.traceCarrier()).toEqual({});
+      expect(telemetry.logMixin()).toEqual({});
       span.end();
     });
-    expect(telemetry.logMixin()).toEqual({});
   });
 
   it('when the pod name and namespace are set, then the resource names the service, its version and the pod', () => {
@@ -44,7 +42,31 @@ describe('telemetry', () => {
     expect(telemetryResource({ serviceName: 'starter', config: telemetryConfig() }).attributes).not.toHaveProperty('k8s.pod.name');
   });
 
+});
+
+describe('telemetry with tracing on', () => {
+  let traced: Telemetry;
+  beforeAll(async () => {
+    // An endpoint nothing listens on: spans are made and propagated; their export simply fails.
+    traced = await startTelemetry({ serviceName: 'telemetry-test', config: telemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }) });
+  });
+  afterAll(async () => {
+    await traced.shutdown().catch(() => undefined);
+  });
+
+  it('when an OTLP endpoint is configured, then the plugins are installed and the context propagates', async () => {
+    expect(traced.exporting).toBe(true);
+    expect(traced.clientPlugins).toHaveLength(1);
+    expect(traced.workerPlugins).toHaveLength(1);
+    await trace.getTracer('test').startActiveSpan('outer', async (span) => {
+      const { traceId, spanId } = span.spanContext();
+      expect(traced.traceCarrier()).toEqual({ traceparent: `00-${traceId}-${spanId}-01` });
+      span.end();
+    });
+  });
+
   it('when a service logs inside a span, then the JSON line has its trace_id and span_id; ids sent with the line win whole', async () => {
+    const telemetry = traced;
     const lines: Array<Record<string, unknown>> = [];
     const sink = new Writable({
       write(chunk, _encoding, done) {

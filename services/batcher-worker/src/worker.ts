@@ -31,7 +31,7 @@ export async function createBatcherWorker(deps: BatcherWorkerDeps): Promise<Work
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
-    ...workflowSource(workflowsPath, deps.workflowBundlePath),
+    ...workflowSource(workflowsPath, deps.workflowBundlePath, (deps.plugins?.length ?? 0) > 0),
     activities: createActivities({ pool: deps.pool, settings: deps.settings, client: deps.client ?? new Client({ connection: deps.connection, namespace: deps.namespace }) }),
     shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,

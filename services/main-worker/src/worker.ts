@@ -35,7 +35,7 @@ export async function createMainWorker(deps: MainWorkerDeps): Promise<Worker> {
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
-    ...workflowSource(workflowsPath, deps.workflowBundlePath),
+    ...workflowSource(workflowsPath, deps.workflowBundlePath, (deps.plugins?.length ?? 0) > 0),
     activities: createActivities({
       client,
       pool: deps.pool,

@@ -4,10 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { context, isSpanContextValid, propagation, trace } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { Resource, detectResourcesSync, envDetectorSync, hostDetectorSync, processDetectorSync } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
-import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SEMRESATTRS_K8S_NAMESPACE_NAME, SEMRESATTRS_K8S_POD_NAME } from '@opentelemetry/semantic-conventions';
 import type { Client, ClientPlugin } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -52,16 +50,23 @@ export interface TelemetryOptions {
 
 /**
  * Starts OpenTelemetry for this process (once per process: the SDK registers the global tracer
- * provider, context manager and W3C propagator). Without an endpoint nothing is exported, but
- * spans are still made and context still propagates, so a trace stays whole across services that
- * do export. Call before connecting anything.
+ * provider, context manager and W3C propagator), when an OTLP endpoint is configured. Without one,
+ * tracing is off and costs nothing: no SDK is loaded, no plugin or interceptor is installed, no
+ * span is made (a trace passing through this service ends here). Call before connecting anything.
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
   const { config } = options;
   const resource = telemetryResource(options);
-  const spanProcessor: SpanProcessor = config.otlpEndpoint
-    ? new BatchSpanProcessor(new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/+$/, '')}/v1/traces` }))
-    : new NoopSpanProcessor();
+  if (!config.otlpEndpoint) {
+    return { clientPlugins: [], workerPlugins: [], traceCarrier: () => ({}), logMixin: () => ({}), exporting: false, resource, shutdown: async () => undefined };
+  }
+  // Loaded only when tracing is on: the SDK alone takes about a second to load.
+  const [{ NodeSDK }, { OTLPTraceExporter }, { BatchSpanProcessor }] = await Promise.all([
+    import('@opentelemetry/sdk-node'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/sdk-trace-base'),
+  ]);
+  const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/+$/, '')}/v1/traces` }));
   const sdk = new NodeSDK({
     resource,
     autoDetectResources: false,
@@ -80,7 +85,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     workerPlugins: [plugin],
     traceCarrier: activeTraceCarrier,
     logMixin: activeTraceIds,
-    exporting: Boolean(config.otlpEndpoint),
+    exporting: true,
     resource,
     shutdown: () => sdk.shutdown(),
   };

@@ -36,9 +36,18 @@ function assertPortFree(port: number, variable: string): void {
   if (probe.status !== 0) throw new PortInUseError(variable, port, Object.assign(new Error(probe.stderr.trim() || 'cannot bind'), { code: probe.stderr.trim() }));
 }
 
-/** A prebundled workflow file when one is configured (images), else the source path (bundled at start-up). */
-export function workflowSource(workflowsPath: string, bundlePath?: string): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
-  return bundlePath ? { workflowBundle: { codePath: bundlePath } } : { workflowsPath };
+/** The untraced twin of a prebundled workflow file (written beside it by writeWorkflowBundle). */
+export function untracedBundlePath(bundlePath: string): string {
+  return bundlePath.replace(/(\.js)?$/, '.untraced.js');
+}
+
+/**
+ * A prebundled workflow file when one is configured (images), else the source path (bundled at
+ * start-up). With tracing off the untraced bundle is used: no tracing interceptor runs in workflows.
+ */
+export function workflowSource(workflowsPath: string, bundlePath?: string, traced = true): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+  if (!bundlePath) return { workflowsPath };
+  return { workflowBundle: { codePath: traced ? bundlePath : untracedBundlePath(bundlePath) } };
 }
 
 /**
@@ -72,11 +81,16 @@ export async function runWorkerUntilShutdown(worker: Worker, options: { healthPo
   }
 }
 
-/** Bundles workflow code with the same telemetry plugins the workers use, and writes it to outFile. */
+/**
+ * Bundles workflow code twice: with the tracing plugin's workflow interceptors (used when tracing is
+ * on) to outFile, and without them beside it (see untracedBundlePath).
+ */
 export async function writeWorkflowBundle(workflowsPath: string, outFile: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath, plugins: telemetryBundlerPlugins() });
-  await writeFile(outFile, code);
-  console.log(`wrote ${outFile} (${code.length} bytes)`);
+  for (const [file, plugins] of [[outFile, telemetryBundlerPlugins()], [untracedBundlePath(outFile), []]] as const) {
+    const { code } = await bundleWorkflowCode({ workflowsPath, plugins: [...plugins] });
+    await writeFile(file, code);
+    console.log(`wrote ${file} (${code.length} bytes)`);
+  }
 }
 
 type WorkerService = 'batcher-worker' | 'main-worker';

@@ -2,7 +2,6 @@
 import type { Client } from '@temporalio/client';
 import { createBatchedWriteActivities, type BatchedWriteDeps, type BatcherConfig, type Pool } from '@batcher/shared/node';
 import { createBusinessActivities } from './business';
-import { createDirectWriteActivities } from './row-claims';
 
 export interface MainActivityDeps {
   client: Client;
@@ -17,6 +16,5 @@ export function createActivities(deps: MainActivityDeps) {
   return {
     ...createBusinessActivities({ stepMs: deps.businessStepMs }),
     ...createBatchedWriteActivities(deps),
-    ...createDirectWriteActivities(deps),
   };
 }

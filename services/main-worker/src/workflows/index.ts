@@ -1,3 +1,2 @@
 // Workflows of the main worker (its workflowsPath).
 export { transactionWorkflow } from './transaction';
-export { directWriteWorkflow } from './direct-write';

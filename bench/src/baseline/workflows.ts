@@ -1,0 +1,29 @@
+// The benchmark's reference workflows, run by the bare baseline worker (baseline-worker.ts):
+// the same transaction as transactionWorkflow with the write step removed (the no-write ceiling),
+// and with one INSERT activity per workflow (the naive pipeline). Benchmark code only.
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { TransactionInput, TransactionResult } from '@batcher/shared/workflow';
+import type { BaselineActivities } from './activities';
+
+const acts = proxyActivities<BaselineActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+export async function noWriteWorkflow(input: TransactionInput): Promise<TransactionResult> {
+  const { workflowId } = workflowInfo();
+  await acts.prepareTransaction({ workflowId, payload: input.payload });
+  await acts.finalizeTransaction({ workflowId });
+  return { requestId: `write:${workflowId}`, status: 'committed', shard: -1, confirmationLatencyMs: 0 };
+}
+
+export async function directWriteWorkflow(input: TransactionInput): Promise<TransactionResult> {
+  const { workflowId } = workflowInfo();
+  const requestId = `write:${workflowId}`;
+  await acts.prepareTransaction({ workflowId, payload: input.payload });
+  const submittedAt = Date.now();
+  await acts.insertRowDirect({ requestId, requesterWorkflowId: workflowId, payload: input.payload });
+  const result: TransactionResult = { requestId, status: 'committed', shard: -1, confirmationLatencyMs: Date.now() - submittedAt };
+  await acts.finalizeTransaction({ workflowId });
+  return result;
+}
