@@ -1,305 +1,475 @@
-// Benchmark: the batched pipeline against a naive one-INSERT-per-workflow baseline, in the same
-// run on the same servers, plus how fast one batcher shard absorbs signals. Prints its figures
-// and writes them as JSON. Servers come from the environment (scripts/bench.sh starts them).
-import { mkdir, writeFile } from 'node:fs/promises';
+// The benchmark, all in one run on the same servers (started by the harness; their addresses come
+// from the environment): the no-write ceiling, the naive pipeline, the batcher with each flush
+// policy (and once with tracing on), a steady rate at half of saturation, a burst into one shard and
+// a flood of single-request signals. Every worker is a process of its own, so CPU is read per
+// process from /proc. Prints its figures and writes them as JSON.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Client } from '@temporalio/client';
-import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, loadConfig, migrate, signalWithStartBatcher, temporalConnectConfig, WRITES_TABLE, type BatcherConfig, type Pool } from '@batcher/shared/node';
-import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
-import { createMainWorker } from '@batcher/main-worker/dist/worker';
-import { awaitTransactions, mapLimit, percentile, startTransactions, summarize, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
+import { Client, Connection } from '@temporalio/client';
+import { batcherStatsQuery, batcherWorkflowId, type BatcherStats, type TransactionResult, type WriteRequest } from '@batcher/shared/workflow';
+import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
+import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
 
 const { values } = parseArgs({
   options: {
-    workflows: { type: 'string', default: '1000' },
-    'saturation-signals': { type: 'string', default: '3000' },
-    'sweep-rates': { type: 'string', default: '50,100,200,400' },
-    'sweep-seconds': { type: 'string', default: '10' },
+    transactions: { type: 'string', default: '1000' },
+    'step-ms': { type: 'string', default: '2000' },
+    burst: { type: 'string', default: '3000' },
+    flood: { type: 'string', default: '5000' },
+    'flood-seconds': { type: 'string', default: '60' },
+    'steady-seconds': { type: 'string', default: '30' },
+    phases: { type: 'string', default: 'ceiling,naive,batched,eager,traced,steady,burst,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
 });
-const N = Number(values.workflows);
-const SAT = Number(values['saturation-signals']);
-if (!Number.isInteger(N) || N < 1) throw new Error(`--workflows must be a positive integer (got ${values.workflows})`);
-if (!Number.isInteger(SAT) || SAT < 0) throw new Error(`--saturation-signals must be a non-negative integer (got ${values['saturation-signals']})`);
-const SWEEP_RATES = (values['sweep-rates'] as string).split(',').filter(Boolean).map(Number);
-const SWEEP_SECONDS = Number(values['sweep-seconds']);
-if (SWEEP_RATES.some((r) => !Number.isInteger(r) || r < 1)) throw new Error(`--sweep-rates must be positive integers separated by commas (got ${values['sweep-rates']})`);
-if (!Number.isInteger(SWEEP_SECONDS) || SWEEP_SECONDS < 1) throw new Error(`--sweep-seconds must be a positive integer (got ${values['sweep-seconds']})`);
+const positive = (name: string, v: string | undefined, min = 1): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min} (got ${v})`);
+  return n;
+};
+const N = positive('transactions', values.transactions);
+const STEP_MS = positive('step-ms', values['step-ms'], 0);
+const BURST = positive('burst', values.burst, 0);
+const FLOOD = positive('flood', values.flood, 0);
+const FLOOD_SECONDS = positive('flood-seconds', values['flood-seconds'], 0);
+const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
+const PHASES = new Set((values.phases as string).split(',').filter(Boolean));
+const repoRoot = path.resolve(__dirname, '../..');
+const runTag = Date.now().toString(36);
+const logDir = path.join(path.dirname(values.out as string), 'logs');
+fs.mkdirSync(logDir, { recursive: true });
+const say = (line: string) => console.log(`[bench] ${line}`);
 
-interface SweepPoint {
-  offeredPerS: number;
-  sentPerS: number;
-  writtenPerS: number;
-  /** Seconds from the last signal sent until every offered request was written. */
-  drainSeconds: number;
-  maxPending: number;
-  /** Statistics queries (every 0.7 s) that failed or timed out while the shard was busy. */
-  failedSamples: number;
+// ---------- processes and /proc ----------
+
+/** The PID listening on a TCP port of this machine (from /proc/net/tcp and each process's fds). */
+function pidListeningOn(port: number): number | undefined {
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(1) : [];
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && Number.parseInt(f[1]?.split(':')[1] ?? '', 16) === port) inodes.add(f[9] as string);
+    }
+  }
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1] as string)) return Number(pid);
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+const CLK_TCK = 100;
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Peak resident memory of a process, in MB. */
+function peakRssMb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+interface WorkerProc {
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a worker program as a process of its own and waits until it polls (its /readyz, or its first line). */
+async function startWorker(name: string, script: string, env: Record<string, string>): Promise<WorkerProc> {
+  const healthPort = await freePort();
+  const log = fs.openSync(path.join(logDir, `${runTag}-${name}.log`), 'a');
+  const child = spawn(process.execPath, [path.join(repoRoot, script)], {
+    env: { ...process.env, WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: '0', LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', log, log],
+  });
+  fs.closeSync(log);
+  const pid = child.pid as number;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited at start (see ${logDir})`);
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.ok, () => false);
+    const baselineUp = script.includes('baseline') && fs.readFileSync(path.join(logDir, `${runTag}-${name}.log`), 'utf8').includes('baseline worker running');
+    if (ready || baselineUp) break;
+    if (Date.now() > deadline) throw new Error(`${name} not ready in 120 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    name,
+    pid,
+    child,
+    async stop() {
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+// ---------- the servers ----------
+
+const env = process.env as Record<string, string>;
+const temporalAddress = env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
+const mysqlCfg = loadConfig(['mysql'], { ...env, MYSQL_DATABASE: env.MYSQL_DATABASE ?? 'bench' }).mysql;
+const temporalPid = pidListeningOn(Number(temporalAddress.split(':')[1]));
+const mysqldPid = pidListeningOn(mysqlCfg.port);
+
+async function mysqlStatus(pool: Pool): Promise<Record<string, number>> {
+  const [rows] = await pool.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions','Com_commit','Handler_commit','Com_insert')");
+  return Object.fromEntries((rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, Number(r.Value)]));
+}
+
+// ---------- one pipeline run ----------
+
+interface PipelineFigures {
+  name: string;
+  transactions: number;
+  succeeded: number;
+  failedByType: Record<string, number>;
+  seconds: number;
+  throughputPerS: number;
+  confirmationMs: { p50: number; p95: number; p99: number };
+  endToEndMs: { p50: number; p95: number; p99: number };
+  mainEventsPerTxn: number;
+  batcherEventsPerTxn: number;
+  batcherSignals: number;
+  rowsWritten: number;
+  statementsPerRow: number;
+  commitsPerRow: number;
+  cpuSecondsPer1000: Record<string, number>;
+  mysqldCpuSecondsPer1000Rows: number;
+  peakRssMb: Record<string, number>;
+}
+
+const p = (xs: number[]) => ({ p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99) });
+
+/** History length, start and close time of every workflow on a task queue (visibility). */
+async function closedOnQueue(client: Client, taskQueue: string): Promise<Array<{ workflowId: string; historyLength: number; ms: number }>> {
+  const out: Array<{ workflowId: string; historyLength: number; ms: number }> = [];
+  for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
+    if (w.closeTime) out.push({ workflowId: w.workflowId, historyLength: w.historyLength, ms: w.closeTime.getTime() - w.startTime.getTime() });
+  }
+  return out;
+}
+
+/** Events of every run of a shard (continue-as-new makes several). */
+async function shardEvents(client: Client, workflowId: string): Promise<{ runs: number; events: number; longestTaskMs: number }> {
+  // Visibility lags a little behind the last run's close: read until every run shows as closed.
+  for (let attempt = 0; ; attempt++) {
+    let runs = 0;
+    let events = 0;
+    let open = 0;
+    const runIds: string[] = [];
+    for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+      runs++;
+      events += w.historyLength;
+      if (!w.closeTime || w.historyLength === 0) open++;
+      runIds.push(w.runId);
+    }
+    if (open === 0 || attempt >= 20) {
+      let longestTaskMs = 0;
+      for (const runId of runIds) longestTaskMs = Math.max(longestTaskMs, await longestWorkflowTaskMs(client, workflowId, runId));
+      return { runs, events, longestTaskMs };
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** The longest workflow task (started → completed, server time) of one run. */
+async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<number> {
+  const { events } = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  let longest = 0;
+  let started: number | undefined;
+  for (const e of events ?? []) {
+    const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+    if (e.workflowTaskStartedEventAttributes) started = at;
+    else if ((e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) && started !== undefined) {
+      longest = Math.max(longest, at - started);
+      started = undefined;
+    }
+  }
+  return longest;
+}
+
+interface RunSpec {
+  name: string;
+  workflowType: string;
+  /** 'baseline': the bare worker; 'batcher': batcher-worker + main-worker. */
+  kind: 'baseline' | 'batcher';
+  env?: Record<string, string>;
+  n: number;
+  stepMs: number;
+  /** Start one workflow every this many ms instead of all at once. */
+  rateIntervalMs?: number;
+}
+
+async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<PipelineFigures> {
+  const tag = `${spec.name}-${runTag}`;
+  const queues = { MAIN_TASK_QUEUE: `main-${tag}`, BATCHER_TASK_QUEUE: `batcher-${tag}`, BATCHER_WORKFLOW_ID_PREFIX: `batcher-${tag}` };
+  const common = { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BUSINESS_STEP_MS: String(spec.stepMs), ...queues, ...spec.env };
+  const workers =
+    spec.kind === 'baseline'
+      ? [await startWorker(`${spec.name}-baseline`, 'bench/dist/baseline/main.js', common)]
+      : [await startWorker(`${spec.name}-batcher-worker`, 'services/batcher-worker/dist/main.js', common), await startWorker(`${spec.name}-main-worker`, 'services/main-worker/dist/main.js', common)];
+  const pids: Record<string, number> = { temporal: temporalPid ?? -1, mysqld: mysqldPid ?? -1, ...Object.fromEntries(workers.map((w) => [w.name.replace(`${spec.name}-`, ''), w.pid])) };
+  const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const db0 = await mysqlStatus(pool);
+  const ids = Array.from({ length: spec.n }, (_, i) => `${tag}-${i}`);
+  const startedAt = Date.now();
+  if (spec.rateIntervalMs) {
+    // A steady rate: one start every interval, not waiting for the previous one.
+    const starts: Array<Promise<void>> = [];
+    for (let i = 0; i < ids.length; i++) {
+      starts.push(startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: [ids[i] as string], input: (id, j) => ({ payload: { order: id, n: j } }) }));
+      await new Promise((r) => setTimeout(r, Math.max(0, startedAt + (i + 1) * spec.rateIntervalMs! - Date.now())));
+    }
+    await Promise.all(starts);
+  } else {
+    await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: ids, input: (id, j) => ({ payload: { order: id, n: j } }) });
+  }
+  const outcomes: TransactionOutcome[] = await awaitTransactions(client, ids, startedAt);
+  const seconds = (Date.now() - startedAt) / 1000;
+  const cpu1 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const db1 = await mysqlStatus(pool);
+  const rss = Object.fromEntries(workers.map((w) => [w.name.replace(`${spec.name}-`, ''), peakRssMb(w.pid)]));
+  let batcher = { runs: 0, events: 0, longestTaskMs: 0 };
+  let stats: BatcherStats | undefined;
+  if (spec.kind === 'batcher') {
+    const shardId = batcherWorkflowId(queues.BATCHER_WORKFLOW_ID_PREFIX, 0);
+    stats = await client.workflow.getHandle(shardId).query(batcherStatsQuery);
+    await client.workflow.getHandle(shardId).terminate('bench phase finished');
+    batcher = await shardEvents(client, shardId);
+  }
+  await Promise.all(workers.map((w) => w.stop()));
+  const closed = await closedOnQueue(client, queues.MAIN_TASK_QUEUE);
+  const rows = (await allRows(pool)).filter((r) => r.status === 'committed' && r.requestId.startsWith(`write:${tag}-`)).length;
+  const failedByType: Record<string, number> = {};
+  for (const o of outcomes) if (!o.ok) failedByType[o.errorType ?? '?'] = (failedByType[o.errorType ?? '?'] ?? 0) + 1;
+  const per1000 = (x: number, of: number) => Math.round((x / Math.max(1, of)) * 1000 * 100) / 100;
+  const figures: PipelineFigures = {
+    name: spec.name,
+    transactions: spec.n,
+    succeeded: outcomes.filter((o) => o.ok).length,
+    failedByType,
+    seconds,
+    throughputPerS: Math.round((spec.n / seconds) * 100) / 100,
+    confirmationMs: p(outcomes.flatMap((o) => (o.result ? [(o.result as TransactionResult).confirmationLatencyMs] : []))),
+    endToEndMs: p(closed.map((c) => c.ms)),
+    mainEventsPerTxn: Math.round((closed.reduce((n, c) => n + c.historyLength, 0) / Math.max(1, closed.length)) * 100) / 100,
+    batcherEventsPerTxn: Math.round((batcher.events / spec.n) * 1000) / 1000,
+    batcherSignals: stats?.signalsTotal ?? 0,
+    rowsWritten: rows,
+    statementsPerRow: rows ? Math.round(((db1.Questions ?? 0) - (db0.Questions ?? 0) - 1) / rows * 1000) / 1000 : 0,
+    commitsPerRow: rows ? Math.round(((db1.Handler_commit ?? 0) - (db0.Handler_commit ?? 0)) / rows * 1000) / 1000 : 0,
+    cpuSecondsPer1000: Object.fromEntries(Object.keys(pids).map((k) => [k, per1000((cpu1[k] ?? 0) - (cpu0[k] ?? 0), spec.n)])),
+    mysqldCpuSecondsPer1000Rows: per1000((cpu1.mysqld ?? 0) - (cpu0.mysqld ?? 0), rows),
+    peakRssMb: rss,
+  };
+  say(
+    `${spec.name}: ${figures.succeeded}/${spec.n} ok in ${seconds.toFixed(1)} s = ${figures.throughputPerS}/s; confirmation p50/p95/p99 ${figures.confirmationMs.p50}/${figures.confirmationMs.p95}/${figures.confirmationMs.p99} ms; ` +
+      `end-to-end ${figures.endToEndMs.p50}/${figures.endToEndMs.p95}/${figures.endToEndMs.p99} ms; events/txn main ${figures.mainEventsPerTxn} batcher ${figures.batcherEventsPerTxn} (${batcher.runs} runs, ${figures.batcherSignals} signals, longest task ${batcher.longestTaskMs} ms); ` +
+      `statements/row ${figures.statementsPerRow}, commits/row ${figures.commitsPerRow}; CPU-s/1000 txn ${JSON.stringify(figures.cpuSecondsPer1000)}; mysqld CPU-s/1000 rows ${figures.mysqldCpuSecondsPer1000Rows}` +
+      (Object.keys(failedByType).length ? `; failed ${JSON.stringify(failedByType)}` : ''),
+  );
+  return figures;
+}
+
+const mysqlEnv = { MYSQL_HOST: mysqlCfg.host, MYSQL_PORT: String(mysqlCfg.port), MYSQL_USER: mysqlCfg.user, MYSQL_PASSWORD: mysqlCfg.password, MYSQL_DATABASE: mysqlCfg.database };
+
+// ---------- one shard: burst and flood ----------
+
+/** A burst of transactions (no business step) into one shard: how long after the last request arrived was the last one written. */
+async function burst(client: Client, pool: Pool, n: number): Promise<Record<string, unknown>> {
+  const spec: RunSpec = { name: 'burst', workflowType: 'transactionWorkflow', kind: 'batcher', n, stepMs: 0, env: { BATCH_FLUSH_POLICY: 'eager', BATCHER_MAX_PENDING_REQUESTS: String(Math.max(2000, n)), BATCHER_MAX_REQUESTS_PER_TASK: String(Math.max(1000, n)) } };
+  const tag = `${spec.name}-${runTag}`;
+  const shardId = batcherWorkflowId(`batcher-${tag}`, 0);
+  let lastArrivalMs = 0;
+  let lastFlushMs = 0;
+  let maxBatch = 0;
+  // Sample the shard while the burst runs (the stats say when requests arrived and batches ended).
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      const s = await client.workflow.getHandle(shardId).query(batcherStatsQuery).catch(() => undefined);
+      if (s) {
+        lastFlushMs = Math.max(lastFlushMs, s.lastFlushAtMs ?? 0);
+        maxBatch = Math.max(maxBatch, ...s.recentBatches.map((b) => b.rows));
+        if (s.lastRequestAtMs) lastArrivalMs = Math.max(lastArrivalMs, s.lastRequestAtMs);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  const figures = await runPipeline(client, pool, spec);
+  sampling = false;
+  await sampler;
+  const result = { transactions: n, writtenWithinMsOfLastArrival: lastFlushMs - lastArrivalMs, largestBatch: maxBatch, throughputPerS: figures.throughputPerS, confirmationMs: figures.confirmationMs };
+  say(`burst: ${n} transactions into one shard (eager): last write ended ${result.writtenWithinMsOfLastArrival} ms after the last request arrived (workflow time), largest batch ${maxBatch}`);
+  return result;
 }
 
 /**
- * Offers one fresh shard a steady rate of signals for a while and measures whether it keeps up:
- * a shard is saturated at the first rate where it writes clearly less than it is offered or needs
- * long to drain what piled up.
+ * A flood of single-request signals into one shard (no grouping: the worst a client can do), first
+ * `count` as fast as this process can send, then `ratePerS` for `seconds`. Requests carry reply
+ * addresses nobody waits on; what matters is what the shard accepts, refuses and writes.
  */
-async function sweepPoint(client: Client, cfg: BatcherConfig, tag: string, rate: number, seconds: number): Promise<SweepPoint> {
-  const shardCfg = { ...cfg, shards: 1, workflowIdPrefix: `bench-sweep-${tag}-${rate}` };
-  const handle = client.workflow.getHandle(batcherWorkflowId(shardCfg.workflowIdPrefix, 0));
-  const total = rate * seconds;
-  const tickMs = 100;
-  const perTick = rate / (1000 / tickMs);
-  const sends: Array<Promise<unknown>> = [];
-  let maxPending = 0;
-  let failedSamples = 0;
-  const sample = async (): Promise<void> => {
-    try {
-      const stats = await handle.query(batcherStatsQuery);
-      // Samples alone can line up with the flushes; the backlog left after each flush cannot hide.
-      maxPending = Math.max(maxPending, stats.pending, ...stats.recentBatches.map((b) => b.pendingAfter));
-    } catch {
-      failedSamples++;
+async function flood(client: Client, pool: Pool, count: number, ratePerS: number, seconds: number): Promise<Record<string, unknown>> {
+  const tag = `flood-${runTag}`;
+  const cfg = { taskQueue: `batcher-${tag}`, workflowIdPrefix: `batcher-${tag}`, shards: 1 };
+  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BATCHER_TASK_QUEUE: cfg.taskQueue, BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix });
+  const request = (i: number): WriteRequest => ({
+    requestId: `write:${tag}-${i}`,
+    requesterWorkflowId: `${tag}-${i}`,
+    payload: { i },
+    submittedAtMs: Date.now(),
+    reply: { workflowId: `${tag}-${i}`, runId: '00000000-0000-4000-8000-000000000000', activityId: 'nobody' },
+  });
+  const results: Record<string, unknown> = {};
+  let next = 0;
+  const offer = async (label: string, n: number, perS: number | undefined): Promise<void> => {
+    const before = await client.workflow.getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0)).query(batcherStatsQuery).catch(() => undefined);
+    const first = next;
+    const t0 = Date.now();
+    const inFlight = new Set<Promise<unknown>>();
+    let sendErrors = 0;
+    for (let i = 0; i < n; i++) {
+      const pr = signalWithStartBatcher(client, cfg, 0, [request(next++)]).catch(() => sendErrors++);
+      inFlight.add(pr);
+      void pr.finally(() => inFlight.delete(pr));
+      if (perS) await new Promise((r) => setTimeout(r, Math.max(0, t0 + ((i + 1) * 1000) / perS - Date.now())));
+      else if (inFlight.size >= 64) await Promise.race(inFlight);
     }
-  };
-  const t0 = Date.now();
-  for (let sent = 0, tick = 1; sent < total; tick++) {
-    const due = Math.min(total, Math.round(perTick * tick));
-    for (; sent < due; sent++) {
-      sends.push(signalWithStartBatcher(client, shardCfg, 0, { requestId: `sweep-${tag}-${rate}-${sent}`, requesterWorkflowId: `sweep-requester-${tag}-${sent}`, payload: { sent }, submittedAtMs: Date.now() }));
+    await Promise.all(inFlight);
+    const offeredSeconds = (Date.now() - t0) / 1000;
+    // Let the shard drain what it accepted (bounded).
+    const deadline = Date.now() + 240_000;
+    let s: BatcherStats | undefined;
+    for (;;) {
+      s = await client.workflow.getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0)).query(batcherStatsQuery).catch(() => undefined);
+      if ((s && s.pending === 0 && s.writesInFlight === 0) || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 500));
     }
-    const wait = t0 + tick * tickMs - Date.now();
-    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    if (tick % 7 === 0) await sample();
-  }
-  await Promise.all(sends);
-  const sentAt = Date.now();
-  let written = 0;
-  for (let i = 0; i < 1200 && written < total; i++) {
-    const stats = await handle.query(batcherStatsQuery);
-    maxPending = Math.max(maxPending, stats.pending, ...stats.recentBatches.map((b) => b.pendingAfter));
-    written = stats.rowsWritten + stats.rejected;
-    if (written < total) await new Promise((r) => setTimeout(r, 250));
-  }
-  const doneAt = Date.now();
-  await handle.terminate('benchmark finished').catch(() => undefined);
-  return {
-    offeredPerS: rate,
-    sentPerS: round(total / ((sentAt - t0) / 1000)),
-    writtenPerS: round(written / ((doneAt - t0) / 1000)),
-    drainSeconds: round((doneAt - sentAt) / 1000),
-    maxPending,
-    failedSamples,
+    const written = (await allRows(pool)).filter((r) => {
+      const m = new RegExp(`^write:${tag}-(\\d+)$`).exec(r.requestId);
+      return m && Number(m[1]) >= first && Number(m[1]) < next;
+    }).length;
+    const refused = (s?.refused ?? 0) - (before?.refused ?? 0);
+    results[label] = { offered: n, offeredPerS: Math.round((n / offeredSeconds) * 10) / 10, sendErrors, accepted: written, refused, neitherWrittenNorRefused: n - sendErrors - written - refused };
+    say(`flood ${label}: offered ${n} at ${(n / offeredSeconds).toFixed(1)}/s; written ${written}, refused ${refused} (BatcherOverloaded), send errors ${sendErrors}, neither ${n - sendErrors - written - refused}`);
   };
+  if (count > 0) await offer('max-rate', count, undefined);
+  if (seconds > 0 && ratePerS > 0) await offer(`${ratePerS}-per-s-for-${seconds}-s`, ratePerS * seconds, ratePerS);
+  const shardId = batcherWorkflowId(cfg.workflowIdPrefix, 0);
+  await client.workflow.getHandle(shardId).terminate('bench flood finished').catch(() => undefined);
+  const events = await shardEvents(client, shardId);
+  results.longestBatcherTaskMs = events.longestTaskMs;
+  results.batcherRuns = events.runs;
+  results.batcherWorkerPeakRssMb = peakRssMb(worker.pid);
+  say(`flood: longest batcher workflow task ${events.longestTaskMs} ms over ${events.runs} runs; batcher-worker peak RSS ${results.batcherWorkerPeakRssMb} MB`);
+  await worker.stop();
+  return results;
 }
 
-async function statementsSoFar(pool: Pool): Promise<number> {
-  const [rows] = await pool.query("SHOW GLOBAL STATUS LIKE 'Questions'");
-  return Number((rows as Array<{ Value: string }>)[0]?.Value ?? 0);
-}
+// ---------- main ----------
 
-/** Statements the pipeline sent between two readings, not counting the readings themselves. */
-async function measureStatements<T>(pool: Pool, fn: () => Promise<T>): Promise<{ value: T; statements: number }> {
-  const before = await statementsSoFar(pool);
-  const value = await fn();
-  const after = await statementsSoFar(pool);
-  return { value, statements: after - before - 1 };
+/** A stand-in OTLP endpoint: accepts and discards, so "tracing on" costs what exporting costs. */
+async function otlpSink(): Promise<{ url: string; close(): void; requests: () => number }> {
+  let requests = 0;
+  const server = http.createServer((req, res) => {
+    requests++;
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`, close: () => server.close(), requests: () => requests };
 }
-
-async function committedRows(pool: Pool, prefix: string): Promise<{ rows: number; batches: number }> {
-  const [r] = await pool.query(`SELECT COUNT(*) AS n, COUNT(DISTINCT batch_id) AS b FROM ${WRITES_TABLE} WHERE status = 'committed' AND requester_workflow_id LIKE ?`, [`${prefix}%`]);
-  const row = (r as Array<{ n: number; b: number }>)[0];
-  return { rows: Number(row?.n ?? 0), batches: Number(row?.b ?? 0) };
-}
-
-async function batcherHistoryEvents(client: Client, workflowId: string): Promise<{ runs: number; events: number }> {
-  let runs = 0;
-  let events = 0;
-  // Visibility lists every run; describe gives each run's exact history length.
-  for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    runs++;
-    events += (await client.workflow.getHandle(workflowId, wf.runId).describe()).historyLength;
-  }
-  return { runs, events };
-}
-
-interface PipelineFigures {
-  workflows: number;
-  succeeded: number;
-  failed: number;
-  seconds: number;
-  throughputPerS: number;
-  latencyMs: { p50: number; p95: number; p99: number };
-  rows: number;
-  statements: number;
-  statementsPerRow: number;
-}
-
-function figures(outcomes: TransactionOutcome[], seconds: number, rows: number, statements: number): PipelineFigures {
-  const s = summarize(outcomes);
-  return {
-    workflows: s.total,
-    succeeded: s.succeeded,
-    failed: s.failed,
-    seconds: round(seconds),
-    throughputPerS: round(s.succeeded / seconds),
-    latencyMs: s.latencyMs,
-    rows,
-    statements,
-    statementsPerRow: round(statements / Math.max(rows, 1), 4),
-  };
-}
-
-const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const config = loadConfig(['batcher', 'main', 'mysql'], { ...process.env, MYSQL_POOL_SIZE: process.env.MYSQL_POOL_SIZE ?? '20' });
-  const temporal = temporalConnectConfig();
-  await migrate(config.mysql);
-  const pool = createPool(config.mysql);
-  const connection = await NativeConnection.connect(temporal.connectionOptions);
-  const client = new Client({ connection, namespace: temporal.namespace });
-  const tag = Date.now().toString(36);
-  const batcher = { ...config.batcher, taskQueue: `bench-batcher-${tag}`, workflowIdPrefix: `bench-batcher-${tag}` };
-  const mainTaskQueue = `bench-main-${tag}`;
-  const namespace = temporal.namespace;
-  const workers = [
-    await createBatcherWorker({ connection, namespace, taskQueue: batcher.taskQueue, pool, shutdownGraceMs: 1000 }),
-    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, pool, batcher, businessStepMs: 0, shutdownGraceMs: 1000, client }),
-  ];
-  const running = workers.map((w) => w.run());
-  const log = (m: string) => console.log(`[bench] ${m}`);
-
+  await migrate(mysqlCfg);
+  const pool = createPool(mysqlCfg, { connectionLimit: 2 });
+  const connection = await Connection.connect({ address: temporalAddress });
+  const client = new Client({ connection });
+  say(`servers: Temporal ${temporalAddress} (pid ${temporalPid}), MariaDB ${mysqlCfg.host}:${mysqlCfg.port} (pid ${mysqldPid}); ${N} transactions, business steps ${STEP_MS} ms`);
+  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), transactions: N, stepMs: STEP_MS, machine: { cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() } };
+  const pipelines: Record<string, PipelineFigures> = {};
   try {
-    log(`batched pipeline: ${N} workflows, batch ${batcher.maxBatchSize} / ${batcher.flushIntervalMs} ms, ${batcher.shards} shard(s), continue-as-new every ${batcher.continueAsNewSignals} signals`);
-    const batchedIds = Array.from({ length: N }, (_, i) => `bench-b-${tag}-${i}`);
-    const batchedStart = Date.now();
-    const batched = await measureStatements(pool, async () => {
-      await startTransactions(client, { taskQueue: mainTaskQueue, workflowIds: batchedIds, input: (id, i) => ({ payload: { order: id, amountCents: i } }) });
-      return awaitTransactions(client, batchedIds, batchedStart);
-    });
-    const batchedSeconds = (Date.now() - batchedStart) / 1000;
-    const batchedRows = await committedRows(pool, `bench-b-${tag}-`);
-    const stats: BatcherStats[] = await Promise.all(
-      Array.from({ length: batcher.shards }, (_, s) => client.workflow.getHandle(batcherWorkflowId(batcher.workflowIdPrefix, s)).query(batcherStatsQuery)),
-    );
-    const history = await Promise.all(Array.from({ length: batcher.shards }, (_, s) => batcherHistoryEvents(client, batcherWorkflowId(batcher.workflowIdPrefix, s))));
-
-    log(`naive baseline: ${N} workflows, one INSERT activity each`);
-    const naiveIds = Array.from({ length: N }, (_, i) => `bench-n-${tag}-${i}`);
-    const naiveStart = Date.now();
-    const naive = await measureStatements(pool, async () => {
-      await startTransactions(client, { taskQueue: mainTaskQueue, workflowType: 'directWriteWorkflow', workflowIds: naiveIds, input: (id, i) => ({ payload: { order: id, amountCents: i } }) });
-      return awaitTransactions(client, naiveIds, naiveStart);
-    });
-    const naiveSeconds = (Date.now() - naiveStart) / 1000;
-    const naiveRows = await committedRows(pool, `bench-n-${tag}-`);
-
-    // Saturation of one shard: offer signals as fast as the client can send, then see how fast
-    // the shard takes them in and writes them (requesters do not exist: confirmations are counted
-    // as undeliverable, which costs the same events as delivered ones).
-    let saturation: Record<string, number> | undefined;
-    if (SAT > 0) {
-      log(`one-shard saturation: ${SAT} signals offered at once`);
-      const satCfg = { ...batcher, shards: 1, workflowIdPrefix: `bench-sat-${tag}` };
-      const satId = batcherWorkflowId(satCfg.workflowIdPrefix, 0);
-      const t0 = Date.now();
-      await mapLimit(Array.from({ length: SAT }, (_, i) => i), 64, (i) =>
-        signalWithStartBatcher(client, satCfg, 0, { requestId: `sat-${tag}-${i}`, requesterWorkflowId: `sat-requester-${tag}-${i}`, payload: { i }, submittedAtMs: Date.now() }),
-      );
-      const sentS = (Date.now() - t0) / 1000;
-      const handle = client.workflow.getHandle(satId);
-      let last: BatcherStats | undefined;
-      for (let i = 0; i < 600; i++) {
-        last = await handle.query(batcherStatsQuery);
-        if (last.rowsWritten + last.rejected >= SAT) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      const doneS = (Date.now() - t0) / 1000;
-      const satHistory = await batcherHistoryEvents(client, satId);
-      saturation = {
-        signals: SAT,
-        sendSeconds: round(sentS),
-        signalsAcceptedPerS: round(SAT / sentS),
-        writtenSeconds: round(doneS),
-        rowsWritten: last?.rowsWritten ?? 0,
-        requestsWrittenPerS: round((last?.rowsWritten ?? 0) / doneS),
-        continueAsNew: last?.continueAsNewCount ?? 0,
-        runs: satHistory.runs,
-        historyEvents: satHistory.events,
-        largestContinueAsNewPayloadBytes: last?.largestContinueAsNewPayloadBytes ?? 0,
-      };
-      await handle.terminate('benchmark finished').catch(() => undefined);
+    if (PHASES.has('ceiling')) pipelines.ceiling = await runPipeline(client, pool, { name: 'ceiling', workflowType: 'noWriteWorkflow', kind: 'baseline', n: N, stepMs: STEP_MS });
+    if (PHASES.has('naive')) pipelines.naive = await runPipeline(client, pool, { name: 'naive', workflowType: 'directWriteWorkflow', kind: 'baseline', n: N, stepMs: STEP_MS });
+    if (PHASES.has('batched')) pipelines.batched = await runPipeline(client, pool, { name: 'batched', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS });
+    if (PHASES.has('eager')) pipelines.eager = await runPipeline(client, pool, { name: 'eager', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS, env: { BATCH_FLUSH_POLICY: 'eager' } });
+    if (PHASES.has('traced')) {
+      const sink = await otlpSink();
+      pipelines.traced = await runPipeline(client, pool, { name: 'traced', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } });
+      say(`traced: ${sink.requests()} OTLP export requests received`);
+      sink.close();
     }
-
-    const sweep: SweepPoint[] = [];
-    for (const rate of SWEEP_RATES) {
-      log(`one-shard sweep: ${rate} signals/s for ${SWEEP_SECONDS} s`);
-      sweep.push(await sweepPoint(client, batcher, tag, rate, SWEEP_SECONDS));
+    const saturation = pipelines.eager?.throughputPerS ?? pipelines.batched?.throughputPerS;
+    if (PHASES.has('steady') && saturation && STEADY_SECONDS > 0) {
+      const rate = saturation / 2;
+      say(`steady: eager policy at ${rate.toFixed(1)} transactions/s (half of ${saturation}/s) for ${STEADY_SECONDS} s`);
+      pipelines.steady = await runPipeline(client, pool, { name: 'steady', workflowType: 'transactionWorkflow', kind: 'batcher', n: Math.round(rate * STEADY_SECONDS), stepMs: STEP_MS, rateIntervalMs: 1000 / rate, env: { BATCH_FLUSH_POLICY: 'eager' } });
     }
-
-    const b = figures(batched.value, batchedSeconds, batchedRows.rows, batched.statements);
-    const n = figures(naive.value, naiveSeconds, naiveRows.rows, naive.statements);
-    const events = history.reduce((x, h) => x + h.events, 0);
-    const result = {
-      when: new Date().toISOString(),
-      machine: `${process.platform} ${process.arch}, node ${process.version}`,
-      batching: { maxBatchSize: batcher.maxBatchSize, flushIntervalMs: batcher.flushIntervalMs, shards: batcher.shards, continueAsNewSignals: batcher.continueAsNewSignals },
-      batched: {
-        ...b,
-        bulkOperations: batchedRows.batches,
-        batcherRuns: history.reduce((x, h) => x + h.runs, 0),
-        batcherHistoryEvents: events,
-        historyEventsPerRequest: round(events / Math.max(batchedRows.rows, 1)),
-        continueAsNew: stats.reduce((x, s) => x + s.continueAsNewCount, 0),
-        largestContinueAsNewPayloadBytes: Math.max(...stats.map((s) => s.largestContinueAsNewPayloadBytes)),
-      },
-      naive: n,
-      ratios: {
-        statementsPerRow: round(n.statementsPerRow / Math.max(b.statementsPerRow, 1e-9), 1),
-        throughput: round(b.throughputPerS / Math.max(n.throughputPerS, 1e-9), 2),
-        latencyP50: round(b.latencyMs.p50 / Math.max(n.latencyMs.p50, 1), 1),
-      },
-      saturation,
-      sweep,
+    results.pipelines = pipelines;
+    const ratio = (a?: PipelineFigures, b?: PipelineFigures) => (a && b ? Math.round((a.throughputPerS / b.throughputPerS) * 100) / 100 : undefined);
+    results.ratios = {
+      batchedToNaive: ratio(pipelines.batched, pipelines.naive),
+      batchedToCeiling: ratio(pipelines.batched, pipelines.ceiling),
+      eagerToNaive: ratio(pipelines.eager, pipelines.naive),
+      eagerToCeiling: ratio(pipelines.eager, pipelines.ceiling),
+      naiveToCeiling: ratio(pipelines.naive, pipelines.ceiling),
+      mainWorkerCpuToBare: pipelines.batched && pipelines.ceiling ? Math.round(((pipelines.batched.cpuSecondsPer1000['main-worker'] ?? 0) / (pipelines.ceiling.cpuSecondsPer1000.baseline ?? 1)) * 100) / 100 : undefined,
+      tracedMainWorkerCpuToUntraced: pipelines.traced && pipelines.batched ? Math.round(((pipelines.traced.cpuSecondsPer1000['main-worker'] ?? 0) / (pipelines.batched.cpuSecondsPer1000['main-worker'] ?? 1)) * 100) / 100 : undefined,
     };
-
-    console.log('\n==== benchmark ====');
-    console.log(`                         ${pad('batched')}naive`);
-    console.log(`workflows ok/failed      ${pad(`${b.succeeded}/${b.failed}`)}${n.succeeded}/${n.failed}`);
-    console.log(`throughput (wf/s)        ${pad(b.throughputPerS)}${n.throughputPerS}`);
-    console.log(`confirm p50/p95/p99 ms   ${pad(`${b.latencyMs.p50}/${b.latencyMs.p95}/${b.latencyMs.p99}`)}${n.latencyMs.p50}/${n.latencyMs.p95}/${n.latencyMs.p99}`);
-    console.log(`rows written             ${pad(b.rows)}${n.rows}`);
-    console.log(`DB statements            ${pad(b.statements)}${n.statements}`);
-    console.log(`DB statements per row    ${pad(b.statementsPerRow)}${n.statementsPerRow}`);
-    console.log(`bulk operations          ${pad(batchedRows.batches)}${n.rows}`);
-    console.log(`batcher history events per request: ${result.batched.historyEventsPerRequest} (${events} events in ${result.batched.batcherRuns} runs)`);
-    console.log(`continue-as-new: ${result.batched.continueAsNew}, largest payload ${result.batched.largestContinueAsNewPayloadBytes} bytes`);
-    console.log(`ratios: statements/row naive÷batched ${result.ratios.statementsPerRow}×, throughput batched÷naive ${result.ratios.throughput}×, p50 latency batched÷naive ${result.ratios.latencyP50}×`);
-    if (saturation) {
-      console.log(`one shard: ${saturation.signals} signals sent in ${saturation.sendSeconds} s (${saturation.signalsAcceptedPerS}/s accepted), all written after ${saturation.writtenSeconds} s (${saturation.requestsWrittenPerS} requests/s), ${saturation.continueAsNew} continue-as-new, largest payload ${saturation.largestContinueAsNewPayloadBytes} bytes`);
+    say(`ratios: ${JSON.stringify(results.ratios)}`);
+    if (PHASES.has('burst') && BURST > 0) results.burst = await burst(client, pool, BURST);
+    if (PHASES.has('flood') && (FLOOD > 0 || FLOOD_SECONDS > 0)) {
+      // Twice what one shard sustains: the eager pipeline's saturation is the reference, else 200/s.
+      results.flood = await flood(client, pool, FLOOD, Math.round(2 * (saturation ?? 100)), FLOOD_SECONDS);
     }
-    for (const p of sweep) {
-      console.log(`one shard at ${p.offeredPerS} signals/s offered: sent ${p.sentPerS}/s, written ${p.writtenPerS}/s, drained ${p.drainSeconds} s after the last signal, at most ${p.maxPending} pending (samples and after each flush; ${p.failedSamples} samples failed)`);
-    }
-    await mkdir(path.dirname(values.out as string), { recursive: true });
-    await writeFile(values.out as string, JSON.stringify(result, null, 2));
-    console.log(`figures written to ${values.out}`);
   } finally {
-    for (let s = 0; s < batcher.shards; s++) await client.workflow.getHandle(batcherWorkflowId(batcher.workflowIdPrefix, s)).terminate('benchmark finished').catch(() => undefined);
-    for (const w of workers) w.shutdown();
-    await Promise.allSettled(running);
+    fs.mkdirSync(path.dirname(values.out as string), { recursive: true });
+    fs.writeFileSync(values.out as string, JSON.stringify(results, null, 2));
+    say(`figures written to ${values.out}`);
     await pool.end();
     await connection.close();
   }
 }
 
-const pad = (v: unknown) => String(v).padEnd(22);
-
-main().catch((err) => {
-  console.error(`[bench] failed: ${err?.stack ?? err}`);
+main().catch((err: unknown) => {
+  console.error(`[bench] failed: ${String((err as Error)?.stack ?? err)}`);
   process.exit(1);
 });

@@ -2,7 +2,7 @@
 // monitor also reads a shard still running an older release during a rolling upgrade.
 import type { BatcherStats } from '@batcher/shared/workflow';
 
-type ProgressField = 'oldestPendingAgeMs' | 'writesInFlight' | 'refused' | 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize' | 'requestsTotal';
+type ProgressField = 'oldestPendingAgeMs' | 'writesInFlight' | 'refused' | 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize' | 'requestsTotal' | 'lastRequestAtMs';
 
 export type BatcherProgressStats = Pick<BatcherStats, ProgressField>;
 

@@ -137,6 +137,8 @@ export interface BatcherStats {
   pendingBytes: number;
   /** Age of the oldest pending request, in ms (workflow time). */
   oldestPendingAgeMs: number | null;
+  /** When the last request was accepted (workflow time, ms since epoch). */
+  lastRequestAtMs: number | null;
   writesInFlight: number;
   batchesWritten: number;
   rowsWritten: number;

@@ -73,6 +73,7 @@ export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply
       if (!o || o.status === 'rejected') {
         return {
           reply,
+          trace: row.trace,
           failure: ApplicationFailure.create({
             type: o?.errorType ?? BatcherErrorTypes.DataRejected,
             message: `write ${row.requestId} was rejected: ${o?.reason ?? 'no outcome'}`,
@@ -81,7 +82,7 @@ export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply
         };
       }
       const status = o.status === 'committed' && i === 0 ? 'committed' : 'duplicate';
-      return { reply, outcome: { requestId: row.requestId, status, batchId: o.batchId, shard: input.shard } };
+      return { reply, trace: row.trace, outcome: { requestId: row.requestId, status, batchId: o.batchId, shard: input.shard } };
     });
   });
 }

@@ -3,14 +3,18 @@
 // requester's own history. A requester that no longer waits (its activity finished or timed out,
 // its workflow is gone) is counted, never fatal; an unreachable server fails the activity so it is
 // retried (completing twice is harmless: the second call finds nothing to complete).
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, propagation, trace } from '@opentelemetry/api';
 import { ActivityCompletionError, ActivityNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { DirectAnswer, ReplyAddress, WriteOutcome } from '@batcher/shared/workflow';
+import type { DirectAnswer, ReplyAddress, TraceCarrier, WriteOutcome } from '@batcher/shared/workflow';
+
+const tracer = trace.getTracer('@batcher/batcher-worker');
 
 /** Replies sent at once; keeps a 100-row batch to a few round trips without flooding the server. */
 const CONCURRENCY = 32;
 
-export type Reply = { reply: ReplyAddress; outcome: WriteOutcome } | { reply: ReplyAddress; failure: ApplicationFailure };
+/** An answer to one requester; `trace` is the requester's context, so the answer joins its trace. */
+export type Reply = ({ reply: ReplyAddress; outcome: WriteOutcome } | { reply: ReplyAddress; failure: ApplicationFailure }) & { trace?: TraceCarrier };
 
 export interface Replier {
   /** Delivers every reply; resolves with how many found nobody waiting. Throws when the server is unreachable. */
@@ -43,14 +47,21 @@ export function createReplier(client: Client): Replier {
         await Promise.all(
           replies.slice(i, i + CONCURRENCY).map(async (r) => {
             const id = { workflowId: r.reply.workflowId, runId: r.reply.runId, activityId: r.reply.activityId };
-            try {
-              if ('outcome' in r) await client.activity.complete(id, r.outcome);
-              else await client.activity.fail(id, r.failure);
-            } catch (err) {
-              // A refused address (malformed, or another namespace's) counts like a requester that is gone.
-              if (err instanceof ActivityNotFoundError || (err instanceof ActivityCompletionError && (await serverReachable()))) undeliverable++;
-              else throw err;
-            }
+            // The hop back to the requester, as a span of its trace (a no-op when tracing is off).
+            const parent = r.trace ? propagation.extract(ROOT_CONTEXT, r.trace) : ROOT_CONTEXT;
+            await tracer.startActiveSpan('CompleteActivity:awaitBatchedWrite', { kind: SpanKind.CLIENT, attributes: { 'batcher.requester_workflow_id': id.workflowId } }, parent, async (span) => {
+              try {
+                if ('outcome' in r) await client.activity.complete(id, r.outcome);
+                else await client.activity.fail(id, r.failure);
+              } catch (err) {
+                span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+                // A refused address (malformed, or another namespace's) counts like a requester that is gone.
+                if (err instanceof ActivityNotFoundError || (err instanceof ActivityCompletionError && (await serverReachable()))) undeliverable++;
+                else throw err;
+              } finally {
+                span.end();
+              }
+            });
           }),
         );
       }

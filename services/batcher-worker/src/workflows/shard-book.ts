@@ -89,6 +89,8 @@ export class ShardBook {
   recentBatches: BatcherStats['recentBatches'];
   writesInFlight = 0;
   signalsThisRun = 0;
+  /** When the last request was accepted (workflow time). */
+  private lastRequestAtMs: number | null = null;
   /** Batches started in this run (batch ids are `s<shard>-<runId>-<n>`). */
   private batchSeq = 0;
 
@@ -215,6 +217,7 @@ export class ShardBook {
       return;
     }
     this.pending.push(entry);
+    this.lastRequestAtMs = nowMs;
     this.pendingById.set(requestId, entry);
     this.pendingBytes += entry.bytes;
   }
@@ -383,6 +386,7 @@ export class ShardBook {
       pending: this.pending.length,
       pendingBytes: this.pendingBytes,
       oldestPendingAgeMs: oldest ? nowMs - oldest.receivedAtMs : null,
+      lastRequestAtMs: this.lastRequestAtMs,
       writesInFlight: this.writesInFlight,
       batchesWritten: this.counters.batchesWritten,
       rowsWritten: this.counters.rowsWritten,
