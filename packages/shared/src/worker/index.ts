@@ -95,6 +95,9 @@ export async function writeWorkflowBundle(workflowsPath: string, outFile: string
 
 type WorkerService = 'batcher-worker' | 'main-worker';
 
+/** LOG_LEVEL as the SDK's runtime logger names it. */
+const SDK_LEVEL: Record<Config<'log'>['log']['level'], LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
+
 /** What a worker service gets to build its Worker from. */
 export interface WorkerContext<S extends WorkerService> {
   config: Config<ServiceSections<S>>;
@@ -116,7 +119,8 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
     const temporal = temporalConnectConfig();
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
-    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort });
+    // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
+    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, level: SDK_LEVEL[config.log.level] });
     const connection = await NativeConnection.connect(temporal.connectionOptions);
     const pool = createPool(config.mysql);
     try {
