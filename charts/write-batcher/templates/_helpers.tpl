@@ -30,7 +30,7 @@ Release-qualified name, the prefix of every resource name. Three rules keep ever
 {{- end }}
 {{- $full = $full | lower | replace "." "-" }}
 {{- if not (regexMatch "^[a-z]" $full) }}
-{{- $full = printf "%s-%s" $name $full }}
+{{- $full = printf "%s-%s" $name ($full | trimSuffix (printf "-%s" $name)) }}
 {{- end }}
 {{- if gt (len $full) 48 }}
 {{- $full = printf "%s-%s" ($full | trunc 41 | trimSuffix "-") ($full | sha256sum | trunc 6) }}
