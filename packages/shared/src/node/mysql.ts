@@ -1,5 +1,6 @@
 // MySQL access shared by services: the mysql2 pool and the idempotent schema migration.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
 import type { SslOptions } from 'mysql2';
 import { ConfigError, type Config } from './config';
@@ -23,6 +24,11 @@ export function mysqlTlsOptions(cfg: MysqlConfig): SslOptions | undefined {
   }
   if (Boolean(cfg.tlsCertPath) !== Boolean(cfg.tlsKeyPath)) {
     throw new ConfigError([{ variable: cfg.tlsCertPath ? 'MYSQL_TLS_KEY_PATH' : 'MYSQL_TLS_CERT_PATH', message: 'MYSQL_TLS_CERT_PATH and MYSQL_TLS_KEY_PATH go together' }]);
+  }
+  // mysql2 sends no server name for an IP address, and Node then checks the certificate against
+  // "localhost": verify-full would check the wrong name.
+  if (cfg.tlsMode === 'verify-full' && isIP(cfg.host)) {
+    throw new ConfigError([{ variable: 'MYSQL_TLS_MODE', message: `verify-full needs MYSQL_HOST to be a host name, not the address ${cfg.host} (use verify-ca to check the CA only)` }]);
   }
   const read = (variable: string, file: string | undefined): string | undefined => {
     if (!file) return undefined;
