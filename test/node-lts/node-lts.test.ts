@@ -4,7 +4,8 @@
 // workflows through the Temporal core bridge (a native module, the part most tied to the Node
 // version) against a real Temporal server and MariaDB. One vitest test per file, passing when
 // every test of that file passed on Node 24.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,18 +30,18 @@ describe.skipIf(missing)(`the suites on Node ${IMAGE_NODE_MAJOR} (the image's No
   let output = '';
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  beforeAll(() => {
+  beforeAll(async () => {
     const version = spawnSync(nodeLts, ['--version'], { encoding: 'utf8' }).stdout.trim();
     expect(version).toMatch(new RegExp(`^v${IMAGE_NODE_MAJOR}\\.`));
     const json = path.join(dir, 'report.json');
-    // Its own vitest run (and so its own MariaDB and Temporal from test/global-setup.ts).
-    const r = spawnSync(nodeLts, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', ...FILES, '--reporter=json', `--outputFile=${json}`], {
+    // Its own vitest run (and so its own MariaDB and Temporal from test/global-setup.ts). Async:
+    // a blocked event loop would cut this worker off from vitest for minutes.
+    const r = await promisify(execFile)(nodeLts, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', ...FILES, '--reporter=json', `--outputFile=${json}`], {
       cwd: repoRoot,
-      encoding: 'utf8',
       timeout: 15 * 60_000,
       maxBuffer: 64 * 1024 * 1024,
-    });
-    output = `${r.stdout ?? ''}${r.stderr ?? ''}`.slice(-4000);
+    }).catch((err: Error & { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: `${err.stderr ?? ''}\n${err.message}` }));
+    output = `${r.stdout}${r.stderr}`.slice(-4000);
     if (existsSync(json)) report = JSON.parse(readFileSync(json, 'utf8')) as Report;
   }, 16 * 60_000);
 

@@ -85,6 +85,14 @@ async function expectPendingPods(namespace: string, release: string, deployments
   return pods;
 }
 
+/** Uninstalls, then waits for the garbage collector: nothing labelled with the release may remain. */
+async function uninstallLeavesNothing(namespace: string, release: string): Promise<void> {
+  await helm(['uninstall', release, '-n', namespace]);
+  // Pods and ReplicaSets go through the garbage collector, a moment later.
+  const left = await waitUntil('nothing of the release left', async () => ((await list(namespace, release)).length === 0 ? [] : undefined), { timeoutMs: 60_000, intervalMs: 1000 }).catch(async () => list(namespace, release));
+  expect(left.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+}
+
 /** The ReplicaSet controller's FailedCreate events: how Pod Security refusals show up. */
 async function failedCreates(namespace: string): Promise<string[]> {
   const events = await cluster.getJson<{ items: Array<{ reason: string; message: string }> }>(['events', '-n', namespace]);
@@ -146,6 +154,7 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     expect((await deployment(ns, 'wb-write-batcher-main-worker')).spec?.replicas).toBe(2);
     const configMap = await cluster.getJson<{ data: Record<string, string> }>(['configmap', 'wb-write-batcher', '-n', ns]);
     expect(configMap.data.BATCHER_SHARDS).toBe('1');
+    await uninstallLeavesNothing(ns, release);
   });
 
   it('when only starter.workflows changes, then no Deployment rolls (each pod template hashes only what its service reads)', async () => {
@@ -162,18 +171,12 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     expect(rolled).toEqual(['wb-write-batcher-main-worker']);
   });
 
-  it('uninstalls without leaving anything of the release behind', async () => {
+  it('uninstalls the staging install without leaving anything of the release behind', async () => {
     const ns = await restrictedNamespace('uninstall');
     const release = 'gone';
     await helm(['install', release, chartDir, '-n', ns, ...valuesArgs('staging'), ...noWait, ...noHooks]);
     await expectPendingPods(ns, release, 3);
-    await helm(['uninstall', release, '-n', ns]);
-    // Pods and ReplicaSets go through the garbage collector, a moment later.
-    const left = await waitUntil('nothing of the release left', async () => {
-      const items = await list(ns, release);
-      return items.length === 0 ? [] : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 1000 }).catch(async () => list(ns, release));
-    expect(left.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+    await uninstallLeavesNothing(ns, release);
   });
 
   it('installs releases with the longest name Helm allows (53 characters), two of which share their first 48, a name starting with a digit and a dotted name', async () => {
@@ -212,9 +215,7 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     await waitUntil('the failed starter Job deleted', async () => (await list(ns, release, 'jobs')).length === 0, { timeoutMs: 30_000, intervalMs: 500 });
     await helm(['rollback', release, '1', '-n', ns, ...noWait, ...noHooks]);
     expect((JSON.parse(await helm(['status', release, '-n', ns, '-o', 'json'])) as { info: { status: string } }).info.status).toBe('deployed');
-    await helm(['uninstall', release, '-n', ns]);
-    const left = await waitUntil('nothing of the release left', async () => ((await list(ns, release)).length === 0 ? [] : undefined), { timeoutMs: 60_000, intervalMs: 1000 }).catch(async () => list(ns, release));
-    expect(left.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
+    await uninstallLeavesNothing(ns, release);
   });
 
   it('when the migration hook times out, then its password Secret stays while the Job still runs, and uninstall removes it', async () => {
