@@ -5,7 +5,8 @@
 // `kubectl apply --dry-run=server` of k8s/. Pods are created (so Pod Security admission judges
 // them) but stay Pending: there is no kubelet, so nothing here shows a container starting.
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -227,6 +228,9 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     );
     expect(failed, 'the install waits for the migration Job and times out').toMatch(/pre-install hooks failed|timed out waiting/);
     expect((await list(ns, release, 'jobs')).map((j) => j.metadata.name)).toEqual(['mg-write-batcher-migration']);
+    // Its Pod was admitted under `restricted` (and waits for a kubelet).
+    await waitUntil('the migration Pod', async () => (await list(ns, release, 'pods')).length > 0, { timeoutMs: 30_000, intervalMs: 500 });
+    expect(await failedCreates(ns)).toEqual([]);
     const secret = await cluster.getJson<{ data: Record<string, string> }>(['secret', 'mg-write-batcher-migration', '-n', ns]);
     expect(Buffer.from(secret.data['mysql-password']!, 'base64').toString()).toBe('s3cret');
     await helm(['uninstall', release, '-n', ns]);
@@ -264,6 +268,31 @@ spec:
     await waitUntil('the ServiceMonitor API served', async () => (await cluster.kubectl(['api-resources', '--api-group=monitoring.coreos.com', '-o', 'name'])).includes('servicemonitors'), { timeoutMs: 30_000, intervalMs: 500 });
     await helm(args);
     expect((await cluster.getJson<{ items: KubeObject[] }>(['servicemonitors', '-n', ns])).items).toHaveLength(3);
+  });
+
+  it('admits the `helm test` Pod, and the starter Job\'s pod template draws no Pod Security warning, under the restricted level (server dry run: no kubelet would run them)', async () => {
+    const ns = await restrictedNamespace('test-pod');
+    const rendered = (await execFileAsync(resolveTool('helm'), ['template', 'wb', chartDir, '-n', ns, '--kube-version', '1.33.0', '--show-only', 'templates/test-connectivity.yaml', '--show-only', 'templates/job-starter.yaml'], { env: { ...process.env, ...cluster.env } })).stdout;
+    const file = path.join(os.tmpdir(), `helm-test-pod-${process.pid}.yaml`);
+    const apply = async (yaml: string) => {
+      writeFileSync(file, yaml);
+      try {
+        return await execFileAsync(resolveTool('kubectl'), ['apply', '--dry-run=server', '-n', ns, '-f', file], { env: { ...process.env, ...cluster.env } });
+      } finally {
+        rmSync(file, { force: true });
+      }
+    };
+    // Pods are refused when they violate the level; workloads (the Job) only draw a warning.
+    const { stdout, stderr } = await apply(rendered);
+    expect(stdout).toMatch(/pod\/wb-write-batcher-test created \(server dry run\)/);
+    expect(stdout).toMatch(/job\.batch\/wb-write-batcher-starter created \(server dry run\)/);
+    expect(stderr).not.toMatch(/PodSecurity/);
+    // The check has teeth: with privilege escalation allowed, the Pod is refused and the Job warned about.
+    const privileged = await apply(rendered.replace(/allowPrivilegeEscalation: false/g, 'allowPrivilegeEscalation: true')).then(
+      (r) => r.stderr,
+      (err: Error & { stderr?: string }) => err.stderr ?? err.message,
+    );
+    expect(privileged).toMatch(/violates PodSecurity "restricted/);
   });
 
   it('accepts every manifest in k8s/ with kubectl apply --dry-run=server', async () => {
