@@ -239,35 +239,49 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     expect((await list(ns, release, 'jobs')).map((j) => j.metadata.name)).toEqual(['mg-write-batcher-migration']);
   });
 
-  it('when the ServiceMonitor is on but the Prometheus Operator CRDs are absent, then the install fails naming the CRD, and succeeds once the CRD exists', async () => {
+  it('when the ServiceMonitor, PrometheusRule or KEDA ScaledObject is on but its CRD is absent, then the install fails naming the CRD, and succeeds once the CRDs exist', async () => {
     const ns = await restrictedNamespace('monitoring');
-    const args = ['install', 'mon', chartDir, '-n', ns, '--set', 'metrics.serviceMonitor.enabled=true', ...noWait, ...noHooks];
-    const failed = await helm(args).then(
-      () => undefined,
-      (err: Error) => err.message,
-    );
-    expect(failed).toMatch(/metrics\.serviceMonitor\.enabled is true, but the cluster serves no monitoring\.coreos\.com\/v1\/ServiceMonitor \(CRD servicemonitors\.monitoring\.coreos\.com/);
-    // A stand-in CRD (schema-less; the real one validates more) makes the API present.
-    await cluster.kubectl(['apply', '-f', '-'], {
-      input: `apiVersion: apiextensions.k8s.io/v1
+    const switches = {
+      'metrics.serviceMonitor.enabled': ['monitoring.coreos.com', 'v1', 'ServiceMonitor', 'servicemonitors'],
+      'metrics.prometheusRule.enabled': ['monitoring.coreos.com', 'v1', 'PrometheusRule', 'prometheusrules'],
+      'mainWorker.keda.enabled': ['keda.sh', 'v1alpha1', 'ScaledObject', 'scaledobjects'],
+    } as const;
+    for (const [value, [group, version, kind, plural]] of Object.entries(switches)) {
+      const failed = await helm(['install', 'mon', chartDir, '-n', ns, '--set', `${value}=true`, ...noWait, ...noHooks]).then(
+        () => undefined,
+        (err: Error) => err.message,
+      );
+      expect(failed, value).toContain(`${value} is true, but the cluster serves no ${group}/${version}/${kind} (CRD ${plural}.${group}`);
+    }
+    // Stand-in CRDs (schema-less; the real ones validate more) make the APIs present.
+    for (const [group, version, kind, plural] of Object.values(switches)) {
+      await cluster.kubectl(['apply', '-f', '-'], {
+        input: `apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
 metadata:
-  name: servicemonitors.monitoring.coreos.com
+  name: ${plural}.${group}
 spec:
-  group: monitoring.coreos.com
+  group: ${group}
   scope: Namespaced
-  names: {kind: ServiceMonitor, plural: servicemonitors, singular: servicemonitor, listKind: ServiceMonitorList}
+  names: {kind: ${kind}, plural: ${plural}, singular: ${kind.toLowerCase()}, listKind: ${kind}List}
   versions:
-    - name: v1
+    - name: ${version}
       served: true
       storage: true
       schema:
         openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
 `,
-    });
-    await waitUntil('the ServiceMonitor API served', async () => (await cluster.kubectl(['api-resources', '--api-group=monitoring.coreos.com', '-o', 'name'])).includes('servicemonitors'), { timeoutMs: 30_000, intervalMs: 500 });
-    await helm(args);
+      });
+    }
+    await waitUntil('the custom resource APIs served', async () => {
+      const served = await cluster.kubectl(['api-resources', '-o', 'name']);
+      return Object.values(switches).every(([group, , , plural]) => served.includes(`${plural}.${group}`));
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    await helm(['install', 'mon', chartDir, '-n', ns, ...Object.keys(switches).flatMap((v) => ['--set', `${v}=true`]), ...noWait, ...noHooks]);
     expect((await cluster.getJson<{ items: KubeObject[] }>(['servicemonitors', '-n', ns])).items).toHaveLength(3);
+    expect((await cluster.getJson<{ items: KubeObject[] }>(['prometheusrules', '-n', ns])).items).toHaveLength(1);
+    const scaledObjects = (await cluster.getJson<{ items: KubeObject[] }>(['scaledobjects', '-n', ns])).items;
+    expect(scaledObjects.map((o) => o.metadata.name)).toEqual(['mon-write-batcher-main-worker']);
   });
 
   it('admits the `helm test` Pod, and the starter Job\'s pod template draws no Pod Security warning, under the restricted level (server dry run: no kubelet would run them)', async () => {
