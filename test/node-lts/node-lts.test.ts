@@ -43,6 +43,8 @@ describe.skipIf(missing)(`the suites on Node ${IMAGE_NODE_MAJOR} (the image's No
     }).catch((err: Error & { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: `${err.stderr ?? ''}\n${err.message}` }));
     output = `${r.stdout}${r.stderr}`.slice(-4000);
     if (existsSync(json)) report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    const results = report?.testResults.flatMap((t) => t.assertionResults) ?? [];
+    console.log(`[node-lts] ${version}: ${results.filter((a) => a.status === 'passed').length} of ${results.length} tests passed in ${report?.testResults.length ?? 0} files`);
   }, 16 * 60_000);
 
   it('runs on the Node version of the image', () => {
