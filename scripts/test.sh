@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # THE test command (`npm test`; .ci/run calls it). On a fresh machine: installs the tools, the
 # node modules and the build, then runs every suite and counts its results:
-#   - vitest (test/**/*.test.ts, real MariaDB + Temporal started by test/global-setup.ts)
-#   - scripts/check-packaging.sh, if present (writes $RESULTS_DIR/packaging.counts)
+#   - vitest (test/**/*.test.ts, real MariaDB + Temporal started by test/global-setup.ts; the
+#     packaging suites in test/packaging/ too: hadolint, helm lint, helm-unittest,
+#     kubernetes-validate, skaffold checks and the chart on a live API server)
 #   - any other $RESULTS_DIR/*.counts file ("<passed> <failed>") a suite leaves behind.
 # The last line printed is exactly "N passed, N failed" over all suites; the exit status is non-zero
 # if anything failed. A suite that crashes (no results, or exit status without failures) counts as
-# one failure. Bounded by TEST_TIMEOUT_MINUTES (default 45) for vitest and 20 for packaging.
+# one failure. Bounded by TEST_TIMEOUT_MINUTES (default 45).
 # Arguments go to vitest, e.g. `npm test -- test/pipeline` runs only those files.
 set -uo pipefail # no -e: one suite failing must not keep the others from running and being counted
 cd "$(dirname "$0")/.."
@@ -82,25 +83,7 @@ if [ $vitest_rc != 0 ] && [ "$failed" = 0 ]; then
 fi
 write_counts vitest "$passed" "$failed"
 
-# 3. Packaging checks (chart, Dockerfiles), when that suite exists.
-if [ -f scripts/check-packaging.sh ]; then
-  stack_log "scripts/check-packaging.sh"
-  timeout --kill-after=30 1200 bash scripts/check-packaging.sh
-  packaging_rc=$?
-  if [ $packaging_rc != 0 ]; then
-    p='' f=''
-    [ -f "$RESULTS_DIR/packaging.counts" ] && read -r p f _ <"$RESULTS_DIR/packaging.counts"
-    if ! [[ "${p:-}" =~ ^[0-9]+$ && "${f:-}" =~ ^[0-9]+$ ]] || [ "$f" = 0 ]; then
-      stack_log "check-packaging.sh exited with $packaging_rc without reporting a failure; counted as one failure"
-      write_counts packaging "${p:-0}" 1
-    fi
-  elif [ ! -f "$RESULTS_DIR/packaging.counts" ]; then
-    stack_log "check-packaging.sh wrote no packaging.counts; counted as one failure"
-    write_counts packaging 0 1
-  fi
-fi
-
-# 4. Sum every suite's counts.
+# 3. Sum every suite's counts.
 total_passed=0
 total_failed=0
 for file in "$RESULTS_DIR"/*.counts; do

@@ -167,7 +167,15 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
       expect(new Set(Object.keys(env)).size, 'a variable is set twice').toBe(container.env!.length);
       // ...and every setting the service reads is one the chart sets (a new setting needs a value
       // in values.yaml), except the OTLP endpoint, which is left unset to mean "no exporter".
-      const unset = [...allowed].filter((n) => !(n in env) && !(n === 'OTEL_EXPORTER_OTLP_ENDPOINT' && !values.telemetry.otlpEndpoint));
+      // Likewise the MySQL TLS files, unset while no Secret of them is mounted.
+      const mysqlTls = values.mysql.tls.mode !== 'disabled' && values.mysql.tls.existingSecret ? values.mysql.tls : undefined;
+      const optional: Record<string, boolean> = {
+        OTEL_EXPORTER_OTLP_ENDPOINT: !values.telemetry.otlpEndpoint,
+        MYSQL_TLS_CA_PATH: !mysqlTls?.caKey,
+        MYSQL_TLS_CERT_PATH: !mysqlTls?.certKey,
+        MYSQL_TLS_KEY_PATH: !mysqlTls?.certKey,
+      };
+      const unset = [...allowed].filter((n) => !(n in env) && !optional[n]);
       expect(unset, `the chart does not set these ${svc.service} settings`).toEqual([]);
 
       // The loaders accept it (a ConfigError names every offending variable).
@@ -222,6 +230,10 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           password: SECRET_PLACEHOLDER,
           database: values.mysql.database,
           poolSize: values.mysql.poolSize,
+          tlsMode: values.mysql.tls.mode,
+          tlsCaPath: mysqlTls?.caKey ? expect.stringMatching(/ca\.crt$/) : undefined,
+          tlsCertPath: mysqlTls?.certKey ? expect.stringMatching(/tls\.crt$/) : undefined,
+          tlsKeyPath: mysqlTls?.certKey ? expect.stringMatching(/tls\.key$/) : undefined,
         });
       }
       const ports = new Map((container.ports ?? []).map((p) => [p.name, p.containerPort]));

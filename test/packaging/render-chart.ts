@@ -1,6 +1,7 @@
 // Renders charts/write-batcher with the pinned Helm from .tools (scripts/install-tools.sh) and
 // returns its manifests, for the packaging tests. Hooks are included, as `helm template` does.
-import { execFileSync } from 'node:child_process';
+// Also where the packaging suites find their tools, and how they run them.
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -10,6 +11,9 @@ export const chartDir = path.join(repoRoot, 'charts/write-batcher');
 export const helmBin = path.join(repoRoot, '.tools/bin/helm');
 export const releaseName = 'write-batcher';
 export const releaseNamespace = 'batcher';
+
+/** The chart's kubeVersion floor and the newest minor the pinned kubernetes-validate bundles. */
+export const KUBE_VERSIONS = ['1.29', '1.33'];
 
 /** The values sets the chart ships, and one that turns every optional switch on. */
 export const valuesSets: Record<string, string[]> = {
@@ -27,7 +31,7 @@ export interface Manifest {
 }
 
 // Helm keeps caches and settings under $HOME by default; keep test runs out of it.
-const helmHomes = {
+export const helmHomes = {
   HELM_CACHE_HOME: path.join(repoRoot, '.run/helm/cache'),
   HELM_CONFIG_HOME: path.join(repoRoot, '.run/helm/config'),
   HELM_DATA_HOME: path.join(repoRoot, '.run/helm/data'),
@@ -40,4 +44,40 @@ export function renderChart(valuesFiles: string[], kubeVersion = '1.33.0'): Mani
   return parseAllDocuments(out)
     .map((d) => d.toJS() as Manifest | null)
     .filter((d): d is Manifest => d != null);
+}
+
+/** The packaging tools scripts/install-tools.sh installs, by name. */
+export const tools = {
+  helm: helmBin,
+  helmUnittest: path.join(repoRoot, '.tools/bin/helm-unittest'),
+  hadolint: path.join(repoRoot, '.tools/venv/bin/hadolint'),
+  kubernetesValidate: path.join(repoRoot, '.tools/venv/bin/kubernetes-validate'),
+  python: path.join(repoRoot, '.tools/venv/bin/python'),
+};
+
+/**
+ * Why a suite must be skipped: the tools it needs that are not installed (printed, so a skip is
+ * never silent). Undefined when all are there.
+ */
+export function missingTools(suite: string, ...names: Array<keyof typeof tools>): string | undefined {
+  const missing = names.filter((n) => !existsSync(tools[n]));
+  if (!missing.length) return undefined;
+  const why = `${missing.map((n) => path.relative(repoRoot, tools[n])).join(', ')} not installed (run bash scripts/install-tools.sh all)`;
+  console.warn(`[${suite}] skipped: ${why}`);
+  return why;
+}
+
+export interface ToolRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr, for assertion messages. */
+  output: string;
+}
+
+/** Runs a tool to completion within a time limit; never throws on a non-zero exit. */
+export function runTool(command: string, args: readonly string[], { timeoutMs = 120_000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): ToolRun {
+  const r = spawnSync(command, [...args], { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...helmHomes, ...env } });
+  if (r.error) throw new Error(`${command} ${args.join(' ')}: ${r.error.message}`);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}${r.stderr}` };
 }

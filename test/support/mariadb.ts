@@ -18,6 +18,8 @@ export interface MariaDbOptions {
   database?: string;
   /** @default 60000 */
   startTimeoutMs?: number;
+  /** More mariadbd options, e.g. `--ssl-cert=…` for a server with TLS. */
+  extraArgs?: readonly string[];
 }
 
 /** Connection settings, serialisable so vitest can hand them from globalSetup to tests. */
@@ -105,6 +107,7 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaD
         '--max-connections=500',
         '--character-set-server=utf8mb4',
         '--collation-server=utf8mb4_unicode_ci',
+        ...(options.extraArgs ?? []),
       ],
     });
     logFile = server.logFile;

@@ -8,23 +8,39 @@ Names, labels and the pieces every pod shares. Component-aware helpers take
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Release-qualified name; the release name alone when it already contains the chart name. */}}
+{{/*
+Release-qualified name, the prefix of every resource name. Three rules keep every
+`<fullname>-<component>` a valid DNS-1035 label (Services need one) and unique per release:
+- at most 48 characters, so the longest component suffix ("-health-monitor", 15) still fits in
+  63; a longer name keeps its first 41 characters plus a hash of the whole name, so two long
+  release names that share a prefix do not collide (plain truncation made every component of a
+  48+ character release the same `…-write-batche`);
+- dots (allowed in release names) become dashes;
+- it starts with a letter: a release named `9demo` gets `write-batcher-9demo`.
+*/}}
 {{- define "write-batcher.fullname" -}}
-{{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
-{{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
-{{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- $full := "" }}
+{{- if .Values.fullnameOverride }}
+{{- $full = .Values.fullnameOverride }}
+{{- else if contains $name .Release.Name }}
+{{- $full = .Release.Name }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- $full = printf "%s-%s" .Release.Name $name }}
 {{- end }}
+{{- $full = $full | lower | replace "." "-" }}
+{{- if not (regexMatch "^[a-z]" $full) }}
+{{- $full = printf "%s-%s" $name ($full | trimSuffix (printf "-%s" $name)) }}
 {{- end }}
+{{- if gt (len $full) 48 }}
+{{- $full = printf "%s-%s" ($full | trunc 41 | trimSuffix "-") ($full | sha256sum | trunc 6) }}
+{{- end }}
+{{- $full }}
 {{- end }}
 
-{{/* Name of one component's resources: <fullname>-<component>. */}}
+{{/* Name of one component's resources: <fullname>-<component> (at most 63 characters, see fullname). */}}
 {{- define "write-batcher.componentName" -}}
-{{- printf "%s-%s" (include "write-batcher.fullname" .root) .component | trunc 63 | trimSuffix "-" }}
+{{- printf "%s-%s" (include "write-batcher.fullname" .root) .component }}
 {{- end }}
 
 {{- define "write-batcher.chart" -}}
@@ -85,11 +101,13 @@ batcher-worker:
   values: batcherWorker
   script: /app/services/batcher-worker/dist/main.js
   workflowBundle: /app/services/batcher-worker/dist/workflow-bundle.js
+  taskQueue: batching
   sections: [log, telemetry, temporal, batcher, mysql, worker]
 main-worker:
   values: mainWorker
   script: /app/services/main-worker/dist/main.js
   workflowBundle: /app/services/main-worker/dist/workflow-bundle.js
+  taskQueue: main
   sections: [log, telemetry, temporal, batcher, main, mysql, worker]
 health-monitor:
   values: healthMonitor
@@ -109,6 +127,9 @@ sections: [log, mysql]
 
 {{/* Where the Temporal TLS secret is mounted; the file names are fixed by the volume's items. */}}
 {{- define "write-batcher.temporalTlsDir" -}}/etc/temporal/tls{{- end }}
+
+{{/* Where the MySQL TLS secret is mounted (same convention). */}}
+{{- define "write-batcher.mysqlTlsDir" -}}/etc/mysql/tls{{- end }}
 
 {{/*
 Shared configuration by loader section: variable name -> value, all strings. The ConfigMap holds
@@ -159,6 +180,18 @@ mysql:
   MYSQL_DATABASE: {{ .Values.mysql.database | quote }}
   MYSQL_USER: {{ .Values.mysql.auth.username | quote }}
   MYSQL_POOL_SIZE: {{ .Values.mysql.poolSize | int64 | toString | quote }}
+  {{- with .Values.mysql.tls }}
+  MYSQL_TLS_MODE: {{ .mode | quote }}
+  {{- if and (ne .mode "disabled") .existingSecret }}
+  {{- if .caKey }}
+  MYSQL_TLS_CA_PATH: {{ printf "%s/ca.crt" (include "write-batcher.mysqlTlsDir" $) | quote }}
+  {{- end }}
+  {{- if .certKey }}
+  MYSQL_TLS_CERT_PATH: {{ printf "%s/tls.crt" (include "write-batcher.mysqlTlsDir" $) | quote }}
+  MYSQL_TLS_KEY_PATH: {{ printf "%s/tls.key" (include "write-batcher.mysqlTlsDir" $) | quote }}
+  {{- end }}
+  {{- end }}
+  {{- end }}
 monitor:
   HEALTH_POLL_INTERVAL_MS: {{ .Values.healthMonitor.pollIntervalMs | int64 | toString | quote }}
   HEALTH_AUTO_RESTART: {{ .Values.healthMonitor.autoRestart | toString | quote }}
@@ -257,7 +290,7 @@ then the pod identity for traces.
 
 {{/*
 Volumes of a pod: a writable /tmp (the root filesystem is read-only) and, for pods that talk to
-Temporal, the TLS secret.  args: root, temporal (bool)
+Temporal or MySQL, their TLS secrets.  args: root, temporal (bool), mysql (bool)
 */}}
 {{- define "write-batcher.volumes" -}}
 {{- $tls := .root.Values.temporal.tls }}
@@ -281,15 +314,38 @@ Temporal, the TLS secret.  args: root, temporal (bool)
         path: ca.crt
       {{- end }}
 {{- end }}
+{{- $mysqlTls := .root.Values.mysql.tls }}
+{{- if and .mysql (ne $mysqlTls.mode "disabled") $mysqlTls.existingSecret }}
+- name: mysql-tls
+  secret:
+    secretName: {{ $mysqlTls.existingSecret }}
+    defaultMode: 0440
+    items:
+      {{- with $mysqlTls.caKey }}
+      - key: {{ . }}
+        path: ca.crt
+      {{- end }}
+      {{- if $mysqlTls.certKey }}
+      - key: {{ $mysqlTls.certKey }}
+        path: tls.crt
+      - key: {{ $mysqlTls.keyKey }}
+        path: tls.key
+      {{- end }}
+{{- end }}
 {{- end }}
 
-{{/* Mounts matching write-batcher.volumes; `temporal` says whether the container talks to Temporal. */}}
+{{/* Mounts matching write-batcher.volumes; `temporal` / `mysql`: whether the container talks to it. */}}
 {{- define "write-batcher.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
 {{- if and .temporal .root.Values.temporal.tls.enabled .root.Values.temporal.tls.existingSecret }}
 - name: temporal-tls
   mountPath: {{ include "write-batcher.temporalTlsDir" .root }}
+  readOnly: true
+{{- end }}
+{{- if and .mysql (ne .root.Values.mysql.tls.mode "disabled") .root.Values.mysql.tls.existingSecret }}
+- name: mysql-tls
+  mountPath: {{ include "write-batcher.mysqlTlsDir" .root }}
   readOnly: true
 {{- end }}
 {{- end }}
@@ -328,11 +384,25 @@ topologySpreadConstraints:
 {{- end }}
 {{- end }}
 
-{{/* Annotations that roll pods when their configuration changes. */}}
+{{/*
+Annotations that roll a component's pods when what it reads changes: the shared settings of
+its own loader sections only (changing `starter.workflows` rolls no Deployment), and the chart's
+Secret when the component reads a value from it.  args: root, sections
+*/}}
 {{- define "write-batcher.checksums" -}}
-checksum/config: {{ include "write-batcher.configData" . | sha256sum }}
-{{- if include "write-batcher.createSecret" . }}
-checksum/secret: {{ include "write-batcher.secretData" . | sha256sum }}
+{{- $root := .root }}
+{{- $config := include "write-batcher.config" $root | fromYaml }}
+{{- $read := dict }}
+{{- range $section := .sections }}
+{{- $_ := set $read $section (get $config $section | default dict) }}
+{{- end }}
+checksum/config: {{ toYaml $read | sha256sum }}
+{{- if include "write-batcher.createSecret" $root }}
+{{- $secret := include "write-batcher.secretData" $root | fromYaml | default dict }}
+{{- $used := dict }}
+{{- if has "mysql" .sections }}{{ $_ := set $used "mysql-password" (get $secret "mysql-password") }}{{ end }}
+{{- if has "temporal" .sections }}{{ $_ := set $used "temporal-api-key" (get $secret "temporal-api-key") }}{{ end }}
+checksum/secret: {{ toYaml $used | sha256sum }}
 {{- end }}
 {{- end }}
 
@@ -380,6 +450,17 @@ temporal-api-key: {{ .Values.temporal.apiKey.value | b64enc | quote }}
 {{- fail "temporal.tls.certKey and temporal.tls.keyKey go together: set both for mTLS, or clear both for a CA-only secret" }}
 {{- end }}
 {{- end }}
+{{- with .Values.mysql.tls }}
+{{- if ne (empty .certKey) (empty .keyKey) }}
+{{- fail "mysql.tls.certKey and mysql.tls.keyKey go together: set both for a client certificate, or clear both" }}
+{{- end }}
+{{- if and .existingSecret (eq .mode "disabled") }}
+{{- fail "mysql.tls.existingSecret is set but mysql.tls.mode is disabled: set mode to required, verify-ca or verify-full" }}
+{{- end }}
+{{- if and (has .mode (list "verify-ca" "verify-full")) .existingSecret (not .caKey) }}
+{{- fail (printf "mysql.tls.mode %s with mysql.tls.existingSecret needs mysql.tls.caKey (clear existingSecret to trust the image's system roots)" .mode) }}
+{{- end }}
+{{- end }}
 {{- if and .Values.temporal.tls.existingSecret (not .Values.temporal.tls.enabled) }}
 {{- fail "temporal.tls.existingSecret is set but temporal.tls.enabled is false: enable TLS to use the client certificate" }}
 {{- end }}
@@ -395,6 +476,7 @@ Pod template of a run-to-completion Job (starter, migration).
 {{- $v := .values }}
 {{- $ctx := dict "root" $root "component" .component }}
 {{- $temporal := has "temporal" .spec.sections }}
+{{- $mysql := has "mysql" .spec.sections }}
 metadata:
   labels:
     {{- include "write-batcher.labels" $ctx | trim | nindent 4 }}
@@ -434,7 +516,56 @@ spec:
       resources:
         {{- toYaml $v.resources | nindent 8 }}
       volumeMounts:
-        {{- include "write-batcher.volumeMounts" (dict "root" $root "temporal" $temporal) | trim | nindent 8 }}
+        {{- include "write-batcher.volumeMounts" (dict "root" $root "temporal" $temporal "mysql" $mysql) | trim | nindent 8 }}
   volumes:
-    {{- include "write-batcher.volumes" (dict "root" $root "temporal" $temporal) | trim | nindent 4 }}
+    {{- include "write-batcher.volumes" (dict "root" $root "temporal" $temporal "mysql" $mysql) | trim | nindent 4 }}
+{{- end }}
+
+{{/*
+Which autoscaler owns a worker's replica count: "hpa", "keda" or "" (the Deployment's
+replicaCount).  args: the component's values
+*/}}
+{{- define "write-batcher.scaler" -}}
+{{- if and (hasKey . "autoscaling") .autoscaling.enabled -}}
+hpa
+{{- else if and (hasKey . "keda") .keda.enabled -}}
+keda
+{{- end }}
+{{- end }}
+
+{{/*
+`replicas` of a Deployment. Without an autoscaler: replicaCount. With one, the autoscaler owns
+the count, but leaving `replicas` out of the manifest is not enough: on the upgrade that turns
+the autoscaler on, Helm's three-way merge sees `replicas` removed and deletes it from the live
+object, the API server defaults it to 1, and the Deployment drops to one pod until the
+autoscaler's next sync scales it up again (~15 s). So the chart keeps writing `replicas`, as the
+live value (looked up from the cluster), never below the autoscaler's minimum: an unchanged
+value is not patched, so the autoscaler's decisions stand. `helm template` has no cluster and
+renders the minimum.  args: root, component, values
+*/}}
+{{- define "write-batcher.replicas" -}}
+{{- $v := .values }}
+{{- $scaler := include "write-batcher.scaler" $v }}
+{{- if not $scaler }}
+{{- $v.replicaCount }}
+{{- else }}
+{{- $min := ternary $v.autoscaling.minReplicas $v.keda.minReplicaCount (eq $scaler "hpa") | int64 }}
+{{- $live := lookup "apps/v1" "Deployment" .root.Release.Namespace (include "write-batcher.componentName" .) }}
+{{- $replicas := $min }}
+{{- if and $live $live.spec (hasKey $live.spec "replicas") }}
+{{- $replicas = max $min (int64 $live.spec.replicas) }}
+{{- end }}
+{{- $replicas }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fails, naming the CRD, when a value asks for a custom resource whose API the cluster lacks (the
+whole install would otherwise fail on "no matches for kind"). `helm template` needs
+`--api-versions <group/version/Kind>` for it.  args: root, api, crd, value, provider
+*/}}
+{{- define "write-batcher.requireApi" -}}
+{{- if not (.root.Capabilities.APIVersions.Has .api) }}
+{{- fail (printf "%s is true, but the cluster serves no %s (CRD %s from %s). Install it first, or set %s=false" .value .api .crd .provider .value) }}
+{{- end }}
 {{- end }}

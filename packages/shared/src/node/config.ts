@@ -86,6 +86,10 @@ export const sections = {
     password: setting('MYSQL_PASSWORD', 'MySQL password (empty allowed).', z.string(), ''),
     database: setting('MYSQL_DATABASE', 'Database holding the `batched_writes` table.', z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1-64 letters, digits or _'), 'batcher'),
     poolSize: setting('MYSQL_POOL_SIZE', 'Connections in the mysql2 pool.', int(1, 1000), '10'),
+    tlsMode: setting('MYSQL_TLS_MODE', 'TLS to MySQL: `disabled`; `required` (encrypted, server not verified); `verify-ca` (certificate signed by the CA); `verify-full` (and issued to MYSQL_HOST).', z.enum(['disabled', 'required', 'verify-ca', 'verify-full'], { message: 'must be one of disabled, required, verify-ca, verify-full' }), 'disabled'),
+    tlsCaPath: setting('MYSQL_TLS_CA_PATH', 'PEM file of the CA that signed the MySQL server certificate. Unset: the system roots.', optionalText),
+    tlsCertPath: setting('MYSQL_TLS_CERT_PATH', 'PEM client certificate for MySQL (with MYSQL_TLS_KEY_PATH). Unset: no client certificate.', optionalText),
+    tlsKeyPath: setting('MYSQL_TLS_KEY_PATH', 'PEM private key of MYSQL_TLS_CERT_PATH.', optionalText),
   },
   worker: {
     healthPort: setting('WORKER_HEALTH_PORT', 'Port of the worker health endpoint (/healthz, /readyz); 0 disables it.', port, '8081'),
