@@ -102,7 +102,7 @@ batcher-worker:
   script: /app/services/batcher-worker/dist/main.js
   workflowBundle: /app/services/batcher-worker/dist/workflow-bundle.js
   taskQueue: batching
-  sections: [log, telemetry, temporal, batcher, mysql, worker]
+  sections: [log, telemetry, temporal, batcher, batching, mysql, worker]
 main-worker:
   values: mainWorker
   script: /app/services/main-worker/dist/main.js
@@ -163,16 +163,24 @@ temporal:
   {{- end }}
 batcher:
   BATCHER_SHARDS: {{ .Values.batching.shards | int64 | toString | quote }}
-  BATCH_MAX_SIZE: {{ .Values.batching.maxBatchSize | int64 | toString | quote }}
-  BATCH_FLUSH_INTERVAL_MS: {{ .Values.batching.flushIntervalMs | int64 | toString | quote }}
-  CONTINUE_AS_NEW_SIGNALS: {{ .Values.batching.continueAsNewSignals | int64 | toString | quote }}
-  DEDUP_WINDOW_SIZE: {{ .Values.batching.dedupWindowSize | int64 | toString | quote }}
-  BATCHER_MAX_PENDING_BYTES: {{ .Values.batching.maxPendingBytes | int64 | toString | quote }}
   BATCHER_TASK_QUEUE: {{ .Values.batching.taskQueue | quote }}
   BATCHER_WORKFLOW_ID_PREFIX: {{ .Values.batching.workflowIdPrefix | quote }}
+batching:
+  BATCH_FLUSH_POLICY: {{ .Values.batching.flushPolicy | quote }}
+  BATCH_MAX_SIZE: {{ .Values.batching.maxBatchSize | int64 | toString | quote }}
+  BATCH_FLUSH_INTERVAL_MS: {{ .Values.batching.flushIntervalMs | int64 | toString | quote }}
+  BATCH_MAX_WRITES_IN_FLIGHT: {{ .Values.batching.maxWritesInFlight | int64 | toString | quote }}
+  CONTINUE_AS_NEW_SIGNALS: {{ .Values.batching.continueAsNewSignals | int64 | toString | quote }}
+  DEDUP_WINDOW_BYTES: {{ .Values.batching.dedupWindowBytes | int64 | toString | quote }}
+  BATCHER_MAX_PENDING_REQUESTS: {{ .Values.batching.maxPendingRequests | int64 | toString | quote }}
+  BATCHER_MAX_PENDING_BYTES: {{ .Values.batching.maxPendingBytes | int64 | toString | quote }}
+  BATCHER_MAX_REQUESTS_PER_TASK: {{ .Values.batching.maxRequestsPerTask | int64 | toString | quote }}
 main:
   MAIN_TASK_QUEUE: {{ .Values.main.taskQueue | quote }}
   CONFIRMATION_TIMEOUT_MS: {{ .Values.main.confirmationTimeoutMs | int64 | toString | quote }}
+  SUBMIT_ATTEMPT_TIMEOUT_MS: {{ .Values.main.submitAttemptTimeoutMs | int64 | toString | quote }}
+  SUBMIT_LINGER_MS: {{ .Values.main.submitLingerMs | int64 | toString | quote }}
+  SUBMIT_GROUP_MAX_REQUESTS: {{ .Values.main.submitGroupMaxRequests | int64 | toString | quote }}
   BUSINESS_STEP_MS: {{ .Values.main.businessStepMs | int64 | toString | quote }}
 mysql:
   MYSQL_HOST: {{ .Values.mysql.host | quote }}
@@ -195,6 +203,11 @@ mysql:
 monitor:
   HEALTH_POLL_INTERVAL_MS: {{ .Values.healthMonitor.pollIntervalMs | int64 | toString | quote }}
   HEALTH_AUTO_RESTART: {{ .Values.healthMonitor.autoRestart | toString | quote }}
+  HEALTH_STALL_FLUSH_INTERVALS: {{ .Values.healthMonitor.stall.flushIntervals | int64 | toString | quote }}
+  HEALTH_STALL_MIN_MS: {{ .Values.healthMonitor.stall.minMs | int64 | toString | quote }}
+  HEALTH_STALL_QUERY_FAILURES: {{ .Values.healthMonitor.stall.queryFailures | int64 | toString | quote }}
+  HEALTH_STALL_TASK_ATTEMPTS: {{ .Values.healthMonitor.stall.taskAttempts | int64 | toString | quote }}
+  HEALTH_STALL_TASK_AGE_MS: {{ .Values.healthMonitor.stall.taskAgeMs | int64 | toString | quote }}
 starter:
   STARTER_WORKFLOWS: {{ .Values.starter.workflows | int64 | toString | quote }}
   STARTER_WAIT: {{ .Values.starter.wait | toString | quote }}
