@@ -208,19 +208,30 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
         expect(c.telemetry.podNamespace).toBe('downward-api:metadata.namespace');
       }
       if (c.batcher) {
-        expect(c.batcher).toEqual({
-          taskQueue: values.batching.taskQueue,
-          shards: values.batching.shards,
-          workflowIdPrefix: values.batching.workflowIdPrefix,
+        expect(c.batcher).toEqual({ taskQueue: values.batching.taskQueue, shards: values.batching.shards, workflowIdPrefix: values.batching.workflowIdPrefix });
+      }
+      if (c.batching) {
+        expect(c.batching).toEqual({
+          flushPolicy: values.batching.flushPolicy,
           maxBatchSize: values.batching.maxBatchSize,
           flushIntervalMs: values.batching.flushIntervalMs,
+          maxWritesInFlight: values.batching.maxWritesInFlight,
           continueAsNewSignals: values.batching.continueAsNewSignals,
-          dedupWindowSize: values.batching.dedupWindowSize,
+          dedupWindowBytes: values.batching.dedupWindowBytes,
+          maxPendingRequests: values.batching.maxPendingRequests,
           maxPendingBytes: values.batching.maxPendingBytes,
+          maxRequestsPerTask: values.batching.maxRequestsPerTask,
         });
       }
       if (c.main) {
-        expect(c.main).toEqual({ taskQueue: values.main.taskQueue, confirmationTimeoutMs: values.main.confirmationTimeoutMs, businessStepMs: values.main.businessStepMs });
+        expect(c.main).toEqual({
+          taskQueue: values.main.taskQueue,
+          confirmationTimeoutMs: values.main.confirmationTimeoutMs,
+          submitAttemptTimeoutMs: values.main.submitAttemptTimeoutMs,
+          submitLingerMs: values.main.submitLingerMs,
+          submitGroupMaxRequests: values.main.submitGroupMaxRequests,
+          businessStepMs: values.main.businessStepMs,
+        });
       }
       if (c.mysql) {
         expect(c.mysql).toEqual({
@@ -255,7 +266,17 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
         expect(c.worker.shutdownGraceMs as number).toBeLessThan(grace * 1000);
       }
       if (c.monitor) {
-        expect(c.monitor).toEqual({ port: values.healthMonitor.containerPorts.http, pollIntervalMs: values.healthMonitor.pollIntervalMs, autoRestart: values.healthMonitor.autoRestart });
+        const stall = values.healthMonitor.stall;
+        expect(c.monitor).toEqual({
+          port: values.healthMonitor.containerPorts.http,
+          pollIntervalMs: values.healthMonitor.pollIntervalMs,
+          autoRestart: values.healthMonitor.autoRestart,
+          stallFlushIntervals: stall.flushIntervals,
+          stallMinMs: stall.minMs,
+          stallQueryFailures: stall.queryFailures,
+          stallTaskAttempts: stall.taskAttempts,
+          stallTaskAgeMs: stall.taskAgeMs,
+        });
         expect(ports.get('http')).toBe(c.monitor.port);
       }
       if (c.starter) {
