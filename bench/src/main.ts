@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats, type TransactionResult, type WriteRequest } from '@batcher/shared/workflow';
+import { batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
 import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
 import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
 
@@ -37,10 +37,10 @@ const BURST = positive('burst', values.burst, 0);
 const FLOOD = positive('flood', values.flood, 0);
 const FLOOD_SECONDS = positive('flood-seconds', values['flood-seconds'], 0);
 const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
-const PHASES = new Set((values.phases as string).split(',').filter(Boolean));
+const PHASES = new Set(values.phases.split(',').filter(Boolean));
 const repoRoot = path.resolve(__dirname, '../..');
 const runTag = Date.now().toString(36);
-const logDir = path.join(path.dirname(values.out as string), 'logs');
+const logDir = path.join(path.dirname(values.out), 'logs');
 fs.mkdirSync(logDir, { recursive: true });
 const say = (line: string) => console.log(`[bench] ${line}`);
 
@@ -288,7 +288,7 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     failedByType,
     seconds,
     throughputPerS: Math.round((spec.n / seconds) * 100) / 100,
-    confirmationMs: p(outcomes.flatMap((o) => (o.result ? [(o.result as TransactionResult).confirmationLatencyMs] : []))),
+    confirmationMs: p(outcomes.flatMap((o) => (o.result ? [o.result.confirmationLatencyMs] : []))),
     endToEndMs: p(closed.map((c) => c.ms)),
     mainEventsPerTxn: Math.round((closed.reduce((n, c) => n + c.historyLength, 0) / Math.max(1, closed.length)) * 100) / 100,
     batcherEventsPerTxn: Math.round((batcher.events / spec.n) * 1000) / 1000,
@@ -398,8 +398,9 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   const events = await shardEvents(client, shardId);
   results.longestBatcherTaskMs = events.longestTaskMs;
   results.batcherRuns = events.runs;
-  results.batcherWorkerPeakRssMb = peakRssMb(worker.pid);
-  say(`flood: longest batcher workflow task ${events.longestTaskMs} ms over ${events.runs} runs; batcher-worker peak RSS ${results.batcherWorkerPeakRssMb} MB`);
+  const batcherWorkerPeakRssMb = peakRssMb(worker.pid);
+  results.batcherWorkerPeakRssMb = batcherWorkerPeakRssMb;
+  say(`flood: longest batcher workflow task ${events.longestTaskMs} ms over ${events.runs} runs; batcher-worker peak RSS ${batcherWorkerPeakRssMb} MB`);
   await worker.stop();
   return results;
 }
@@ -461,8 +462,8 @@ async function main(): Promise<void> {
       results.flood = await flood(client, pool, FLOOD, Math.round(2 * (saturation ?? 100)), FLOOD_SECONDS);
     }
   } finally {
-    fs.mkdirSync(path.dirname(values.out as string), { recursive: true });
-    fs.writeFileSync(values.out as string, JSON.stringify(results, null, 2));
+    fs.mkdirSync(path.dirname(values.out), { recursive: true });
+    fs.writeFileSync(values.out, JSON.stringify(results, null, 2));
     say(`figures written to ${values.out}`);
     await pool.end();
     await connection.close();

@@ -48,8 +48,8 @@ async function batcherTaskTrouble(pipeline: Pipeline): Promise<string[]> {
     const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
     if (e.workflowTaskStartedEventAttributes) startedAt = at;
     if (e.workflowTaskCompletedEventAttributes && startedAt !== undefined) longest = Math.max(longest, at - startedAt);
-    if (e.workflowTaskFailedEventAttributes) trouble.push(`event ${e.eventId}: task failed: ${e.workflowTaskFailedEventAttributes.failure?.message ?? ''}`);
-    if (e.workflowTaskTimedOutEventAttributes) trouble.push(`event ${e.eventId}: task timed out`);
+    if (e.workflowTaskFailedEventAttributes) trouble.push(`event ${String(e.eventId)}: task failed: ${e.workflowTaskFailedEventAttributes.failure?.message ?? ''}`);
+    if (e.workflowTaskTimedOutEventAttributes) trouble.push(`event ${String(e.eventId)}: task timed out`);
   }
   console.log(`longest batcher workflow task: ${longest} ms (${events?.length ?? 0} events)`);
   return trouble;

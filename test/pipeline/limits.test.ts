@@ -31,7 +31,7 @@ function bulkWriterOn(pool: Pool): (input: BulkWriteInput) => Promise<BulkWriteR
     },
   });
   const env = new MockActivityEnvironment();
-  return (input) => env.run(bulkWrite, input) as Promise<BulkWriteResult>;
+  return (input) => env.run<[BulkWriteInput], BulkWriteResult, typeof bulkWrite>(bulkWrite, input);
 }
 
 describe('limits', () => {

@@ -41,7 +41,7 @@ export class SubmitGroups<K, T> {
       group = { items: [], bytes: 0, waiters: [] };
       this.open.set(key, group);
     }
-    const done = new Promise<void>((resolve, reject) => (group as Group<T>).waiters.push({ resolve, reject }));
+    const done = new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }));
     group.items.push(item);
     group.bytes += bytes;
     if (group.items.length >= this.options.maxRequests || group.bytes >= this.options.maxBytes || this.options.lingerMs <= 0) {

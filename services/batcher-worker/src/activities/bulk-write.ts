@@ -61,7 +61,8 @@ export function isDataError(err: unknown): err is SqlError {
 }
 
 export interface BulkWriter {
-  bulkWrite(input: BulkWriteInput): Promise<BulkWriteResult>;
+  // A function property, not a method: activities are passed around unbound.
+  bulkWrite: (input: BulkWriteInput) => Promise<BulkWriteResult>;
 }
 
 /** The reply each waiting requester gets for its row's outcome (the first of several gets "committed"). */
