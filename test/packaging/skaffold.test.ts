@@ -124,7 +124,7 @@ describe('skaffold.yaml', () => {
     for (const r of configs.flatMap(variantsOf).flatMap((v) => v.deploy?.helm?.releases ?? [])) {
       const out = runTool(tools.helm, ['template', r.name, path.resolve(repoRoot, r.chartPath), '--kube-version', '1.33.0', ...(r.valuesFiles ?? []).flatMap((f: string) => ['-f', path.resolve(repoRoot, f)])]);
       expect(out.status, out.stderr).toBe(0);
-      for (const d of parseAllDocuments(out.stdout).map((x) => x.toJS() as Doc)) if (d?.kind === 'Service') services.add(d.metadata.name);
+      for (const d of parseAllDocuments(out.stdout).map((x) => x.toJS())) if (d?.kind === 'Service') services.add(d.metadata.name);
     }
     const forwards = configs.flatMap(variantsOf).flatMap((v) => (v.portForward ?? []).map((pf: Doc) => `${v.name}: ${pf.resourceType}/${pf.resourceName}`));
     expect(forwards.length).toBeGreaterThan(0);
