@@ -38,7 +38,7 @@ export interface Jaeger {
 /** The parts of a query-API trace that tests look at. */
 export interface JaegerTrace {
   traceID: string;
-  spans: Array<{ spanID: string; traceID: string; operationName: string; processID: string; references: Array<{ refType: string; traceID: string; spanID: string }>; tags: Array<{ key: string; value: unknown }> }>;
+  spans: Array<{ spanID: string; traceID: string; operationName: string; processID: string; startTime: number; duration: number; references: Array<{ refType: string; traceID: string; spanID: string }>; tags: Array<{ key: string; value: unknown }> }>;
   processes: Record<string, { serviceName: string; tags: Array<{ key: string; value: unknown }> }>;
 }
 

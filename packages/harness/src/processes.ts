@@ -95,7 +95,7 @@ export interface SpawnOptions {
    * Also show the output on this process's console, each line prefixed with `[prefix] `, pino JSON
    * lines shortened and those below `minLevel` dropped (the log file keeps everything raw).
    */
-  console?: { prefix: string; minLevel?: LogLevelName };
+  console?: { prefix: string; minLevel?: LogLevelName; stderrFile?: string };
 }
 
 const live = new Set<ManagedProcess>();
@@ -123,15 +123,21 @@ export function spawnLogged(options: SpawnOptions): ManagedProcess {
   if (options.console) {
     const file = fs.createWriteStream('', { fd });
     const view = consoleView(options.console.prefix, options.console.minLevel ?? 'trace');
-    for (const stream of [child.stdout, child.stderr]) {
-      stream?.on('data', (chunk: Buffer) => {
-        file.write(chunk);
-        view.write(chunk);
-      });
-    }
+    // With stderrFile, stderr (SDK warnings and the like) goes there instead of the console.
+    const errFile = options.console.stderrFile ? fs.createWriteStream(options.console.stderrFile, { flags: 'a' }) : undefined;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      file.write(chunk);
+      view.write(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      file.write(chunk);
+      if (errFile) errFile.write(chunk);
+      else view.write(chunk);
+    });
     child.once('close', () => {
       view.end();
       file.end();
+      errFile?.end();
     });
   }
   const pid = child.pid;
@@ -414,6 +420,17 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 let hooksInstalled = false;
+let signalOwner: ((signal: NodeJS.Signals) => Promise<void>) | undefined;
+
+/**
+ * For programs that stop their servers in order (the demo): the first SIGINT/SIGTERM/SIGHUP calls
+ * `handler` (which should stop everything and exit) instead of SIGKILLing every child; a second
+ * signal still kills everything at once.
+ */
+export function onStopSignal(handler: (signal: NodeJS.Signals) => Promise<void>): void {
+  installExitHooks();
+  signalOwner = handler;
+}
 
 /**
  * Last line of defence when a test run ends without calling stop(): on exit, SIGKILL every group
@@ -442,6 +459,13 @@ function installExitHooks(): void {
   process.prependListener('exit', killEverything);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const onSignal = () => {
+      const owner = signalOwner;
+      if (owner) {
+        // The first signal: let the owner stop things in order; a second one kills at once.
+        signalOwner = undefined;
+        void owner(signal);
+        return;
+      }
       killEverything();
       process.removeListener(signal, onSignal);
       if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);

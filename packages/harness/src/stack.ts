@@ -44,11 +44,14 @@ export interface StackOptions {
   console?: { batcherWorker: LogLevelName; mainWorker: LogLevelName; monitor: LogLevelName };
   /** Progress lines ("starting MariaDB ..."). @default no output */
   log?: (line: string) => void;
+  /** Use running servers instead of starting them (the demo's TEMPORAL_ADDRESS / MYSQL_HOST). */
+  external?: { temporal?: Record<'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE', string>; mysql?: Record<string, string> };
 }
 
 export interface Stack {
-  temporal: TemporalDevServer;
-  mysql: MariaDb;
+  /** undefined when the stack uses a running server (`external`). */
+  temporal: TemporalDevServer | undefined;
+  mysql: MariaDb | undefined;
   jaeger: Jaeger | undefined;
   batcherWorker: ServiceProcess;
   mainWorker: ServiceProcess;
@@ -71,19 +74,31 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   const p = options.ports;
   try {
-    log(`starting Temporal dev server on 127.0.0.1:${p.temporal}${options.temporalDbFile ? ` (state in ${path.join(options.dir, 'temporal.db')})` : ' (in memory)'}`);
-    const temporal = await startTemporalDevServer({
-      port: p.temporal,
-      ui: p.temporalUi !== 0,
-      uiPort: p.temporalUi || undefined,
-      dbFile: options.temporalDbFile ? path.join(options.dir, 'temporal.db') : undefined,
-      logFile: path.join(logDir, 'temporal.log'),
-    });
-    stoppers.push(() => temporal.stop({ graceMs: 15_000 }));
+    let temporal: TemporalDevServer | undefined;
+    if (!options.external?.temporal) {
+      log(`starting Temporal dev server on 127.0.0.1:${p.temporal}${options.temporalDbFile ? ` (state in ${path.join(options.dir, 'temporal.db')})` : ' (in memory)'}`);
+      const t = await startTemporalDevServer({
+        port: p.temporal,
+        ui: p.temporalUi !== 0,
+        uiPort: p.temporalUi || undefined,
+        dbFile: options.temporalDbFile ? path.join(options.dir, 'temporal.db') : undefined,
+        logFile: path.join(logDir, 'temporal.log'),
+      });
+      temporal = t;
+      stoppers.push(() => t.stop({ graceMs: 15_000 }));
+    } else {
+      log(`using Temporal at ${options.external.temporal.TEMPORAL_ADDRESS}`);
+    }
 
-    log(`starting MariaDB on 127.0.0.1:${p.mysql} (data ${path.join(options.dir, 'mariadb')})`);
-    const mysql = await startMariaDb({ port: p.mysql, dir: path.join(options.dir, 'mariadb'), database: options.database, logFile: path.join(logDir, 'mariadb.log') });
-    stoppers.push(() => mysql.stop());
+    let mysql: MariaDb | undefined;
+    if (!options.external?.mysql) {
+      log(`starting MariaDB on 127.0.0.1:${p.mysql} (data ${path.join(options.dir, 'mariadb')})`);
+      const m = await startMariaDb({ port: p.mysql, dir: path.join(options.dir, 'mariadb'), database: options.database, logFile: path.join(logDir, 'mariadb.log') });
+      mysql = m;
+      stoppers.push(() => m.stop());
+    } else {
+      log(`using MySQL at ${options.external.mysql.MYSQL_HOST}:${options.external.mysql.MYSQL_PORT ?? 3306}`);
+    }
 
     let jaeger: Jaeger | undefined;
     if (options.jaeger) {
@@ -97,8 +112,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
 
     const serviceEnv: Record<string, string> = {
-      ...temporal.env,
-      ...mysql.env,
+      ...(temporal?.env ?? options.external?.temporal),
+      ...(mysql?.env ?? options.external?.mysql),
       // Every service must agree on the shard count; a short shutdown grace keeps Ctrl-C snappy.
       WORKER_SHUTDOWN_GRACE_MS: '5000',
       ...(jaeger ? { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpHttpEndpoint } : {}),

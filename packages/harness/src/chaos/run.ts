@@ -112,10 +112,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       log: (line) => log(`[chaos] ${line}`),
     });
     const s = stack;
-    log(`[chaos] stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s: Temporal ${s.temporal.address} (pid ${s.temporal.pid}), MariaDB :${s.mysql.port} (pid ${s.mysql.pid}), batcher worker pid ${s.batcherWorker.pid}, main worker pid ${s.mainWorker.pid}, monitor ${s.monitor?.baseUrl} (pid ${s.monitor?.pid}); logs ${s.logDir}`);
+    const temporal = s.temporal;
+    const mysql = s.mysql;
+    if (!temporal || !mysql) throw new Error('the chaos stack must start its own Temporal and MariaDB');
+    log(`[chaos] stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s: Temporal ${temporal.address} (pid ${temporal.pid}), MariaDB :${mysql.port} (pid ${mysql.pid}), batcher worker pid ${s.batcherWorker.pid}, main worker pid ${s.mainWorker.pid}, monitor ${s.monitor?.baseUrl} (pid ${s.monitor?.pid}); logs ${s.logDir}`);
 
-    connection = await Connection.connect({ address: s.temporal.address });
-    const client = new Client({ connection, namespace: s.temporal.namespace });
+    connection = await Connection.connect({ address: temporal.address });
+    const client = new Client({ connection, namespace: temporal.namespace });
     const taskQueue = s.serviceEnv.MAIN_TASK_QUEUE ?? DEFAULT_MAIN_TASK_QUEUE;
 
     const sent: SentTransaction[] = Array.from({ length: n }, (_, i) => ({
@@ -127,8 +130,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const components: Record<Component, { pid: () => number | undefined; kill: () => Promise<unknown>; start: () => Promise<void> }> = {
       'batcher-worker': { pid: () => s.batcherWorker.pid, kill: () => s.batcherWorker.kill(), start: () => s.batcherWorker.start() },
       'main-worker': { pid: () => s.mainWorker.pid, kill: () => s.mainWorker.kill(), start: () => s.mainWorker.start() },
-      mariadb: { pid: () => s.mysql.pid, kill: () => s.mysql.kill(), start: () => s.mysql.startServer() },
-      temporal: { pid: () => s.temporal.pid, kill: () => s.temporal.kill(), start: () => s.temporal.startServer() },
+      mariadb: { pid: () => mysql.pid, kill: () => mysql.kill(), start: () => mysql.startServer() },
+      temporal: { pid: () => temporal.pid, kill: () => temporal.kill(), start: () => temporal.startServer() },
     };
     const events: Component[] = [];
     for (let r = 0; r < rounds; r++) events.push(...random.shuffle(COMPONENTS));
@@ -210,7 +213,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       client,
       sent.map((t) => t.workflowId),
     );
-    const conn = await s.mysql.connect();
+    const conn = await mysql.connect();
     let verdict: Verdict;
     try {
       verdict = audit(sent, outcomes, await readRows(conn));
