@@ -17,13 +17,13 @@ mkdir -p "$RESULTS_DIR"
 # Stale counts from an earlier run would be added to this one.
 rm -f "$RESULTS_DIR"/*.counts "$RESULTS_DIR/vitest.json"
 
-# The harness (packages/harness) records each server it starts here (one file per PID, holding the
+# The harness (harness/) records each server it starts here (one file per PID, holding the
 # command) and removes the file when the server stops; whatever is left after vitest was killed is
-# stopped by packages/harness/dist/cli/reap.js (only PIDs still running their recorded command).
+# stopped by harness/dist/cli/reap.js (only PIDs still running their recorded command).
 export TEST_PID_DIR=$PWD/.run/test-pids/$$
 reap_leftovers() {
   [ -d "$TEST_PID_DIR" ] || return 0
-  if [ -f packages/harness/dist/cli/reap.js ]; then node packages/harness/dist/cli/reap.js "$TEST_PID_DIR"; fi
+  if [ -f harness/dist/cli/reap.js ]; then node harness/dist/cli/reap.js "$TEST_PID_DIR"; fi
 }
 trap reap_leftovers EXIT
 

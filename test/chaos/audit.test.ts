@@ -1,7 +1,7 @@
 // The chaos audit's judgement on hand-made outcomes and rows: each kind of violation is caught,
 // and a clean run is clean. (The real kill rounds are in chaos.test.ts.)
 import { describe, expect, it } from 'vitest';
-import { audit, violationCount, type Outcome, type SentTransaction } from '@batcher/harness/dist/chaos/audit';
+import { audit, violationCount, type Outcome, type SentTransaction } from '../../harness/src/chaos/audit';
 
 const sent: SentTransaction[] = ['a', 'b', 'c'].map((id, n) => ({ workflowId: `wf-${id}`, payload: { n, note: 'ü €' } }));
 const row = (workflowId: string, payload: unknown, status = 'committed', requestId = `write:${workflowId}`) => ({

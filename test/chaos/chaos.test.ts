@@ -2,7 +2,7 @@
 // Temporal are each SIGKILLed and restarted once (random order, seeded), then every workflow is
 // audited against its row. The full run is `npm run chaos` (2,000 transactions, 4 rounds).
 import { describe, expect, it } from 'vitest';
-import { formatTimelineEntry, formatVerdict, runChaos } from '@batcher/harness/dist/chaos/run';
+import { formatTimelineEntry, formatVerdict, runChaos } from '../../harness/src/chaos/run';
 
 const SEED = Number(process.env.CHAOS_SEED ?? 20261128);
 

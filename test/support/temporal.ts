@@ -1,2 +1,2 @@
-// The harness lives in packages/harness (@batcher/harness); tests import it from here.
-export * from '@batcher/harness/dist/temporal';
+// The harness lives in harness/; tests import it from here.
+export * from '../../harness/src/temporal';

@@ -84,11 +84,13 @@ export const sections = {
     shutdownGraceMs: setting('WORKER_SHUTDOWN_GRACE_MS', 'On SIGTERM, let running tasks finish this long (keep below terminationGracePeriodSeconds).', int(0), '25000'),
     workflowBundlePath: setting('WORKFLOW_BUNDLE_PATH', 'Prebundled workflow code (built in the image); unset: bundle at start-up.', optionalText),
     maxConcurrentActivities: setting('WORKER_MAX_CONCURRENT_ACTIVITIES', 'Activities one worker runs at once.', int(1, 10_000), '100'),
+    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', text, '127.0.0.1'),
   },
   monitor: {
     port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
     pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor queries every shard (ms).', int(100), '5000'),
     autoRestart: setting('HEALTH_AUTO_RESTART', 'Start a shard again when it is found not running.', bool, 'true'),
+    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', text, '127.0.0.1'),
   },
   starter: {
     workflows: setting('STARTER_WORKFLOWS', 'Main workflows the starter launches.', int(0, 1_000_000), '200'),

@@ -9,7 +9,7 @@ export type WorkerState = 'INITIALIZED' | 'RUNNING' | 'STOPPING' | 'DRAINING' | 
  * /healthz answers 200 unless the worker has failed or stopped (liveness);
  * /readyz answers 200 only while it is RUNNING (readiness).
  */
-export async function startWorkerHealthServer(port: number, state: () => WorkerState, host = '0.0.0.0'): Promise<Server> {
+export async function startWorkerHealthServer(port: number, state: () => WorkerState, host = '127.0.0.1'): Promise<Server> {
   const app = express();
   app.get('/healthz', (_req, res) => {
     const s = state();

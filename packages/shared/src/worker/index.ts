@@ -12,16 +12,16 @@ import { temporalConnectConfig } from '../node/temporal';
 
 /**
  * Installs the SDK runtime once per process: core logs go to our JSON logger and, when
- * metricsPort > 0, SDK metrics are served for Prometheus at http://0.0.0.0:<port>/metrics.
+ * metricsPort > 0, SDK metrics are served for Prometheus at http://<host>:<port>/metrics (LISTEN_HOST).
  */
-export function installWorkerRuntime(options: { logger: Logger; metricsPort: number; level?: LogLevel }): void {
+export function installWorkerRuntime(options: { logger: Logger; metricsPort: number; host?: string; level?: LogLevel }): void {
   const { logger } = options;
   Runtime.install({
     logger: new DefaultLogger(options.level ?? 'INFO', ({ level, message, meta }) => {
       const method = level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'WARN' ? 'warn' : level === 'ERROR' ? 'error' : 'info';
       logger[method](meta ?? {}, message);
     }),
-    telemetryOptions: options.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${options.metricsPort}` } } } : undefined,
+    telemetryOptions: options.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `${options.host ?? '127.0.0.1'}:${options.metricsPort}` } } } : undefined,
   });
 }
 
@@ -34,8 +34,8 @@ export function workflowSource(workflowsPath: string, bundlePath?: string): Pick
  * Runs the worker until the SDK's shutdown signals (SIGINT/SIGTERM) drain it, serving /healthz and
  * /readyz on healthPort (0: none). Resolves when the worker has stopped.
  */
-export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; logger: Logger }): Promise<void> {
-  const server = options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState()) : undefined;
+export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; host?: string; logger: Logger }): Promise<void> {
+  const server = options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState(), options.host) : undefined;
   options.logger.info({ taskQueue: worker.options.taskQueue, healthPort: options.healthPort }, 'worker running');
   try {
     await worker.run();
@@ -75,12 +75,12 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
     const temporal = temporalConnectConfig();
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
-    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort });
+    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.worker.listenHost });
     const connection = await NativeConnection.connect(temporal.connectionOptions);
     const pool = createPool(config.mysql);
     try {
       const worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
-      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, logger });
+      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.worker.listenHost, logger });
     } finally {
       await pool.end();
       await connection.close();

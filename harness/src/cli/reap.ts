@@ -1,4 +1,4 @@
-// node packages/harness/dist/cli/reap.js DIR: stops what a killed test run left behind. The harness
+// node harness/dist/cli/reap.js DIR: stops what a killed test run left behind. The harness
 // records each child it starts as DIR/<pid> holding its command (TEST_PID_DIR); a PID is signalled
 // only if it still runs that very command (PIDs get reused). SIGTERM, SIGKILL after 10 s.
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
 // Jaeger v2 all-in-one (in-memory storage) for tests of tracing: OTLP in, query API out, on free
-// ports of 127.0.0.1 through the same config file the demo uses (packages/harness/jaeger-config.yaml).
+// ports of 127.0.0.1 through the same config file the demo uses (harness/jaeger-config.yaml).
 import path from 'node:path';
 import { freePort, repoRoot, resolveTool, spawnLogged, waitForPort, waitUntil, type LogLevelName } from './processes';
 
@@ -42,7 +42,7 @@ export interface JaegerTrace {
   processes: Record<string, { serviceName: string; tags: Array<{ key: string; value: unknown }> }>;
 }
 
-export const jaegerConfigFile = path.join(repoRoot, 'packages', 'harness', 'jaeger-config.yaml');
+export const jaegerConfigFile = path.join(repoRoot, 'harness', 'jaeger-config.yaml');
 
 /** Starts Jaeger and resolves once both OTLP/HTTP and the query API accept connections. */
 export async function startJaeger(options: JaegerOptions = {}): Promise<Jaeger> {

@@ -10,8 +10,8 @@ import { consoleView, type LogLevelName } from './console-view';
 
 export type { LogLevelName } from './console-view';
 
-/** Root of the repository (this file runs from packages/harness/src or packages/harness/dist). */
-export const repoRoot = path.resolve(__dirname, '../../..');
+/** Root of the repository (this file runs from harness/src or harness/dist). */
+export const repoRoot = path.resolve(__dirname, '../..');
 
 /** Where server logs go; kept after the run so a failed CI run can be read. */
 export const logDir = process.env.TEST_LOG_DIR ?? path.join(repoRoot, '.run', 'logs');

@@ -1,9 +1,0 @@
-// @batcher/harness: the one harness that starts and stops, by PID, every server and service of a
-// local run — for the tests (test/support re-exports it), the demo, the bench and the chaos runs.
-export * from './processes';
-export * from './temporal';
-export * from './mariadb';
-export * from './jaeger';
-export * from './services';
-export * from './stack';
-export { formatLogLine, consoleView } from './console-view';
