@@ -49,7 +49,8 @@ FROM node:20-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-# Endpoints listen on every interface in a pod (probes, Prometheus); locally they default to 127.0.0.1.
+# Endpoints listen on every interface in a container (probes, Prometheus; the chart sets it too);
+# outside one they default to 127.0.0.1.
 ENV NODE_ENV=production LISTEN_HOST=0.0.0.0
 WORKDIR /app
 # Owned by root and not writable by the runtime user; only /tmp is written (an emptyDir in the chart).
