@@ -233,6 +233,8 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           shutdownGraceMs: component.shutdownGraceMs,
           workflowBundlePath: `/app/services/${svc.service}/dist/workflow-bundle.js`,
           maxConcurrentActivities: component.maxConcurrentActivities,
+          // Every interface in a pod, so the kubelet's probes and Prometheus reach it.
+          listenHost: '0.0.0.0',
         });
         // The ports the service opens are the ports the pod declares and probes.
         expect(ports.get('health')).toBe(c.worker.healthPort);
@@ -243,7 +245,7 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
         expect(c.worker.shutdownGraceMs as number).toBeLessThan(grace * 1000);
       }
       if (c.monitor) {
-        expect(c.monitor).toEqual({ port: values.healthMonitor.containerPorts.http, pollIntervalMs: values.healthMonitor.pollIntervalMs, autoRestart: values.healthMonitor.autoRestart });
+        expect(c.monitor).toEqual({ port: values.healthMonitor.containerPorts.http, pollIntervalMs: values.healthMonitor.pollIntervalMs, autoRestart: values.healthMonitor.autoRestart, listenHost: '0.0.0.0' });
         expect(ports.get('http')).toBe(c.monitor.port);
       }
       if (c.starter) {
