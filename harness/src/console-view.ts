@@ -44,13 +44,13 @@ export function formatLogLine(line: string, minLevel: LogLevelName = 'trace'): s
   return out;
 }
 
-/** A sink for raw output chunks that prints complete lines, formatted and prefixed, to stdout. */
+/** A sink for raw output chunks that prints complete lines, formatted and prefixed (unless the prefix is empty), to stdout. */
 export function consoleView(prefix: string, minLevel: LogLevelName): { write(chunk: Buffer): void; end(): void } {
   let pending = '';
   const emit = (line: string) => {
     const shown = formatLogLine(line, minLevel);
     if (shown === undefined) return;
-    process.stdout.write(shown.split('\n').map((l) => `[${prefix}] ${l}`).join('\n') + '\n');
+    process.stdout.write(shown.split('\n').map((l) => (prefix ? `[${prefix}] ${l}` : l)).join('\n') + '\n');
   };
   return {
     write(chunk) {

@@ -40,7 +40,8 @@ async function main(): Promise<number> {
       args: [path.join(repoRoot, 'bench', 'dist', 'main.js'), ...process.argv.slice(2)],
       env: { ...temporal.env, ...mysql.env },
       logFile: path.join(RUN_DIR, 'bench.log'),
-      console: { prefix: 'bench', stderrFile: stderrLog },
+      // The benchmark prefixes its own lines.
+      console: { prefix: '', stderrFile: stderrLog },
     });
     const { code } = await bench.exited;
     if (code !== 0) {
