@@ -178,7 +178,7 @@ async function demo(values: { workflows?: string; shards?: string; keep?: boolea
       if (await stack.jaeger.hasUi()) {
         console.log(`Jaeger UI        ${stack.jaeger.queryUrl}/search?service=main-worker`);
       } else {
-        console.log('Jaeger           this Jaeger was built from the Go module proxy and has NO web UI (see README, "Traces").');
+        console.log('Jaeger           this Jaeger was built from the Go module proxy and has NO web UI (README, "Traces in the demo", says how to use a release build with the UI).');
       }
       console.log(`Jaeger API       ${api}`);
       console.log('one trace        npm run trace -- <traceId>   (prints it as a tree; the starter prints trace ids below)');
