@@ -35,7 +35,9 @@ export function traceTree(trace: JaegerTrace): string[] {
   const walk = (s: Span, prefix: string, last: boolean, top: boolean) => {
     const service = trace.processes[s.processID]?.serviceName ?? '?';
     const head = top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`;
-    lines.push(`${head}${s.operationName}  [${service}]  ${(s.duration / 1000).toFixed(1)} ms  @+${((s.startTime - t0) / 1000).toFixed(1)} ms`);
+    // A root that names a parent: that span was not exported (e.g. the workflow's own run span).
+    const detached = top && s.references.some((r) => r.refType === 'CHILD_OF') ? '  (parent span not in this trace)' : '';
+    lines.push(`${head}${s.operationName}  [${service}]  ${(s.duration / 1000).toFixed(1)} ms  @+${((s.startTime - t0) / 1000).toFixed(1)} ms${detached}`);
     const kids = (children.get(s.spanID) ?? []).sort((a, b) => a.startTime - b.startTime);
     kids.forEach((k, i) => walk(k, top ? '' : `${prefix}${last ? '   ' : '│  '}`, i === kids.length - 1, false));
   };
