@@ -122,16 +122,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     log('migrating the schema');
     await migrateSchema(serviceEnv, path.join(logDir, 'migrate.log'));
 
+    let bundles: Record<'batcher-worker' | 'main-worker', string> | undefined;
     if (options.prebundle) {
       log('bundling the workflow code once (restarts then take seconds)');
-      const bundles = await bundleWorkflows(path.join(options.dir, 'bundles'), serviceEnv);
-      serviceEnv.BATCHER_WORKFLOW_BUNDLE = bundles['batcher-worker'];
-      serviceEnv.MAIN_WORKFLOW_BUNDLE = bundles['main-worker'];
+      bundles = await bundleWorkflows(path.join(options.dir, 'bundles'), serviceEnv);
     }
-    const bundleOf = (service: 'batcher-worker' | 'main-worker') => {
-      const file = service === 'batcher-worker' ? serviceEnv.BATCHER_WORKFLOW_BUNDLE : serviceEnv.MAIN_WORKFLOW_BUNDLE;
-      return file ? { WORKFLOW_BUNDLE_PATH: file } : {};
-    };
+    const bundleOf = (service: 'batcher-worker' | 'main-worker') => (bundles ? { WORKFLOW_BUNDLE_PATH: bundles[service] } : {});
 
     log(`starting the batcher worker (health http://127.0.0.1:${p.batcherHealth}/readyz)`);
     const batcherWorker = await startService({
