@@ -29,8 +29,13 @@ export interface ChaosOptions {
   keepLogs?: boolean;
   /** Downtime of a killed component, ms. @default [1000, 8000] */
   downtimeMs?: [number, number];
-  /** After the last wave, how long workflows may take to close. @default 300000 */
+  /**
+   * After the last wave, workflows may take this long to close while they make progress: the wait
+   * ends when none has closed for `closeStallMs`, or at this cap. @default 1800000
+   */
   closeDeadlineMs?: number;
+  /** Give up waiting when no workflow closed for this long (above the 120 s confirmation timeout). @default 180000 */
+  closeStallMs?: number;
   /** @default .run/chaos/<tag> */
   dir?: string;
   /** Progress lines. @default console.log */
@@ -190,19 +195,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       note({ action: 'restart', component: event, pid: c.pid(), note: `ready in ${((Date.now() - restartAt) / 1000).toFixed(1)} s` });
     }
 
-    // Every workflow must close; poll the count of running ones (bounded), reviving crashed parts.
-    const deadline = Date.now() + (options.closeDeadlineMs ?? 300_000);
+    // Every workflow must close: poll the count of running ones, reviving crashed parts, while
+    // they keep closing (a loaded machine is slow, not wrong), bounded by a stall time and a cap.
+    const waitStart = Date.now();
+    const cap = waitStart + (options.closeDeadlineMs ?? 1_800_000);
+    const stallMs = options.closeStallMs ?? 180_000;
     let running = n;
+    let lastProgress = Date.now();
     let lastLog = 0;
-    while (Date.now() < deadline) {
+    for (;;) {
       await reviveCrashed();
-      running = await client.workflow
+      const counted = await client.workflow
         .count(`WorkflowType = 'transactionWorkflow' AND ExecutionStatus = 'Running'`)
         .then((c) => c.count)
-        .catch(() => running);
+        .catch(() => undefined);
+      if (counted !== undefined && counted < running) lastProgress = Date.now();
+      running = counted ?? running;
       if (running === 0) break;
+      if (Date.now() > cap || Date.now() - lastProgress > stallMs) break;
       if (Date.now() - lastLog > 15_000) {
-        log(`[chaos] waiting for ${running} open workflow(s), ${Math.round((deadline - Date.now()) / 1000)} s left`);
+        log(`[chaos] waiting for ${running} open workflow(s) (${Math.round((Date.now() - waitStart) / 1000)} s; gives up after ${stallMs / 1000} s without one closing)`);
         lastLog = Date.now();
       }
       await delay(2000);
