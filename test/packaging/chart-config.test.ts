@@ -256,6 +256,8 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           shutdownGraceMs: component.shutdownGraceMs,
           workflowBundlePath: `/app/services/${svc.service}/dist/workflow-bundle.js`,
           maxConcurrentActivities: component.maxConcurrentActivities,
+          // Every interface in a pod, so the kubelet's probes and Prometheus reach it.
+          listenHost: '0.0.0.0',
         });
         // The ports the service opens are the ports the pod declares and probes.
         expect(ports.get('health')).toBe(c.worker.healthPort);
@@ -276,6 +278,7 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           stallQueryFailures: stall.queryFailures,
           stallTaskAttempts: stall.taskAttempts,
           stallTaskAgeMs: stall.taskAgeMs,
+          listenHost: '0.0.0.0',
         });
         expect(ports.get('http')).toBe(c.monitor.port);
       }

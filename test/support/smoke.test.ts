@@ -1,13 +1,15 @@
 // The test harness itself: the run's servers answer, the time-skipping server starts from the
 // installed binary, a private MariaDB survives being stopped and started in place, and Jaeger
 // stores what OTLP/HTTP sends it.
-import { Connection } from '@temporalio/client';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import mysql from 'mysql2/promise';
 import { describe, expect, inject, it } from 'vitest';
 import { startJaeger } from './jaeger';
 import { startMariaDb } from './mariadb';
-import { timeSkippingServerPath } from './temporal';
+import { makeTempDir } from './processes';
+import { startTemporalDevServer, timeSkippingServerPath } from './temporal';
 import type {} from './global-servers';
 
 describe('test harness', () => {
@@ -73,6 +75,37 @@ describe('test harness', () => {
       expect(rows).toEqual([{ v: 42 }]);
     } finally {
       await db.stop();
+    }
+  });
+
+  it('when a Temporal dev server on a database file is SIGKILLed and started again, then it keeps its address and a workflow started before it', async () => {
+    const temporal = await startTemporalDevServer({ ui: false, dbFile: path.join(makeTempDir('temporal-db'), 'temporal.db') });
+    try {
+      const open = async () => {
+        const connection = await Connection.connect({ address: temporal.address });
+        return { connection, client: new Client({ connection, namespace: temporal.namespace }) };
+      };
+      const first = await open();
+      // No worker polls this queue: the workflow stays open, in the database only.
+      await first.client.workflow.start('noSuchWorkflow', { workflowId: 'survives-a-kill', taskQueue: 'nobody-polls-this' });
+      await first.connection.close();
+      const firstPid = temporal.pid;
+
+      await temporal.kill();
+      expect(temporal.pid).toBeUndefined();
+      await temporal.startServer();
+      expect(temporal.pid).toBeDefined();
+      expect(temporal.pid).not.toBe(firstPid);
+
+      const second = await open();
+      try {
+        const description = await second.client.workflow.getHandle('survives-a-kill').describe();
+        expect(description.status.name).toBe('RUNNING');
+      } finally {
+        await second.connection.close();
+      }
+    } finally {
+      await temporal.stop();
     }
   });
 

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
     });
     try {
       const client = new Client({ connection, namespace: temporal.namespace, plugins: telemetry.clientPlugins });
-      const running = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger });
+      const running = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger, host: config.monitor.listenHost });
       logger.info(
         { port: running.port, shards: config.batcher.shards, workflowIdPrefix: config.batcher.workflowIdPrefix, pollIntervalMs: config.monitor.pollIntervalMs, autoRestart: config.monitor.autoRestart },
         'health monitor running',

@@ -97,6 +97,7 @@ export const sections = {
     shutdownGraceMs: setting('WORKER_SHUTDOWN_GRACE_MS', 'On SIGTERM, let running tasks finish this long (keep below terminationGracePeriodSeconds).', int(0), '25000'),
     workflowBundlePath: setting('WORKFLOW_BUNDLE_PATH', 'Prebundled workflow code (built in the image); unset: bundle at start-up.', optionalText),
     maxConcurrentActivities: setting('WORKER_MAX_CONCURRENT_ACTIVITIES', 'Activities one worker runs at once.', int(1, 10_000), '100'),
+    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', text, '127.0.0.1'),
   },
   monitor: {
     port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
@@ -107,6 +108,7 @@ export const sections = {
     stallQueryFailures: setting('HEALTH_STALL_QUERY_FAILURES', 'A shard whose statistics query failed this many times in a row is stalled.', int(1, 1000), '3'),
     stallTaskAttempts: setting('HEALTH_STALL_TASK_ATTEMPTS', 'A shard whose pending workflow task is on this attempt or later is stalled (a task-failure loop).', int(1, 1000), '3'),
     stallTaskAgeMs: setting('HEALTH_STALL_TASK_AGE_MS', 'A shard whose pending workflow task was scheduled longer ago than this (ms) is stalled.', int(1000, 3_600_000), '30000'),
+    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', text, '127.0.0.1'),
   },
   starter: {
     workflows: setting('STARTER_WORKFLOWS', 'Main workflows the starter launches.', int(0, 1_000_000), '200'),

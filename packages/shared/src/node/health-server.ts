@@ -22,7 +22,7 @@ export class PortInUseError extends Error {
  * stopped, or sits in a drain that does not end must be replaced); /readyz answers 200 only while
  * it is RUNNING (readiness). `variable` names the setting of the port, for the error if it is taken.
  */
-export async function startWorkerHealthServer(port: number, state: () => WorkerState, host = '0.0.0.0', variable = 'WORKER_HEALTH_PORT'): Promise<Server> {
+export async function startWorkerHealthServer(port: number, state: () => WorkerState, host = '127.0.0.1', variable = 'WORKER_HEALTH_PORT'): Promise<Server> {
   const app = express();
   app.get('/healthz', (_req, res) => {
     const s = state();

@@ -13,17 +13,17 @@ import { temporalConnectConfig } from '../node/temporal';
 
 /**
  * Installs the SDK runtime once per process: core logs go to our JSON logger and, when
- * metricsPort > 0, SDK metrics are served for Prometheus at http://0.0.0.0:<port>/metrics.
+ * metricsPort > 0, SDK metrics are served for Prometheus at http://<host>:<port>/metrics (LISTEN_HOST).
  */
-export function installWorkerRuntime(options: { logger: Logger; metricsPort: number; level?: LogLevel }): void {
+export function installWorkerRuntime(options: { logger: Logger; metricsPort: number; host?: string; level?: LogLevel }): void {
   const { logger } = options;
-  if (options.metricsPort > 0) assertPortFree(options.metricsPort, 'WORKER_METRICS_PORT');
+  if (options.metricsPort > 0) assertPortFree(options.metricsPort, options.host ?? '127.0.0.1', 'WORKER_METRICS_PORT');
   Runtime.install({
     logger: new DefaultLogger(options.level ?? 'INFO', ({ level, message, meta }) => {
       const method = level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'WARN' ? 'warn' : level === 'ERROR' ? 'error' : 'info';
       logger[method](meta ?? {}, message);
     }),
-    telemetryOptions: options.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `0.0.0.0:${options.metricsPort}` } } } : undefined,
+    telemetryOptions: options.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `${options.host ?? '127.0.0.1'}:${options.metricsPort}` } } } : undefined,
   });
 }
 
@@ -31,8 +31,8 @@ export function installWorkerRuntime(options: { logger: Logger; metricsPort: num
  * The SDK binds the metrics port in its native core, whose error names neither the port nor the
  * setting: check first, so a taken port stops start-up with a line naming WORKER_METRICS_PORT.
  */
-function assertPortFree(port: number, variable: string): void {
-  const probe = spawnSync(process.execPath, ['-e', `require('net').createServer().once('error',e=>{console.error(e.code);process.exit(1)}).listen(${port},'0.0.0.0',function(){this.close()})`], { encoding: 'utf8', timeout: 5000 });
+function assertPortFree(port: number, host: string, variable: string): void {
+  const probe = spawnSync(process.execPath, ['-e', `require('net').createServer().once('error',e=>{console.error(e.code);process.exit(1)}).listen(${port},${JSON.stringify(host)},function(){this.close()})`], { encoding: 'utf8', timeout: 5000 });
   if (probe.status !== 0) throw new PortInUseError(variable, port, Object.assign(new Error(probe.stderr.trim() || 'cannot bind'), { code: probe.stderr.trim() }));
 }
 
@@ -54,8 +54,8 @@ export function workflowSource(workflowsPath: string, bundlePath?: string, trace
  * Runs the worker until the SDK's shutdown signals (SIGINT/SIGTERM) drain it, serving /healthz and
  * /readyz on healthPort (0: none). Resolves when the worker has stopped.
  */
-export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; logger: Logger; shutdownGraceMs?: number }): Promise<void> {
-  const server = options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState()) : undefined;
+export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; host?: string; logger: Logger; shutdownGraceMs?: number }): Promise<void> {
+  const server = options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState(), options.host) : undefined;
   options.logger.info({ taskQueue: worker.options.taskQueue, healthPort: options.healthPort }, 'worker running');
   // A drain that outlives its grace (a stuck poll, a task that never returns) must not leave a
   // process that looks alive: after the grace and a margin, the process exits non-zero.
@@ -120,12 +120,12 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
     // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
-    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, level: SDK_LEVEL[config.log.level] });
+    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.worker.listenHost, level: SDK_LEVEL[config.log.level] });
     const connection = await NativeConnection.connect(temporal.connectionOptions);
     const pool = createPool(config.mysql);
     try {
       const worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
-      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
+      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.worker.listenHost, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
     } finally {
       await pool.end();
       await connection.close();
