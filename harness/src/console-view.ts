@@ -24,7 +24,7 @@ export function formatLogLine(line: string, minLevel: LogLevelName = 'trace'): s
     return line;
   }
   if (typeof entry !== 'object' || entry === null || !('msg' in entry || 'level' in entry)) return line;
-  const levelName = String(NUMERIC_LEVELS[entry.level as number] ?? entry.level ?? '') as LogLevelName;
+  const levelName = (NUMERIC_LEVELS[entry.level as number] ?? (typeof entry.level === 'string' ? entry.level : '')) as LogLevelName;
   const rank = LEVELS.indexOf(levelName);
   if (rank >= 0 && rank < LEVELS.indexOf(minLevel)) return undefined;
   const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : typeof entry.time === 'number' ? new Date(entry.time).toISOString().slice(11, 23) : '';
@@ -32,7 +32,7 @@ export function formatLogLine(line: string, minLevel: LogLevelName = 'trace'): s
     .filter(([k, v]) => !OMIT.has(k) && !(k === 'attempt' && v === 1))
     .map(([k, v]) => `${k}=${show(v)}`);
   // Multi-line messages (the SDK logs webpack's bundle report at info) shrink to their first line.
-  let msg = String(entry.msg ?? '');
+  let msg = typeof entry.msg === 'string' ? entry.msg : show(entry.msg ?? '');
   const msgLines = msg.split('\n');
   if (msgLines.length > 1 && rank < LEVELS.indexOf('warn')) msg = `${msgLines[0]} … (+${msgLines.length - 1} lines in the log file)`;
   let out = [time, levelName.toUpperCase().padEnd(5), msg, ...fields].filter((s) => s.trim() !== '').join(' ');

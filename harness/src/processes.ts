@@ -251,7 +251,7 @@ export async function waitUntil<T>(what: string, check: () => Promise<T>, { time
   for (;;) {
     try {
       const value = await check();
-      if (value) return value as NonNullable<T>;
+      if (value) return value;
     } catch (err) {
       last = err;
     }

@@ -115,7 +115,7 @@ async function demo(values: { workflows?: string; shards?: string; keep?: boolea
   const external = {
     temporal: process.env.TEMPORAL_ADDRESS ? { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default' } : undefined,
     mysql: process.env.MYSQL_HOST
-      ? Object.fromEntries(['MYSQL_HOST', 'MYSQL_PORT', 'MYSQL_USER', 'MYSQL_PASSWORD'].flatMap((k) => (process.env[k] !== undefined ? [[k, process.env[k] as string]] : [])))
+      ? Object.fromEntries(['MYSQL_HOST', 'MYSQL_PORT', 'MYSQL_USER', 'MYSQL_PASSWORD'].flatMap((k) => (process.env[k] !== undefined ? [[k, process.env[k]]] : [])))
       : undefined,
   };
   // Every port is checked before anything starts, so a clash is reported at once, by its variable.

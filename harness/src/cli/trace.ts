@@ -21,7 +21,7 @@ function defaultUrl(): string {
 
 /** The tree's lines: operation, service, duration and start offset from the trace's first span. */
 export function traceTree(trace: JaegerTrace): string[] {
-  const spans = trace.spans as Span[];
+  const spans = trace.spans;
   const byId = new Map(spans.map((s) => [s.spanID, s]));
   const children = new Map<string, Span[]>();
   const roots: Span[] = [];
