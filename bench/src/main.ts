@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
 import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
-import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
+import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 
 const { values } = parseArgs({
   options: {

@@ -17,7 +17,7 @@ import {
   type DirectAnswer,
   type WriteRequest,
 } from '@batcher/shared/workflow';
-import { workflowsPath } from '@batcher/batcher-worker/dist/worker';
+import { workflowsPath } from '@batcher/batcher-worker/worker';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
 import { timeSkippingServerPath } from '../support/temporal';

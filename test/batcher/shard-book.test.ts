@@ -1,7 +1,7 @@
 // The batcher's state class on its own: every decision it makes, with no server at all.
 import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type BatcherSettings, type BulkWriteResult, type WriteRequest } from '@batcher/shared/workflow';
-import { ShardBook, type Batch } from '@batcher/batcher-worker/dist/workflows/shard-book';
+import { ShardBook, type Batch } from '@batcher/batcher-worker/shard-book';
 
 const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({
   flushPolicy: 'size-or-interval',

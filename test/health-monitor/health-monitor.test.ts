@@ -11,8 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { batcherWorkflowId, shardFor, type WriteRequest } from '@batcher/shared/workflow';
 import { batcherSettings, createLogger, createPool, ensureBatcherShards, loadConfig, migrate, signalWithStartBatcher, type Config } from '@batcher/shared/node';
 import { writeWorkflowBundle } from '@batcher/shared/worker';
-import { createBatcherWorker, workflowsPath } from '@batcher/batcher-worker/dist/worker';
-import { MAX_POLL_INTERVAL_MS, ShardMonitor, startHealthMonitor, type HealthMonitorOptions, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor/dist/index';
+import { createBatcherWorker, workflowsPath } from '@batcher/batcher-worker/worker';
+import { MAX_POLL_INTERVAL_MS, ShardMonitor, startHealthMonitor, type HealthMonitorOptions, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor';
 import { globalMysql, globalTemporal, serviceEnv } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { freePort, repoRoot, spawnLogged } from '../support/processes';

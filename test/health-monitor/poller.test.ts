@@ -4,7 +4,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCHER_WORKFLOW_TYPE } from '@batcher/shared/workflow';
-import { ShardPoller } from '@batcher/health-monitor/dist/index';
+import { ShardPoller } from '@batcher/health-monitor';
 import { globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 

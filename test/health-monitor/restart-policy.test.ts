@@ -1,6 +1,6 @@
 // The restart policy alone: which Temporal statuses lead to a new run, how often, and its input.
 import { describe, expect, it } from 'vitest';
-import { BoundedHistory, MAX_POLL_INTERVAL_MS, RestartPolicy, schedulablePollInterval, shardStartInput } from '@batcher/health-monitor/dist/index';
+import { BoundedHistory, MAX_POLL_INTERVAL_MS, RestartPolicy, schedulablePollInterval, shardStartInput } from '@batcher/health-monitor';
 
 const T0 = 1_800_000_000_000;
 

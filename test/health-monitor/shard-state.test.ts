@@ -1,7 +1,7 @@
 // The shard state machine alone: observations in, states and reasons out. No server is needed, the
 // machine does no I/O and is handed the time.
 import { describe, expect, it } from 'vitest';
-import { ShardStateMachine, type MonitoredBatcherStats, type PendingWorkflowTask, type ShardObservation, type StallThresholds } from '@batcher/health-monitor/dist/index';
+import { ShardStateMachine, type MonitoredBatcherStats, type PendingWorkflowTask, type ShardObservation, type StallThresholds } from '@batcher/health-monitor';
 
 const T0 = 1_800_000_000_000;
 // No minimum, so the flush-interval rule is seen alone; the minimum has a test of its own.

@@ -82,7 +82,7 @@ describe('hostile input', () => {
       { id: `${base}-abc`, input: { payload: { a: 1 }, confirmationTimeoutMs: 'abc' }, why: /confirmationTimeoutMs must be a whole number/ },
       { id: `${base}-array`, input: { payload: [1, 2] }, why: /payload must be a JSON object/ },
     ];
-    const { startTransactions, awaitTransactions } = await import('@batcher/starter/dist/run-transactions');
+    const { startTransactions, awaitTransactions } = await import('@batcher/starter/run-transactions');
     const startedAt = Date.now();
     await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: cases.map((c) => c.id), input: (id) => cases.find((c) => c.id === id)?.input as never });
     const outcomes = await awaitTransactions(pipeline.client, cases.map((c) => c.id), startedAt);
@@ -128,7 +128,7 @@ describe('hostile input', () => {
   it('when 62 requests of 5 400 CJK characters arrive together, then they are written in batches that fit Temporal, and the shard stays live', async (ctx) => {
     const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', SUBMIT_LINGER_MS: '500' }, businessStepMs: 0 });
     const ids = pipeline.ids(62, 'cjk');
-    const { startTransactions, awaitTransactions } = await import('@batcher/starter/dist/run-transactions');
+    const { startTransactions, awaitTransactions } = await import('@batcher/starter/run-transactions');
     const startedAt = Date.now();
     // 16 200 bytes each in UTF-8 (5 400 UTF-16 units): under the 16 KiB cap, 1 MB together.
     await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: ids, input: () => ({ payload: { text: '字'.repeat(5400) } }) });

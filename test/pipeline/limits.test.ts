@@ -3,7 +3,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, TRANSACTION_WORKFLOW_TYPE, batcherWorkflowId, requestIdFor, type BulkWriteInput, type BulkWriteResult } from '@batcher/shared/workflow';
 import { createPool, loadConfig, migrate, type Pool } from '@batcher/shared/node';
-import { createBulkWriter } from '@batcher/batcher-worker/dist/activities/bulk-write';
+import { createBulkWriter } from '@batcher/batcher-worker/bulk-write';
 import { globalMysql } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { pipelinePerTest } from './pipeline';

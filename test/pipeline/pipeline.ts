@@ -6,9 +6,9 @@ import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporal
 import { afterEach } from 'vitest';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
 import { allRows, batcherSettings, createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
-import { createBatcherWorker } from '@batcher/batcher-worker/dist/worker';
-import { createMainWorker } from '@batcher/main-worker/dist/worker';
-import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/dist/run-transactions';
+import { createBatcherWorker } from '@batcher/batcher-worker/worker';
+import { createMainWorker } from '@batcher/main-worker/worker';
+import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 import { globalMysql, globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 

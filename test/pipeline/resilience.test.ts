@@ -57,7 +57,7 @@ describe('resilience', () => {
     expect(await pipeline.rows()).toEqual([expect.objectContaining({ request_id: requestIdFor(workflowId), status: 'abandoned' })]);
 
     // Now the batcher comes back and writes its pending batch: the abandoned id stays abandoned.
-    const { createBatcherWorker } = await import('@batcher/batcher-worker/dist/worker');
+    const { createBatcherWorker } = await import('@batcher/batcher-worker/worker');
     const worker = await createBatcherWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: pipeline.batcher.taskQueue, pool: pipeline.pool, settings: pipeline.batcher.batching, client: env.client, shutdownGraceMs: 500 });
     // Queries need a running worker, so read the statistics before it stops.
     const stats = await worker.runUntil(async () => {

@@ -2,11 +2,14 @@
 import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerPlugin } from '@temporalio/worker';
 import type { BatcherSettings } from '@batcher/shared/workflow';
-import type { Pool } from '@batcher/shared/node';
+import { loadConfig, type Pool } from '@batcher/shared/node';
 import { workflowSource } from '@batcher/shared/worker';
 import { createActivities } from './activities';
 
 export const workflowsPath = require.resolve('./workflows');
+
+/** Every default is declared once, in the config loader. */
+const defaults = loadConfig(['worker'], {});
 
 export interface BatcherWorkerDeps {
   connection: NativeConnection;
@@ -19,9 +22,9 @@ export interface BatcherWorkerDeps {
   client?: Client;
   /** Prebundled workflow code; unset: bundle from source at start-up. */
   workflowBundlePath?: string;
-  /** @default 25000 */
+  /** @default WORKER_SHUTDOWN_GRACE_MS's default (the config loader) */
   shutdownGraceMs?: number;
-  /** @default 100 */
+  /** @default WORKER_MAX_CONCURRENT_ACTIVITIES's default (the config loader) */
   maxConcurrentActivities?: number;
   plugins?: WorkerPlugin[];
 }
@@ -33,8 +36,8 @@ export async function createBatcherWorker(deps: BatcherWorkerDeps): Promise<Work
     taskQueue: deps.taskQueue,
     ...workflowSource(workflowsPath, deps.workflowBundlePath, (deps.plugins?.length ?? 0) > 0),
     activities: createActivities({ pool: deps.pool, settings: deps.settings, client: deps.client ?? new Client({ connection: deps.connection, namespace: deps.namespace }) }),
-    shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
-    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,
+    shutdownGraceTime: deps.shutdownGraceMs ?? defaults.worker.shutdownGraceMs,
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? defaults.worker.maxConcurrentActivities,
     plugins: deps.plugins,
   });
 }

@@ -7,6 +7,9 @@ import { createActivities } from './activities';
 
 export const workflowsPath = require.resolve('./workflows');
 
+/** Every default is declared once, in the config loader. */
+const defaults = loadConfig(['worker', 'main'], {});
+
 export interface MainWorkerDeps {
   connection: NativeConnection;
   namespace: string;
@@ -16,12 +19,12 @@ export interface MainWorkerDeps {
   batcher: BatcherConfig;
   /** Timeouts and grouping of submissions (CONFIRMATION_TIMEOUT_MS, SUBMIT_*). @default the config loader's defaults */
   requester?: Partial<BatchedWriteDeps['requester']>;
-  /** @default 200 */
+  /** @default BUSINESS_STEP_MS's default (the config loader) */
   businessStepMs?: number;
   workflowBundlePath?: string;
-  /** @default 25000 */
+  /** @default WORKER_SHUTDOWN_GRACE_MS's default (the config loader) */
   shutdownGraceMs?: number;
-  /** @default 100 */
+  /** @default WORKER_MAX_CONCURRENT_ACTIVITIES's default (the config loader) */
   maxConcurrentActivities?: number;
   plugins?: WorkerPlugin[];
   /** Client used by the submit activity; defaults to one on the worker's connection. */
@@ -40,13 +43,12 @@ export async function createMainWorker(deps: MainWorkerDeps): Promise<Worker> {
       client,
       pool: deps.pool,
       batcher: deps.batcher,
-      // Defaults come from the one config loader, so they are declared once.
-      requester: { ...loadConfig(['main'], {}).main, ...deps.requester },
-      businessStepMs: deps.businessStepMs ?? 200,
+      requester: { ...defaults.main, ...deps.requester },
+      businessStepMs: deps.businessStepMs ?? defaults.main.businessStepMs,
       traceCarrier: deps.traceCarrier,
     }),
-    shutdownGraceTime: deps.shutdownGraceMs ?? 25_000,
-    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? 100,
+    shutdownGraceTime: deps.shutdownGraceMs ?? defaults.worker.shutdownGraceMs,
+    maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? defaults.worker.maxConcurrentActivities,
     plugins: deps.plugins,
   });
 }

@@ -1,5 +1,6 @@
 // Starting many transactional workflows and collecting their outcomes: used by the starter CLI,
 // the benchmark and the tests.
+import pLimit from 'p-limit';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TRANSACTION_WORKFLOW_TYPE, type TransactionInput, type TransactionResult } from '@batcher/shared/workflow';
@@ -15,18 +16,10 @@ export interface TransactionOutcome {
   elapsedMs: number;
 }
 
-/** Runs `fn` over items with at most `limit` in flight. */
+/** Runs `fn` over items with at most `limit` in flight (p-limit), results in input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i] as T, i);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
+  const run = pLimit(limit);
+  return Promise.all(items.map((item, i) => run(() => fn(item, i))));
 }
 
 /** The failure type a workflow ended with: the innermost ApplicationFailure's type, if any. */
