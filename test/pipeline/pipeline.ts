@@ -46,7 +46,7 @@ export interface Pipeline {
   ids(n: number, tag?: string): string[];
   stats(shard?: number): Promise<BatcherStats>;
   /** Committed rows: request id, batch id, shard. */
-  rows(): Promise<Array<{ request_id: string; batch_id: string; shard: number; status: string }>>;
+  rows(): Promise<Array<{ request_id: string; batch_id: string | null; shard: number; status: string }>>;
   stop(): Promise<void>;
 }
 
@@ -96,7 +96,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
     stats: (shard = 0) => client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery),
     async rows() {
-      return (await allRows(pool)).map((r) => ({ request_id: r.requestId, batch_id: r.batchId ?? '', shard: r.shard, status: r.status }));
+      return (await allRows(pool)).map((r) => ({ request_id: r.requestId, batch_id: r.batchId, shard: r.shard, status: r.status }));
     },
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
@@ -125,8 +125,8 @@ export function pipelinePerTest(): (options: PipelineOptions) => Promise<Pipelin
 }
 
 /** Counts of rows per batch id. */
-export function rowsPerBatch(rows: Array<{ batch_id: string }>): Map<string, number> {
-  const m = new Map<string, number>();
+export function rowsPerBatch(rows: Array<{ batch_id: string | null }>): Map<string | null, number> {
+  const m = new Map<string | null, number>();
   for (const r of rows) m.set(r.batch_id, (m.get(r.batch_id) ?? 0) + 1);
   return m;
 }
