@@ -22,6 +22,8 @@ const { values } = parseArgs({
     flood: { type: 'string', default: '5000' },
     'flood-seconds': { type: 'string', default: '60' },
     'steady-seconds': { type: 'string', default: '30' },
+    'grouped-rate': { type: 'string', default: '100' },
+    'grouped-seconds': { type: 'string', default: '30' },
     phases: { type: 'string', default: 'ceiling,naive,batched,eager,traced,steady,burst,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
@@ -37,6 +39,8 @@ const BURST = positive('burst', values.burst, 0);
 const FLOOD = positive('flood', values.flood, 0);
 const FLOOD_SECONDS = positive('flood-seconds', values['flood-seconds'], 0);
 const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
+const GROUPED_RATE = positive('grouped-rate', values['grouped-rate']);
+const GROUPED_SECONDS = positive('grouped-seconds', values['grouped-seconds']);
 const PHASES = new Set(values.phases.split(',').filter(Boolean));
 const repoRoot = path.resolve(__dirname, '../..');
 const runTag = Date.now().toString(36);
@@ -401,8 +405,43 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   const batcherWorkerPeakRssMb = peakRssMb(worker.pid);
   results.batcherWorkerPeakRssMb = batcherWorkerPeakRssMb;
   say(`flood: longest batcher workflow task ${events.longestTaskMs} ms over ${events.runs} runs; batcher-worker peak RSS ${batcherWorkerPeakRssMb} MB`);
+
+  // Grouped, as a main worker sends them (SUBMIT_LINGER_MS 250: a group every 250 ms), at
+  // GROUPED_RATE requests/s on a fresh shard served by the same worker: its history events per request.
+  const groupedCfg = { ...cfg, workflowIdPrefix: `${cfg.workflowIdPrefix}-grouped` };
+  const groupedId = batcherWorkflowId(groupedCfg.workflowIdPrefix, 0);
+  const perGroup = Math.max(1, Math.round(GROUPED_RATE / 4));
+  const groups = GROUPED_SECONDS * 4;
+  const g0 = Date.now();
+  for (let g = 0; g < groups; g++) {
+    await signalWithStartBatcher(client, groupedCfg, 0, Array.from({ length: perGroup }, () => request(next++)));
+    await new Promise((r) => setTimeout(r, Math.max(0, g0 + (g + 1) * 250 - Date.now())));
+  }
+  await waitUntilDrained(client, groupedId);
+  const gStats = await client.workflow.getHandle(groupedId).query(batcherStatsQuery);
+  await client.workflow.getHandle(groupedId).terminate('bench grouped finished').catch(() => undefined);
+  const gEvents = await shardEvents(client, groupedId);
+  results.grouped = {
+    requestsPerS: Math.round(((groups * perGroup) / ((Date.now() - g0) / 1000)) * 10) / 10,
+    signalsPerS: Math.round((groups / (GROUPED_SECONDS)) * 10) / 10,
+    requests: groups * perGroup,
+    rowsWritten: gStats.rowsWritten,
+    batcherEventsPerRequest: Math.round((gEvents.events / (groups * perGroup)) * 1000) / 1000,
+    longestBatcherTaskMs: gEvents.longestTaskMs,
+  };
+  say(`grouped: ${groups * perGroup} requests at ${GROUPED_RATE}/s in ${groups} signals (${perGroup} each, 4 signals/s), default policy: ${gStats.rowsWritten} written, batcher events per request ${(results.grouped as { batcherEventsPerRequest: number }).batcherEventsPerRequest}, longest task ${gEvents.longestTaskMs} ms`);
   await worker.stop();
   return results;
+}
+
+/** Waits (bounded) until a shard holds nothing pending and no write is in flight. */
+async function waitUntilDrained(client: Client, workflowId: string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const s = await client.workflow.getHandle(workflowId).query(batcherStatsQuery).catch(() => undefined);
+    if ((s && s.pending === 0 && s.writesInFlight === 0) || Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
 }
 
 // ---------- main ----------
