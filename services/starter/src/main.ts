@@ -67,21 +67,31 @@ async function printTraceLinks(client: Client, telemetry: Telemetry, workflowIds
  * What the confirmation latency is made of, for the summary: most of it is waiting for the batch,
  * which is the point of batching; the write itself is short; the rest is queueing at the server.
  */
-async function explainLatency(client: Client, batcher: Pick<BatcherConfig, 'shards' | 'workflowIdPrefix'> & { flushIntervalMs?: number; maxBatchSize?: number }): Promise<string[]> {
+async function explainLatency(client: Client, batcher: Pick<BatcherConfig, 'shards' | 'workflowIdPrefix'>): Promise<string[]> {
   const writes: number[] = [];
+  // The shard owns its settings (its worker's config): it reports the ones it runs with.
+  let policy: Pick<BatcherStats, 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize'> | undefined;
   for (let shard = 0; shard < batcher.shards; shard++) {
     try {
       const stats = await client.workflow.getHandle(batcherWorkflowId(batcher.workflowIdPrefix, shard)).query(batcherStatsQuery);
       writes.push(...stats.recentBatches.map((b) => b.durationMs));
+      policy ??= stats;
     } catch {
       // a shard that does not answer only leaves its write times out of the figure
     }
   }
   const meanWrite = writes.length ? Math.round(writes.reduce((a, b) => a + b, 0) / writes.length) : undefined;
+  const wait =
+    policy === undefined
+      ? '  + waiting for the batch: until the shard writes (BATCH_FLUSH_POLICY, BATCH_FLUSH_INTERVAL_MS, BATCH_MAX_SIZE)'
+      : policy.flushPolicy === 'eager'
+        ? `  + waiting for the batch: the eager policy writes as soon as no write is in flight (batches up to ${policy.maxBatchSize})`
+        : `  + waiting for the batch: a request waits until its shard writes, at the latest after ${policy.flushIntervalMs / 1000} s (BATCH_FLUSH_INTERVAL_MS), at once when ${policy.maxBatchSize} are pending (BATCH_MAX_SIZE)`;
   return [
-    `  = waiting for the batch: a request waits until its shard writes, at the latest after ${batcher.flushIntervalMs === undefined ? 'BATCH_FLUSH_INTERVAL_MS' : `${batcher.flushIntervalMs / 1000} s (BATCH_FLUSH_INTERVAL_MS)`}, at once when ${batcher.maxBatchSize ?? 'BATCH_MAX_SIZE'} are pending${batcher.maxBatchSize === undefined ? '' : ' (BATCH_MAX_SIZE)'}`,
-    `  + the write: one bulk INSERT per batch${meanWrite === undefined ? '' : `, ${meanWrite} ms on average over the last ${writes.length} batch(es)`}`,
-    '  + time queued behind the server: the request signal, the bulk-write activity task and the confirmation signal each wait their turn at the Temporal server and the workers (more under load)',
+    `  = gathering: a worker sends the requests bound for one shard together, after up to SUBMIT_LINGER_MS`,
+    wait,
+    `  + the write: one bulk INSERT per batch${meanWrite === undefined ? '' : `, ${meanWrite} ms on average over the last ${writes.length} batch(es)`}, then each requester's waiting activity is completed`,
+    '  + time queued behind the server: the group signal, the bulk-write activity task and each completion wait their turn at the Temporal server and the workers (more under load)',
   ];
 }
 
