@@ -214,19 +214,30 @@ async function shardEvents(client: Client, workflowId: string): Promise<{ runs: 
   }
 }
 
-/** The longest workflow task (started → completed, server time) of one run. */
+/** The longest workflow task (started → completed, server time) of one run, and the signals it took in. */
 async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<number> {
   const { events } = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   let longest = 0;
   let started: number | undefined;
+  let signalsBefore = 0;
+  let signalsOfLongest = 0;
+  let signals = 0;
   for (const e of events ?? []) {
     const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
-    if (e.workflowTaskStartedEventAttributes) started = at;
-    else if ((e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) && started !== undefined) {
-      longest = Math.max(longest, at - started);
+    if (e.workflowExecutionSignaledEventAttributes) signals++;
+    if (e.workflowTaskStartedEventAttributes) {
+      started = at;
+      signalsBefore = signals;
+      signals = 0;
+    } else if ((e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) && started !== undefined) {
+      if (at - started > longest) {
+        longest = at - started;
+        signalsOfLongest = signalsBefore;
+      }
       started = undefined;
     }
   }
+  if (longest > 1000) say(`  ${workflowId} run ${runId}: a ${longest} ms workflow task took in ${signalsOfLongest} signal(s)`);
   return longest;
 }
 
