@@ -17,6 +17,7 @@ import {
   type DirectAnswer,
   type WriteRequest,
 } from '@batcher/shared/workflow';
+import { batcherSettings, loadConfig } from '@batcher/shared/node';
 import { workflowsPath } from '@batcher/batcher-worker/worker';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
@@ -30,17 +31,8 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-const defaults: BatcherSettings = {
-  flushPolicy: 'size-or-interval',
-  maxBatchSize: 100,
-  flushIntervalMs: 20_000,
-  maxWritesInFlight: 4,
-  continueAsNewSignals: 500,
-  dedupWindowBytes: 65_536,
-  maxPendingRequests: 2000,
-  maxPendingBytes: 1_000_000,
-  maxRequestsPerTask: 1000,
-};
+/** The defaults a batcher worker runs with, from the one config loader. */
+const defaults: BatcherSettings = batcherSettings(loadConfig(['batching'], {}).batching);
 
 interface Harness {
   batches: Array<{ input: BulkWriteInput; atMs: number }>;

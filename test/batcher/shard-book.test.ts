@@ -1,20 +1,11 @@
 // The batcher's state class on its own: every decision it makes, with no server at all.
 import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type BatcherSettings, type BulkWriteResult, type WriteRequest } from '@batcher/shared/workflow';
+import { batcherSettings, loadConfig } from '@batcher/shared/node';
 import { ShardBook, type Batch } from '@batcher/batcher-worker/shard-book';
 
-const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({
-  flushPolicy: 'size-or-interval',
-  maxBatchSize: 100,
-  flushIntervalMs: 20_000,
-  maxWritesInFlight: 4,
-  continueAsNewSignals: 500,
-  dedupWindowBytes: 65_536,
-  maxPendingRequests: 2000,
-  maxPendingBytes: 1_000_000,
-  maxRequestsPerTask: 1000,
-  ...over,
-});
+// The defaults a batcher worker runs with, from the one config loader; each test overrides what it is about.
+const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({ ...batcherSettings(loadConfig(['batching'], {}).batching), ...over });
 
 const RUN = '00000000-0000-4000-8000-000000000000';
 const request = (n: number, over: Partial<WriteRequest> = {}): WriteRequest => ({
