@@ -10,6 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
 import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
 import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     burst: { type: 'string', default: '3000' },
     flood: { type: 'string', default: '5000' },
     'flood-seconds': { type: 'string', default: '60' },
+    /** Signals/s of the sustained flood; 0: twice the measured saturation (200/s when not measured). */
+    'flood-rate': { type: 'string', default: '0' },
     'steady-seconds': { type: 'string', default: '30' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
@@ -38,6 +41,7 @@ const STEP_MS = positive('step-ms', values['step-ms'], 0);
 const BURST = positive('burst', values.burst, 0);
 const FLOOD = positive('flood', values.flood, 0);
 const FLOOD_SECONDS = positive('flood-seconds', values['flood-seconds'], 0);
+const FLOOD_RATE = positive('flood-rate', values['flood-rate'], 0);
 const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
 const GROUPED_RATE = positive('grouped-rate', values['grouped-rate']);
 const GROUPED_SECONDS = positive('grouped-seconds', values['grouped-seconds']);
@@ -218,13 +222,18 @@ async function shardEvents(client: Client, workflowId: string): Promise<{ runs: 
 async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<number> {
   const { events } = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   let longest = 0;
+  let scheduled: number | undefined;
   let started: number | undefined;
   let signalsBefore = 0;
-  let signalsOfLongest = 0;
   let signals = 0;
-  for (const e of events ?? []) {
+  let detail = '';
+  const list = events ?? [];
+  for (let k = 0; k < list.length; k++) {
+    const e = list[k];
+    if (!e) continue;
     const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
     if (e.workflowExecutionSignaledEventAttributes) signals++;
+    if (e.workflowTaskScheduledEventAttributes) scheduled = at;
     if (e.workflowTaskStartedEventAttributes) {
       started = at;
       signalsBefore = signals;
@@ -232,12 +241,30 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
     } else if ((e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) && started !== undefined) {
       if (at - started > longest) {
         longest = at - started;
-        signalsOfLongest = signalsBefore;
+        // What the task answered with: the commands recorded right after it.
+        const after: string[] = [];
+        for (let j = k + 1; j < list.length && after.length < 6 && !list[j]?.workflowTaskScheduledEventAttributes; j++) after.push(Object.keys(list[j] ?? {}).find((key) => key.endsWith('EventAttributes') && (list[j] as unknown as Record<string, unknown>)[key])?.replace('EventAttributes', '') ?? '?');
+        detail = `event ${k}, took in ${signalsBefore} signal(s), waited ${scheduled === undefined ? '?' : started - scheduled} ms for a worker, then ${after.join(', ') || 'nothing'}`;
       }
       started = undefined;
     }
   }
-  if (longest > 1000) say(`  ${workflowId} run ${runId}: a ${longest} ms workflow task took in ${signalsOfLongest} signal(s)`);
+  if (longest > 1000) {
+    // The whole run as one line per event (index, ms since its start, type), to see what surrounds the long task.
+    const t0 = Number(list[0]?.eventTime?.seconds ?? 0) * 1000 + Math.floor((list[0]?.eventTime?.nanos ?? 0) / 1e6);
+    const file = path.join(logDir, `${runTag}-${workflowId}-${runId}.events.txt`);
+    fs.writeFileSync(
+      file,
+      list
+        .map((e, k) => {
+          const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+          const cause = e.workflowTaskFailedEventAttributes?.cause;
+          return `${k} +${at - t0} ${Object.keys(e).find((key) => key.endsWith('EventAttributes') && (e as unknown as Record<string, unknown>)[key]) ?? '?'}${cause ? ` ${temporal.api.enums.v1.WorkflowTaskFailedCause[cause]}` : ''}`;
+        })
+        .join('\n') + '\n',
+    );
+    say(`  ${workflowId} run ${runId}: a ${longest} ms workflow task (${detail}); events in ${path.relative(repoRoot, file)}`);
+  }
   return longest;
 }
 
@@ -365,7 +392,8 @@ async function burst(client: Client, pool: Pool, n: number): Promise<Record<stri
 async function flood(client: Client, pool: Pool, count: number, ratePerS: number, seconds: number): Promise<Record<string, unknown>> {
   const tag = `flood-${runTag}`;
   const cfg = { taskQueue: `batcher-${tag}`, workflowIdPrefix: `batcher-${tag}`, shards: 1 };
-  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BATCHER_TASK_QUEUE: cfg.taskQueue, BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix });
+  const metricsPort = await freePort();
+  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BATCHER_TASK_QUEUE: cfg.taskQueue, BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix, WORKER_METRICS_PORT: String(metricsPort) });
   const request = (i: number): WriteRequest => ({
     requestId: `write:${tag}-${i}`,
     requesterWorkflowId: `${tag}-${i}`,
@@ -410,6 +438,13 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   if (seconds > 0 && ratePerS > 0) await offer(`${ratePerS}-per-s-for-${seconds}-s`, ratePerS * seconds, ratePerS);
   const shardId = batcherWorkflowId(cfg.workflowIdPrefix, 0);
   await client.workflow.getHandle(shardId).terminate('bench flood finished').catch(() => undefined);
+  const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+  // The worker's own view of its workflow tasks (SDK metric, ms): how many, and how long in all.
+  const metric = (name: string) => Number(new RegExp(`^${name}\\{[^}]*workflow_type="batcherWorkflow"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+  const taskCount = metric('temporal_workflow_task_execution_latency_count');
+  const taskSumMs = metric('temporal_workflow_task_execution_latency_sum');
+  results.workerSideTasks = { count: taskCount, totalMs: taskSumMs };
+  say(`flood: the worker ran ${taskCount} batcher workflow tasks, ${taskSumMs} ms in all (SDK metric)`);
   const events = await shardEvents(client, shardId);
   results.longestBatcherTaskMs = events.longestTaskMs;
   results.batcherRuns = events.runs;
@@ -509,7 +544,7 @@ async function main(): Promise<void> {
     if (PHASES.has('burst') && BURST > 0) results.burst = await burst(client, pool, BURST);
     if (PHASES.has('flood') && (FLOOD > 0 || FLOOD_SECONDS > 0)) {
       // Twice what one shard sustains: the eager pipeline's saturation is the reference, else 200/s.
-      results.flood = await flood(client, pool, FLOOD, Math.round(2 * (saturation ?? 100)), FLOOD_SECONDS);
+      results.flood = await flood(client, pool, FLOOD, FLOOD_RATE || Math.round(2 * (saturation ?? 100)), FLOOD_SECONDS);
     }
   } finally {
     fs.mkdirSync(path.dirname(values.out), { recursive: true });

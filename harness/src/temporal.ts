@@ -7,6 +7,16 @@
 import { Connection } from '@temporalio/client';
 import { freePort, resolveTool, spawnLogged, waitForPort, waitUntil, type LogLevelName, type ManagedProcess } from './processes';
 
+/**
+ * Server settings the batcher needs, as every server this project starts runs them (k8s/temporal.yaml
+ * too; docs/kubernetes.md tells how to set them on yours). Temporal force-closes a workflow task
+ * when more than `history.maximumBufferedEventsBatch` events (100 by default) arrive while it runs;
+ * the next attempt replays the whole run, so under a flood of signals every attempt is longer than
+ * the last and the shard stops (measured: docs/benchmark.md). 1,000 lets a shard take in a second
+ * of a 650-signals/s flood per task. The byte limit of buffered events (2 MiB) stays as it is.
+ */
+export const BATCHER_SERVER_SETTINGS: Readonly<Record<string, unknown>> = Object.freeze({ 'history.maximumBufferedEventsBatch': 1000 });
+
 export interface TemporalDevServerOptions {
   /** @default a free port */
   port?: number;
@@ -23,8 +33,13 @@ export interface TemporalDevServerOptions {
   dbFile?: string;
   /** @default 'warn' */
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
-  /** `--dynamic-config-value KEY=VALUE` pairs, e.g. `{ 'limit.maxIDLength': 255 }`. */
+  /**
+   * `--dynamic-config-value KEY=VALUE` pairs, e.g. `{ 'limit.maxIDLength': 255 }`, on top of
+   * BATCHER_SERVER_SETTINGS (unless `stockSettings`).
+   */
   dynamicConfig?: Record<string, unknown>;
+  /** Run Temporal's own defaults, without BATCHER_SERVER_SETTINGS (to measure what they change). */
+  stockSettings?: boolean;
   /** @default 60000 */
   startTimeoutMs?: number;
   /** Log file of the server (appended to across restarts). @default a new file in the log dir */
@@ -76,7 +91,8 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   else args.push('--headless');
   if (namespace !== 'default') args.push('--namespace', namespace);
   if (options.dbFile) args.push('--db-filename', options.dbFile);
-  for (const [key, value] of Object.entries(options.dynamicConfig ?? {})) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  const dynamicConfig = { ...(options.stockSettings ? {} : BATCHER_SERVER_SETTINGS), ...options.dynamicConfig };
+  for (const [key, value] of Object.entries(dynamicConfig)) args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
 
   const address = `${host}:${port}`;
   let server: ManagedProcess | undefined;

@@ -1,9 +1,11 @@
 // The batcher workflow's loop on the real time-skipping test server, with a stand-in bulk write
 // (it records batches instead of touching a database: the database is not what these tests are
-// about; test/pipeline covers it) so flush timing in workflow time can be checked exactly.
+// about; test/pipeline covers it) so flush timing in workflow time can be checked exactly. One test
+// runs on the run's dev server instead, where a pause between signals is a real pause.
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BATCHER_WORKFLOW_TYPE,
@@ -19,6 +21,7 @@ import {
 } from '@batcher/shared/workflow';
 import { batcherSettings, loadConfig } from '@batcher/shared/node';
 import { workflowsPath } from '@batcher/batcher-worker/worker';
+import { globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
 import { timeSkippingServerPath } from '../support/temporal';
@@ -37,26 +40,47 @@ const defaults: BatcherSettings = batcherSettings(loadConfig(['batching'], {}).b
 interface Harness {
   batches: Array<{ input: BulkWriteInput; atMs: number }>;
   answers: DirectAnswer[];
-  /** Sends one submit signal carrying `requests` (signal-with-start). */
-  send(requests: WriteRequest[]): Promise<void>;
+  /** Sends one submit signal carrying `requests` (signal-with-start); resolves with the run id it reached. */
+  send(requests: WriteRequest[]): Promise<string>;
   stats(): Promise<BatcherStats>;
   workflowId: string;
 }
 
+/** Where a test's batcher runs: the time-skipping server (default), or the run's dev server, where time is real. */
+interface LoopServer {
+  nativeConnection: NativeConnection;
+  client: Client;
+  nowMs(): Promise<number>;
+}
+
+/** Runs `body` on the run's dev server: for what time skipping would hide (real pauses between signals). */
+async function onDevServer(body: (server: LoopServer) => Promise<void>): Promise<void> {
+  const { address, namespace } = globalTemporal();
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  try {
+    await body({ nativeConnection, client: new Client({ connection, namespace }), nowMs: async () => Date.now() });
+  } finally {
+    await connection.close();
+    await nativeConnection.close();
+  }
+}
+
 /** Runs `body` with a batcher worker whose activities are stand-ins, on a task queue of the test's own. */
-async function withBatcher(title: string, settings: Partial<BatcherSettings>, body: (h: Harness) => Promise<void>): Promise<void> {
-  const taskQueue = `loop-${slugOf(title)}`;
-  const workflowId = `batcher-${slugOf(title)}`;
+async function withBatcher(title: string, settings: Partial<BatcherSettings>, body: (h: Harness) => Promise<void>, server?: LoopServer): Promise<void> {
+  const { nativeConnection, client, nowMs } = server ?? { nativeConnection: env.nativeConnection, client: env.client, nowMs: () => env.currentTimeMs() };
+  const taskQueue = `loop-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
+  const workflowId = `batcher-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
   const batches: Harness['batches'] = [];
   const answers: DirectAnswer[] = [];
   const worker = await Worker.create({
-    connection: env.nativeConnection,
+    connection: nativeConnection,
     taskQueue,
     workflowsPath,
     activities: {
       batcherSettings: async () => ({ ...defaults, ...settings }),
       bulkWrite: async (input: BulkWriteInput): Promise<BulkWriteResult> => {
-        batches.push({ input, atMs: await env.currentTimeMs() });
+        batches.push({ input, atMs: await nowMs() });
         return { batchId: input.batchId, outcomes: input.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: input.batchId })), statements: 4, durationMs: 1, repliesUndeliverable: 0 };
       },
       deliverAnswers: async (a: DirectAnswer[]) => {
@@ -65,14 +89,15 @@ async function withBatcher(title: string, settings: Partial<BatcherSettings>, bo
       },
     },
   });
-  const handle = env.client.workflow.getHandle(workflowId);
+  const handle = client.workflow.getHandle(workflowId);
   await worker.runUntil(async () => {
     await body({
       batches,
       answers,
       workflowId,
       async send(requests) {
-        await env.client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [requests] });
+        const sent = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [requests] });
+        return sent.signaledRunId;
       },
       stats: () => handle.query(batcherStatsQuery),
     });
@@ -89,7 +114,7 @@ const requests = (n: number, tag: string): WriteRequest[] =>
     reply: { workflowId: `${tag}-${i}`, runId: randomUUID(), activityId: 'batched-write' },
   }));
 
-describe('batcher loop (time-skipping server, stand-in bulk write)', () => {
+describe('batcher loop (time-skipping server unless said, stand-in bulk write)', () => {
   it('when 250 requests arrive at once, then two full batches go out at once and the last 50 after the flush interval', async (ctx) => {
     await withBatcher(ctx.task.name, {}, async (h) => {
       const t0 = await env.currentTimeMs();
@@ -138,14 +163,43 @@ describe('batcher loop (time-skipping server, stand-in bulk write)', () => {
 
   it('when the run continues as new, then pending requests are carried and written by the next run', async (ctx) => {
     await withBatcher(ctx.task.name, { continueAsNewSignals: 3 }, async (h) => {
-      for (let i = 0; i < 4; i++) await h.send(requests(5, `can${i}`));
+      const firstRunId = await h.send(requests(5, 'can0'));
+      for (let i = 1; i < 4; i++) await h.send(requests(5, `can${i}`));
       await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
-      expect(h.batches).toHaveLength(0);
       await env.sleep(25_000);
       await waitUntil('the carried batch', async () => (await h.stats()).rowsWritten === 20, { timeoutMs: 30_000 });
       const ids = h.batches.flatMap((b) => b.input.rows.map((r) => r.requestId));
       expect(new Set(ids).size).toBe(20);
       expect(ids).toHaveLength(20);
+      // Written by a later run (batch ids name their run), so they were carried.
+      expect(h.batches.filter((b) => b.input.batchId.includes(firstRunId))).toEqual([]);
     });
+  });
+
+  it('when signals keep coming, then the run continues as new only in a pause of them', async (ctx) => {
+    // Temporal fails a task that closes a run while signals wait (and the next task replays the run):
+    // the batcher must not try while they stream in.
+    await onDevServer((server) => withBatcher(ctx.task.name, { continueAsNewSignals: 3, flushIntervalMs: 1000 }, async (h) => {
+      const firstRunId = await h.send(requests(2, 'stream0'));
+      for (let i = 1; i < 30; i++) await h.send(requests(2, `stream${i}`));
+      await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
+      const { events } = await server.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory();
+      const list = events ?? [];
+      const ms = (e: (typeof list)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+      const signals = list.filter((e) => e.workflowExecutionSignaledEventAttributes);
+      const lastSignalMs = Math.max(...signals.map(ms));
+      const canAt = list.findIndex((e) => e.workflowExecutionContinuedAsNewEventAttributes);
+      const lastTaskStart = list.slice(0, canAt).reverse().find((e) => e.workflowTaskStartedEventAttributes);
+      expect(canAt).toBeGreaterThan(0);
+      expect(list.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+      // The stream was not cut at the third signal, and the run closed only after a 200 ms pause.
+      expect(signals.length).toBeGreaterThan(3);
+      expect(lastTaskStart).toBeDefined();
+      expect(ms(lastTaskStart ?? {}) - lastSignalMs).toBeGreaterThanOrEqual(200);
+      await waitUntil('every request written', async () => (await h.stats()).rowsWritten === 60, { timeoutMs: 30_000 });
+      const ids = h.batches.flatMap((b) => b.input.rows.map((r) => r.requestId));
+      expect(new Set(ids).size).toBe(60);
+      expect(ids).toHaveLength(60);
+    }, server));
   });
 });

@@ -133,6 +133,18 @@ describe('skaffold.yaml', () => {
   });
 });
 
+describe('k8s/temporal.yaml', () => {
+  // The local stack's server must run what every test and benchmark server runs.
+  it('starts the dev server with the settings the harness gives every server', async () => {
+    const { BATCHER_SERVER_SETTINGS } = await import('../support/temporal');
+    const deployment = readYamlDocuments('k8s/temporal.yaml').find((d) => d.kind === 'Deployment');
+    const args: string[] = deployment.spec.template.spec.containers[0].args;
+    const given = args.flatMap((a, i) => (args[i - 1] === '--dynamic-config-value' ? [a] : []));
+    expect(Object.keys(BATCHER_SERVER_SETTINGS).length).toBeGreaterThan(0);
+    expect(given.sort()).toEqual(Object.entries(BATCHER_SERVER_SETTINGS).map(([k, v]) => `${k}=${JSON.stringify(v)}`).sort());
+  });
+});
+
 describe('k8s/kind-cluster.yaml', () => {
   it('is a valid kind v1alpha4 Cluster', () => {
     const docs = readYamlDocuments('k8s/kind-cluster.yaml');

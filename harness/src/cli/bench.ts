@@ -27,8 +27,10 @@ async function main(): Promise<number> {
     process.exit(130);
   });
   try {
-    say(`starting Temporal dev server on 127.0.0.1:${temporalPort}`);
-    temporal = await startTemporalDevServer({ port: temporalPort, ui: false, logFile: path.join(RUN_DIR, 'temporal.log') });
+    // BENCH_TEMPORAL_STOCK=1: Temporal's own limits instead of the ones the project runs (harness/src/temporal.ts).
+    const stockSettings = process.env.BENCH_TEMPORAL_STOCK === '1';
+    say(`starting Temporal dev server on 127.0.0.1:${temporalPort}${stockSettings ? " with Temporal's stock settings" : ''}`);
+    temporal = await startTemporalDevServer({ port: temporalPort, ui: false, logFile: path.join(RUN_DIR, 'temporal.log'), stockSettings });
     say(`starting MariaDB on 127.0.0.1:${mysqlPort}`);
     mysql = await startMariaDb({ port: mysqlPort, dir: path.join(RUN_DIR, 'mariadb'), database: 'bench', logFile: path.join(RUN_DIR, 'mariadb.log') });
     const stderrLog = path.join(RUN_DIR, 'bench-stderr.log');

@@ -39,5 +39,8 @@ export async function createBatcherWorker(deps: BatcherWorkerDeps): Promise<Work
     shutdownGraceTime: deps.shutdownGraceMs ?? defaults.worker.shutdownGraceMs,
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? defaults.worker.maxConcurrentActivities,
     plugins: deps.plugins,
+    // A V8 context per workflow run (a shard makes a few runs an hour): lets the workflows keep
+    // plain stack traces instead of the SDK's per-promise ones (workflows/plain-stacks.ts).
+    reuseV8Context: false,
   });
 }

@@ -36,10 +36,22 @@ const { deliverAnswers } = proxyActivities<Activities>({
 
 const { batcherSettings } = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds' });
 
-/** Continue-as-new once the history passes this many bytes, whatever Temporal suggests: replays stay short. */
+/** Continue-as-new is due once the history passes this many bytes, whatever Temporal suggests: replays stay short. */
 const MAX_HISTORY_BYTES = 4 * 1024 * 1024;
 /** … or this many events. */
 const MAX_HISTORY_EVENTS = 4000;
+/**
+ * Continue-as-new waits for this long a pause in the signals. Temporal refuses to close a run while
+ * signals wait to be delivered (the task fails "unhandled command"), and the next task replays the
+ * whole run: tried in the middle of a flood, every attempt would be longer than the last.
+ */
+const CONTINUE_AS_NEW_QUIET_MS = 200;
+/**
+ * Past this size the run continues as new at the first task without a signal, pause or not
+ * (Temporal ends a run at 51,200 events or 50 MiB).
+ */
+const URGENT_HISTORY_EVENTS = 20_000;
+const URGENT_HISTORY_BYTES = 20 * 1024 * 1024;
 
 export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   // Until this run has its settings, statistics come from the carried state (and the previous
@@ -68,9 +80,18 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     log.warn('unknown signal dropped', { name: String(name).slice(0, 100) });
   });
 
-  const shouldContinueAsNew = (): boolean => {
+  /**
+   * When this run may continue as new: undefined while it need not; otherwise the first moment of a
+   * pause in the signals (see CONTINUE_AS_NEW_QUIET_MS), or, for a run grown past the urgent size,
+   * of a task that brought no signal.
+   */
+  const continueAsNewAtMs = (): number | undefined => {
     const info = workflowInfo();
-    return book.signalsThisRun >= settings.continueAsNewSignals || info.continueAsNewSuggested || info.historySize > MAX_HISTORY_BYTES || info.historyLength > MAX_HISTORY_EVENTS;
+    const urgent = info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS;
+    const due = urgent || book.signalsThisRun >= settings.continueAsNewSignals || info.continueAsNewSuggested || info.historySize > MAX_HISTORY_BYTES || info.historyLength > MAX_HISTORY_EVENTS;
+    if (!due) return undefined;
+    if (book.lastSignalAtMs === null) return Date.now();
+    return book.lastSignalAtMs + (urgent ? 1 : CONTINUE_AS_NEW_QUIET_MS);
   };
 
   const startWrite = (batch: Batch): void => {
@@ -99,22 +120,26 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
       });
   };
 
-  /** One timer for the next interval flush, kept until it fires: no timer is started and cancelled per signal. */
-  const armTimer = (): void => {
-    const due = book.nextDueAtMs();
-    if (due === undefined || (timerDueAtMs !== undefined && timerDueAtMs <= due)) return;
-    timerDueAtMs = due;
-    void sleep(Math.max(1, due - Date.now())).then(() => {
-      if (timerDueAtMs === due) timerDueAtMs = undefined;
+  /**
+   * One timer for the next moment the loop must look again (an interval flush, a pause to continue
+   * as new in), kept until it fires: no timer is started and cancelled per signal.
+   */
+  const wakeAt = (dueMs: number | undefined): void => {
+    if (dueMs === undefined || (timerDueAtMs !== undefined && timerDueAtMs <= dueMs)) return;
+    timerDueAtMs = dueMs;
+    void sleep(Math.max(1, dueMs - Date.now())).then(() => {
+      if (timerDueAtMs === dueMs) timerDueAtMs = undefined;
       version++;
     });
   };
 
   for (;;) {
-    const continuing = shouldContinueAsNew();
+    const canAtMs = continueAsNewAtMs();
+    const continuing = canAtMs !== undefined && Date.now() >= canAtMs;
     if (!answering && book.hasAnswers() && !continuing) startAnswers();
     if (continuing) {
-      // Answers still queued travel with the state; writes and a delivery in progress are awaited.
+      // Answers still queued travel with the state; writes and a delivery in progress are awaited
+      // (a signal meanwhile ends the pause, and the loop goes back to work).
       if (book.quiescent() && !answering) {
         const { state, bytes } = book.carriedForNextRun();
         log.info('continuing as new', { shard: book.shard, pending: book.pendingCount, bytes });
@@ -122,7 +147,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
       }
     } else {
       while (book.writeDue(Date.now())) startWrite(book.takeBatch());
-      armTimer();
+      wakeAt(book.nextDueAtMs());
+      wakeAt(canAtMs);
     }
     const seen = version;
     await condition(() => version !== seen);

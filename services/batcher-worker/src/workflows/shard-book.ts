@@ -89,6 +89,8 @@ export class ShardBook {
   recentBatches: BatcherStats['recentBatches'];
   writesInFlight = 0;
   signalsThisRun = 0;
+  /** When the last submit signal arrived in this run (workflow time); null before the first. */
+  lastSignalAtMs: number | null = null;
   /** When the last request was accepted (workflow time). */
   private lastRequestAtMs: number | null = null;
   /** Batches started in this run (batch ids are `s<shard>-<runId>-<n>`). */
@@ -125,6 +127,7 @@ export class ShardBook {
   /** Takes in one submit signal's argument: a group of requests (anything a hostile sender sent). */
   offerSignal(requests: unknown, nowMs: number): void {
     this.signalsThisRun++;
+    this.lastSignalAtMs = nowMs;
     this.counters.signalsTotal++;
     if (!Array.isArray(requests)) {
       this.counters.rejected++;
