@@ -24,6 +24,8 @@ const { values } = parseArgs({
     'flood-seconds': { type: 'string', default: '60' },
     /** Signals/s of the sustained flood; 0: twice the measured saturation (200/s when not measured). */
     'flood-rate': { type: 'string', default: '0' },
+    /** Requests per signal of the max-rate flood (1: single-request signals, the worst case for the shard's workflow tasks). */
+    'flood-group': { type: 'string', default: '1' },
     'steady-seconds': { type: 'string', default: '30' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
@@ -42,6 +44,7 @@ const BURST = positive('burst', values.burst, 0);
 const FLOOD = positive('flood', values.flood, 0);
 const FLOOD_SECONDS = positive('flood-seconds', values['flood-seconds'], 0);
 const FLOOD_RATE = positive('flood-rate', values['flood-rate'], 0);
+const FLOOD_GROUP = positive('flood-group', values['flood-group']);
 const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
 const GROUPED_RATE = positive('grouped-rate', values['grouped-rate']);
 const GROUPED_SECONDS = positive('grouped-seconds', values['grouped-seconds']);
@@ -120,7 +123,7 @@ interface WorkerProc {
 async function startWorker(name: string, script: string, env: Record<string, string>): Promise<WorkerProc> {
   const healthPort = await freePort();
   const log = fs.openSync(path.join(logDir, `${runTag}-${name}.log`), 'a');
-  const child = spawn(process.execPath, [path.join(repoRoot, script)], {
+  const child = spawn(process.execPath, [...(name.startsWith('flood') && process.env.BENCH_FLOOD_EXEC_ARGV ? process.env.BENCH_FLOOD_EXEC_ARGV.split(' ') : []), path.join(repoRoot, script)], {
     env: { ...process.env, WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', log, log],
   });
@@ -403,14 +406,23 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   });
   const results: Record<string, unknown> = {};
   let next = 0;
-  const offer = async (label: string, n: number, perS: number | undefined): Promise<void> => {
+  /** Offers `n` signals of `group` requests each (at `perS` signals/s, or as fast as this process sends). */
+  const offer = async (label: string, n: number, perS: number | undefined, group = 1): Promise<void> => {
     const before = await client.workflow.getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0)).query(batcherStatsQuery).catch(() => undefined);
     const first = next;
     const t0 = Date.now();
     const inFlight = new Set<Promise<unknown>>();
     let sendErrors = 0;
+    /** What the server answered to the signals it refused, by message, with counts. */
+    const sendErrorKinds = new Map<string, number>();
     for (let i = 0; i < n; i++) {
-      const pr = signalWithStartBatcher(client, cfg, 0, [request(next++)]).catch(() => sendErrors++);
+      const signal = Array.from({ length: group }, () => request(next++));
+      const pr = signalWithStartBatcher(client, cfg, 0, signal).catch((err: unknown) => {
+        sendErrors += group;
+        const e = err as Error & { cause?: Error };
+        const kind = `${String(e?.message ?? err)}${e?.cause ? `: ${String(e.cause.message)}` : ''}`.slice(0, 200);
+        sendErrorKinds.set(kind, (sendErrorKinds.get(kind) ?? 0) + 1);
+      });
       inFlight.add(pr);
       void pr.finally(() => inFlight.delete(pr));
       if (perS) await new Promise((r) => setTimeout(r, Math.max(0, t0 + ((i + 1) * 1000) / perS - Date.now())));
@@ -431,10 +443,12 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
       return m && Number(m[1]) >= first && Number(m[1]) < next;
     }).length;
     const refused = (s?.refused ?? 0) - (before?.refused ?? 0);
-    results[label] = { offered: n, offeredPerS: Math.round((n / offeredSeconds) * 10) / 10, sendErrors, accepted: written, refused, neitherWrittenNorRefused: n - sendErrors - written - refused };
-    say(`flood ${label}: offered ${n} at ${(n / offeredSeconds).toFixed(1)}/s; written ${written}, refused ${refused} (BatcherOverloaded), send errors ${sendErrors}, neither ${n - sendErrors - written - refused}`);
+    const offered = n * group;
+    results[label] = { signals: n, requestsPerSignal: group, offered, offeredPerS: Math.round((offered / offeredSeconds) * 10) / 10, sendErrors, sendErrorKinds: Object.fromEntries(sendErrorKinds), accepted: written, refused, neitherWrittenNorRefused: offered - sendErrors - written - refused };
+    say(`flood ${label}: offered ${offered} requests in ${n} signals at ${(n / offeredSeconds).toFixed(1)} signals/s; written ${written}, refused ${refused} (BatcherOverloaded), send errors ${sendErrors}, neither ${offered - sendErrors - written - refused}`);
+    for (const [kind, times] of sendErrorKinds) say(`  ${times} signal(s) refused by the server: ${kind}`);
   };
-  if (count > 0) await offer('max-rate', count, undefined);
+  if (count > 0) await offer(FLOOD_GROUP > 1 ? `max-rate-${FLOOD_GROUP}-per-signal` : 'max-rate', count, undefined, FLOOD_GROUP);
   if (seconds > 0 && ratePerS > 0) await offer(`${ratePerS}-per-s-for-${seconds}-s`, ratePerS * seconds, ratePerS);
   const shardId = batcherWorkflowId(cfg.workflowIdPrefix, 0);
   await client.workflow.getHandle(shardId).terminate('bench flood finished').catch(() => undefined);
@@ -507,7 +521,8 @@ async function otlpSink(): Promise<{ url: string; close(): void; requests: () =>
 async function main(): Promise<void> {
   await migrate(mysqlCfg);
   const pool = createPool(mysqlCfg, { connectionLimit: 2 });
-  const connection = await Connection.connect({ address: temporalAddress });
+  // A flooded shard's history pages run past gRPC's default 4 MB message limit.
+  const connection = await Connection.connect({ address: temporalAddress, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });
   const client = new Client({ connection });
   say(`servers: Temporal ${temporalAddress} (pid ${temporalPid}), MariaDB ${mysqlCfg.host}:${mysqlCfg.port} (pid ${mysqldPid}); ${N} transactions, business steps ${STEP_MS} ms`);
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), transactions: N, stepMs: STEP_MS, machine: { cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() } };

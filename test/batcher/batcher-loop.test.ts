@@ -20,7 +20,7 @@ import {
   type WriteRequest,
 } from '@batcher/shared/workflow';
 import { batcherSettings, loadConfig } from '@batcher/shared/node';
-import { workflowsPath } from '@batcher/batcher-worker/worker';
+import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@batcher/batcher-worker/worker';
 import { globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
@@ -68,7 +68,8 @@ async function onDevServer(body: (server: LoopServer) => Promise<void>): Promise
 
 /** Runs `body` with a batcher worker whose activities are stand-ins, on a task queue of the test's own. */
 async function withBatcher(title: string, settings: Partial<BatcherSettings>, body: (h: Harness) => Promise<void>, server?: LoopServer): Promise<void> {
-  const { nativeConnection, client, nowMs } = server ?? { nativeConnection: env.nativeConnection, client: env.client, nowMs: () => env.currentTimeMs() };
+  const { nativeConnection, client } = server ?? { nativeConnection: env.nativeConnection, client: env.client };
+  const nowMs = (): Promise<number> => (server ? server.nowMs() : env.currentTimeMs());
   const taskQueue = `loop-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
   const workflowId = `batcher-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
   const batches: Harness['batches'] = [];
@@ -77,6 +78,7 @@ async function withBatcher(title: string, settings: Partial<BatcherSettings>, bo
     connection: nativeConnection,
     taskQueue,
     workflowsPath,
+    ...BATCHER_SANDBOX_OPTIONS,
     activities: {
       batcherSettings: async () => ({ ...defaults, ...settings }),
       bulkWrite: async (input: BulkWriteInput): Promise<BulkWriteResult> => {
@@ -165,6 +167,8 @@ describe('batcher loop (time-skipping server unless said, stand-in bulk write)',
     await withBatcher(ctx.task.name, { continueAsNewSignals: 3 }, async (h) => {
       const firstRunId = await h.send(requests(5, 'can0'));
       for (let i = 1; i < 4; i++) await h.send(requests(5, `can${i}`));
+      // The run continues as new after a pause in the signals (200 ms of workflow time).
+      await env.sleep(1_000);
       await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
       await env.sleep(25_000);
       await waitUntil('the carried batch', async () => (await h.stats()).rowsWritten === 20, { timeoutMs: 30_000 });

@@ -8,6 +8,13 @@ import { createActivities } from './activities';
 
 export const workflowsPath = require.resolve('./workflows');
 
+/**
+ * A V8 context per workflow run (a shard makes a few runs an hour): lets the batcher keep plain
+ * stack traces instead of the SDK's per-promise ones (workflows/plain-stacks.ts). Any worker that
+ * runs the batcher workflow (tests too) uses these.
+ */
+export const BATCHER_SANDBOX_OPTIONS = { reuseV8Context: false } as const;
+
 /** Every default is declared once, in the config loader. */
 const defaults = loadConfig(['worker'], {});
 
@@ -39,8 +46,6 @@ export async function createBatcherWorker(deps: BatcherWorkerDeps): Promise<Work
     shutdownGraceTime: deps.shutdownGraceMs ?? defaults.worker.shutdownGraceMs,
     maxConcurrentActivityTaskExecutions: deps.maxConcurrentActivities ?? defaults.worker.maxConcurrentActivities,
     plugins: deps.plugins,
-    // A V8 context per workflow run (a shard makes a few runs an hour): lets the workflows keep
-    // plain stack traces instead of the SDK's per-promise ones (workflows/plain-stacks.ts).
-    reuseV8Context: false,
+    ...BATCHER_SANDBOX_OPTIONS,
   });
 }
