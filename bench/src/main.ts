@@ -116,15 +116,35 @@ interface WorkerProc {
   name: string;
   pid: number;
   child: ChildProcess;
+  /** Port of its SDK metrics (batcher workers only). */
+  metricsPort?: number;
   stop(): Promise<void>;
+}
+
+/**
+ * The batcher worker's own view of its workflow tasks (the SDK's execution-latency histogram):
+ * how many, their time in all, and how many took over 1 s in the worker. A task the server saw
+ * take longer spent the difference in the server and between the two.
+ */
+async function workerSideTasks(worker: WorkerProc): Promise<{ count: number; totalMs: number; over1s: number } | undefined> {
+  if (!worker.metricsPort) return undefined;
+  const text = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).then((r) => r.text(), () => '');
+  const value = (name: string, le?: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes('workflow_type="batcherWorkflow"') && (le === undefined || l.includes(`le="${le}"`)));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
+  };
+  const count = value('temporal_workflow_task_execution_latency_count');
+  if (!Number.isFinite(count)) return undefined;
+  return { count, totalMs: value('temporal_workflow_task_execution_latency_sum'), over1s: count - value('temporal_workflow_task_execution_latency_bucket', '1000') };
 }
 
 /** Starts a worker program as a process of its own and waits until it polls (its /readyz, or its first line). */
 async function startWorker(name: string, script: string, env: Record<string, string>): Promise<WorkerProc> {
   const healthPort = await freePort();
+  const metricsPort = script.includes('batcher-worker') ? await freePort() : undefined;
   const log = fs.openSync(path.join(logDir, `${runTag}-${name}.log`), 'a');
   const child = spawn(process.execPath, [...(name.startsWith('flood') && process.env.BENCH_FLOOD_EXEC_ARGV ? process.env.BENCH_FLOOD_EXEC_ARGV.split(' ') : []), path.join(repoRoot, script)], {
-    env: { ...process.env, WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: '0', LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: String(metricsPort ?? 0), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', log, log],
   });
   fs.closeSync(log);
@@ -143,6 +163,7 @@ async function startWorker(name: string, script: string, env: Record<string, str
     name,
     pid,
     child,
+    metricsPort,
     async stop() {
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -179,6 +200,10 @@ interface PipelineFigures {
   mainEventsPerTxn: number;
   batcherEventsPerTxn: number;
   batcherSignals: number;
+  /** The longest batcher workflow task as the server saw it (started → completed). */
+  batcherLongestTaskMs: number;
+  /** The same tasks as the batcher worker saw them (its SDK metric). */
+  batcherWorkerSideTasks?: { count: number; totalMs: number; over1s: number };
   rowsWritten: number;
   statementsPerRow: number;
   commitsPerRow: number;
@@ -314,6 +339,8 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   const rss = Object.fromEntries(workers.map((w) => [w.name.replace(`${spec.name}-`, ''), peakRssMb(w.pid)]));
   let batcher = { runs: 0, events: 0, longestTaskMs: 0 };
   let stats: BatcherStats | undefined;
+  const batcherWorker = workers.find((w) => w.metricsPort);
+  const workerSide = batcherWorker ? await workerSideTasks(batcherWorker) : undefined;
   if (spec.kind === 'batcher') {
     const shardId = batcherWorkflowId(queues.BATCHER_WORKFLOW_ID_PREFIX, 0);
     stats = await client.workflow.getHandle(shardId).query(batcherStatsQuery);
@@ -338,6 +365,8 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     mainEventsPerTxn: Math.round((closed.reduce((n, c) => n + c.historyLength, 0) / Math.max(1, closed.length)) * 100) / 100,
     batcherEventsPerTxn: Math.round((batcher.events / spec.n) * 1000) / 1000,
     batcherSignals: stats?.signalsTotal ?? 0,
+    batcherLongestTaskMs: batcher.longestTaskMs,
+    batcherWorkerSideTasks: workerSide,
     rowsWritten: rows,
     statementsPerRow: rows ? Math.round(((db1.Questions ?? 0) - (db0.Questions ?? 0) - 1) / rows * 1000) / 1000 : 0,
     commitsPerRow: rows ? Math.round(((db1.Handler_commit ?? 0) - (db0.Handler_commit ?? 0)) / rows * 1000) / 1000 : 0,
@@ -347,7 +376,7 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   };
   say(
     `${spec.name}: ${figures.succeeded}/${spec.n} ok in ${seconds.toFixed(1)} s = ${figures.throughputPerS}/s; confirmation p50/p95/p99 ${figures.confirmationMs.p50}/${figures.confirmationMs.p95}/${figures.confirmationMs.p99} ms; ` +
-      `end-to-end ${figures.endToEndMs.p50}/${figures.endToEndMs.p95}/${figures.endToEndMs.p99} ms; events/txn main ${figures.mainEventsPerTxn} batcher ${figures.batcherEventsPerTxn} (${batcher.runs} runs, ${figures.batcherSignals} signals, longest task ${batcher.longestTaskMs} ms); ` +
+      `end-to-end ${figures.endToEndMs.p50}/${figures.endToEndMs.p95}/${figures.endToEndMs.p99} ms; events/txn main ${figures.mainEventsPerTxn} batcher ${figures.batcherEventsPerTxn} (${batcher.runs} runs, ${figures.batcherSignals} signals, longest task ${batcher.longestTaskMs} ms${workerSide ? `; worker-side ${workerSide.over1s} of ${workerSide.count} tasks over 1 s` : ''}); ` +
       `statements/row ${figures.statementsPerRow}, commits/row ${figures.commitsPerRow}; CPU-s/1000 txn ${JSON.stringify(figures.cpuSecondsPer1000)}; mysqld CPU-s/1000 rows ${figures.mysqldCpuSecondsPer1000Rows}` +
       (Object.keys(failedByType).length ? `; failed ${JSON.stringify(failedByType)}` : ''),
   );
@@ -395,8 +424,7 @@ async function burst(client: Client, pool: Pool, n: number): Promise<Record<stri
 async function flood(client: Client, pool: Pool, count: number, ratePerS: number, seconds: number): Promise<Record<string, unknown>> {
   const tag = `flood-${runTag}`;
   const cfg = { taskQueue: `batcher-${tag}`, workflowIdPrefix: `batcher-${tag}`, shards: 1 };
-  const metricsPort = await freePort();
-  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BATCHER_TASK_QUEUE: cfg.taskQueue, BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix, WORKER_METRICS_PORT: String(metricsPort) });
+  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BATCHER_TASK_QUEUE: cfg.taskQueue, BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix });
   const request = (i: number): WriteRequest => ({
     requestId: `write:${tag}-${i}`,
     requesterWorkflowId: `${tag}-${i}`,
@@ -452,13 +480,9 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   if (seconds > 0 && ratePerS > 0) await offer(`${ratePerS}-per-s-for-${seconds}-s`, ratePerS * seconds, ratePerS);
   const shardId = batcherWorkflowId(cfg.workflowIdPrefix, 0);
   await client.workflow.getHandle(shardId).terminate('bench flood finished').catch(() => undefined);
-  const metrics = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
-  // The worker's own view of its workflow tasks (SDK metric, ms): how many, and how long in all.
-  const metric = (name: string) => Number(new RegExp(`^${name}\\{[^}]*workflow_type="batcherWorkflow"[^}]*\\} (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
-  const taskCount = metric('temporal_workflow_task_execution_latency_count');
-  const taskSumMs = metric('temporal_workflow_task_execution_latency_sum');
-  results.workerSideTasks = { count: taskCount, totalMs: taskSumMs };
-  say(`flood: the worker ran ${taskCount} batcher workflow tasks, ${taskSumMs} ms in all (SDK metric)`);
+  const own = await workerSideTasks(worker);
+  results.workerSideTasks = own;
+  if (own) say(`flood: the worker ran ${own.count} batcher workflow tasks, ${own.totalMs} ms in all, ${own.over1s} over 1 s (its own SDK metric)`);
   const events = await shardEvents(client, shardId);
   results.longestBatcherTaskMs = events.longestTaskMs;
   results.batcherRuns = events.runs;

@@ -43,6 +43,16 @@ export interface BatchedWriteDeps {
   traceCarrier?: () => TraceCarrier;
 }
 
+/**
+ * A refusal that lasts only until the shard continues as new: Temporal takes at most 10,000 signals
+ * per run (by default) and answers the next with INVALID_ARGUMENT. The batcher continues as new in
+ * the next pause, so the attempt is retried like any transient failure.
+ */
+export function isSignalLimitRefusal(err: unknown): boolean {
+  const messages = [(err as Error | undefined)?.message, ((err as Error | undefined)?.cause as Error | undefined)?.message];
+  return grpcCode(err) === grpcStatus.INVALID_ARGUMENT && messages.some((m) => typeof m === 'string' && m.includes('limit for signal events'));
+}
+
 function grpcCode(err: unknown): number | undefined {
   if (isGrpcServiceError(err)) return err.code;
   const cause = (err as Error | undefined)?.cause;
@@ -94,15 +104,16 @@ export function createBatchedWriteActivities(deps: BatchedWriteDeps): BatchedWri
       } catch (err) {
         if (err instanceof ApplicationFailure) throw err;
         const code = grpcCode(err);
-        if (code !== undefined && PERMANENT.has(code)) {
+        if (code !== undefined && PERMANENT.has(code) && !isSignalLimitRefusal(err)) {
           throw ApplicationFailure.create({
             type: BatcherErrorTypes.SubmissionFailed,
-            message: `Temporal refused the submission to shard ${shard}: ${(err as Error).message}`,
+            message: `Temporal refused the submission to shard ${shard}: ${(err as Error).message}${(err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ''}`,
             nonRetryable: true,
             cause: err as Error,
           });
         }
-        // Unreachable server, deadline: this attempt fails and Temporal retries it, within the write's deadline.
+        // Unreachable server, deadline, a shard at its signal limit: this attempt fails and Temporal
+        // retries it, within the write's deadline.
         throw err;
       }
       // The batcher completes this activity by its id once the row is written (or refused).

@@ -48,10 +48,11 @@ const MAX_HISTORY_EVENTS = 4000;
 const CONTINUE_AS_NEW_QUIET_MS = 200;
 /**
  * Past this size the run continues as new at the first task without a signal, pause or not
- * (Temporal ends a run at 51,200 events or 50 MiB).
+ * (Temporal ends a run at 51,200 events or 50 MiB, and refuses its 10,001st signal).
  */
 const URGENT_HISTORY_EVENTS = 20_000;
 const URGENT_HISTORY_BYTES = 20 * 1024 * 1024;
+const URGENT_SIGNALS = 8_000;
 
 export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   // Until this run has its settings, statistics come from the carried state (and the previous
@@ -87,7 +88,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
    */
   const continueAsNewAtMs = (): number | undefined => {
     const info = workflowInfo();
-    const urgent = info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS;
+    const urgent = info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || book.signalsThisRun >= URGENT_SIGNALS;
     const due = urgent || book.signalsThisRun >= settings.continueAsNewSignals || info.continueAsNewSuggested || info.historySize > MAX_HISTORY_BYTES || info.historyLength > MAX_HISTORY_EVENTS;
     if (!due) return undefined;
     if (book.lastSignalAtMs === null) return Date.now();

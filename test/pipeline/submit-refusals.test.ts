@@ -1,0 +1,52 @@
+// How the submit activity (awaitBatchedWrite) treats Temporal's refusals of its signal, in the SDK's
+// activity environment. The client is a stand-in that refuses every signal with the error the server
+// sends: reaching a shard's real limit takes a run of 10,000 signals, and what is under test is only
+// the classification — a refusal that lasts until the shard continues as new is retried, one that
+// no retry can change fails typed at once.
+import { Metadata } from '@grpc/grpc-js';
+import { ServiceError, type Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { describe, expect, it } from 'vitest';
+import { BatcherErrorTypes, type AwaitWriteInput } from '@batcher/shared/workflow';
+import { createBatchedWriteActivities, isSignalLimitRefusal, type Pool } from '@batcher/shared/node';
+
+/** The error the TypeScript client raises when the server answers signal-with-start with `details`. */
+function refusal(code: number, details: string): ServiceError {
+  const grpc = Object.assign(new Error(`${code} ${code === 3 ? 'INVALID_ARGUMENT' : 'UNKNOWN'}: ${details}`), { code, details, metadata: new Metadata() });
+  return new ServiceError('Failed to signalWithStart Workflow', { cause: grpc });
+}
+
+async function submitAgainst(err: ServiceError): Promise<unknown> {
+  const client = { workflow: { signalWithStart: () => Promise.reject(err) } } as unknown as Client;
+  const activities = createBatchedWriteActivities({
+    client,
+    pool: {} as Pool, // never reached: the submission fails first
+    batcher: { shards: 1, taskQueue: 'batcher', workflowIdPrefix: 'batcher' },
+    requester: { confirmationTimeoutMs: 60_000, submitAttemptTimeoutMs: 15_000, submitLingerMs: 0, submitGroupMaxRequests: 500 },
+  });
+  const input: AwaitWriteInput = { requestId: 'write:refusals-1', requesterWorkflowId: 'refusals-1', payload: { n: 1 }, submittedAtMs: 0, reply: { workflowId: 'refusals-1', runId: '00000000-0000-4000-8000-000000000000', activityId: 'batched-write' } };
+  return new MockActivityEnvironment().run((i: AwaitWriteInput) => activities.awaitBatchedWrite(i), input).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+}
+
+describe('submission refusals', () => {
+  it('when a shard is at its per-run signal limit, then the attempt fails retryably (the shard continues as new)', async () => {
+    const err = refusal(3, 'exceeded workflow execution limit for signal events');
+    expect(isSignalLimitRefusal(err)).toBe(true);
+    const thrown = await submitAgainst(err);
+    expect(thrown).toBe(err);
+    expect(thrown).not.toBeInstanceOf(ApplicationFailure);
+  });
+
+  it('when Temporal refuses the signal for good, then the write fails at once as WriteSubmissionFailed', async () => {
+    const err = refusal(3, 'signal input size is over 256K');
+    expect(isSignalLimitRefusal(err)).toBe(false);
+    const thrown = await submitAgainst(err);
+    expect(thrown).toBeInstanceOf(ApplicationFailure);
+    expect(thrown).toMatchObject({ type: BatcherErrorTypes.SubmissionFailed, nonRetryable: true });
+    expect((thrown as Error).message).toMatch(/signal input size is over 256K/);
+  });
+});
