@@ -70,7 +70,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   /** Bumped on every change the loop may need to act on. */
   let version = 0;
   let answering = false;
-  let timerDueAtMs: number | undefined;
+  /** When the timers started and not yet fired are due. */
+  const timersDueAtMs = new Set<number>();
 
   setHandler(submitWritesSignal, (requests) => {
     book.offerSignal(requests, Date.now());
@@ -126,10 +127,11 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
    * as new in), kept until it fires: no timer is started and cancelled per signal.
    */
   const wakeAt = (dueMs: number | undefined): void => {
-    if (dueMs === undefined || (timerDueAtMs !== undefined && timerDueAtMs <= dueMs)) return;
-    timerDueAtMs = dueMs;
+    // A timer already due by then wakes the loop, which arms the next one: never two for one moment.
+    if (dueMs === undefined || [...timersDueAtMs].some((t) => t <= dueMs)) return;
+    timersDueAtMs.add(dueMs);
     void sleep(Math.max(1, dueMs - Date.now())).then(() => {
-      if (timerDueAtMs === dueMs) timerDueAtMs = undefined;
+      timersDueAtMs.delete(dueMs);
       version++;
     });
   };
