@@ -8,6 +8,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setDefaultSignalHandler,
@@ -67,11 +68,20 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   // Settings belong to the batcher worker: read at each run start, so an upgrade reaches running shards.
   const settings = await batcherSettings();
   book = new ShardBook(input.shard, settings, workflowInfo().runId, input.state);
+  /**
+   * Runs started by this release continue as new in a pause in the signals and keep a timer per
+   * moment; a run started by an earlier release (its history has no such marker) replays and goes on
+   * as it began: continue-as-new as soon as it is due, one flush timer remembered at a time.
+   * (test/batcher/replay.test.ts replays a recorded earlier history.)
+   */
+  const inPause = patched('continue-as-new-in-a-pause');
   /** Bumped on every change the loop may need to act on. */
   let version = 0;
   let answering = false;
   /** When the timers started and not yet fired are due. */
   const timersDueAtMs = new Set<number>();
+  /** Earlier releases: the one timer remembered (a later, earlier-due one replaces it). */
+  let legacyTimerDueAtMs: number | undefined;
 
   setHandler(submitWritesSignal, (requests) => {
     book.offerSignal(requests, Date.now());
@@ -89,10 +99,10 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
    */
   const continueAsNewAtMs = (): number | undefined => {
     const info = workflowInfo();
-    const urgent = info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || book.signalsThisRun >= URGENT_SIGNALS;
+    const urgent = inPause && (info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || book.signalsThisRun >= URGENT_SIGNALS);
     const due = urgent || book.signalsThisRun >= settings.continueAsNewSignals || info.continueAsNewSuggested || info.historySize > MAX_HISTORY_BYTES || info.historyLength > MAX_HISTORY_EVENTS;
     if (!due) return undefined;
-    if (book.lastSignalAtMs === null) return Date.now();
+    if (!inPause || book.lastSignalAtMs === null) return Date.now();
     return book.lastSignalAtMs + (urgent ? 1 : CONTINUE_AS_NEW_QUIET_MS);
   };
 
@@ -127,8 +137,18 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
    * as new in), kept until it fires: no timer is started and cancelled per signal.
    */
   const wakeAt = (dueMs: number | undefined): void => {
+    if (dueMs === undefined) return;
+    if (!inPause) {
+      if (legacyTimerDueAtMs !== undefined && legacyTimerDueAtMs <= dueMs) return;
+      legacyTimerDueAtMs = dueMs;
+      void sleep(Math.max(1, dueMs - Date.now())).then(() => {
+        if (legacyTimerDueAtMs === dueMs) legacyTimerDueAtMs = undefined;
+        version++;
+      });
+      return;
+    }
     // A timer already due by then wakes the loop, which arms the next one: never two for one moment.
-    if (dueMs === undefined || [...timersDueAtMs].some((t) => t <= dueMs)) return;
+    if ([...timersDueAtMs].some((t) => t <= dueMs)) return;
     timersDueAtMs.add(dueMs);
     void sleep(Math.max(1, dueMs - Date.now())).then(() => {
       timersDueAtMs.delete(dueMs);
@@ -151,7 +171,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     } else {
       while (book.writeDue(Date.now())) startWrite(book.takeBatch());
       wakeAt(book.nextDueAtMs());
-      wakeAt(canAtMs);
+      if (inPause) wakeAt(canAtMs);
     }
     const seen = version;
     await condition(() => version !== seen);

@@ -1,0 +1,58 @@
+// Records a batcher history for test/batcher/replay.test.ts (skipped unless RECORD_BATCHER_HISTORY
+// names the fixture to write). A release that changes the batcher workflow records one from its own
+// code and keeps the earlier ones, so every later release must replay them all:
+//   RECORD_BATCHER_HISTORY=batcher-history-<release>.bin npx vitest run test/batcher/record-history.test.ts
+// (BATCHER_WORKFLOWS_PATH=<dir>/index.ts records from another copy of the workflow code.)
+import fs from 'node:fs';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { temporal } from '@temporalio/proto';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
+import { BATCHER_WORKFLOW_TYPE, batcherStatsQuery, submitWritesSignal, type BulkWriteInput, type BulkWriteResult, type WriteRequest } from '@batcher/shared/workflow';
+import { batcherSettings, loadConfig } from '@batcher/shared/node';
+import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@batcher/batcher-worker/worker';
+import { waitUntil } from '../support/processes';
+import { timeSkippingServerPath } from '../support/temporal';
+
+const fixture = process.env.RECORD_BATCHER_HISTORY;
+
+describe.runIf(fixture)('record a batcher history', () => {
+  it('runs one shard to its continue-as-new with writes in flight and saves the run', async () => {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
+    const defaults = batcherSettings(loadConfig(['batching'], {}).batching);
+    const taskQueue = `record-${randomUUID()}`;
+    const workflowId = `batcher-record-${randomUUID().slice(0, 8)}`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue,
+      workflowsPath: process.env.BATCHER_WORKFLOWS_PATH ?? workflowsPath,
+      ...BATCHER_SANDBOX_OPTIONS,
+      activities: {
+        batcherSettings: async () => ({ ...defaults, continueAsNewSignals: 3, maxBatchSize: 5, flushIntervalMs: 1000 }),
+        bulkWrite: async (input: BulkWriteInput): Promise<BulkWriteResult> => {
+          await new Promise((r) => setTimeout(r, 300));
+          return { batchId: input.batchId, outcomes: input.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: input.batchId })), statements: 4, durationMs: 1, repliesUndeliverable: 0 };
+        },
+        deliverAnswers: async (a: unknown[]) => ({ delivered: a.length, undeliverable: 0 }),
+      },
+    });
+    const group = (tag: string): WriteRequest[] =>
+      Array.from({ length: 7 }, (_, i) => ({ requestId: `write:${tag}-${i}`, requesterWorkflowId: `${tag}-${i}`, payload: { i }, submittedAtMs: 0, reply: { workflowId: `${tag}-${i}`, runId: randomUUID(), activityId: 'batched-write' } }));
+    const send = (tag: string) => env.client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [group(tag)] });
+    try {
+      await worker.runUntil(async () => {
+        const first = await send('a');
+        for (const tag of ['b', 'c', 'd']) await send(tag);
+        await waitUntil('the run continued as new', async () => (await env.client.workflow.getHandle(workflowId).query(batcherStatsQuery)).continueAsNewCount >= 1, { timeoutMs: 60_000 });
+        const history = await env.client.workflow.getHandle(workflowId, first.signaledRunId).fetchHistory();
+        expect(history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+        fs.writeFileSync(path.join(__dirname, 'fixtures', path.basename(fixture!)), temporal.api.history.v1.History.encode(temporal.api.history.v1.History.fromObject(history)).finish());
+        await env.client.workflow.getHandle(workflowId).terminate('recorded');
+      });
+    } finally {
+      await env.teardown();
+    }
+  });
+});

@@ -1,0 +1,35 @@
+// Upgrades: the batcher workflow of this release replays histories its earlier releases wrote, so a
+// shard running when its workers are replaced goes on instead of failing its tasks for ever
+// (non-determinism). The fixtures are real histories, recorded from the named commit's workflow code
+// on the time-skipping server: 4 groups of 7 requests with continue-as-new due after 3 signals and
+// writes still in flight (batches of 5), so the run continued as new while writes were finishing.
+import fs from 'node:fs';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { Worker } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
+import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@batcher/batcher-worker/worker';
+
+function recorded(name: string): temporal.api.history.v1.History {
+  return temporal.api.history.v1.History.decode(fs.readFileSync(path.join(__dirname, 'fixtures', name)));
+}
+
+describe('replaying histories of earlier releases', () => {
+  it('when a shard ran the workflow of cdc76a4, then this release replays its run to the same end', async () => {
+    const history = recorded('batcher-history-cdc76a4.bin');
+    const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]));
+    // The run is one that matters: it took signals, wrote, and continued as new.
+    expect(types.filter((t) => t === 'workflowExecutionSignaledEventAttributes').length).toBeGreaterThanOrEqual(4);
+    expect(types).toContain('activityTaskScheduledEventAttributes');
+    expect(types.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-cdc76a4');
+  });
+
+  it('when a shard ran this release (continue-as-new in a pause, marked), then it replays to the same end', async () => {
+    const history = recorded('batcher-history-pause.bin');
+    const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]));
+    expect(types).toContain('markerRecordedEventAttributes');
+    expect(types.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-pause');
+  });
+});
