@@ -246,6 +246,15 @@ async function shardEvents(client: Client, workflowId: string): Promise<{ runs: 
   }
 }
 
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** When an event was recorded, in ms (server time). */
+const eventMs = (e: HistoryEvent | undefined): number => Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
+
+/** An event's type, as the name of the attributes it carries (`workflowTaskFailed`). */
+const eventKind = (e: HistoryEvent | undefined): string =>
+  Object.keys(e ?? {}).find((key) => key.endsWith('EventAttributes') && (e as Record<string, unknown>)[key])?.replace('EventAttributes', '') ?? '?';
+
 /** The longest workflow task (started → completed, server time) of one run, and the signals it took in. */
 async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<number> {
   const { events } = await client.workflow.getHandle(workflowId, runId).fetchHistory();
@@ -259,7 +268,7 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
   for (let k = 0; k < list.length; k++) {
     const e = list[k];
     if (!e) continue;
-    const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+    const at = eventMs(e);
     if (e.workflowExecutionSignaledEventAttributes) signals++;
     if (e.workflowTaskScheduledEventAttributes) scheduled = at;
     if (e.workflowTaskStartedEventAttributes) {
@@ -271,7 +280,7 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
         longest = at - started;
         // What the task answered with: the commands recorded right after it.
         const after: string[] = [];
-        for (let j = k + 1; j < list.length && after.length < 6 && !list[j]?.workflowTaskScheduledEventAttributes; j++) after.push(Object.keys(list[j] ?? {}).find((key) => key.endsWith('EventAttributes') && (list[j] as unknown as Record<string, unknown>)[key])?.replace('EventAttributes', '') ?? '?');
+        for (let j = k + 1; j < list.length && after.length < 6 && !list[j]?.workflowTaskScheduledEventAttributes; j++) after.push(eventKind(list[j]));
         detail = `event ${k}, took in ${signalsBefore} signal(s), waited ${scheduled === undefined ? '?' : started - scheduled} ms for a worker, then ${after.join(', ') || 'nothing'}`;
       }
       started = undefined;
@@ -279,15 +288,14 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
   }
   if (longest > 1000) {
     // The whole run as one line per event (index, ms since its start, type), to see what surrounds the long task.
-    const t0 = Number(list[0]?.eventTime?.seconds ?? 0) * 1000 + Math.floor((list[0]?.eventTime?.nanos ?? 0) / 1e6);
+    const t0 = eventMs(list[0]);
     const file = path.join(logDir, `${runTag}-${workflowId}-${runId}.events.txt`);
     fs.writeFileSync(
       file,
       list
         .map((e, k) => {
-          const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
           const cause = e.workflowTaskFailedEventAttributes?.cause;
-          return `${k} +${at - t0} ${Object.keys(e).find((key) => key.endsWith('EventAttributes') && (e as unknown as Record<string, unknown>)[key]) ?? '?'}${cause ? ` ${temporal.api.enums.v1.WorkflowTaskFailedCause[cause]}` : ''}`;
+          return `${k} +${eventMs(e) - t0} ${eventKind(e)}${cause ? ` ${temporal.api.enums.v1.WorkflowTaskFailedCause[cause]}` : ''}`;
         })
         .join('\n') + '\n',
     );

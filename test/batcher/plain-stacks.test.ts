@@ -45,6 +45,8 @@ describe('plain stack traces in the batcher sandbox', () => {
   it('when the batcher sandbox runs, then the SDK records no per-promise stacks (and does with its default sandbox)', async () => {
     await withWorker(BATCHER_SANDBOX_OPTIONS, async (taskQueue) => {
       expect((await stackTraceOfAWaitingWorkflow(taskQueue)).trim()).toBe('');
+      // …because the hook's requests are recognized and answered empty (not formatted, then dropped).
+      expect(await env.client.workflow.execute('hookStacksSkipped', { taskQueue, workflowId: `skipped-${randomUUID()}` })).toBeGreaterThan(0);
     });
     // The control: the SDK's shared context (frozen built-ins, the setting does nothing) records them.
     await withWorker({ reuseV8Context: true }, async (taskQueue) => {

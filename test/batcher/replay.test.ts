@@ -14,10 +14,14 @@ function recorded(name: string): temporal.api.history.v1.History {
   return temporal.api.history.v1.History.decode(fs.readFileSync(path.join(__dirname, 'fixtures', name)));
 }
 
+/** Each event's type, as the name of the attributes it carries. */
+const kinds = (history: temporal.api.history.v1.History) =>
+  (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]));
+
 describe('replaying histories of earlier releases', () => {
   it('when a shard ran the workflow of cdc76a4, then this release replays its run to the same end', async () => {
     const history = recorded('batcher-history-cdc76a4.bin');
-    const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]));
+    const types = kinds(history);
     // The run is one that matters: it took signals, wrote, and continued as new.
     expect(types.filter((t) => t === 'workflowExecutionSignaledEventAttributes').length).toBeGreaterThanOrEqual(4);
     expect(types).toContain('activityTaskScheduledEventAttributes');
@@ -27,7 +31,7 @@ describe('replaying histories of earlier releases', () => {
 
   it('when a shard ran this release (continue-as-new in a pause, marked), then it replays to the same end', async () => {
     const history = recorded('batcher-history-pause.bin');
-    const types = (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]));
+    const types = kinds(history);
     expect(types).toContain('markerRecordedEventAttributes');
     expect(types.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
     await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-pause');
