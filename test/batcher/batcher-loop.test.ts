@@ -185,7 +185,9 @@ describe('batcher loop (time-skipping server unless said, stand-in bulk write)',
     // the batcher must not try while they stream in.
     await onDevServer((server) => withBatcher(ctx.task.name, { continueAsNewSignals: 3, flushIntervalMs: 1000 }, async (h) => {
       const firstRunId = await h.send(requests(2, 'stream0'));
-      for (let i = 1; i < 30; i++) await h.send(requests(2, `stream${i}`));
+      // Sent together rather than one after another: a 200 ms stall of a busy machine between two
+      // sends would be a real pause, and the run would rightly continue as new in it.
+      await Promise.all(Array.from({ length: 29 }, (_, i) => h.send(requests(2, `stream${i + 1}`))));
       await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
       const { events } = await server.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory();
       const list = events ?? [];

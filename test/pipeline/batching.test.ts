@@ -1,5 +1,5 @@
+// Batching behaviour of the whole pipeline against the real Temporal server and MariaDB.
 import { describe, expect, it, vi } from 'vitest';
-import { describe, expect, it } from 'vitest';
 import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
 import { rowsPerBatch, pipelinePerTest } from './pipeline';
 
