@@ -50,7 +50,6 @@ interface Harness {
 interface LoopServer {
   nativeConnection: NativeConnection;
   client: Client;
-  nowMs(): Promise<number>;
 }
 
 /** Runs `body` on the run's dev server: for what time skipping would hide (real pauses between signals). */
@@ -59,7 +58,7 @@ async function onDevServer(body: (server: LoopServer) => Promise<void>): Promise
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   try {
-    await body({ nativeConnection, client: new Client({ connection, namespace }), nowMs: async () => Date.now() });
+    await body({ nativeConnection, client: new Client({ connection, namespace }) });
   } finally {
     await connection.close();
     await nativeConnection.close();
@@ -69,7 +68,7 @@ async function onDevServer(body: (server: LoopServer) => Promise<void>): Promise
 /** Runs `body` with a batcher worker whose activities are stand-ins, on a task queue of the test's own. */
 async function withBatcher(title: string, settings: Partial<BatcherSettings>, body: (h: Harness) => Promise<void>, server?: LoopServer): Promise<void> {
   const { nativeConnection, client } = server ?? { nativeConnection: env.nativeConnection, client: env.client };
-  const nowMs = (): Promise<number> => (server ? server.nowMs() : env.currentTimeMs());
+  const nowMs = async (): Promise<number> => (server ? Date.now() : env.currentTimeMs());
   const taskQueue = `loop-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
   const workflowId = `batcher-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
   const batches: Harness['batches'] = [];

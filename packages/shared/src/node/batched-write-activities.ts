@@ -1,7 +1,7 @@
 // The activities behind `batchedWrite()` (../workflow/batched-write.ts), for any requester's worker:
 // hand a request to its shard and wait for the batcher to complete the activity, settle an id
 // against the table, and the worker's own defaults.
-import { status as grpcStatus } from '@grpc/grpc-js';
+import { status as grpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { CompleteAsyncError, activityInfo } from '@temporalio/activity';
 import { isGrpcServiceError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -49,14 +49,15 @@ export interface BatchedWriteDeps {
  * the next pause, so the attempt is retried like any transient failure.
  */
 export function isSignalLimitRefusal(err: unknown): boolean {
-  const messages = [(err as Error | undefined)?.message, ((err as Error | undefined)?.cause as Error | undefined)?.message];
-  return grpcCode(err) === grpcStatus.INVALID_ARGUMENT && messages.some((m) => typeof m === 'string' && m.includes('limit for signal events'));
+  const grpc = grpcErrorOf(err);
+  return grpc?.code === grpcStatus.INVALID_ARGUMENT && String(grpc.details).includes('limit for signal events');
 }
 
-function grpcCode(err: unknown): number | undefined {
-  if (isGrpcServiceError(err)) return err.code;
+/** The gRPC error behind a client error (the client wraps it as a ServiceError's cause). */
+function grpcErrorOf(err: unknown): ServiceError | undefined {
+  if (isGrpcServiceError(err)) return err;
   const cause = (err as Error | undefined)?.cause;
-  return isGrpcServiceError(cause) ? cause.code : undefined;
+  return isGrpcServiceError(cause) ? cause : undefined;
 }
 
 export function createBatchedWriteActivities(deps: BatchedWriteDeps): BatchedWriteActivities & { batchedWriteDefaults(): Promise<{ timeoutMs: number; attemptTimeoutMs: number }> } {
@@ -103,11 +104,11 @@ export function createBatchedWriteActivities(deps: BatchedWriteDeps): BatchedWri
         await groups.submit(shard, request, jsonBytes(request));
       } catch (err) {
         if (err instanceof ApplicationFailure) throw err;
-        const code = grpcCode(err);
-        if (code !== undefined && PERMANENT.has(code) && !isSignalLimitRefusal(err)) {
+        const grpc = grpcErrorOf(err);
+        if (grpc !== undefined && PERMANENT.has(grpc.code) && !isSignalLimitRefusal(err)) {
           throw ApplicationFailure.create({
             type: BatcherErrorTypes.SubmissionFailed,
-            message: `Temporal refused the submission to shard ${shard}: ${(err as Error).message}${(err as Error).cause instanceof Error ? ` (${((err as Error).cause as Error).message})` : ''}`,
+            message: `Temporal refused the submission to shard ${shard}: ${(err as Error).message}${grpc !== err ? ` (${grpc.details})` : ''}`,
             nonRetryable: true,
             cause: err as Error,
           });
