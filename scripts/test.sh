@@ -60,6 +60,8 @@ if [ -s "$RESULTS_DIR/vitest.json" ]; then
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     let failed = r.numFailedTests;
     for (const f of r.testResults) if (f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")) failed++;
+    // Skipped tests are not in the summary line: name each one here, so a skip is never silent.
+    for (const f of r.testResults) for (const a of f.assertionResults) if (a.status !== "passed" && a.status !== "failed") console.error(`[test] ${a.status}: ${a.fullName}`);
     console.log(r.numPassedTests, failed);
   ' "$RESULTS_DIR/vitest.json") || counts="0 1"
 else

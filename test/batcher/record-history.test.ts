@@ -18,7 +18,7 @@ import { timeSkippingServerPath } from '../support/temporal';
 
 const fixture = process.env.RECORD_BATCHER_HISTORY;
 
-describe.runIf(fixture)('record a batcher history', () => {
+describe.runIf(fixture)('record a batcher history (runs only when RECORD_BATCHER_HISTORY names a fixture)', () => {
   it('runs one shard to its continue-as-new with writes in flight and saves the run', async () => {
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
     const defaults = batcherSettings(loadConfig(['batching'], {}).batching);

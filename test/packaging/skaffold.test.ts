@@ -62,7 +62,7 @@ describe('skaffold.yaml', () => {
     expect(configs.map((c) => c.metadata?.name)).toEqual(['local-stack', 'write-batcher']);
   });
 
-  it.skipIf(schemaMissing).each(configs.map((c) => [c.metadata?.name, c] as const))('module %s matches the skaffold/v4beta14 schema', (_name, config) => {
+  it.skipIf(schemaMissing).each(configs.map((c) => [c.metadata?.name, c] as const))(`module %s matches the skaffold/v4beta14 schema${schemaMissing ? ` (skipped: ${schemaMissing})` : ''}`, (_name, config) => {
     expect(config.apiVersion).toBe('skaffold/v4beta14');
     const validate = ajv.compile(JSON.parse(readFileSync(skaffoldSchemaPath, 'utf8')));
     expect(schemaErrors(validate, config)).toEqual([]);
