@@ -11,7 +11,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
+import { awaitActivityIdFor, batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
 import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
 import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 
@@ -436,9 +436,11 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   const request = (i: number): WriteRequest => ({
     requestId: `write:${tag}-${i}`,
     requesterWorkflowId: `${tag}-${i}`,
-    payload: { i },
+    table: 'batched_writes',
+    row: { payload: { '@wb': 'json', v: { i } } },
     submittedAtMs: Date.now(),
-    reply: { workflowId: `${tag}-${i}`, runId: '00000000-0000-4000-8000-000000000000', activityId: 'nobody' },
+    // A well-formed address of a requester that does not exist: the shard accepts it, its answer is undeliverable.
+    reply: { workflowId: `${tag}-${i}`, runId: '00000000-0000-4000-8000-000000000000', activityId: awaitActivityIdFor(`write:${tag}-${i}`) },
   });
   const results: Record<string, unknown> = {};
   let next = 0;

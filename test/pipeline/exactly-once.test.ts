@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { requestIdFor, shardFor, type WriteRequest } from '@batcher/shared/workflow';
 import { signalWithStartBatcher } from '@batcher/shared/node';
 import { waitUntil } from '../support/processes';
-import { pipelinePerTest } from './pipeline';
+import { demoRow, pipelinePerTest } from './pipeline';
 
 const startPipeline = pipelinePerTest();
 
@@ -21,7 +21,7 @@ describe('exactly once', () => {
     await waitUntil('the transaction to start', async () => (await handle.describe().catch(() => undefined)) !== undefined, { timeoutMs: 20_000 });
     const { runId } = await handle.describe();
     // Two more copies of the very request the workflow submits, as a re-sent signal would carry.
-    const copy: WriteRequest = { requestId, requesterWorkflowId: workflowId, payload: { order: workflowId, amountCents: 0 }, submittedAtMs: Date.now(), reply: replyOf(workflowId, runId) };
+    const copy: WriteRequest = { requestId, requesterWorkflowId: workflowId, table: 'batched_writes', row: demoRow({ order: workflowId, amountCents: 0 }), submittedAtMs: Date.now(), reply: replyOf(workflowId, runId) };
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, [copy, copy]);
     const [outcome] = await running;
     expect(outcome?.ok).toBe(true);
@@ -50,7 +50,7 @@ describe('exactly once', () => {
     expect((await pipeline.stats()).batchesWritten).toBe(1); // answered from the dedup window, no second write
   });
 
-  it('when the dedup window has forgotten a request, then MySQL still refuses a second row and the requester is told it is committed', async (ctx) => {
+  it('when the dedup window has forgotten a request, then the ledger still refuses a second row and the requester is told it is committed', async (ctx) => {
     const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', DEDUP_WINDOW_BYTES: '0' }, businessStepMs: 0 });
     const [workflowId] = pipeline.ids(1) as [string];
     const [first] = await pipeline.run([workflowId]);
@@ -83,7 +83,8 @@ describe('exactly once', () => {
     const ghost: WriteRequest = {
       requestId: 'write:ghost-requester',
       requesterWorkflowId: `ghost-${ids[0]}`,
-      payload: { order: 'ghost' },
+      table: 'batched_writes',
+      row: demoRow({ order: 'ghost' }),
       submittedAtMs: Date.now(),
       reply: { workflowId: `ghost-${ids[0]}`, runId: randomUUID(), activityId: 'batched-write:write:ghost-requester' },
     };
@@ -99,7 +100,8 @@ describe('exactly once', () => {
     const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '2000' }, businessStepMs: 0 });
     const ids = pipeline.ids(3);
     const running = pipeline.run(ids);
-    const malformed = { requestId: '', requesterWorkflowId: 'nobody', payload: [], submittedAtMs: 0, reply: { workflowId: 'nobody', runId: randomUUID(), activityId: 'a' } };
+    // A bound reply address (the requester's own derived activity) with a row that is not an object.
+    const malformed = { requestId: 'write:nobody', requesterWorkflowId: 'nobody', table: 'batched_writes', row: [], submittedAtMs: 0, reply: { workflowId: 'nobody', runId: randomUUID(), activityId: 'batched-write:write:nobody' } };
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, [malformed as unknown as WriteRequest]);
     const outcomes = await running;
     expect(outcomes.every((o) => o.ok)).toBe(true);
@@ -107,5 +109,24 @@ describe('exactly once', () => {
     const stats = await pipeline.stats();
     expect(stats.rejected).toBe(1);
     expect(await pipeline.rows()).toHaveLength(3);
+  });
+
+  it('when a request names a reply address that is not its own waiting activity, then nobody is answered and nothing is written', async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    const ids = pipeline.ids(2);
+    const shardId = `${pipeline.batcher.workflowIdPrefix}-0`;
+    const forged: WriteRequest[] = [
+      // Another workflow's activity.
+      { requestId: 'write:forged-1', requesterWorkflowId: 'forger', table: 'batched_writes', row: demoRow({ x: 1 }), submittedAtMs: 0, reply: { workflowId: ids[0] as string, runId: randomUUID(), activityId: `batched-write:write:${ids[0]}` } },
+      // The shard's own next bulk write.
+      { requestId: 'write:forged-2', requesterWorkflowId: shardId, table: 'batched_writes', row: demoRow({ x: 2 }), submittedAtMs: 0, reply: { workflowId: shardId, runId: randomUUID(), activityId: 'batched-write:write:forged-2' } },
+      { requestId: 'write:forged-3', requesterWorkflowId: 'forger', table: 'batched_writes', row: demoRow({ x: 3 }), submittedAtMs: 0, reply: { workflowId: 'forger', runId: randomUUID(), activityId: '1' } },
+    ];
+    await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, forged);
+    const outcomes = await pipeline.run(ids);
+    expect(outcomes.every((o) => o.ok && o.result?.status === 'committed')).toBe(true);
+    const stats = await pipeline.stats();
+    expect(stats.repliesRefused).toBe(3);
+    expect((await pipeline.rows()).map((r) => r.request_id).sort()).toEqual(ids.map(requestIdFor).sort());
   });
 });

@@ -5,8 +5,8 @@ import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import { afterEach } from 'vitest';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { allRows, batcherSettings, createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool } from '@batcher/shared/node';
-import { createBatcherWorker } from '@batcher/batcher-worker/worker';
+import { allRows, batcherSettings, createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool, type TargetTable } from '@batcher/shared/node';
+import { createBatcherWorker } from '@write-batcher/batcher';
 import { createMainWorker } from '@batcher/main-worker/worker';
 import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 import { globalMysql, globalTemporal } from '../support/global-servers';
@@ -24,6 +24,10 @@ export interface PipelineOptions {
   title: string;
   /** BATCH_*, BATCHER_*, CONTINUE_AS_NEW_SIGNALS, DEDUP_WINDOW_BYTES, CONFIRMATION_TIMEOUT_MS, SUBMIT_* overrides, as env strings. */
   env?: Record<string, string>;
+  /** Tables the batcher may write besides the demo table (created by the test before the pipeline starts). */
+  tables?: TargetTable[];
+  /** SQL run in the test's database before the batcher worker starts (e.g. CREATE TABLE of `tables`). */
+  setupSql?: string[];
   /** MySQL to use instead of the run's MariaDB (e.g. one the test stops and starts). */
   mysql?: { host: string; port: number; user: string; password: string };
   /** Start the batcher worker (false: requests are never written). @default true */
@@ -45,8 +49,8 @@ export interface Pipeline {
   /** `${slug}-${i}` ids for n workflows. */
   ids(n: number, tag?: string): string[];
   stats(shard?: number): Promise<BatcherStats>;
-  /** Committed rows: request id, batch id, shard. */
-  rows(): Promise<Array<{ request_id: string; batch_id: string | null; shard: number; status: string }>>;
+  /** Ledger entries of the demo table: request id, batch id, shard, status, and how many rows the table holds for it. */
+  rows(): Promise<Array<{ request_id: string; batch_id: string | null; shard: number; status: string; rows_in_table: number }>>;
   stop(): Promise<void>;
 }
 
@@ -68,6 +72,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   });
   await migrate(config.mysql);
   const pool = createPool(config.mysql);
+  for (const sql of options.setupSql ?? []) await pool.query(sql);
   const connection = options.connection ?? (await NativeConnection.connect({ address: temporal.address }));
   const namespace = temporal.namespace;
   const client = options.client ?? new Client({ connection, namespace });
@@ -75,10 +80,22 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
 
   const workers: Worker[] = [];
   if (options.batcherWorker !== false) {
-    workers.push(await createBatcherWorker({ connection, namespace, taskQueue: config.batcher.taskQueue, pool, settings: batcherSettings(config.batching), shutdownGraceMs: 1000, client }));
+    workers.push(
+      await createBatcherWorker({
+        connection,
+        namespace,
+        pool,
+        tables: [...config.batching.tables, ...(options.tables ?? [])],
+        routing: config.batcher,
+        settings: batcherSettings(config.batching),
+        submit: { lingerMs: config.batching.submitLingerMs, maxRequests: config.batching.submitGroupMaxRequests },
+        shutdownGraceMs: 1000,
+        client,
+      }),
+    );
   }
   workers.push(
-    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, pool, batcher: config.batcher, requester: config.main, businessStepMs: options.businessStepMs ?? 20, shutdownGraceMs: 1000, client }),
+    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, businessStepMs: options.businessStepMs ?? 20, shutdownGraceMs: 1000 }),
   );
   const running = workers.map((w) => w.run());
 
@@ -91,12 +108,21 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     ids: (n, tag = 'txn') => Array.from({ length: n }, (_, i) => `${tag}-${slug}-${i}`),
     async run(workflowIds, confirmationTimeoutMs) {
       const startedAt = Date.now();
-      await startTransactions(client, { taskQueue: mainTaskQueue, workflowIds, input: (id, i) => ({ payload: { order: id, amountCents: i }, ...(confirmationTimeoutMs ? { confirmationTimeoutMs } : {}) }) });
+      await startTransactions(client, {
+        taskQueue: mainTaskQueue,
+        workflowIds,
+        input: (id, i) => ({
+          payload: { order: id, amountCents: i },
+          confirmationTimeoutMs: confirmationTimeoutMs ?? config.main.confirmationTimeoutMs,
+          submitAttemptTimeoutMs: config.main.submitAttemptTimeoutMs,
+          batcherTaskQueue: config.batcher.taskQueue,
+        }),
+      });
       return awaitTransactions(client, workflowIds, startedAt);
     },
     stats: (shard = 0) => client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery),
     async rows() {
-      return (await allRows(pool)).map((r) => ({ request_id: r.requestId, batch_id: r.batchId, shard: r.shard, status: r.status }));
+      return (await allRows(pool)).map((r) => ({ request_id: r.requestId, batch_id: r.batchId, shard: r.shard, status: r.status, rows_in_table: r.rowsInTable }));
     },
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
@@ -122,6 +148,11 @@ export function pipelinePerTest(): (options: PipelineOptions) => Promise<Pipelin
     current = undefined;
   });
   return async (options) => (current = await startPipeline(options));
+}
+
+/** The wire form of a demo-table row (what batchedWrite sends for `{ payload }`). */
+export function demoRow(payload: Record<string, unknown>): { payload: { '@wb': 'json'; v: never } } {
+  return { payload: { '@wb': 'json', v: payload as never } };
 }
 
 /** Counts of rows per batch id. */

@@ -1,7 +1,7 @@
 // Activities of the bare baseline worker: the two business steps (as in main-worker, a sleep) and
 // the naive pipeline's one-row INSERT. Benchmark code only.
 import { sleep } from '@temporalio/activity';
-import { insertRows, type Pool } from '@batcher/shared/node';
+import { WRITES_TABLE, type Pool } from '@batcher/shared/node';
 
 export function createBaselineActivities(deps: { pool: Pool; stepMs: number }) {
   return {
@@ -12,7 +12,12 @@ export function createBaselineActivities(deps: { pool: Pool; stepMs: number }) {
       await sleep(deps.stepMs);
     },
     async insertRowDirect(input: { requestId: string; requesterWorkflowId: string; payload: Record<string, unknown> }): Promise<void> {
-      await insertRows(deps.pool, 'direct', -1, [input]);
+      // The naive pipeline: one INSERT per workflow, idempotent by the table's unique request id.
+      await deps.pool.query(`INSERT INTO ${WRITES_TABLE} (request_id, requester_workflow_id, payload, batch_id, shard) VALUES (?, ?, ?, 'direct', -1) ON DUPLICATE KEY UPDATE id = id`, [
+        input.requestId,
+        input.requesterWorkflowId,
+        JSON.stringify(input.payload),
+      ]);
     },
   };
 }

@@ -14,7 +14,7 @@ export async function noWriteWorkflow(input: TransactionInput): Promise<Transact
   const { workflowId } = workflowInfo();
   await acts.prepareTransaction({ workflowId, payload: input.payload });
   await acts.finalizeTransaction({ workflowId });
-  return { requestId: `write:${workflowId}`, status: 'committed', shard: -1, confirmationLatencyMs: 0 };
+  return { requestId: `write:${workflowId}`, table: 'none', status: 'committed', shard: -1, confirmationLatencyMs: 0 };
 }
 
 export async function directWriteWorkflow(input: TransactionInput): Promise<TransactionResult> {
@@ -23,7 +23,7 @@ export async function directWriteWorkflow(input: TransactionInput): Promise<Tran
   await acts.prepareTransaction({ workflowId, payload: input.payload });
   const submittedAt = Date.now();
   await acts.insertRowDirect({ requestId, requesterWorkflowId: workflowId, payload: input.payload });
-  const result: TransactionResult = { requestId, status: 'committed', shard: -1, confirmationLatencyMs: Date.now() - submittedAt };
+  const result: TransactionResult = { requestId, table: 'batched_writes', status: 'committed', shard: -1, confirmationLatencyMs: Date.now() - submittedAt };
   await acts.finalizeTransaction({ workflowId });
   return result;
 }

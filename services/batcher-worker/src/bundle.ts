@@ -1,7 +1,7 @@
 // Prebundles this worker's workflow code (used by the Dockerfile) so pods start without webpack.
 import path from 'node:path';
 import { writeWorkflowBundle } from '@batcher/shared/worker';
-import { workflowsPath } from './worker';
+import { workflowsPath } from '@write-batcher/batcher';
 
 writeWorkflowBundle(workflowsPath, process.argv[2] ?? path.join(__dirname, 'workflow-bundle.js')).catch((err) => {
   console.error(err);

@@ -7,6 +7,7 @@ import {
   DEFAULT_MAIN_TASK_QUEUE,
   type BatcherSettings,
 } from '../workflow';
+import { DEMO_TARGET, type TargetTable } from '@write-batcher/batcher';
 
 /** Raised when a setting is missing or malformed; the message names every offending variable. */
 export class ConfigError extends Error {
@@ -40,6 +41,30 @@ const bool = z
 const text = z.string().trim().min(1, 'must not be empty');
 const optionalText = z.string().trim().optional();
 const port = int(0, 65535);
+const identifier = z.string().regex(/^[A-Za-z0-9_$]{1,64}$/, 'must be an identifier (letters, digits, _ or $)');
+const targetTables = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON list of tables' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(
+        z.strictObject({
+          table: z.string().regex(/^[A-Za-z0-9_$]{1,64}(\.[A-Za-z0-9_$]{1,64})?$/, 'table must be a table name, optionally database.table'),
+          mode: z.enum(['insert', 'insert-ignore', 'upsert'], { message: 'mode must be insert, insert-ignore or upsert' }).optional(),
+          key: z.array(identifier).min(1).optional(),
+          fill: z.record(identifier, z.enum(['requestId', 'requesterWorkflowId', 'batchId', 'shard'], { message: 'fill values are requestId, requesterWorkflowId, batchId or shard' })).optional(),
+        }),
+      )
+      .min(1, 'must name at least one table')
+      .refine((list) => new Set(list.map((t) => t.table)).size === list.length, 'a table is declared twice'),
+  ) as unknown as z.ZodType<TargetTable[]>;
 
 function setting<T>(env: string, doc: string, schema: z.ZodType<T>, defaultValue?: string): Setting<T> {
   return { env, doc, schema, default: defaultValue };
@@ -69,14 +94,21 @@ export const sections = {
     dedupWindowBytes: setting('DEDUP_WINDOW_BYTES', 'Bytes of recently finished request ids a shard remembers to answer repeats without a write (carried across continue-as-new).', int(0, 262_144), '65536'),
     maxPendingRequests: setting('BATCHER_MAX_PENDING_REQUESTS', 'A shard refuses new requests (BatcherOverloaded) while this many are pending.', int(1, 100_000), '2000'),
     maxPendingBytes: setting('BATCHER_MAX_PENDING_BYTES', "A shard refuses new requests (BatcherOverloaded) while its pending requests hold more than this many bytes; bounds continue-as-new payloads under Temporal's 2 MB.", int(100_000, 1_200_000), '1000000'),
+    tables: setting(
+      'BATCHER_TABLES',
+      'JSON list of the tables this batcher may write (its allow-list): `[{"table":"orders","mode":"insert|insert-ignore|upsert","key":["order_id"],"fill":{"col":"requestId|requesterWorkflowId|batchId|shard"}}]`; mode defaults to insert, key to the primary key. Their columns are read from information_schema at start.',
+      targetTables,
+      JSON.stringify([DEMO_TARGET]),
+    ),
+    ledgerRetentionHours: setting('LEDGER_RETENTION_HOURS', 'Ledger entries older than this (hours) are deleted in bounded chunks; a request repeated after that is written again. 0 keeps them for ever; otherwise more than 168 (the longest write timeout, 7 days).', int(0, 876_000).refine((h) => h === 0 || h > 168, 'must be 0 or more than 168'), '720'),
+    submitLingerMs: setting('SUBMIT_LINGER_MS', 'The batcher worker gathers submissions bound for the same shard this long (ms) and sends them as one signal: a shard gets a few signals a second per batcher worker, however many requesters there are.', int(0, 5000), '250'),
+    submitGroupMaxRequests: setting('SUBMIT_GROUP_MAX_REQUESTS', 'Most requests in one submit signal (a full group is sent at once).', int(1, 2000), '500'),
     maxRequestsPerTask: setting('BATCHER_MAX_REQUESTS_PER_TASK', 'Requests one batcher workflow task takes in (accepted or refused); beyond it they are refused (BatcherOverloaded), which keeps every task short.', int(1, 10_000), '1000'),
   },
   main: {
     taskQueue: setting('MAIN_TASK_QUEUE', 'Task queue of the main (transactional) workflows.', text, DEFAULT_MAIN_TASK_QUEUE),
     confirmationTimeoutMs: setting('CONFIRMATION_TIMEOUT_MS', 'A write not confirmed within this time (ms) is settled against the table and fails typed (WriteConfirmationTimeout) unless its row is there.', int(1000, 7 * 24 * 3_600_000), '120000'),
     submitAttemptTimeoutMs: setting('SUBMIT_ATTEMPT_TIMEOUT_MS', 'A submission not answered within this time (ms) is sent again (a worker died holding it, or a shard lost it); capped at the confirmation timeout.', int(1000, 7 * 24 * 3_600_000), '60000'),
-    submitLingerMs: setting('SUBMIT_LINGER_MS', 'A worker gathers submissions bound for the same shard this long (ms) and sends them as one signal.', int(0, 5000), '250'),
-    submitGroupMaxRequests: setting('SUBMIT_GROUP_MAX_REQUESTS', 'Most requests in one submit signal (a full group is sent at once).', int(1, 2000), '500'),
     businessStepMs: setting('BUSINESS_STEP_MS', 'Simulated duration of each business activity (ms).', int(0, 600_000), '200'),
   },
   mysql: {
@@ -84,7 +116,7 @@ export const sections = {
     port: setting('MYSQL_PORT', 'MySQL/MariaDB port.', int(1, 65535), '3306'),
     user: setting('MYSQL_USER', 'MySQL user.', text, 'root'),
     password: setting('MYSQL_PASSWORD', 'MySQL password (empty allowed).', z.string(), ''),
-    database: setting('MYSQL_DATABASE', 'Database holding the `batched_writes` table.', z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1-64 letters, digits or _'), 'batcher'),
+    database: setting('MYSQL_DATABASE', 'Database holding the ledger (`batcher_ledger`) and the demo table; declared tables without a database name are looked up here.', z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1-64 letters, digits or _'), 'batcher'),
     poolSize: setting('MYSQL_POOL_SIZE', 'Connections in the mysql2 pool.', int(1, 1000), '10'),
     tlsMode: setting('MYSQL_TLS_MODE', 'TLS to MySQL: `disabled`; `required` (encrypted, server not verified); `verify-ca` (certificate signed by the CA); `verify-full` (and issued to MYSQL_HOST).', z.enum(['disabled', 'required', 'verify-ca', 'verify-full'], { message: 'must be one of disabled, required, verify-ca, verify-full' }), 'disabled'),
     tlsCaPath: setting('MYSQL_TLS_CA_PATH', 'PEM file of the CA that signed the MySQL server certificate. Unset: the system roots.', optionalText),
@@ -157,7 +189,8 @@ export function loadConfig<N extends SectionName>(names: readonly N[], env: Node
 
 /** The batcher workflow's settings from the `batching` section (read by the batcher worker only). */
 export function batcherSettings(batching: Config<'batching'>['batching']): BatcherSettings {
-  return { ...batching };
+  const { tables: _tables, ledgerRetentionHours: _retention, submitLingerMs: _linger, submitGroupMaxRequests: _group, ...settings } = batching;
+  return settings;
 }
 
 /**
@@ -166,7 +199,8 @@ export function batcherSettings(batching: Config<'batching'>['batching']): Batch
  */
 export const SERVICE_CONFIG = {
   'batcher-worker': { sections: ['log', 'telemetry', 'batcher', 'batching', 'mysql', 'worker'], temporal: true },
-  'main-worker': { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'worker'], temporal: true },
+  // No database: batchedWrite's activities run on the batcher workers.
+  'main-worker': { sections: ['log', 'telemetry', 'main', 'worker'], temporal: true },
   starter: { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], temporal: true },
   'health-monitor': { sections: ['log', 'telemetry', 'batcher', 'monitor'], temporal: true },
   'schema-migration': { sections: ['log', 'mysql'], temporal: false },

@@ -3,9 +3,22 @@ export * from './config';
 export * from './logger';
 export * from './temporal';
 export * from './mysql';
-export * from './writes-table';
-export * from './batched-write-activities';
 export * from './telemetry';
-export * from './batchers';
 export * from './health-server';
 export * from './service-main';
+// The batcher package, for the services and tools of this repository.
+export {
+  DEMO_TABLE,
+  DEMO_TARGET,
+  LEDGER_TABLE,
+  applySchema,
+  ensureBatcherShard,
+  ensureBatcherShards,
+  isBatcherWorkflowId,
+  purgeLedger,
+  signalWithStartBatcher,
+  type ShardRouting,
+  type ShardRouting as BatcherConfig,
+  type TargetTable,
+} from '@write-batcher/batcher';
+export * from './ledger-view';

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
 import type { SslOptions } from 'mysql2';
 import { ConfigError, type Config } from './config';
-import { applySchema } from './writes-table';
+import { applySchema } from '@write-batcher/batcher';
 
 export type MysqlConfig = Config<'mysql'>['mysql'];
 export type { Pool };
@@ -62,13 +62,13 @@ export function createPool(cfg: MysqlConfig, extra: Partial<PoolOptions> = {}): 
   });
 }
 
-/** Creates the database and the table if they are missing (converting an old table); safe to run any number of times. */
-export async function migrate(cfg: MysqlConfig): Promise<void> {
+/** Creates the database, the ledger and the demo table if they are missing (migrating a first-release table); safe to run any number of times. */
+export async function migrate(cfg: MysqlConfig): Promise<Awaited<ReturnType<typeof applySchema>>> {
   const conn = await mysql.createConnection({ host: cfg.host, port: cfg.port, user: cfg.user, password: cfg.password, ssl: mysqlTlsOptions(cfg), connectTimeout: 5000 });
   try {
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
     await conn.query(`USE \`${cfg.database}\``);
-    await applySchema(conn);
+    return await applySchema(conn);
   } finally {
     await conn.end();
   }

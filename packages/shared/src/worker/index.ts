@@ -103,7 +103,8 @@ export interface WorkerContext<S extends WorkerService> {
   config: Config<ServiceSections<S>>;
   connection: NativeConnection;
   namespace: string;
-  pool: Pool;
+  /** A pool on MYSQL_* for services that read the mysql section (the batcher worker); undefined otherwise. */
+  pool: Pool | undefined;
   telemetry: Telemetry;
   logger: Logger;
 }
@@ -115,19 +116,19 @@ export interface WorkerContext<S extends WorkerService> {
 export function runWorkerService<S extends WorkerService>(options: { service: S; create: (ctx: WorkerContext<S>) => Promise<Worker> }): void {
   runService(options.service, async () => {
     // Both worker services read log, telemetry, mysql and worker (SERVICE_CONFIG); the cast says so.
-    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'mysql' | 'worker'>;
+    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'worker'> & Partial<Config<'mysql'>>;
     const temporal = temporalConnectConfig();
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
     // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
     installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.worker.listenHost, level: SDK_LEVEL[config.log.level] });
     const connection = await NativeConnection.connect(temporal.connectionOptions);
-    const pool = createPool(config.mysql);
+    const pool = config.mysql ? createPool(config.mysql) : undefined;
     try {
       const worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
       await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.worker.listenHost, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
     } finally {
-      await pool.end();
+      await pool?.end();
       await connection.close();
       await telemetry.shutdown();
     }

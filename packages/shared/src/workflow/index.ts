@@ -1,7 +1,5 @@
-// Workflow-safe entry point: message definitions, error types, limits, routing and the requester's
-// `batchedWrite()`. No Node built-ins here.
-export * from './messages';
-export * from './errors';
-export * from './limits';
-export * from './routing';
-export * from './batched-write';
+// Workflow-safe entry point of the service stack: the public requester API and its protocol
+// (@write-batcher/requester), and the demo's own workflow types. No Node built-ins here.
+export * from '@write-batcher/requester';
+export * from '@write-batcher/requester/protocol';
+export * from './demo';

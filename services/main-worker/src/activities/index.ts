@@ -1,20 +1,10 @@
-// Activities of the main worker, built from their dependencies.
-import type { Client } from '@temporalio/client';
-import { createBatchedWriteActivities, type BatchedWriteDeps, type BatcherConfig, type Pool } from '@batcher/shared/node';
+// Activities of the main worker, built from their dependencies: only the business steps.
 import { createBusinessActivities } from './business';
 
 export interface MainActivityDeps {
-  client: Client;
-  pool: Pool;
-  batcher: BatcherConfig;
-  requester: BatchedWriteDeps['requester'];
   businessStepMs: number;
-  traceCarrier?: () => Record<string, string>;
 }
 
 export function createActivities(deps: MainActivityDeps) {
-  return {
-    ...createBusinessActivities({ stepMs: deps.businessStepMs }),
-    ...createBatchedWriteActivities(deps),
-  };
+  return createBusinessActivities({ stepMs: deps.businessStepMs });
 }

@@ -1,18 +1,20 @@
-// The vocabulary every service shares: signals, queries, message shapes and task-queue names.
-// Workflow-safe: imports nothing but @temporalio/workflow, so it can enter a workflow bundle.
+// The protocol between requesters and batchers: signals, queries, message shapes, task-queue names
+// and the activity contracts. Workflow-safe: imports nothing but @temporalio/workflow.
+// For the batcher package and tools; a workflow that writes rows needs only the package's main entry.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { BatcherErrorType } from './errors';
+import type { BatcherErrorType } from '../errors';
+import type { WireRow } from './values';
 
 /** Default task queue of the batcher workers. */
 export const DEFAULT_BATCHER_TASK_QUEUE = 'batcher-queue';
-/** Default task queue of the main (transactional) workers. */
-export const DEFAULT_MAIN_TASK_QUEUE = 'main-workflow-queue';
 /** Default prefix of batcher workflow ids; shard n runs as `${prefix}-${n}`. */
 export const DEFAULT_BATCHER_WORKFLOW_ID_PREFIX = 'write-batcher';
 
-/** Workflow type names, for clients that start workflows without importing their code. */
+/** Workflow type name of the batcher, for clients that start it without importing its code. */
 export const BATCHER_WORKFLOW_TYPE = 'batcherWorkflow';
-export const TRANSACTION_WORKFLOW_TYPE = 'transactionWorkflow';
+/** Activity type names the requester schedules on the batcher's task queue. */
+export const AWAIT_WRITE_ACTIVITY = 'awaitBatchedWrite';
+export const SETTLE_WRITE_ACTIVITY = 'settleBatchedWrite';
 
 /** W3C trace-context carrier (`traceparent`, `tracestate`), kept as plain strings so it survives continue-as-new. */
 export type TraceCarrier = Record<string, string>;
@@ -31,10 +33,12 @@ export interface ReplyAddress {
 export interface WriteRequest {
   /** Deterministic id of the write, derived from the business transaction; the unique key in MySQL. */
   requestId: string;
-  /** Workflow that asked for the write (stored with the row). */
+  /** Workflow that asked for the write; its waiting activity is the only reply address accepted. */
   requesterWorkflowId: string;
-  /** The row's business content, stored as JSON. */
-  payload: Record<string, unknown>;
+  /** Target table, one of the batcher's declared tables. */
+  table: string;
+  /** The row, column → value (see values.ts). */
+  row: WireRow;
   /** When the requester submitted it (ms since epoch), for latency figures. */
   submittedAtMs: number;
   /** The activity that waits for the outcome. */
@@ -48,6 +52,8 @@ export type WriteStatus = 'committed' | 'duplicate';
 /** What a requester gets when its row is in the table. */
 export interface WriteOutcome {
   requestId: string;
+  /** The table the row is in. */
+  table: string;
   /** committed: written by this batch; duplicate: the row already existed (written earlier), so the write is committed. */
   status: WriteStatus;
   /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
@@ -68,7 +74,8 @@ export interface RowOutcome {
 export interface BatchRow {
   requestId: string;
   requesterWorkflowId: string;
-  payload: Record<string, unknown>;
+  table: string;
+  row: WireRow;
   replies: ReplyAddress[];
   trace?: TraceCarrier;
 }
@@ -93,6 +100,7 @@ export interface BulkWriteResult {
 export interface DirectAnswer {
   reply: ReplyAddress;
   requestId: string;
+  table: string;
   shard: number;
   outcome: { status: WriteStatus; batchId?: string } | { status: 'rejected'; errorType: BatcherErrorType; reason: string };
 }
@@ -129,6 +137,8 @@ export interface BatcherSettings {
   maxPendingBytes: number;
   /** Requests one workflow task may take in (accepted or refused); beyond it, BatcherOverloaded. @default 1000 */
   maxRequestsPerTask: number;
+  /** The tables this batcher may write (its allow-list); a request for another is refused before it is queued. Filled in by the worker. */
+  tables?: string[];
 }
 
 export interface BatcherStats {
@@ -156,8 +166,12 @@ export interface BatcherStats {
   largestContinueAsNewPayloadBytes: number;
   lastFlushAtMs: number | null;
   lastBatch: { batchId: string; rows: number; durationMs: number } | null;
-  /** Replies whose requester no longer waited. */
+  /** Replies whose requester no longer waited (its activity finished or timed out, its workflow was gone). */
   confirmationsUndeliverable: number;
+  /** Answers the shard had but dropped (beyond what continue-as-new carries when a run had to end at once). */
+  answersDropped: number;
+  /** Requests dropped unanswered because their reply address was not the requester's own waiting activity. */
+  repliesRefused: number;
   flushPolicy: FlushPolicy;
   flushIntervalMs: number;
   maxBatchSize: number;
@@ -168,6 +182,8 @@ export interface BatcherStats {
 /** A pending request: one row, every requester waiting for it, when it arrived and its size. */
 export interface PendingRequest extends BatchRow {
   receivedAtMs: number;
+  /** Fingerprint of table and row (see the batcher's shard book); absent in state carried by an earlier release. */
+  fp?: string;
   /** UTF-8 bytes this entry adds to the carried state. */
   bytes: number;
 }
@@ -183,6 +199,8 @@ export interface BatcherCounters {
   requestsTotal: number;
   continueAsNewCount: number;
   confirmationsUndeliverable: number;
+  answersDropped: number;
+  repliesRefused: number;
   largestContinueAsNewPayloadBytes: number;
 }
 
@@ -200,28 +218,36 @@ export interface BatcherState {
   settings?: BatcherSettings;
 }
 
+/** Input of the waiting activity (run on the batcher's task queue): the request, minus what the activity adds itself. */
+export interface AwaitWriteInput {
+  requestId: string;
+  table: string;
+  row: WireRow;
+  submittedAtMs: number;
+}
+
+/** Input of the settle step (run on the batcher's task queue): which id to claim. */
+export interface SettleWriteInput {
+  requestId: string;
+  table: string;
+  /** The row, to tell "committed" from "committed for another row" (a conflict). */
+  row?: WireRow;
+}
+
+export interface SettleWriteResult {
+  /** committed: a batch wrote the row; abandoned: the id is claimed and the row never will be written. */
+  status: 'committed' | 'abandoned';
+  /** Set when status is committed and the id was committed for another table or row. */
+  conflict?: string;
+  batchId?: string;
+  /** The shard that owns the id. */
+  shard: number;
+}
+
 /** What starts a shard: only where it is. Its settings come from its own worker. */
 export interface BatcherInput {
   shard: number;
   state?: BatcherState;
-}
-
-export interface TransactionInput {
-  /** Business content of the row to write. */
-  payload: Record<string, unknown>;
-  /** Give up waiting for the confirmation after this many ms. @default the main worker's CONFIRMATION_TIMEOUT_MS */
-  confirmationTimeoutMs?: number;
-}
-
-export interface TransactionResult {
-  requestId: string;
-  status: WriteStatus;
-  batchId?: string;
-  shard: number;
-  /** ms from submission to confirmation, as the workflow saw it. */
-  confirmationLatencyMs: number;
-  /** True when the confirmation never arrived but the row was found committed in MySQL. */
-  verifiedAfterTimeout?: boolean;
 }
 
 /** Sent by a requester's worker (through signal-with-start) to hand a group of writes to a batcher. */

@@ -5,6 +5,7 @@
 // activity completing their waiting activity: nothing per request is written to this history but
 // its share of one signal.
 import {
+  ApplicationFailure,
   condition,
   continueAsNew,
   log,
@@ -16,7 +17,7 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import { batcherStatsQuery, submitWritesSignal, type BatcherInput } from '@batcher/shared/workflow';
+import { BatcherErrorTypes, batcherStatsQuery, batcherWorkflowId, submitWritesSignal, type BatcherInput, type BulkWriteResult, type RowOutcome } from '@write-batcher/requester/protocol';
 import type { createActivities } from '../activities';
 import { ShardBook, type Batch } from './shard-book';
 import { inNewTrace } from './tracing';
@@ -25,9 +26,10 @@ type Activities = ReturnType<typeof createActivities>;
 
 const { bulkWrite } = proxyActivities<Activities>({
   startToCloseTimeout: '60 seconds',
-  // Connection errors and deadlocks are retried until the database is back; data errors never
-  // reach here (the activity turns them into per-row rejections).
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+  // Connection errors and deadlocks are retried until the database is back, at most 2 s apart, so
+  // the first write after an outage comes within seconds of the database's return; data errors
+  // never reach here (the activity turns them into per-row rejections).
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds' },
 });
 
 const { deliverAnswers } = proxyActivities<Activities>({
@@ -55,7 +57,36 @@ const URGENT_HISTORY_EVENTS = 20_000;
 const URGENT_HISTORY_BYTES = 20 * 1024 * 1024;
 const URGENT_SIGNALS = 8_000;
 
+const STATUSES = new Set(['committed', 'duplicate', 'rejected']);
+
+/**
+ * Whether an activity result has the shape the batcher reads. Anyone who may complete activities in
+ * the namespace could complete a shard's own activity with anything: such a result fails that
+ * batch typed, and never the run.
+ */
+export function bulkWriteResultProblem(result: unknown, batchId: string): string | undefined {
+  const r = result as Partial<BulkWriteResult> | null | undefined;
+  if (typeof r !== 'object' || r === null) return 'the bulk-write result is not an object';
+  if (r.batchId !== batchId) return `the bulk-write result is for batch ${String(r.batchId).slice(0, 80)}, not ${batchId}`;
+  if (!Array.isArray(r.outcomes)) return 'the bulk-write result has no outcomes';
+  const bad = (r.outcomes as unknown[]).some((o) => typeof o !== 'object' || o === null || typeof (o as RowOutcome).requestId !== 'string' || !STATUSES.has((o as RowOutcome).status));
+  if (bad) return 'the bulk-write result holds a malformed outcome';
+  if (!Number.isFinite(r.durationMs) || !Number.isInteger(r.repliesUndeliverable) || (r.repliesUndeliverable as number) < 0) return 'the bulk-write result has malformed counters';
+  return undefined;
+}
+
+/** Why a start input is unusable, or undefined (checked before anything runs). */
+function inputProblem(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null) return 'input must be { shard, state? }';
+  const { shard } = input as Partial<BatcherInput>;
+  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0) return `shard must be a non-negative integer, got ${JSON.stringify(shard)}`;
+  return undefined;
+}
+
 export async function batcherWorkflow(input: BatcherInput): Promise<never> {
+  // A bad start input fails the run at once (a failed workflow, not a task that fails for ever).
+  const invalid = inputProblem(input);
+  if (invalid !== undefined) throw ApplicationFailure.create({ type: BatcherErrorTypes.InvalidRequest, message: `batcher input rejected: ${invalid}`, nonRetryable: true });
   // Until this run has its settings, statistics come from the carried state (and the previous
   // run's settings), so a monitor following continue-as-new sees no gap.
   let book: ShardBook | undefined;
@@ -66,8 +97,18 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     throw new Error(`shard ${input.shard} is starting: its settings are not read yet`);
   });
   // Settings belong to the batcher worker: read at each run start, so an upgrade reaches running shards.
-  const settings = await batcherSettings();
-  book = new ShardBook(input.shard, settings, workflowInfo().runId, input.state);
+  const { routing, ...settings } = (await batcherSettings()) as Awaited<ReturnType<Activities['batcherSettings']>> & { routing?: Awaited<ReturnType<Activities['batcherSettings']>>['routing'] };
+  const { workflowId, runId } = workflowInfo();
+  // A shard runs under its own id only, and only within the configured shard count: otherwise it
+  // would take requests that routing never sends it.
+  if (routing && (input.shard >= routing.shards || workflowId !== batcherWorkflowId(routing.workflowIdPrefix, input.shard))) {
+    throw ApplicationFailure.create({
+      type: BatcherErrorTypes.InvalidRequest,
+      message: `batcher input rejected: shard ${input.shard} under workflow id ${workflowId} is not one of ${routing.workflowIdPrefix}-0 … ${routing.workflowIdPrefix}-${routing.shards - 1}`,
+      nonRetryable: true,
+    });
+  }
+  book = new ShardBook(input.shard, settings, runId, input.state, workflowId);
   /**
    * Runs started by this release continue as new in a pause in the signals and keep a timer per
    * moment; a run started by an earlier release (its history has no such marker) replays and goes on
@@ -75,6 +116,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
    * (test/batcher/replay.test.ts replays a recorded earlier history.)
    */
   const inPause = patched('continue-as-new-in-a-pause');
+  /** Runs started by this release deliver every queued answer before they continue as new. */
+  const answersFirst = patched('answers-before-continue-as-new');
   /** Bumped on every change the loop may need to act on. */
   let version = 0;
   let answering = false;
@@ -87,8 +130,15 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     book.offerSignal(requests, Date.now());
     version++;
   });
-  // A signal of another name would be buffered for ever; drop it, loudly.
-  setDefaultSignalHandler((name) => {
+  // A signal of another name would be buffered for ever. Requests sent under an old name are taken
+  // in (and answered); anything else is dropped, loudly.
+  setDefaultSignalHandler((name, ...args: unknown[]) => {
+    const looksLikeRequests = args.length === 1 && (Array.isArray(args[0]) || (typeof args[0] === 'object' && args[0] !== null && 'requestId' in args[0]));
+    if (looksLikeRequests) {
+      book.offerSignal(args[0], Date.now());
+      version++;
+      return;
+    }
     log.warn('unknown signal dropped', { name: String(name).slice(0, 100) });
   });
 
@@ -97,9 +147,13 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
    * pause in the signals (see CONTINUE_AS_NEW_QUIET_MS), or, for a run grown past the urgent size,
    * of a task that brought no signal.
    */
+  const continueAsNewUrgent = (): boolean => {
+    const info = workflowInfo();
+    return info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || book.signalsThisRun >= URGENT_SIGNALS;
+  };
   const continueAsNewAtMs = (): number | undefined => {
     const info = workflowInfo();
-    const urgent = inPause && (info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || book.signalsThisRun >= URGENT_SIGNALS);
+    const urgent = inPause && continueAsNewUrgent();
     const due = urgent || book.signalsThisRun >= settings.continueAsNewSignals || info.continueAsNewSuggested || info.historySize > MAX_HISTORY_BYTES || info.historyLength > MAX_HISTORY_EVENTS;
     if (!due) return undefined;
     if (!inPause || book.lastSignalAtMs === null) return Date.now();
@@ -110,7 +164,14 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     // Each batch is a trace of its own; its span links the requests' traces (see tracing.ts).
     inNewTrace(() => bulkWrite({ batchId: batch.batchId, shard: book.shard, rows: batch.rows }))
       .then(
-        (result) => book.finishBatch(batch, result, Date.now()),
+        (result) => {
+          const problem = bulkWriteResultProblem(result, batch.batchId);
+          if (problem === undefined) book.finishBatch(batch, result, Date.now());
+          else {
+            log.error('bulk write result refused', { batchId: batch.batchId, problem });
+            book.failBatch(batch, `bulk write ${batch.batchId} returned a result the batcher cannot read (${problem}); the write is settled by each requester`);
+          }
+        },
         (err: unknown) => {
           log.error('bulk write failed for good', { batchId: batch.batchId, error: String(err) });
           book.failBatch(batch, `bulk write ${batch.batchId} failed: ${String(err)}`);
@@ -123,7 +184,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     answering = true;
     deliverAnswers(book.takeAnswers())
       .then(
-        (r) => book.countUndeliverable(r.undeliverable),
+        (r) => book.countUndeliverable(Number.isInteger(r?.undeliverable) && r.undeliverable >= 0 ? r.undeliverable : 0),
         (err: unknown) => log.warn('answers undeliverable', { error: String(err) }),
       )
       .finally(() => {
@@ -159,11 +220,12 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   for (;;) {
     const canAtMs = continueAsNewAtMs();
     const continuing = canAtMs !== undefined && Date.now() >= canAtMs;
-    if (!answering && book.hasAnswers() && !continuing) startAnswers();
+    if (!answering && book.hasAnswers() && (answersFirst || !continuing)) startAnswers();
     if (continuing) {
-      // Answers still queued travel with the state; writes and a delivery in progress are awaited
-      // (a signal meanwhile ends the pause, and the loop goes back to work).
-      if (book.quiescent() && !answering) {
+      // Writes and answers in progress are awaited, and every queued answer is delivered first
+      // (a signal meanwhile ends the pause, and the loop goes back to work); only a run that must
+      // end at once carries undelivered answers, up to a byte budget.
+      if (book.quiescent() && !answering && (!answersFirst || !book.hasAnswers() || continueAsNewUrgent())) {
         const { state, bytes } = book.carriedForNextRun();
         log.info('continuing as new', { shard: book.shard, pending: book.pendingCount, bytes });
         await inNewTrace(() => continueAsNew<typeof batcherWorkflow>({ shard: book.shard, state }));

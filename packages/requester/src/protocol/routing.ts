@@ -25,3 +25,21 @@ export function batcherWorkflowId(prefix: string, shard: number): string {
 export function requestIdFor(workflowId: string): string {
   return `write:${workflowId}`;
 }
+
+/**
+ * The id of a new attempt at a write whose id can no longer be written (abandoned after a timeout or
+ * a cancellation, refused as overloaded...): a different id, derived deterministically, so a
+ * workflow that retries in a loop keeps exactly-once per attempt. `attempt` counts from 1.
+ */
+export function retryRequestId(requestId: string, attempt: number): string {
+  if (!Number.isInteger(attempt) || attempt < 1) throw new RangeError(`attempt must be a positive integer, got ${attempt}`);
+  return `${requestId}~retry${attempt}`;
+}
+
+/**
+ * The activity id of the requester's waiting activity for a request: derived from the request id,
+ * so a batcher accepts a reply address only when it names exactly this activity.
+ */
+export function awaitActivityIdFor(requestId: string): string {
+  return `batched-write:${requestId}`;
+}

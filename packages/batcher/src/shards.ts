@@ -1,4 +1,4 @@
-// Starting and addressing batcher shards from clients (starter, health monitor, submit activity).
+// Starting and addressing batcher shards from clients (the submit activity, the health monitor, tools).
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   BATCHER_WORKFLOW_TYPE,
@@ -6,11 +6,17 @@ import {
   submitWritesSignal,
   type BatcherInput,
   type WriteRequest,
-} from '../workflow';
-import type { Config } from './config';
+} from '@write-batcher/requester/protocol';
 
 /** Where the shards are: task queue, id prefix, shard count (the routing every caller shares). */
-export type BatcherConfig = Config<'batcher'>['batcher'];
+export interface ShardRouting {
+  /** Task queue of the batcher workers. @default 'batcher-queue' */
+  taskQueue: string;
+  /** Number of shards; requests are routed by a hash of their id. @default 1 */
+  shards: number;
+  /** Shard n runs as `<prefix>-<n>`. @default 'write-batcher' */
+  workflowIdPrefix: string;
+}
 
 /** The input a shard is started with: only where it is; its settings come from its own worker. */
 export function batcherInput(shard: number): BatcherInput {
@@ -18,7 +24,7 @@ export function batcherInput(shard: number): BatcherInput {
 }
 
 /** Whether a workflow id is the id of one of the configured shards' family (`<prefix>-<n>`). */
-export function isBatcherWorkflowId(cfg: BatcherConfig, workflowId: string): boolean {
+export function isBatcherWorkflowId(cfg: ShardRouting, workflowId: string): boolean {
   const prefix = `${cfg.workflowIdPrefix}-`;
   return workflowId.startsWith(prefix) && /^\d+$/.test(workflowId.slice(prefix.length));
 }
@@ -27,7 +33,7 @@ export function isBatcherWorkflowId(cfg: BatcherConfig, workflowId: string): boo
  * Starts the shard unless a run is open; returns true when it found none and started one.
  * Conflict policy USE_EXISTING keeps concurrent callers (starter, monitor, signal-with-start) safe.
  */
-export async function ensureBatcherShard(client: Client, cfg: BatcherConfig, shard: number): Promise<boolean> {
+export async function ensureBatcherShard(client: Client, cfg: ShardRouting, shard: number): Promise<boolean> {
   const workflowId = batcherWorkflowId(cfg.workflowIdPrefix, shard);
   try {
     const { status } = await client.workflow.getHandle(workflowId).describe();
@@ -45,7 +51,7 @@ export async function ensureBatcherShard(client: Client, cfg: BatcherConfig, sha
 }
 
 /** Ensures every shard of the configuration is running. */
-export async function ensureBatcherShards(client: Client, cfg: BatcherConfig): Promise<void> {
+export async function ensureBatcherShards(client: Client, cfg: ShardRouting): Promise<void> {
   await Promise.all(Array.from({ length: cfg.shards }, (_, shard) => ensureBatcherShard(client, cfg, shard)));
 }
 
@@ -53,7 +59,7 @@ export async function ensureBatcherShards(client: Client, cfg: BatcherConfig): P
  * Hands a group of requests to their shard, starting the shard if it is not running
  * (signal-with-start). Returns the run that received the signal.
  */
-export async function signalWithStartBatcher(client: Client, cfg: BatcherConfig, shard: number, requests: WriteRequest[]): Promise<{ workflowId: string; runId: string }> {
+export async function signalWithStartBatcher(client: Client, cfg: ShardRouting, shard: number, requests: WriteRequest[]): Promise<{ workflowId: string; runId: string }> {
   const workflowId = batcherWorkflowId(cfg.workflowIdPrefix, shard);
   const handle = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
     workflowId,

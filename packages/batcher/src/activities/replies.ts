@@ -6,9 +6,9 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, propagation, trace } from '@opentelemetry/api';
 import { ActivityCompletionError, ActivityNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { DirectAnswer, ReplyAddress, TraceCarrier, WriteOutcome } from '@batcher/shared/workflow';
+import type { DirectAnswer, ReplyAddress, TraceCarrier, WriteOutcome } from '@write-batcher/requester/protocol';
 
-const tracer = trace.getTracer('@batcher/batcher-worker');
+const tracer = trace.getTracer('@write-batcher/batcher');
 
 /** Replies sent at once; keeps a 100-row batch to a few round trips without flooding the server. */
 const CONCURRENCY = 32;
@@ -27,7 +27,7 @@ export function replyFor(answer: DirectAnswer): Reply {
   if (outcome.status === 'rejected') {
     return { reply: answer.reply, failure: ApplicationFailure.create({ type: outcome.errorType, message: outcome.reason, nonRetryable: true }) };
   }
-  return { reply: answer.reply, outcome: { requestId: answer.requestId, status: outcome.status, batchId: outcome.batchId, shard: answer.shard } };
+  return { reply: answer.reply, outcome: { requestId: answer.requestId, table: answer.table, status: outcome.status, batchId: outcome.batchId, shard: answer.shard } };
 }
 
 export function createReplier(client: Client): Replier {

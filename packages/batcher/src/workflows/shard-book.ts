@@ -11,9 +11,12 @@ import {
   MAX_REQUESTER_WORKFLOW_ID_BYTES,
   MAX_REQUEST_ID_BYTES,
   TEMPORAL_PAYLOAD_BUDGET_BYTES,
+  TABLE_NAME_PATTERN,
+  awaitActivityIdFor,
   idProblem,
   jsonBytes,
   measurePayload,
+  type WireRow,
   type BatchRow,
   type BatcherCounters,
   type BatcherSettings,
@@ -26,7 +29,7 @@ import {
   type RowOutcome,
   type TraceCarrier,
   type WriteStatus,
-} from '@batcher/shared/workflow';
+} from '@write-batcher/requester/protocol';
 
 /** How many recent batches the statistics keep for charts. */
 const RECENT_BATCHES = 30;
@@ -41,7 +44,35 @@ const MAX_CARRIED_ANSWER_BYTES = 200_000;
 /** Largest trace carrier kept with a request; a bigger one is dropped (the write still happens). */
 const MAX_TRACE_BYTES = 1024;
 
-type Recent = { status: WriteStatus; batchId?: string };
+/** A finished id: its outcome and the fingerprint of its table and row (a repeat with another row is a conflict). */
+type Recent = { status: WriteStatus; batchId?: string; fp?: string };
+
+/** FNV-1a and djb2 over a string, 64 bits in all, plus its length: tells rows apart without keeping them. */
+export function fingerprint(table: string, row: WireRow): string {
+  const text = JSON.stringify([table, canonical(row)]);
+  let a = 0x811c9dc5;
+  let b = 5381;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = (Math.imul(b, 33) + c) | 0;
+  }
+  return `${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}:${text.length}`;
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}
+
+/** The batcher family of a shard's workflow id (`prefix-<n>` → a test for any `prefix-<digits>`). */
+export function batcherFamilyTest(shardWorkflowId: string): (workflowId: string) => boolean {
+  const prefix = shardWorkflowId.replace(/-\d+$/, '-');
+  return (workflowId) => workflowId.startsWith(prefix) && /^\d+$/.test(workflowId.slice(prefix.length));
+}
 
 export function emptyCounters(): BatcherCounters {
   return {
@@ -54,6 +85,8 @@ export function emptyCounters(): BatcherCounters {
     requestsTotal: 0,
     continueAsNewCount: 0,
     confirmationsUndeliverable: 0,
+    answersDropped: 0,
+    repliesRefused: 0,
     largestContinueAsNewPayloadBytes: 0,
   };
 }
@@ -99,8 +132,8 @@ export class ShardBook {
   private pending: PendingRequest[];
   private pendingBytes: number;
   private readonly pendingById = new Map<string, PendingRequest>();
-  /** Ids being written now, with requesters that asked again meanwhile (answered after the write). */
-  private readonly inFlight = new Map<string, ReplyAddress[]>();
+  /** Ids being written now, with their fingerprint and requesters that asked again meanwhile (answered after the write). */
+  private readonly inFlight = new Map<string, { fp: string; table: string; replies: ReplyAddress[] }>();
   /** Recently finished ids, oldest first, bounded by settings.dedupWindowBytes. */
   private readonly recent = new Map<string, Recent>();
   private recentBytes = 0;
@@ -108,32 +141,60 @@ export class ShardBook {
   /** Requests taken in during the current workflow task (Date.now() is fixed within one task). */
   private task = { stamp: Number.NaN, requests: 0 };
 
+  /** Whether a workflow id belongs to the batcher family (a reply there is never accepted). */
+  private readonly isBatcherId: (workflowId: string) => boolean;
+
   constructor(
     readonly shard: number,
     readonly settings: BatcherSettings,
     private readonly runId: string,
     state?: BatcherState,
+    /** This shard's own workflow id. @default `write-batcher-<shard>` */
+    shardWorkflowId = `write-batcher-${shard}`,
   ) {
+    this.isBatcherId = batcherFamilyTest(shardWorkflowId);
     this.counters = { ...emptyCounters(), ...state?.counters };
     this.lastFlushAtMs = state?.lastFlushAtMs ?? null;
     this.recentBatches = state?.recentBatches ?? [];
     this.pending = state?.pending ?? [];
     this.pendingBytes = this.pending.reduce((n, r) => n + r.bytes, 0);
-    for (const p of this.pending) this.pendingById.set(p.requestId, p);
+    for (const p of this.pending) {
+      // Carried by an earlier release: a request of the demo table with its payload (no table, no row).
+      if (p.table === undefined) Object.assign(p, { table: 'batched_writes', row: { payload: { '@wb': 'json', v: (p as unknown as { payload: unknown }).payload ?? null } } });
+      p.fp ??= fingerprint(p.table, p.row);
+      this.pendingById.set(p.requestId, p);
+    }
     for (const [id, outcome] of state?.recent ?? []) this.remember(id, outcome);
     this.answers = state?.answers ?? [];
   }
 
-  /** Takes in one submit signal's argument: a group of requests (anything a hostile sender sent). */
+  /**
+   * Takes in one submit signal's argument: a group of requests (anything a hostile sender sent). A
+   * lone request not wrapped in an array is taken as a group of one.
+   */
   offerSignal(requests: unknown, nowMs: number): void {
     this.signalsThisRun++;
     this.lastSignalAtMs = nowMs;
     this.counters.signalsTotal++;
-    if (!Array.isArray(requests)) {
+    const list = Array.isArray(requests) ? requests : typeof requests === 'object' && requests !== null ? [requests] : undefined;
+    if (!list) {
       this.counters.rejected++;
       return;
     }
-    for (const raw of requests) this.offer(raw, nowMs);
+    for (const raw of list) this.offer(raw, nowMs);
+  }
+
+  /**
+   * Why a reply address may not be answered, or undefined. An answer completes the activity the
+   * address names, so the batcher accepts only the one batchedWrite schedules for this request: in
+   * the requester's own workflow, with the activity id derived from the request id, and never in a
+   * batcher's workflow (a shard's own bulk write would be completed by a forged request).
+   */
+  private replyBindingProblem(reply: ReplyAddress, requestId: unknown, requesterWorkflowId: unknown): string | undefined {
+    if (reply.workflowId !== requesterWorkflowId) return 'reply.workflowId is not the requester workflow id';
+    if (typeof requestId !== 'string' || reply.activityId !== awaitActivityIdFor(requestId)) return 'reply.activityId is not the activity batchedWrite derives from the request id';
+    if (this.isBatcherId(reply.workflowId)) return 'reply names a batcher workflow';
+    return undefined;
   }
 
   /** Takes in one request: queued, attached to the same id in progress, answered, or refused. */
@@ -142,36 +203,43 @@ export class ShardBook {
     if (this.task.stamp !== nowMs) this.task = { stamp: nowMs, requests: 0 };
     this.task.requests++;
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    if (replyProblem(r.reply) !== undefined) {
-      // Nobody to answer: count it and drop it. It cannot be a real requester's (batchedWrite checks).
-      this.counters.rejected++;
+    if (replyProblem(r.reply) !== undefined || this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined) {
+      // Nobody this shard may answer: count it and drop it. batchedWrite never sends such a request.
+      this.counters.repliesRefused++;
       return;
     }
     const reply = r.reply as ReplyAddress;
-    const requestId = typeof r.requestId === 'string' ? r.requestId.slice(0, MAX_REQUEST_ID_BYTES + 1) : '';
+    const requestId = r.requestId as string;
+    const table = typeof r.table === 'string' ? r.table.slice(0, 130) : '';
     const refuse = (errorType: BatcherErrorType, reason: string) => {
       if (errorType === BatcherErrorTypes.Overloaded) this.counters.refused++;
       else this.counters.rejected++;
-      this.answer({ reply, requestId, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
+      this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
     };
     if (this.task.requests > this.settings.maxRequestsPerTask) {
       refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} took ${this.settings.maxRequestsPerTask} requests in this workflow task already; try again later`);
       return;
     }
+    const tables = this.settings.tables;
     const problem =
-      idProblem('request id', r.requestId, MAX_REQUEST_ID_BYTES) ??
       idProblem('requester workflow id', r.requesterWorkflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
+      (typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
+      (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
       (() => {
-        const m = measurePayload(r.payload);
-        return 'problem' in m ? m.problem : undefined;
+        const m = measurePayload(r.row);
+        return 'problem' in m ? m.problem.replace(/^payload/, 'row') : undefined;
       })();
     if (problem !== undefined) {
       refuse(BatcherErrorTypes.InvalidRequest, problem);
       return;
     }
+    const row = r.row as WireRow;
+    const fp = fingerprint(table, row);
+    const conflict = (where: string) => refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
 
     const waiting = this.pendingById.get(requestId);
     if (waiting) {
+      if (waiting.fp !== fp) return conflict('already queued');
       this.counters.duplicates++;
       if (waiting.replies.some((x) => sameReply(x, reply))) return;
       if (waiting.replies.length >= MAX_REPLIES_PER_REQUEST) {
@@ -186,21 +254,25 @@ export class ShardBook {
     }
     const writing = this.inFlight.get(requestId);
     if (writing) {
+      if (writing.fp !== fp) return conflict('being written');
       this.counters.duplicates++;
-      if (!writing.some((x) => sameReply(x, reply)) && writing.length < MAX_REPLIES_PER_REQUEST) writing.push(reply);
+      if (!writing.replies.some((x) => sameReply(x, reply)) && writing.replies.length < MAX_REPLIES_PER_REQUEST) writing.replies.push(reply);
       return;
     }
     const known = this.recent.get(requestId);
-    if (known) {
+    if (known && (known.fp === undefined || known.fp === fp)) {
       this.counters.duplicates++;
-      this.answer({ reply, requestId, shard: this.shard, outcome: { status: 'duplicate', batchId: known.batchId } });
+      this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'duplicate', batchId: known.batchId } });
       return;
     }
+    if (known) return conflict('already written');
 
     const entry: PendingRequest = {
       requestId,
       requesterWorkflowId: r.requesterWorkflowId as string,
-      payload: r.payload as Record<string, unknown>,
+      table,
+      row,
+      fp,
       replies: [reply],
       trace: cleanTrace(r.trace),
       receivedAtMs: nowMs,
@@ -278,10 +350,10 @@ export class ShardBook {
     const taken = this.pending.splice(0, n);
     this.pendingBytes -= bytes;
     this.writesInFlight++;
-    const rows = taken.map(({ requestId, requesterWorkflowId, payload, replies, trace }): BatchRow => {
+    const rows = taken.map(({ requestId, requesterWorkflowId, table, row, fp, replies, trace }): BatchRow => {
       this.pendingById.delete(requestId);
-      this.inFlight.set(requestId, []);
-      return { requestId, requesterWorkflowId, payload, replies, ...(trace ? { trace } : {}) };
+      this.inFlight.set(requestId, { fp: fp ?? fingerprint(table, row), table, replies: [] });
+      return { requestId, requesterWorkflowId, table, row, replies, ...(trace ? { trace } : {}) };
     });
     // The run id makes batch ids unique even if a shard is terminated and started afresh.
     return { batchId: `s${this.shard}-${this.runId}-${++this.batchSeq}`, rows };
@@ -297,11 +369,13 @@ export class ShardBook {
       if (o.status === 'committed') written++;
       else if (o.status === 'duplicate') this.counters.duplicates++;
       else this.counters.rejected++;
-      if (o.status !== 'rejected') this.remember(row.requestId, { status: o.status, batchId: o.batchId });
-      for (const reply of this.inFlight.get(row.requestId) ?? []) {
+      const flight = this.inFlight.get(row.requestId);
+      if (o.status !== 'rejected') this.remember(row.requestId, { status: o.status, batchId: o.batchId, fp: flight?.fp ?? fingerprint(row.table, row.row) });
+      for (const reply of flight?.replies ?? []) {
         this.answer({
           reply,
           requestId: row.requestId,
+          table: row.table,
           shard: this.shard,
           outcome: o.status === 'rejected' ? { status: 'rejected', errorType: o.errorType ?? BatcherErrorTypes.DataRejected, reason: o.reason ?? 'rejected' } : { status: 'duplicate', batchId: o.batchId },
         });
@@ -323,8 +397,8 @@ export class ShardBook {
     this.writesInFlight--;
     for (const row of batch.rows) {
       this.counters.rejected++;
-      for (const reply of [...row.replies, ...(this.inFlight.get(row.requestId) ?? [])]) {
-        this.answer({ reply, requestId: row.requestId, shard: this.shard, outcome: { status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason } });
+      for (const reply of [...row.replies, ...(this.inFlight.get(row.requestId)?.replies ?? [])]) {
+        this.answer({ reply, requestId: row.requestId, table: row.table, shard: this.shard, outcome: { status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason } });
       }
       this.inFlight.delete(row.requestId);
     }
@@ -360,7 +434,9 @@ export class ShardBook {
     return {
       pending: this.pending,
       recent: [...this.recent.entries()],
-      counters: { ...this.counters, confirmationsUndeliverable: this.counters.confirmationsUndeliverable + (this.answers.length - n) },
+      // Answers beyond the budget are dropped, and counted apart from requesters that were gone. The
+      // batcher delivers every answer before it continues as new unless the run must end at once.
+      counters: { ...this.counters, answersDropped: this.counters.answersDropped + (this.answers.length - n) },
       lastFlushAtMs: this.lastFlushAtMs,
       recentBatches: this.recentBatches,
       ...(n > 0 ? { answers: this.answers.slice(0, n) } : {}),
@@ -381,7 +457,19 @@ export class ShardBook {
     return { state, bytes };
   }
 
+  /**
+   * Statistics, computed once per change of state and workflow time: a thousand queries at once
+   * cost one computation (the carried-state size is a serialisation of up to a megabyte).
+   */
   stats(nowMs: number): BatcherStats {
+    const key = `${nowMs}:${this.counters.requestsTotal}:${this.counters.batchesWritten}:${this.writesInFlight}:${this.answers.length}:${this.pending.length}:${this.counters.confirmationsUndeliverable}`;
+    if (this.statsCache?.key !== key) this.statsCache = { key, stats: this.computeStats(nowMs) };
+    return this.statsCache.stats;
+  }
+
+  private statsCache?: { key: string; stats: BatcherStats };
+
+  private computeStats(nowMs: number): BatcherStats {
     const last = this.recentBatches[this.recentBatches.length - 1];
     const oldest = this.pending[0];
     return {
@@ -406,6 +494,8 @@ export class ShardBook {
       lastFlushAtMs: this.lastFlushAtMs,
       lastBatch: last ? { batchId: last.batchId, rows: last.rows, durationMs: last.durationMs } : null,
       confirmationsUndeliverable: this.counters.confirmationsUndeliverable,
+      answersDropped: this.counters.answersDropped,
+      repliesRefused: this.counters.repliesRefused,
       flushPolicy: this.settings.flushPolicy,
       flushIntervalMs: this.settings.flushIntervalMs,
       maxBatchSize: this.settings.maxBatchSize,

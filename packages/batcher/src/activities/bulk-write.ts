@@ -1,0 +1,222 @@
+// The bulk-write activity: a batch's rows, for any of the declared tables, in ONE transaction with
+// their ledger entries. Only rows whose ledger entry this batch won reach their table; a repeated
+// id is answered from the ledger (duplicate, abandoned or conflict). A row whose data the database
+// refuses is isolated (the batch is split until it stands alone) so it cannot poison the others.
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, isSpanContextValid, propagation, trace, type Attributes, type Link } from '@opentelemetry/api';
+import { log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { BatcherErrorTypes, type BulkWriteInput, type BulkWriteResult, type RowOutcome } from '@write-batcher/requester/protocol';
+import type { Pool } from 'mysql2/promise';
+import { describeDbError, isDataError, serverKindOf, type ServerKind } from '../db/db-errors';
+import { LEDGER_TABLE, claimForBatch, judgeRepeat, rowDigest } from '../db/ledger';
+import { writeTargetRows } from '../db/target-writes';
+import type { Catalog } from '../db/targets';
+import type { Replier, Reply } from './replies';
+
+type Row = BulkWriteInput['rows'][number];
+
+const tracer = trace.getTracer('@write-batcher/batcher');
+
+/**
+ * OpenTelemetry database attributes of the batch, by hand: a driver instrumentation would put every
+ * row's values into db.statement. Both the current names and the older ones many backends read.
+ */
+function dbAttributes(database: string | undefined, tables: string[]): Attributes {
+  const collection = tables.join(',');
+  return {
+    'db.system': 'mysql',
+    ...(database ? { 'db.namespace': database, 'db.name': database } : {}),
+    'db.operation.name': 'INSERT',
+    'db.operation': 'INSERT',
+    'db.collection.name': collection,
+    'db.sql.table': collection,
+  };
+}
+
+/** One link per request to the span that submitted it, so a batch leads to every trace it served. */
+export function requesterLinks(rows: Row[]): Link[] {
+  return rows.flatMap((r) => {
+    if (!r.trace) return [];
+    const spanContext = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, r.trace));
+    if (!spanContext || !isSpanContextValid(spanContext)) return [];
+    return [{ context: spanContext, attributes: { 'batcher.request_id': r.requestId, 'batcher.requester_workflow_id': r.requesterWorkflowId } }];
+  });
+}
+
+/** The database the pool connects to (mysql2 keeps it in the pool's connection config). */
+export function databaseOf(pool: Pool): string | undefined {
+  return (pool as unknown as { pool?: { config?: { connectionConfig?: { database?: string } } } }).pool?.config?.connectionConfig?.database;
+}
+
+export interface BulkWriter {
+  // A function property, not a method: activities are passed around unbound.
+  bulkWrite: (input: BulkWriteInput) => Promise<BulkWriteResult>;
+}
+
+/** The reply each waiting requester gets for its row's outcome (the first of several gets "committed"). */
+export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply[] {
+  const byId = new Map(outcomes.map((o) => [o.requestId, o]));
+  return input.rows.flatMap((row) => {
+    const o = byId.get(row.requestId);
+    return row.replies.map((reply, i): Reply => {
+      if (!o || o.status === 'rejected') {
+        return {
+          reply,
+          trace: row.trace,
+          failure: ApplicationFailure.create({
+            type: o?.errorType ?? BatcherErrorTypes.DataRejected,
+            message: `write ${row.requestId} to ${row.table} was not written: ${o?.reason ?? 'no outcome'}`,
+            nonRetryable: true,
+          }),
+        };
+      }
+      const status = o.status === 'committed' && i === 0 ? 'committed' : 'duplicate';
+      return { reply, trace: row.trace, outcome: { requestId: row.requestId, table: row.table, status, batchId: o.batchId, shard: input.shard } };
+    });
+  });
+}
+
+const rejected = (requestId: string, errorType: RowOutcome['errorType'], reason: string): RowOutcome => ({ requestId, status: 'rejected', errorType, reason });
+
+export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier): BulkWriter {
+  const database = databaseOf(pool);
+  let server: ServerKind | undefined;
+  const serverKind = async (): Promise<ServerKind> => {
+    if (server) return server;
+    const [rows] = await pool.query('SELECT VERSION() AS v');
+    return (server = serverKindOf((rows as Array<{ v: string }>)[0]?.v));
+  };
+
+  /** One transaction: the ledger claims, then each table's rows, then commit. */
+  async function writeOnce(input: BulkWriteInput, rows: Row[], count: () => void): Promise<RowOutcome[]> {
+    const conn = await pool.getConnection();
+    try {
+      count();
+      await conn.beginTransaction();
+      const digests = new Map(rows.map((r) => [r.requestId, rowDigest(r.table, r.row)]));
+      const known = await claimForBatch(
+        conn,
+        input.batchId,
+        input.shard,
+        rows.map((r) => ({ requestId: r.requestId, requesterWorkflowId: r.requesterWorkflowId, table: r.table, digest: digests.get(r.requestId) as Buffer })),
+        count,
+      );
+      const outcomes = new Map<string, RowOutcome>();
+      const won = new Map<string, Row[]>();
+      for (const r of rows) {
+        const entry = known.get(r.requestId);
+        if (!entry) {
+          won.set(r.table, [...(won.get(r.table) ?? []), r]);
+          continue;
+        }
+        if (entry.status === 'committed' && entry.batchId === input.batchId) {
+          // An earlier attempt of this very batch committed: its row is written.
+          outcomes.set(r.requestId, { requestId: r.requestId, status: 'committed', batchId: input.batchId });
+          continue;
+        }
+        const verdict = judgeRepeat(entry, r.table, digests.get(r.requestId) as Buffer);
+        if (verdict.status === 'duplicate') outcomes.set(r.requestId, { requestId: r.requestId, status: 'duplicate', batchId: verdict.batchId });
+        else if (verdict.status === 'abandoned') {
+          outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Abandoned, 'its request id was claimed as abandoned (an earlier write under this id timed out or was cancelled); it can never be written: use a new request id'));
+        } else outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Conflict, `${verdict.reason}; the row written first stays`));
+      }
+      for (const [table, tableRows] of won) {
+        const info = catalog.get(table);
+        // Checked before the transaction; a table that went missing since is a transient fault.
+        if (!info) throw Object.assign(new Error(`table ${table} is not known to this worker`), { transient: true });
+        const results = await tracer.startActiveSpan(`INSERT ${table}`, { kind: SpanKind.CLIENT, attributes: { ...dbAttributes(database, [table]), 'batcher.batch_id': input.batchId, 'batcher.rows': tableRows.length, 'batcher.mode': info.target.mode } }, async (span) => {
+          try {
+            return await writeTargetRows(conn, info, tableRows, input, count);
+          } catch (err) {
+            span.setStatus({ code: SpanStatusCode.ERROR, message: describeDbError(err, server ?? 'mysql', false) });
+            throw err;
+          } finally {
+            span.end();
+          }
+        });
+        for (const r of tableRows) {
+          outcomes.set(r.requestId, results.get(r.requestId) === 'kept' ? { requestId: r.requestId, status: 'duplicate' } : { requestId: r.requestId, status: 'committed', batchId: input.batchId });
+        }
+      }
+      count();
+      await conn.commit();
+      return rows.map((r) => outcomes.get(r.requestId) ?? rejected(r.requestId, BatcherErrorTypes.DataRejected, 'no outcome'));
+    } catch (err) {
+      await conn.rollback().catch(() => undefined);
+      throw err;
+    } finally {
+      conn.release();
+    }
+  }
+
+  /** Writes rows; when one row's data is refused, splits the batch until that row stands alone. */
+  async function writeIsolating(input: BulkWriteInput, rows: Row[], count: () => void): Promise<RowOutcome[]> {
+    const kind = await serverKind();
+    try {
+      return await writeOnce(input, rows, count);
+    } catch (err) {
+      if (!isDataError(err, kind)) {
+        // Retried by the batcher until the database is back. No SQL, no values, no cause chain
+        // (mysql2 errors carry the statement with every row's values).
+        throw ApplicationFailure.create({
+          type: BatcherErrorTypes.DatabaseUnavailable,
+          message: `bulk write of ${input.batchId} failed: ${describeDbError(err, kind)}`,
+        });
+      }
+      if (rows.length === 1) {
+        const only = rows[0] as Row;
+        const duplicateKey = err.errno === 1062;
+        return [
+          rejected(
+            only.requestId,
+            duplicateKey ? BatcherErrorTypes.KeyExists : BatcherErrorTypes.DataRejected,
+            duplicateKey ? `table ${only.table} already holds a row with this key (${describeDbError(err, kind)})` : describeDbError(err, kind),
+          ),
+        ];
+      }
+      const half = Math.ceil(rows.length / 2);
+      return [...(await writeIsolating(input, rows.slice(0, half), count)), ...(await writeIsolating(input, rows.slice(half), count))];
+    }
+  }
+
+  return {
+    async bulkWrite(input) {
+      const tables = [...new Set(input.rows.map((r) => r.table))];
+      // The activity's span (made by the tracing interceptor) describes the batch and links its requests.
+      const span = trace.getActiveSpan();
+      span?.setAttributes({ 'batcher.batch_id': input.batchId, 'batcher.shard': input.shard, 'batcher.rows': input.rows.length, ...dbAttributes(database, [LEDGER_TABLE, ...tables]) });
+      span?.addLinks(requesterLinks(input.rows));
+      const started = Date.now();
+      let statements = 0;
+      // Checked again here: a request may have reached the shard by a signal that skipped the submit
+      // activity. A table that is declared but cannot be read now (dropped, renamed) waits.
+      const outcomes = new Map<string, RowOutcome>();
+      const writable: Row[] = [];
+      for (const r of input.rows) {
+        const problem = catalog.get(r.table) || !catalog.names().includes(r.table) ? catalog.problem(r.table, r.row) : undefined;
+        if (problem !== undefined) outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.InvalidRequest, problem));
+        else writable.push(r);
+      }
+      for (const o of writable.length ? await writeIsolating(input, writable, () => statements++) : []) outcomes.set(o.requestId, o);
+      const ordered = input.rows.map((r) => outcomes.get(r.requestId) as RowOutcome);
+      const durationMs = Date.now() - started;
+      // After the commit: a failure here retries the activity, which then finds its own ledger entries.
+      const { undeliverable } = await replier.deliver(repliesFor(input, ordered));
+      const tally = (s: RowOutcome['status']) => ordered.filter((o) => o.status === s).length;
+      span?.setAttributes({ 'batcher.committed': tally('committed'), 'batcher.duplicates': tally('duplicate'), 'batcher.rejected': tally('rejected'), 'batcher.statements': statements });
+      log.info('batch written', {
+        batchId: input.batchId,
+        shard: input.shard,
+        tables,
+        rows: input.rows.length,
+        committed: tally('committed'),
+        duplicates: tally('duplicate'),
+        rejected: tally('rejected'),
+        statements,
+        durationMs,
+        repliesUndeliverable: undeliverable,
+      });
+      return { batchId: input.batchId, outcomes: ordered, statements, durationMs, repliesUndeliverable: undeliverable };
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// The ledger: one entry per request id, written in the same transaction as the rows it stands for.
+// It is the authority for exactly-once: only a batch whose ledger entry for an id won writes that
+// id's row; a settle step claims ids here (never in the target tables); a repeat with the same row
+// is a duplicate and with another row a conflict.
+import { createHash } from 'node:crypto';
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import type { WireRow } from '@write-batcher/requester/protocol';
+
+export const LEDGER_TABLE = 'batcher_ledger';
+
+export const LEDGER_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
+  request_id VARBINARY(255) NOT NULL,
+  status ENUM('committed','abandoned') NOT NULL,
+  batch_id VARBINARY(128) NULL,
+  target_table VARBINARY(129) NULL,
+  row_digest BINARY(32) NULL,
+  requester_workflow_id VARBINARY(255) NULL,
+  shard INT NULL,
+  recorded_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (request_id),
+  KEY ix_recorded_at (recorded_at),
+  KEY ix_batch_id (batch_id)
+) ENGINE=InnoDB`;
+
+type Queryable = Pick<PoolConnection, 'query'>;
+
+/** A value with its object keys sorted, so equal rows serialise equally. */
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}
+
+/** SHA-256 of a table and row: what "the same row" means for a repeated request id. */
+export function rowDigest(table: string, row: WireRow): Buffer {
+  return createHash('sha256').update(JSON.stringify([table, canonical(row)])).digest();
+}
+
+export interface LedgerEntry {
+  status: 'committed' | 'abandoned';
+  batchId?: string;
+  table?: string;
+  digest?: Buffer;
+}
+
+export interface LedgerClaim {
+  requestId: string;
+  requesterWorkflowId: string;
+  table: string;
+  digest: Buffer;
+}
+
+/** Entries of these ids, ids read back as the exact bytes stored. Locks them when `forUpdate`. */
+export async function ledgerEntries(conn: Queryable, requestIds: readonly string[], forUpdate = false): Promise<Map<string, LedgerEntry>> {
+  if (requestIds.length === 0) return new Map();
+  const [found] = await conn.query(`SELECT request_id, status, batch_id, target_table, row_digest FROM ${LEDGER_TABLE} WHERE request_id IN (?)${forUpdate ? ' FOR UPDATE' : ''}`, [requestIds]);
+  return new Map(
+    (found as Array<{ request_id: Buffer; status: 'committed' | 'abandoned'; batch_id: Buffer | null; target_table: Buffer | null; row_digest: Buffer | null }>).map((f) => [
+      String(f.request_id),
+      {
+        status: f.status,
+        batchId: f.batch_id === null ? undefined : String(f.batch_id),
+        table: f.target_table === null ? undefined : String(f.target_table),
+        digest: f.row_digest ?? undefined,
+      },
+    ]),
+  );
+}
+
+/**
+ * Records this batch's claims in the open transaction; returns the entries of ids that were
+ * already there (the others now belong to this batch). One statement when no id is known yet.
+ * An entry of this same batch comes from an earlier attempt of this activity whose transaction
+ * committed: its row is written already.
+ */
+export async function claimForBatch(conn: Queryable, batchId: string, shard: number, claims: readonly LedgerClaim[], count: () => void): Promise<Map<string, LedgerEntry>> {
+  if (claims.length === 0) return new Map();
+  const columns = '(request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard)';
+  const insert = (list: readonly LedgerClaim[]) =>
+    conn.query(`INSERT INTO ${LEDGER_TABLE} ${columns} VALUES ?`, [list.map((c) => [c.requestId, 'committed', batchId, c.table, c.digest, c.requesterWorkflowId, shard])]);
+  try {
+    count();
+    await insert(claims);
+    return new Map();
+  } catch (err) {
+    // 1062: some ids are known. InnoDB rolled back that statement only: read (and lock) who owns
+    // the known ones, then claim the rest.
+    if ((err as { errno?: number }).errno !== 1062) throw err;
+  }
+  count();
+  const known = await ledgerEntries(conn, claims.map((c) => c.requestId), true);
+  const fresh = claims.filter((c) => !known.has(c.requestId));
+  if (fresh.length) {
+    count();
+    await insert(fresh);
+  }
+  return known;
+}
+
+/** What a repeated id means for a request with this table and row, given its ledger entry. */
+export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): { status: 'duplicate'; batchId?: string } | { status: 'abandoned' } | { status: 'conflict'; reason: string } {
+  if (entry.status === 'abandoned') return { status: 'abandoned' };
+  if (entry.table !== undefined && entry.table !== table) return { status: 'conflict', reason: `its request id was already used for a row of table ${entry.table}` };
+  // Entries migrated from the first release carry no digest: same id, same table is a duplicate, as it was then.
+  if (entry.digest !== undefined && !entry.digest.equals(digest)) return { status: 'conflict', reason: 'its request id was already used for a different row (other values)' };
+  return { status: 'duplicate', batchId: entry.batchId };
+}
+
+/**
+ * Claims a request id as abandoned unless a batch already wrote it. The primary key serialises this
+ * against the batch: exactly one of them owns the id, and the answer says which.
+ */
+export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; shard: number }): Promise<LedgerEntry> {
+  await pool.query(
+    `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, NULL, ?, ?) ON DUPLICATE KEY UPDATE request_id = request_id`,
+    [input.requestId, input.table, input.requesterWorkflowId, input.shard],
+  );
+  const entry = (await ledgerEntries(pool as unknown as Queryable, [input.requestId])).get(input.requestId);
+  if (!entry) throw new Error(`request ${input.requestId} missing from the ledger right after its claim (was it purged?)`);
+  return entry;
+}
+
+/**
+ * Deletes ledger entries older than `olderThanSeconds`, `chunk` rows per statement, until none is
+ * left or `maxChunks` ran. Bounded: a large backlog is worked off over several calls.
+ * The trade-off: a request repeated after its entry is gone is written again.
+ */
+export async function purgeLedger(pool: Pool, olderThanSeconds: number, chunk = 1000, maxChunks = 100): Promise<number> {
+  let deleted = 0;
+  for (let i = 0; i < maxChunks; i++) {
+    const [result] = await pool.query(`DELETE FROM ${LEDGER_TABLE} WHERE recorded_at < NOW(3) - INTERVAL ? SECOND ORDER BY recorded_at LIMIT ?`, [olderThanSeconds, chunk]);
+    const n = (result as { affectedRows: number }).affectedRows;
+    deleted += n;
+    if (n < chunk) break;
+  }
+  return deleted;
+}

@@ -1,0 +1,376 @@
+// The tables a batcher may write (its allow-list), what it learns of their columns from
+// information_schema, how a row is checked against them before it is queued, and how a value on
+// the wire becomes what its column wants.
+import type { Pool, PoolConnection } from 'mysql2/promise';
+import { COLUMN_NAME_PATTERN, TABLE_NAME_PATTERN, tagOf, type WireRow, type WireValue } from '@write-batcher/requester/protocol';
+
+/**
+ * How rows are written to a table:
+ * - `insert`: a row whose key (or any other unique key of the table) exists already is refused, typed (WriteKeyExists);
+ * - `insert-ignore`: a row whose declared key exists is left as it is, and answered `duplicate`;
+ * - `upsert`: a row whose declared key exists has its other given columns updated. The statement
+ *   matches on the declared key only, never on another unique key of the table.
+ */
+export type WriteMode = 'insert' | 'insert-ignore' | 'upsert';
+
+/** Values the batcher itself can put in a column of each row. */
+export type BatcherFilledValue = 'requestId' | 'requesterWorkflowId' | 'batchId' | 'shard';
+
+/** A table a team lets the batcher write. */
+export interface TargetTable {
+  /** Table name, optionally `database.table` (default: the pool's database). */
+  table: string;
+  /** @default 'insert' */
+  mode?: WriteMode;
+  /**
+   * The columns that identify a row: they must be exactly the columns of the table's primary key
+   * or of one of its unique keys. @default the table's primary key
+   */
+  key?: string[];
+  /** Columns the batcher fills in itself (a row may not give them), e.g. `{ request_id: 'requestId' }`. */
+  fill?: Record<string, BatcherFilledValue>;
+}
+
+export interface ColumnInfo {
+  name: string;
+  /** information_schema DATA_TYPE, lower case (MariaDB JSON columns report `json` here, see loadCatalog). */
+  type: string;
+  columnType: string;
+  nullable: boolean;
+  /** The column may be left out: it has a default, is nullable, or is AUTO_INCREMENT. */
+  optional: boolean;
+  generated: boolean;
+  unsigned: boolean;
+  maxLength: number | null;
+  precision: number | null;
+  scale: number | null;
+  enumValues?: string[];
+}
+
+export interface TableInfo {
+  target: Required<Pick<TargetTable, 'table' | 'mode'>> & { key: string[]; fill: Record<string, BatcherFilledValue> };
+  /** `db`.`table`, quoted. */
+  quoted: string;
+  columns: Map<string, ColumnInfo>;
+}
+
+/** Deepest JSON nesting a JSON column takes, as MariaDB counts it (MySQL allows 100; the lower one wins). */
+export const MAX_JSON_DEPTH = 32;
+
+/** An identifier quoted for MySQL; only names that passed the identifier patterns get here. */
+export function quoteIdent(name: string): string {
+  if (!COLUMN_NAME_PATTERN.test(name)) throw new Error(`not an identifier: ${JSON.stringify(name)}`);
+  return `\`${name}\``;
+}
+
+/** Checks a list of declared tables (from config or code); throws with every problem named. */
+export function checkTargets(targets: readonly TargetTable[]): void {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const t of targets) {
+    if (typeof t.table !== 'string' || !TABLE_NAME_PATTERN.test(t.table)) problems.push(`table ${JSON.stringify(t.table)} is not a table name (letters, digits, _ or $; optionally database.table)`);
+    else if (seen.has(t.table)) problems.push(`table ${t.table} is declared twice`);
+    else seen.add(t.table);
+    if (t.mode !== undefined && !['insert', 'insert-ignore', 'upsert'].includes(t.mode)) problems.push(`table ${t.table}: mode ${JSON.stringify(t.mode)} is not insert, insert-ignore or upsert`);
+    for (const k of t.key ?? []) if (!COLUMN_NAME_PATTERN.test(k)) problems.push(`table ${t.table}: key column ${JSON.stringify(k)} is not an identifier`);
+    if (t.key !== undefined && t.key.length === 0) problems.push(`table ${t.table}: key must name at least one column`);
+    for (const [c, v] of Object.entries(t.fill ?? {})) {
+      if (!COLUMN_NAME_PATTERN.test(c)) problems.push(`table ${t.table}: fill column ${JSON.stringify(c)} is not an identifier`);
+      if (!['requestId', 'requesterWorkflowId', 'batchId', 'shard'].includes(v)) problems.push(`table ${t.table}: fill ${c} = ${JSON.stringify(v)} is not requestId, requesterWorkflowId, batchId or shard`);
+    }
+  }
+  if (problems.length) throw new Error(problems.join('; '));
+}
+
+interface ColumnRow {
+  name: string;
+  data_type: string;
+  column_type: string;
+  is_nullable: string;
+  column_default: string | null;
+  extra: string;
+  max_length: number | string | null;
+  num_precision: number | string | null;
+  num_scale: number | string | null;
+}
+
+function splitName(table: string, defaultDb: string): [string, string] {
+  const dot = table.indexOf('.');
+  return dot < 0 ? [defaultDb, table] : [table.slice(0, dot), table.slice(dot + 1)];
+}
+
+function parseEnum(columnType: string): string[] | undefined {
+  const m = /^(?:enum|set)\((.*)\)$/i.exec(columnType);
+  if (!m) return undefined;
+  return [...(m[1] as string).matchAll(/'((?:[^']|'')*)'/g)].map((x) => (x[1] as string).replace(/''/g, "'"));
+}
+
+type Queryable = Pick<Pool | PoolConnection, 'query'>;
+
+/**
+ * Reads what the batcher needs to know of one declared table: its columns, which are JSON, and
+ * that the declared key is one of its unique keys. Throws with a message naming the table.
+ */
+export async function describeTable(db: Queryable, target: TargetTable, defaultDb: string): Promise<TableInfo> {
+  const [schema, name] = splitName(target.table, defaultDb);
+  const [cols] = await db.query(
+    `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS is_nullable, COLUMN_DEFAULT AS column_default,
+            EXTRA AS extra, CHARACTER_MAXIMUM_LENGTH AS max_length, NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale
+       FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+    [schema, name],
+  );
+  const rows = cols as ColumnRow[];
+  if (rows.length === 0) throw new Error(`table ${target.table} does not exist in database ${schema} (or this user cannot see it)`);
+  // MariaDB's JSON is LONGTEXT with a json_valid() CHECK constraint; MySQL reports `json` itself.
+  let jsonColumns = new Set<string>();
+  try {
+    const [checks] = await db.query(`SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, [schema, name]);
+    jsonColumns = new Set((checks as Array<{ clause: string }>).flatMap((c) => [...String(c.clause).matchAll(/json_valid\(`([^`]+)`\)/gi)].map((m) => m[1] as string)));
+  } catch {
+    // MySQL 5.7 has no CHECK_CONSTRAINTS (and no MariaDB-style JSON): nothing to add.
+  }
+  const columns = new Map<string, ColumnInfo>();
+  const num = (v: number | string | null) => (v === null ? null : Number(v));
+  for (const r of rows) {
+    const extra = String(r.extra).toLowerCase();
+    const generated = /virtual|stored|persistent/.test(extra) && !extra.includes('default_generated');
+    const nullable = r.is_nullable === 'YES';
+    const type = jsonColumns.has(r.name) ? 'json' : String(r.data_type).toLowerCase();
+    columns.set(r.name, {
+      name: r.name,
+      type,
+      columnType: String(r.column_type).toLowerCase(),
+      nullable,
+      optional: nullable || r.column_default !== null || extra.includes('auto_increment') || generated,
+      generated,
+      unsigned: /unsigned/i.test(r.column_type),
+      maxLength: num(r.max_length),
+      precision: num(r.num_precision),
+      scale: num(r.num_scale),
+      enumValues: parseEnum(String(r.column_type)),
+    });
+  }
+  const [idx] = await db.query(
+    `SELECT INDEX_NAME AS index_name, COLUMN_NAME AS column_name FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND NON_UNIQUE = 0 ORDER BY INDEX_NAME, SEQ_IN_INDEX`,
+    [schema, name],
+  );
+  const uniqueKeys = new Map<string, string[]>();
+  for (const r of idx as Array<{ index_name: string; column_name: string }>) uniqueKeys.set(r.index_name, [...(uniqueKeys.get(r.index_name) ?? []), r.column_name]);
+  const key = target.key ?? uniqueKeys.get('PRIMARY');
+  if (!key) throw new Error(`table ${target.table} has no primary key: declare its key (a unique key's columns)`);
+  const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((c) => b.includes(c));
+  if (![...uniqueKeys.values()].some((cols) => sameSet(cols, key))) {
+    throw new Error(`table ${target.table}: key (${key.join(', ')}) is not the primary key or a unique key of the table`);
+  }
+  for (const c of [...key, ...Object.keys(target.fill ?? {})]) if (!columns.has(c)) throw new Error(`table ${target.table} has no column ${c}`);
+  return {
+    target: { table: target.table, mode: target.mode ?? 'insert', key, fill: target.fill ?? {} },
+    quoted: `${quoteIdent(schema)}.${quoteIdent(name)}`,
+    columns,
+  };
+}
+
+const INT_RANGES: Record<string, [bigint, bigint]> = {
+  tinyint: [-128n, 127n],
+  smallint: [-32768n, 32767n],
+  mediumint: [-8388608n, 8388607n],
+  int: [-2147483648n, 2147483647n],
+  integer: [-2147483648n, 2147483647n],
+  bigint: [-9223372036854775808n, 9223372036854775807n],
+};
+const TEXT_TYPES = new Set(['char', 'varchar', 'tinytext', 'text', 'mediumtext', 'longtext']);
+const BINARY_TYPES = new Set(['binary', 'varbinary', 'tinyblob', 'blob', 'mediumblob', 'longblob']);
+const DATE_TYPES = new Set(['date', 'datetime', 'timestamp']);
+const DATE_TEXT = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z?)?$/;
+const DECIMAL_TEXT = /^[-+]?\d+(\.\d+)?$/;
+
+function jsonDepth(value: unknown): number {
+  // Iterative: no input can overflow the stack.
+  let max = 0;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    max = Math.max(max, d);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
+  }
+  return max;
+}
+
+/** Why one wire value does not fit its column, or undefined when it does. */
+function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
+  const where = `column ${col.name} (${col.columnType})`;
+  if (value === null) return col.nullable ? undefined : `${where} is NOT NULL`;
+  const tag = tagOf(value);
+  const t = col.type;
+  if (t in INT_RANGES || t === 'bit' || t === 'year') {
+    let n: bigint;
+    if (typeof value === 'boolean') n = value ? 1n : 0n;
+    else if (typeof value === 'number') {
+      if (!Number.isInteger(value)) return `${where} takes integers; got ${value}`;
+      if (!Number.isSafeInteger(value)) return `${where}: ${value} is beyond 2^53 as a number; pass a bigint or a string`;
+      n = BigInt(value);
+    } else if (typeof value === 'string' && /^-?\d+$/.test(value)) n = BigInt(value);
+    else if (tag === 'bigint') n = BigInt((value as { v: string }).v);
+    else return `${where} takes an integer; got ${describe(value)}`;
+    const range = INT_RANGES[t];
+    if (range) {
+      const [lo, hi] = col.unsigned ? [0n, range[1] * 2n + 1n] : range;
+      if (n < lo || n > hi) return `${where}: ${n} is out of range ${lo}..${hi}`;
+    }
+    return undefined;
+  }
+  if (t === 'decimal' || t === 'numeric') {
+    let text: string;
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return `${where}: ${value} is not a number`;
+      text = String(value);
+      if (/e/i.test(text)) return `${where}: ${text} is out of range; pass the decimal as a string`;
+    } else if (typeof value === 'string' && DECIMAL_TEXT.test(value)) text = value;
+    else if (tag === 'bigint') text = (value as { v: string }).v;
+    else return `${where} takes a decimal as a string (exact), a number or a bigint; got ${describe(value)}`;
+    const [int = '', frac = ''] = text.replace(/^[-+]/, '').split('.');
+    const scale = col.scale ?? 0;
+    const intDigits = int.replace(/^0+(?=\d)/, '').replace(/^0$/, '').length;
+    if (intDigits > (col.precision ?? 65) - scale) return `${where}: ${text} has ${intDigits} integer digits; the column holds ${(col.precision ?? 65) - scale}`;
+    if (frac.replace(/0+$/, '').length > scale) return `${where}: ${text} has more than ${scale} decimal places (refused, never rounded)`;
+    if (col.unsigned && text.startsWith('-') && /[1-9]/.test(text)) return `${where} is unsigned; got ${text}`;
+    return undefined;
+  }
+  if (t === 'float' || t === 'double' || t === 'real') return typeof value === 'number' ? undefined : `${where} takes a number; got ${describe(value)}`;
+  if (TEXT_TYPES.has(t) || t === 'enum' || t === 'set') {
+    if (typeof value !== 'string') return `${where} takes a string; got ${describe(value)}`;
+    const chars = [...value].length;
+    if (col.maxLength !== null && chars > col.maxLength) return `${where}: the string is ${chars} characters; the column holds ${col.maxLength}`;
+    if (t === 'enum' && col.enumValues && !col.enumValues.some((e) => e.toLowerCase() === value.toLowerCase())) return `${where}: ${JSON.stringify(value.slice(0, 40))} is not one of ${col.enumValues.join(', ')}`;
+    return undefined;
+  }
+  if (BINARY_TYPES.has(t)) {
+    if (tag !== 'bytes') return `${where} takes bytes (a Uint8Array or Buffer); got ${describe(value)}`;
+    const len = Buffer.byteLength((value as { v: string }).v, 'base64');
+    if (col.maxLength !== null && len > col.maxLength) return `${where}: ${len} bytes; the column holds ${col.maxLength}`;
+    return undefined;
+  }
+  if (DATE_TYPES.has(t)) {
+    if (tag === 'date') return undefined;
+    if (typeof value === 'string' && DATE_TEXT.test(value)) return undefined;
+    return `${where} takes a Date or a 'YYYY-MM-DD[ HH:MM:SS[.ffffff]]' string; got ${describe(value)}`;
+  }
+  if (t === 'time') return typeof value === 'string' && /^-?\d{1,3}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(value) ? undefined : `${where} takes a 'HH:MM:SS' string; got ${describe(value)}`;
+  if (t === 'json') {
+    if (tag !== 'json') return `${where} takes a plain object or array; got ${describe(value)}`;
+    const depth = jsonDepth((value as { v: unknown }).v);
+    if (depth > MAX_JSON_DEPTH) return `${where}: the JSON value is nested ${depth} levels deep; the database takes at most ${MAX_JSON_DEPTH}`;
+    return undefined;
+  }
+  return `${where}: this column type is not supported by the batcher`;
+}
+
+function describe(value: WireValue): string {
+  const tag = tagOf(value);
+  if (tag === 'json') return 'a JSON object or array';
+  if (tag) return `a ${tag === 'bytes' ? 'byte array' : tag === 'date' ? 'Date' : 'bigint'}`;
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
+  return `${typeof value} ${String(value)}`;
+}
+
+/** Why a row cannot be written to this table, or undefined. Checked before the row is queued and again in the batch. */
+export function rowProblemFor(info: TableInfo, row: WireRow): string | undefined {
+  const table = info.target.table;
+  for (const [column, value] of Object.entries(row)) {
+    const col = info.columns.get(column);
+    if (!col) return `table ${table} has no column ${column}`;
+    if (column in info.target.fill) return `column ${column} of table ${table} is filled by the batcher (${info.target.fill[column]}); leave it out`;
+    if (col.generated) return `column ${column} of table ${table} is generated; leave it out`;
+    const problem = valueProblem(col, value);
+    if (problem) return `table ${table}: ${problem}`;
+  }
+  for (const col of info.columns.values()) {
+    if (!col.optional && !(col.name in row) && !(col.name in info.target.fill)) return `table ${table}: required column ${col.name} is missing`;
+  }
+  if (info.target.mode !== 'insert') {
+    const missing = info.target.key.filter((k) => !(k in row) && !(k in info.target.fill));
+    if (missing.length) return `table ${table} (mode ${info.target.mode}): every key column must be given; missing ${missing.join(', ')}`;
+  }
+  return undefined;
+}
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
+/** A Date as MySQL reads it, in UTC (the batcher's sessions run with time_zone '+00:00'). */
+function utcText(iso: string, type: string): string {
+  const d = new Date(iso);
+  const date = `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())}`;
+  if (type === 'date') return date;
+  return `${date} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}`;
+}
+
+/** The value mysql2 sends for a wire value in this column. */
+export function sqlValue(col: ColumnInfo | undefined, value: WireValue): string | number | boolean | null | Buffer {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'string' && col && DATE_TYPES.has(col.type) && value.endsWith('Z')) return utcText(value, col.type);
+    return value;
+  }
+  switch (value['@wb']) {
+    case 'date':
+      return utcText(value.v, col?.type ?? 'datetime');
+    case 'bigint':
+      return value.v;
+    case 'bytes':
+      return Buffer.from(value.v, 'base64');
+    case 'json':
+      return JSON.stringify(value.v);
+  }
+}
+
+/** Every declared table, described; the batcher worker's view of what it may write. */
+export class Catalog {
+  private tables = new Map<string, TableInfo>();
+  private readonly errors = new Map<string, string>();
+
+  constructor(
+    private readonly pool: Pool,
+    readonly targets: readonly TargetTable[],
+    private readonly defaultDb: string,
+  ) {
+    checkTargets(targets);
+  }
+
+  /** Reads every table; throws (naming each table) when one cannot be described and `strict`. */
+  async load(strict: boolean): Promise<void> {
+    const next = new Map(this.tables);
+    const problems: string[] = [];
+    for (const t of this.targets) {
+      try {
+        next.set(t.table, await describeTable(this.pool, t, this.defaultDb));
+        this.errors.delete(t.table);
+      } catch (err) {
+        // A table dropped or renamed while requests flow: keep what was known; the writes wait.
+        this.errors.set(t.table, (err as Error).message);
+        problems.push((err as Error).message);
+      }
+    }
+    this.tables = next;
+    if (strict && problems.length) throw new Error(problems.join('; '));
+  }
+
+  get(table: string): TableInfo | undefined {
+    return this.tables.get(table);
+  }
+
+  /** Why a request for this table and row cannot be queued, or undefined. */
+  problem(table: string, row: WireRow): string | undefined {
+    const info = this.tables.get(table);
+    if (!info) {
+      if (this.targets.some((t) => t.table === table)) return `table ${table} is declared but could not be read: ${this.errors.get(table) ?? 'not loaded yet'}`;
+      return `table ${table} is not one of this batcher's tables (${this.targets.map((t) => t.table).join(', ')}); add it to BATCHER_TABLES`;
+    }
+    return rowProblemFor(info, row);
+  }
+
+  names(): string[] {
+    return this.targets.map((t) => t.table);
+  }
+}

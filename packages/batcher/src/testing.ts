@@ -1,0 +1,14 @@
+// Internals for tests and tools (not a stable API): the shard's state class, the activities'
+// builders and the ledger's statements, so each can be tested alone against a real database.
+export { ShardBook, fingerprint, batcherFamilyTest, MAX_BATCH_BYTES, emptyCounters, type Batch } from './workflows/shard-book';
+export { bulkWriteResultProblem } from './workflows/batcher';
+export { createBulkWriter, repliesFor, requesterLinks, databaseOf } from './activities/bulk-write';
+export { createReplier, replyFor, type Replier, type Reply } from './activities/replies';
+export { createSubmitActivities, isSignalLimitRefusal } from './activities/submit';
+export { SubmitGroups } from './activities/submit-groups';
+export { createActivities } from './activities';
+export { claimAbandoned, claimForBatch, judgeRepeat, ledgerEntries, rowDigest, LEDGER_SCHEMA_SQL } from './db/ledger';
+export { Catalog, describeTable, rowProblemFor, sqlValue, checkTargets, MAX_JSON_DEPTH, quoteIdent, type TableInfo } from './db/targets';
+export { writeTargetRows } from './db/target-writes';
+export { describeDbError, errorName, isDataError, serverKindOf } from './db/db-errors';
+export { DEMO_SCHEMA_SQL } from './db/demo-table';

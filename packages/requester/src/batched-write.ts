@@ -1,0 +1,197 @@
+// `batchedWrite()`: the requester side of the batcher, for any workflow. One row for one of the
+// batcher's tables in, a typed outcome out, and a definite answer on every path: before it reports
+// "not written", the request id is claimed as abandoned in the batcher's ledger, so the row can
+// never appear later.
+//
+// Nothing runs on the requester's own worker: both activities (hand the request over and wait;
+// settle the id) run on the batcher's task queue, where the database and the shards are. The
+// requester's worker needs no registration and no database credentials.
+import { TimeoutType, type Duration } from '@temporalio/common';
+import ms, { type StringValue } from 'ms';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  isCancellation,
+  proxyActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { BatcherErrorTypes, isBatcherErrorType, type BatcherErrorType } from './errors';
+import { DEFAULT_BATCHER_TASK_QUEUE, type AwaitWriteInput, type SettleWriteInput, type SettleWriteResult, type WriteOutcome } from './protocol/messages';
+import { MAX_REQUESTER_WORKFLOW_ID_BYTES, MAX_REQUEST_ID_BYTES, idProblem, measurePayload } from './protocol/limits';
+import { awaitActivityIdFor, requestIdFor } from './protocol/routing';
+import { TABLE_NAME_PATTERN, encodeRow, type RowOf } from './protocol/values';
+
+/** The activities batchedWrite schedules on the batcher's task queue (implemented by @write-batcher/batcher). */
+interface BatcherSideActivities {
+  awaitBatchedWrite(input: AwaitWriteInput): Promise<WriteOutcome>;
+  settleBatchedWrite(input: SettleWriteInput): Promise<SettleWriteResult>;
+}
+
+/** Default of {@link BatchedWriteOptions.timeout}. */
+export const DEFAULT_WRITE_TIMEOUT = '2 minutes';
+/** Default of {@link BatchedWriteOptions.attemptTimeout}. */
+export const DEFAULT_ATTEMPT_TIMEOUT = '1 minute';
+const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
+
+export interface BatchedWriteOptions {
+  /**
+   * Give up waiting after this long; the id is then claimed as abandoned (unless a batch wrote it
+   * meanwhile) and batchedWrite throws WriteConfirmationTimeout.
+   * @default '2 minutes'
+   */
+  timeout?: Duration;
+  /**
+   * One submission attempt waits this long before it is sent again (covers a batcher worker that
+   * died holding the request, or a shard that lost it). Capped at `timeout`.
+   * @default '1 minute'
+   */
+  attemptTimeout?: Duration;
+  /**
+   * The request id: the unit of exactly-once. The same id with the same table and row is written
+   * once; with another row it is a WriteConflict. Derive it from your business key.
+   * @default `write:<workflow id>` for the workflow's first call, `write:<workflow id>#<n>` for its n-th
+   */
+  requestId?: string;
+  /**
+   * Task queue of the batcher workers (where the activities run).
+   * @default 'batcher-queue'
+   */
+  taskQueue?: string;
+}
+
+export interface BatchedWriteResult extends WriteOutcome {
+  /** ms from submission to the outcome, measured where the outcome arrived (in this workflow). */
+  latencyMs: number;
+  /** Set when the outcome came from the settle step (after a timeout, a cancellation or a failure), not from the batch. */
+  settledAfter?: 'timeout' | 'cancellation' | 'failure';
+}
+
+/** An ApplicationFailure of one of the batcher's types, non-retryable. */
+export function writeFailure(type: BatcherErrorType, message: string, details?: unknown, cause?: Error): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details], cause });
+}
+
+/** The batcher error type of a failure thrown by batchedWrite (or found in its causes), if any. */
+export function writeErrorType(err: unknown): BatcherErrorType | undefined {
+  for (let cause: unknown = err, depth = 0; cause instanceof Error && depth < 10; cause = cause.cause, depth++) {
+    if (cause instanceof ApplicationFailure && isBatcherErrorType(cause.type)) return cause.type;
+  }
+  return undefined;
+}
+
+/** The innermost ApplicationFailure type of an activity failure, and whether a deadline passed. */
+function failureType(err: unknown): { type?: string; message: string; timeout?: 'schedule-to-close' | 'start-to-close' } {
+  let timeout: 'schedule-to-close' | 'start-to-close' | undefined;
+  for (let cause: unknown = err, depth = 0; cause instanceof Error && depth < 10; cause = cause.cause, depth++) {
+    if (cause instanceof TimeoutFailure) timeout ??= cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE ? 'schedule-to-close' : 'start-to-close';
+    if (cause instanceof ApplicationFailure && cause.type) return { type: cause.type, message: cause.message, timeout };
+  }
+  return { message: err instanceof Error ? err.message : String(err), timeout };
+}
+
+function toMs(what: string, d: Duration | undefined, fallback: string): number {
+  const value: unknown = d ?? fallback;
+  let parsed = Number.NaN;
+  try {
+    parsed = typeof value === 'number' ? value : typeof value === 'string' ? ms(value as StringValue) : Number.NaN;
+  } catch {
+    // ms throws on an empty string: the check below names it.
+  }
+  if (!Number.isFinite(parsed) || parsed < 1000 || parsed > MAX_TIMEOUT_MS) {
+    throw writeFailure(BatcherErrorTypes.InvalidRequest, `${what} ${JSON.stringify(d)} is not a duration from 1 second to 7 days, such as "30 seconds" or 30000`);
+  }
+  return parsed;
+}
+
+/** Calls of batchedWrite in this workflow run without a requestId, for the default ids. */
+let defaultIdCalls = 0;
+
+/**
+ * Writes one row into `table` through the batcher and returns once it is committed (or was
+ * already, under the same request id and row). Throws a non-retryable ApplicationFailure of a
+ * {@link BatcherErrorTypes} type when the row is not written, and only once the id is settled:
+ * the row will never appear under that id (errors.ts says what to do after each).
+ * On cancellation it settles the same way, then rethrows the cancellation (or returns the outcome
+ * when the row turned out to be committed).
+ *
+ * @example
+ * interface Order { order_id: string; customer: string; total: string; placed_at: Date }
+ * await batchedWrite<Order>('orders', { order_id: 'o-1', customer: 'c-9', total: '12.30', placed_at: new Date() },
+ *   { requestId: `order:o-1` });
+ */
+export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: Row, options: BatchedWriteOptions = {}): Promise<BatchedWriteResult> {
+  const info = workflowInfo();
+  const requestId = options.requestId ?? (++defaultIdCalls === 1 ? requestIdFor(info.workflowId) : `${requestIdFor(info.workflowId)}#${defaultIdCalls}`);
+  const label = typeof requestId === 'string' ? requestId.slice(0, 80) : String(requestId);
+  const refuse = (problem: string) => writeFailure(BatcherErrorTypes.InvalidRequest, `write ${label} cannot be accepted: ${problem}`);
+  const idIssue = idProblem('requester workflow id', info.workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ?? idProblem('request id', requestId, MAX_REQUEST_ID_BYTES);
+  if (idIssue !== undefined) throw refuse(idIssue);
+  if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table)) throw refuse(`table ${JSON.stringify(String(table).slice(0, 80))} is not a table name (letters, digits, _ or $; optionally database.table)`);
+  // Encoded and measured here, before anything is serialised: a value JSON cannot carry, or a row
+  // too large or too deep, is refused typed instead of failing the workflow task.
+  const encoded = encodeRow(row);
+  if ('problem' in encoded) throw refuse(encoded.problem);
+  const measured = measurePayload(encoded.row);
+  if ('problem' in measured) throw refuse(measured.problem.replace(/^payload/, 'row'));
+  const timeoutMs = toMs('timeout', options.timeout, DEFAULT_WRITE_TIMEOUT);
+  const attemptMs = Math.min(timeoutMs, toMs('attemptTimeout', options.attemptTimeout, DEFAULT_ATTEMPT_TIMEOUT));
+  const taskQueue = options.taskQueue ?? DEFAULT_BATCHER_TASK_QUEUE;
+
+  // A fixed activity id, derived from the request id: the batcher completes whichever attempt is
+  // current by that id, and accepts no other reply address for this request.
+  const { awaitBatchedWrite } = proxyActivities<BatcherSideActivities>({
+    taskQueue,
+    activityId: awaitActivityIdFor(requestId),
+    scheduleToCloseTimeout: timeoutMs,
+    startToCloseTimeout: attemptMs,
+    // Transient failures (Temporal unreachable, a batcher worker gone) are retried until the
+    // deadline; the typed refusals are non-retryable.
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+  });
+  const { settleBatchedWrite } = proxyActivities<BatcherSideActivities>({
+    taskQueue,
+    startToCloseTimeout: '30 seconds',
+    // Must eventually succeed: until it does, the workflow cannot know whether its row exists.
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [BatcherErrorTypes.InvalidRequest] },
+  });
+
+  const submittedAtMs = Date.now();
+  try {
+    const outcome = await awaitBatchedWrite({ requestId, table, row: encoded.row, submittedAtMs });
+    return { ...outcome, latencyMs: Date.now() - submittedAtMs };
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    const why = failureType(err);
+    // Answers the ledger gave (the id is abandoned, or committed to another row) are final already;
+    // anything else may race an earlier attempt still queued, so the id is claimed first.
+    const settledAlready = why.type === BatcherErrorTypes.Abandoned || why.type === BatcherErrorTypes.Conflict;
+    // Otherwise settle whatever stopped the write: claim the id, or find the row committed.
+    const settled = settledAlready ? undefined : await CancellationScope.nonCancellable(() => settleBatchedWrite({ requestId, table, row: encoded.row }));
+    const latencyMs = Date.now() - submittedAtMs;
+    const settledAfter = cancelled ? 'cancellation' : why.timeout === 'schedule-to-close' ? 'timeout' : 'failure';
+    if (settled?.status === 'committed' && settled.conflict === undefined) {
+      return { requestId, table, status: 'committed', batchId: settled.batchId, shard: settled.shard, latencyMs, settledAfter };
+    }
+    if (cancelled) throw err;
+    const details = { requestId, table, shard: settled?.shard, settled: settled ? settled.status : undefined };
+    if (settled?.conflict !== undefined) {
+      throw writeFailure(BatcherErrorTypes.Conflict, `write ${requestId}: ${settled.conflict}`, details, err as Error);
+    }
+    if (isBatcherErrorType(why.type) && why.type !== BatcherErrorTypes.DatabaseUnavailable) {
+      throw writeFailure(why.type, why.message, details, err as Error);
+    }
+    const afterwards = 'its id is claimed as abandoned and this row will never be written under it; retry with a new request id (retryRequestId)';
+    if (why.timeout === 'schedule-to-close') {
+      throw writeFailure(BatcherErrorTypes.ConfirmationTimeout, `no outcome for write ${requestId} within ${timeoutMs} ms; ${afterwards}`, details, err as Error);
+    }
+    // Not a refusal: the batcher side failed in a way it did not type (an attempt that timed out on
+    // its last try, a batcher worker that crashed...). Named for what happened, not "refused".
+    throw writeFailure(
+      BatcherErrorTypes.SubmissionFailed,
+      `write ${requestId} got no outcome from the batcher (${why.timeout === 'start-to-close' ? 'its last attempt timed out' : why.message}); ${afterwards}`,
+      details,
+      err as Error,
+    );
+  }
+}

@@ -1,0 +1,33 @@
+// The demo's transactional workflow: its name, task queue and input/result shapes, shared by the
+// main worker, the starter, the harness and the tests.
+
+/** Default task queue of the main (transactional) workers. */
+export const DEFAULT_MAIN_TASK_QUEUE = 'main-workflow-queue';
+export const TRANSACTION_WORKFLOW_TYPE = 'transactionWorkflow';
+/** The demo's table (also exported by @write-batcher/batcher as DEMO_TABLE; workflow code cannot import that package). */
+export const DEMO_TABLE_NAME = 'batched_writes';
+
+export interface TransactionInput {
+  /** Business content of the row to write (the demo table's JSON `payload` column). */
+  payload: Record<string, unknown>;
+  /** Give up waiting for the confirmation after this many ms. @default batchedWrite's (2 minutes) */
+  confirmationTimeoutMs?: number;
+  /** One submission attempt waits this long before it is sent again (ms). @default batchedWrite's (1 minute) */
+  submitAttemptTimeoutMs?: number;
+  /** Task queue of the batcher workers. @default 'batcher-queue' */
+  batcherTaskQueue?: string;
+  /** Table to write to. @default 'batched_writes' */
+  table?: string;
+}
+
+export interface TransactionResult {
+  requestId: string;
+  table: string;
+  status: 'committed' | 'duplicate';
+  batchId?: string;
+  shard: number;
+  /** ms from submission to confirmation, measured in the workflow when the outcome arrived. */
+  confirmationLatencyMs: number;
+  /** True when the confirmation never arrived but the row was found committed in the ledger. */
+  verifiedAfterTimeout?: boolean;
+}
