@@ -106,6 +106,8 @@ function toMs(what: string, d: Duration | undefined, fallback: string): number {
 
 /** Calls of batchedWrite in this workflow run without a requestId, for the default ids. */
 let defaultIdCalls = 0;
+/** Request ids this workflow run is writing now: one activity id per request id, so one call at a time. */
+const writing = new Set<string>();
 
 /**
  * Writes one row into `table` through the batcher and returns once it is committed (or was
@@ -156,6 +158,8 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [BatcherErrorTypes.InvalidRequest] },
   });
 
+  if (writing.has(requestId)) throw refuse(`this workflow is already writing request id ${label}; give each row its own id`);
+  writing.add(requestId);
   const submittedAtMs = Date.now();
   try {
     const outcome = await awaitBatchedWrite({ requestId, table, row: encoded.row, submittedAtMs });
@@ -175,6 +179,14 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
     }
     if (cancelled) throw err;
     const details = { requestId, table, shard: settled?.shard, settled: settled ? settled.status : undefined };
+    if (settled?.abandonedEarlier) {
+      throw writeFailure(
+        BatcherErrorTypes.Abandoned,
+        `write ${requestId}: its request id was claimed as abandoned by an earlier write (a timeout or a cancellation); it can never be written: use a new request id (retryRequestId)`,
+        details,
+        err as Error,
+      );
+    }
     if (settled?.conflict !== undefined) {
       throw writeFailure(BatcherErrorTypes.Conflict, `write ${requestId}: ${settled.conflict}`, details, err as Error);
     }
@@ -193,5 +205,7 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
       details,
       err as Error,
     );
+  } finally {
+    writing.delete(requestId);
   }
 }

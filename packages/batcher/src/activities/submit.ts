@@ -157,7 +157,7 @@ export function createSubmitActivities(deps: SubmitDeps) {
       const who = requester(deps.routing, input?.requestId);
       const shard = shardFor(input.requestId, deps.routing.shards);
       const entry = await claimAbandoned(deps.pool, { requestId: input.requestId, requesterWorkflowId: who.workflowId, table: String(input.table), shard });
-      if (entry.status === 'abandoned') return { status: 'abandoned', shard };
+      if (entry.status === 'abandoned') return { status: 'abandoned', shard, ...(entry.claimedNow ? {} : { abandonedEarlier: true }) };
       const verdict = input.row === undefined ? undefined : judgeRepeat(entry, String(input.table), rowDigest(String(input.table), input.row));
       return {
         status: 'committed',

@@ -112,14 +112,21 @@ export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): 
  * Claims a request id as abandoned unless a batch already wrote it. The primary key serialises this
  * against the batch: exactly one of them owns the id, and the answer says which.
  */
-export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; shard: number }): Promise<LedgerEntry> {
-  await pool.query(
-    `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, NULL, ?, ?) ON DUPLICATE KEY UPDATE request_id = request_id`,
-    [input.requestId, input.table, input.requesterWorkflowId, input.shard],
-  );
+export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; shard: number }): Promise<LedgerEntry & { claimedNow: boolean }> {
+  let claimedNow = true;
+  try {
+    await pool.query(
+      `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, NULL, ?, ?)`,
+      [input.requestId, input.table, input.requesterWorkflowId, input.shard],
+    );
+  } catch (err) {
+    // 1062: the id has an entry already (committed by a batch, or abandoned earlier).
+    if ((err as { errno?: number }).errno !== 1062) throw err;
+    claimedNow = false;
+  }
   const entry = (await ledgerEntries(pool as unknown as Queryable, [input.requestId])).get(input.requestId);
   if (!entry) throw new Error(`request ${input.requestId} missing from the ledger right after its claim (was it purged?)`);
-  return entry;
+  return { ...entry, claimedNow };
 }
 
 /**

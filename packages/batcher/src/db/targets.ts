@@ -54,7 +54,7 @@ export interface TableInfo {
   columns: Map<string, ColumnInfo>;
 }
 
-/** Deepest JSON nesting a JSON column takes, as MariaDB counts it (MySQL allows 100; the lower one wins). */
+/** Deepest JSON a JSON column takes, as JSON_DEPTH counts it: MariaDB's limit (MySQL's is 100; the lower one wins). */
 export const MAX_JSON_DEPTH = 32;
 
 /** An identifier quoted for MySQL; only names that passed the identifier patterns get here. */
@@ -184,14 +184,17 @@ const DATE_TYPES = new Set(['date', 'datetime', 'timestamp']);
 const DATE_TEXT = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z?)?$/;
 const DECIMAL_TEXT = /^[-+]?\d+(\.\d+)?$/;
 
-function jsonDepth(value: unknown): number {
-  // Iterative: no input can overflow the stack.
-  let max = 0;
+/**
+ * Depth of a JSON value as the database's JSON_DEPTH counts it: a scalar or an empty container is 1,
+ * a container is one more than its deepest child. Iterative: no input can overflow the stack.
+ */
+export function jsonDepth(value: unknown): number {
+  let max = 1;
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length) {
     const [v, d] = stack.pop() as [unknown, number];
-    if (typeof v !== 'object' || v === null) continue;
     max = Math.max(max, d);
+    if (typeof v !== 'object' || v === null) continue;
     for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, d + 1]);
   }
   return max;
@@ -260,7 +263,7 @@ function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
   if (t === 'json') {
     if (tag !== 'json') return `${where} takes a plain object or array; got ${describe(value)}`;
     const depth = jsonDepth((value as { v: unknown }).v);
-    if (depth > MAX_JSON_DEPTH) return `${where}: the JSON value is nested ${depth} levels deep; the database takes at most ${MAX_JSON_DEPTH}`;
+    if (depth > MAX_JSON_DEPTH) return `${where}: the JSON value is ${depth} levels deep (as JSON_DEPTH counts); the database takes at most ${MAX_JSON_DEPTH}`;
     return undefined;
   }
   return `${where}: this column type is not supported by the batcher`;

@@ -108,7 +108,6 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
       nonRetryable: true,
     });
   }
-  book = new ShardBook(input.shard, settings, runId, input.state, workflowId);
   /**
    * Runs started by this release continue as new in a pause in the signals and keep a timer per
    * moment; a run started by an earlier release (its history has no such marker) replays and goes on
@@ -118,6 +117,14 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   const inPause = patched('continue-as-new-in-a-pause');
   /** Runs started by this release deliver every queued answer before they continue as new. */
   const answersFirst = patched('answers-before-continue-as-new');
+  /**
+   * Runs started by this release take requests of typed rows for declared tables, with reply
+   * addresses bound to the requester; a run started by an earlier release replays the requests of
+   * its history (`payload` for the demo table, any well-formed reply address) as that release took
+   * them: refusing them now would drop the bulk writes its history holds (non-determinism).
+   */
+  const typedRows = patched('typed-rows-and-bound-replies');
+  book = new ShardBook(input.shard, settings, runId, input.state, workflowId, !typedRows);
   /** Bumped on every change the loop may need to act on. */
   let version = 0;
   let answering = false;

@@ -74,6 +74,11 @@ export function batcherFamilyTest(shardWorkflowId: string): (workflowId: string)
   return (workflowId) => workflowId.startsWith(prefix) && /^\d+$/.test(workflowId.slice(prefix.length));
 }
 
+/** The table of every request of an earlier release (the demo table; its rows were `{ payload }`). */
+const EARLIER_TABLE = 'batched_writes';
+/** The row of the demo table that an earlier release's `payload` stands for. */
+const earlierRow = (payload: unknown): WireRow => ({ payload: { '@wb': 'json', v: (payload ?? null) as never } }) as WireRow;
+
 export function emptyCounters(): BatcherCounters {
   return {
     batchesWritten: 0,
@@ -151,6 +156,12 @@ export class ShardBook {
     state?: BatcherState,
     /** This shard's own workflow id. @default `write-batcher-<shard>` */
     shardWorkflowId = `write-batcher-${shard}`,
+    /**
+     * The run was started by an earlier release (its history has no 'typed-rows-and-bound-replies'
+     * marker): a request in the earlier form (`payload`, no `table`) is taken as that release took
+     * it, so the run replays to the same commands. See {@link ShardBook.offer}.
+     */
+    private readonly earlierRelease = false,
   ) {
     this.isBatcherId = batcherFamilyTest(shardWorkflowId);
     this.counters = { ...emptyCounters(), ...state?.counters };
@@ -160,7 +171,7 @@ export class ShardBook {
     this.pendingBytes = this.pending.reduce((n, r) => n + r.bytes, 0);
     for (const p of this.pending) {
       // Carried by an earlier release: a request of the demo table with its payload (no table, no row).
-      if (p.table === undefined) Object.assign(p, { table: 'batched_writes', row: { payload: { '@wb': 'json', v: (p as unknown as { payload: unknown }).payload ?? null } } });
+      if (p.table === undefined) Object.assign(p, { table: EARLIER_TABLE, row: earlierRow((p as unknown as { payload: unknown }).payload) });
       p.fp ??= fingerprint(p.table, p.row);
       this.pendingById.set(p.requestId, p);
     }
@@ -197,20 +208,34 @@ export class ShardBook {
     return undefined;
   }
 
-  /** Takes in one request: queued, attached to the same id in progress, answered, or refused. */
+  /**
+   * Takes in one request: queued, attached to the same id in progress, answered, or refused.
+   *
+   * In a run started by an earlier release (`earlierRelease`), a request in that release's form
+   * (`payload`, no `table`) is handled exactly as that release handled it, so the run's history
+   * replays: a reply address checked for its shape only (not bound to the requester), refusals
+   * counted as rejected, the payload measured as such and written as a row of the demo table, and a
+   * repeat taken as a duplicate whatever its payload. Every request in the current form, and every
+   * request of a run started by this release, gets the checks below.
+   */
   offer(raw: unknown, nowMs: number): void {
     this.counters.requestsTotal++;
     if (this.task.stamp !== nowMs) this.task = { stamp: nowMs, requests: 0 };
     this.task.requests++;
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    if (replyProblem(r.reply) !== undefined || this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined) {
+    const earlier = this.earlierRelease && r.table === undefined && 'payload' in r;
+    if (earlier && replyProblem(r.reply) !== undefined) {
+      this.counters.rejected++;
+      return;
+    }
+    if (!earlier && (replyProblem(r.reply) !== undefined || this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined)) {
       // Nobody this shard may answer: count it and drop it. batchedWrite never sends such a request.
       this.counters.repliesRefused++;
       return;
     }
     const reply = r.reply as ReplyAddress;
-    const requestId = r.requestId as string;
-    const table = typeof r.table === 'string' ? r.table.slice(0, 130) : '';
+    const requestId = typeof r.requestId === 'string' ? r.requestId.slice(0, MAX_REQUEST_ID_BYTES + 1) : '';
+    const table = earlier ? EARLIER_TABLE : typeof r.table === 'string' ? r.table.slice(0, 130) : '';
     const refuse = (errorType: BatcherErrorType, reason: string) => {
       if (errorType === BatcherErrorTypes.Overloaded) this.counters.refused++;
       else this.counters.rejected++;
@@ -221,25 +246,29 @@ export class ShardBook {
       return;
     }
     const tables = this.settings.tables;
+    const measured = (value: unknown, what: string) => {
+      const m = measurePayload(value);
+      return 'problem' in m ? m.problem.replace(/^payload/, what) : undefined;
+    };
     const problem =
+      idProblem('request id', r.requestId, MAX_REQUEST_ID_BYTES) ??
       idProblem('requester workflow id', r.requesterWorkflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
-      (typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
-      (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
-      (() => {
-        const m = measurePayload(r.row);
-        return 'problem' in m ? m.problem.replace(/^payload/, 'row') : undefined;
-      })();
+      (earlier
+        ? measured(r.payload, 'payload')
+        : ((typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
+          (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
+          measured(r.row, 'row')));
     if (problem !== undefined) {
       refuse(BatcherErrorTypes.InvalidRequest, problem);
       return;
     }
-    const row = r.row as WireRow;
+    const row = earlier ? earlierRow(r.payload) : (r.row as WireRow);
     const fp = fingerprint(table, row);
     const conflict = (where: string) => refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
 
     const waiting = this.pendingById.get(requestId);
     if (waiting) {
-      if (waiting.fp !== fp) return conflict('already queued');
+      if (!earlier && waiting.fp !== fp) return conflict('already queued');
       this.counters.duplicates++;
       if (waiting.replies.some((x) => sameReply(x, reply))) return;
       if (waiting.replies.length >= MAX_REPLIES_PER_REQUEST) {
@@ -254,13 +283,13 @@ export class ShardBook {
     }
     const writing = this.inFlight.get(requestId);
     if (writing) {
-      if (writing.fp !== fp) return conflict('being written');
+      if (!earlier && writing.fp !== fp) return conflict('being written');
       this.counters.duplicates++;
       if (!writing.replies.some((x) => sameReply(x, reply)) && writing.replies.length < MAX_REPLIES_PER_REQUEST) writing.replies.push(reply);
       return;
     }
     const known = this.recent.get(requestId);
-    if (known && (known.fp === undefined || known.fp === fp)) {
+    if (known && (earlier || known.fp === undefined || known.fp === fp)) {
       this.counters.duplicates++;
       this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'duplicate', batchId: known.batchId } });
       return;

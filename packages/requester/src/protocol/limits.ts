@@ -17,8 +17,11 @@ export const MAX_REQUEST_ID_BYTES = 255;
 export const MAX_REQUESTER_WORKFLOW_ID_BYTES = 200;
 /** Largest JSON payload of one request, in UTF-8 bytes. */
 export const MAX_PAYLOAD_BYTES = 16 * 1024;
-/** Deepest nesting accepted in a payload (objects and arrays). */
-export const MAX_PAYLOAD_DEPTH = 32;
+/**
+ * Deepest nesting accepted in a row as it travels: a JSON column's value may nest 32 levels (what
+ * MariaDB takes; the batcher checks that against the column), plus the row and the value's tag.
+ */
+export const MAX_PAYLOAD_DEPTH = 34;
 /** Most values (of any kind) accepted in one payload. */
 export const MAX_PAYLOAD_NODES = 4096;
 /** Longest activity id in a reply address. */

@@ -237,6 +237,8 @@ export interface SettleWriteInput {
 export interface SettleWriteResult {
   /** committed: a batch wrote the row; abandoned: the id is claimed and the row never will be written. */
   status: 'committed' | 'abandoned';
+  /** Set when status is abandoned by an earlier claim (not this one): the id was unusable before this write. */
+  abandonedEarlier?: boolean;
   /** Set when status is committed and the id was committed for another table or row. */
   conflict?: string;
   batchId?: string;
