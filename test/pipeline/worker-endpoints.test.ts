@@ -30,7 +30,7 @@ describe('worker endpoints', () => {
         const r = await get(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined);
         return r?.status === 200 ? r : undefined;
       }, { timeoutMs: 60_000, intervalMs: 250 });
-      expect(JSON.parse(ready.text)).toEqual({ state: 'RUNNING' });
+      expect(JSON.parse(ready.text)).toEqual({ state: 'RUNNING', ready: true, reasons: [] });
       expect((await get(`http://127.0.0.1:${healthPort}/healthz`)).status).toBe(200);
       const metrics = await waitUntil('SDK metrics', async () => {
         const m = await get(`http://127.0.0.1:${metricsPort}/metrics`).catch(() => undefined);

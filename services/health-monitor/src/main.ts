@@ -1,7 +1,7 @@
 // health-monitor: load config → start telemetry → connect to Temporal → watch every batcher shard
 // and serve /healthz, /readyz, /metrics, /api/status and the status page until SIGTERM/SIGINT.
 import { Client, Connection } from '@temporalio/client';
-import { createLogger, loadServiceConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/shared/node';
+import { assertListenHost, createLogger, loadServiceConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/shared/node';
 import { startHealthMonitor } from './app';
 
 const SERVICE = 'health-monitor' as const;
@@ -15,6 +15,8 @@ function shutdownSignal(): Promise<NodeJS.Signals> {
 async function main(): Promise<void> {
   const config = loadServiceConfig(SERVICE);
   const temporal = temporalConnectConfig();
+  // A bad LISTEN_HOST is named as such, not reported against HEALTH_MONITOR_PORT.
+  await assertListenHost(config.monitor.listenHost);
   const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
   const logger = createLogger(SERVICE, config.log.level, telemetry.logMixin);
   try {

@@ -1,5 +1,6 @@
 // The one configuration loader: every setting of every service is declared here once, with its
 // environment variable, default and documentation, and validated at start-up (fail fast).
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import {
   DEFAULT_BATCHER_TASK_QUEUE,
@@ -65,6 +66,14 @@ const targetTables = z
       .min(1, 'must name at least one table')
       .refine((list) => new Set(list.map((t) => t.table)).size === list.length, 'a table is declared twice'),
   ) as unknown as z.ZodType<TargetTable[]>;
+/**
+ * An address to listen on: an IP address, or a host name (whether it resolves to an address of this
+ * machine is checked at start-up, see assertListenHost). Dotted digits that are not an IPv4 address
+ * (999.1.1.1) are refused here rather than sent to DNS.
+ */
+const listenHost = text.refine((v) => isIP(v) !== 0 || (!/^[\d.]+$/.test(v) && /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(v)), {
+  message: 'must be an IP address (such as 127.0.0.1, 0.0.0.0 or ::) or a host name',
+});
 
 function setting<T>(env: string, doc: string, schema: z.ZodType<T>, defaultValue?: string): Setting<T> {
   return { env, doc, schema, default: defaultValue };
@@ -129,7 +138,7 @@ export const sections = {
     shutdownGraceMs: setting('WORKER_SHUTDOWN_GRACE_MS', 'On SIGTERM, let running tasks finish this long (keep below terminationGracePeriodSeconds).', int(0), '25000'),
     workflowBundlePath: setting('WORKFLOW_BUNDLE_PATH', 'Prebundled workflow code (built in the image); unset: bundle at start-up.', optionalText),
     maxConcurrentActivities: setting('WORKER_MAX_CONCURRENT_ACTIVITIES', 'Activities one worker runs at once.', int(1, 10_000), '100'),
-    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', text, '127.0.0.1'),
+    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', listenHost, '127.0.0.1'),
   },
   monitor: {
     port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
@@ -140,7 +149,7 @@ export const sections = {
     stallQueryFailures: setting('HEALTH_STALL_QUERY_FAILURES', 'A shard whose statistics query failed this many times in a row is stalled.', int(1, 1000), '3'),
     stallTaskAttempts: setting('HEALTH_STALL_TASK_ATTEMPTS', 'A shard whose pending workflow task is on this attempt or later is stalled (a task-failure loop).', int(1, 1000), '3'),
     stallTaskAgeMs: setting('HEALTH_STALL_TASK_AGE_MS', 'A shard whose pending workflow task was scheduled longer ago than this (ms) is stalled.', int(1000, 3_600_000), '30000'),
-    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', text, '127.0.0.1'),
+    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', listenHost, '127.0.0.1'),
   },
   starter: {
     workflows: setting('STARTER_WORKFLOWS', 'Main workflows the starter launches.', int(0, 1_000_000), '200'),

@@ -5,8 +5,10 @@ import { writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadServiceConfig, type Config, type ServiceSections } from '../node/config';
 import { createLogger, type Logger } from '../node/logger';
-import { PortInUseError, startWorkerHealthServer } from '../node/health-server';
+import type { Server } from 'node:http';
+import { assertListenHost, PortInUseError, startWorkerHealthServer } from '../node/health-server';
 import { createPool, type Pool } from '../node/mysql';
+import { MysqlProbe, waitForMysql } from '../node/mysql-reachability';
 import { runService } from '../node/service-main';
 import { startTelemetry, telemetryBundlerPlugins, type Telemetry } from '../node/telemetry';
 import { temporalConnectConfig } from '../node/temporal';
@@ -52,10 +54,11 @@ export function workflowSource(workflowsPath: string, bundlePath?: string, trace
 
 /**
  * Runs the worker until the SDK's shutdown signals (SIGINT/SIGTERM) drain it, serving /healthz and
- * /readyz on healthPort (0: none). Resolves when the worker has stopped.
+ * /readyz on healthPort (0: none), or on `healthServer` when the caller started it already (it is
+ * closed here all the same). Resolves when the worker has stopped.
  */
-export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; host?: string; logger: Logger; shutdownGraceMs?: number }): Promise<void> {
-  const server = options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState(), options.host) : undefined;
+export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; host?: string; logger: Logger; shutdownGraceMs?: number; healthServer?: Server }): Promise<void> {
+  const server = options.healthServer ?? (options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState(), options.host) : undefined);
   options.logger.info({ taskQueue: worker.options.taskQueue, healthPort: options.healthPort }, 'worker running');
   // A drain that outlives its grace (a stuck poll, a task that never returns) must not leave a
   // process that looks alive: after the grace and a margin, the process exits non-zero.
@@ -109,28 +112,83 @@ export interface WorkerContext<S extends WorkerService> {
   logger: Logger;
 }
 
+/** Connects to Temporal; a failure names TEMPORAL_ADDRESS and says why in a few words. */
+export async function connectTemporalNative(connectionOptions: ReturnType<typeof temporalConnectConfig>['connectionOptions']): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(connectionOptions);
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err);
+    // Core's transport errors nest the OS's own words, e.g. `ConnectError("tcp connect error", … message: "Connection refused" …)`.
+    const kind = /ConnectError\("([^"]+)"/.exec(message)?.[1];
+    const words = [...message.matchAll(/(?:message|error): "([^"]+)"/g)].at(-1)?.[1];
+    const why = words ? `${kind ? `${kind}: ` : ''}${words}` : message;
+    throw new Error(`TEMPORAL_ADDRESS=${connectionOptions.address}: cannot connect to Temporal: ${why}`, { cause: err });
+  }
+}
+
 /**
- * The whole main of a worker service: load its config → start telemetry → SDK runtime → connect
- * (Temporal, MySQL) → build the worker → run until SIGTERM → close what was opened.
+ * The whole main of a worker service: load its config → check LISTEN_HOST → start telemetry → SDK
+ * runtime (metrics port) → health endpoint (not ready yet) → connect Temporal → wait for MySQL →
+ * build the worker → run until SIGTERM → close what was opened. Each start-up failure stops the
+ * service with one line naming its setting; closing what was opened never hides that line.
  */
 export function runWorkerService<S extends WorkerService>(options: { service: S; create: (ctx: WorkerContext<S>) => Promise<Worker> }): void {
   runService(options.service, async () => {
     // Both worker services read log, telemetry, mysql and worker (SERVICE_CONFIG); the cast says so.
     const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'worker'> & Partial<Config<'mysql'>>;
     const temporal = temporalConnectConfig();
+    // Before any port is bound on it, so a bad host is not reported against a port.
+    await assertListenHost(config.worker.listenHost);
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
-    // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
-    installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.worker.listenHost, level: SDK_LEVEL[config.log.level] });
-    const connection = await NativeConnection.connect(temporal.connectionOptions);
-    const pool = config.mysql ? createPool(config.mysql) : undefined;
+    /** Closed newest first, whether start-up failed or the worker ran and stopped. */
+    const opened: Array<[string, () => Promise<unknown>]> = [['telemetry', () => telemetry.shutdown()]];
+    let failure: unknown;
     try {
-      const worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
-      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.worker.listenHost, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
+      // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
+      installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.worker.listenHost, level: SDK_LEVEL[config.log.level] });
+      // Bound before anything slow, so a taken port stops start-up at once; not ready until the
+      // worker runs and MySQL answers.
+      let worker: Worker | undefined;
+      // A service that reads the mysql section is not ready while MySQL does not answer.
+      const mysqlConfig = config.mysql;
+      const mysqlProbe = mysqlConfig ? new MysqlProbe(mysqlConfig) : undefined;
+      if (mysqlProbe) opened.push(['MySQL check', () => mysqlProbe.close()]);
+      const healthServer = config.worker.healthPort > 0 ? await startWorkerHealthServer(config.worker.healthPort, () => worker?.getState() ?? 'INITIALIZED', config.worker.listenHost, 'WORKER_HEALTH_PORT', () => mysqlProbe?.notReadyReasons() ?? []) : undefined;
+      if (healthServer) opened.push(['health endpoint', () => new Promise((resolve) => healthServer.close(resolve))]);
+      const connection = await connectTemporalNative(temporal.connectionOptions);
+      opened.push(['Temporal connection', () => connection.close()]);
+      if (mysqlConfig && mysqlProbe) {
+        await waitForMysql(mysqlConfig);
+        mysqlProbe.start(true);
+      }
+      const pool = mysqlConfig ? createPool(mysqlConfig) : undefined;
+      if (pool) opened.push(['MySQL pool', () => pool.end()]);
+      worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
+      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.worker.listenHost, healthServer, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
-      await pool?.end();
-      await connection.close();
-      await telemetry.shutdown();
+      await closeAll(opened.reverse(), failure, logger);
     }
   });
+}
+
+/**
+ * Closes each resource even if an earlier one fails. After a failure, their errors are only logged
+ * at debug (the failure is the news; e.g. a connection a never-run Worker still holds cannot
+ * close); after a clean run, the first is thrown.
+ */
+async function closeAll(resources: Array<[string, () => Promise<unknown>]>, failure: unknown, logger: Logger): Promise<void> {
+  let first: Error | undefined;
+  for (const [what, close] of resources) {
+    try {
+      await close();
+    } catch (err) {
+      if (failure === undefined) first ??= err instanceof Error ? err : new Error(String(err));
+      logger.debug({ err: (err as Error)?.message ?? String(err), what }, failure === undefined ? 'could not close' : 'could not close after a failure');
+    }
+  }
+  if (first !== undefined) throw first;
 }
