@@ -1,5 +1,5 @@
 // Prometheus metrics of the health monitor: per-shard gauges mirrored from the batcher's own
-// statistics, the monitor's restart counter, and prom-client's default process metrics.
+// statistics, the monitor's start and restart counters, and prom-client's default process metrics.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { BatcherStats } from '@batcher/shared/workflow';
 import type { MonitoredBatcherStats } from './batcher-stats';
@@ -55,13 +55,15 @@ export function createMonitorMetrics(): MonitorMetrics {
     ...Object.values(PROGRESS_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read })),
   ];
   const sinceFlush = new Gauge({ name: 'batcher_shard_seconds_since_last_flush', help: 'Seconds since the shard last wrote a batch (absent until it has written one).', labelNames: LABELS, registers: [registry] });
-  const restarts = new Counter({ name: 'batcher_shard_restarts_total', help: 'Times the health monitor started a shard because it found it not running.', labelNames: LABELS, registers: [registry] });
+  const starts = new Counter({ name: 'batcher_shard_starts_total', help: 'Times the health monitor started a shard that had not run under its watch: never started, or found closed at its first look (a first start, not a restart).', labelNames: LABELS, registers: [registry] });
+  const restarts = new Counter({ name: 'batcher_shard_restarts_total', help: 'Times the health monitor started a shard again after it stopped under its watch (seen running, or started by it).', labelNames: LABELS, registers: [registry] });
   const temporalUp = new Gauge({ name: 'batcher_monitor_temporal_up', help: '1 when the last check reached Temporal, else 0.', registers: [registry] });
   const ready = new Gauge({ name: 'batcher_monitor_ready', help: '1 while the monitor can serve a current picture (it reached Temporal recently), else 0; says nothing about the shards.', registers: [registry] });
   const healthy = new Gauge({ name: 'batcher_monitor_healthy', help: '1 when the overall status is ok (Temporal reachable, every shard running and making progress), 0 when degraded.', registers: [registry] });
   const polls = new Gauge({ name: 'batcher_monitor_last_poll_duration_seconds', help: 'How long the last check of all shards took.', registers: [registry] });
 
-  /** Restarts already added to the counter, per shard: the monitor reports totals, a Counter wants increments. */
+  /** Starts and restarts already added to the counters, per shard: the monitor reports totals, a Counter wants increments. */
+  const startsExported = new Map<number, number>();
   const restartsExported = new Map<number, number>();
 
   return {
@@ -75,8 +77,10 @@ export function createMonitorMetrics(): MonitorMetrics {
         const labels = { shard: String(s.shard) };
         up.set(labels, s.workflowStatus === 'RUNNING' && s.state !== 'unknown' ? 1 : 0);
         for (const each of SHARD_STATES) state.set({ ...labels, state: each }, s.state === each ? 1 : 0);
-        const exported = restartsExported.get(s.shard) ?? 0;
-        restarts.inc(labels, s.restarts - exported); // inc(0) still creates the series, so it reads 0 before the first restart
+        // inc(0) still creates the series, so it reads 0 before the first (re)start.
+        starts.inc(labels, s.starts - (startsExported.get(s.shard) ?? 0));
+        startsExported.set(s.shard, s.starts);
+        restarts.inc(labels, s.restarts - (restartsExported.get(s.shard) ?? 0));
         restartsExported.set(s.shard, s.restarts);
 
         // Current only if the last query belongs to the last check of a RUNNING shard (stalled included).

@@ -43,14 +43,20 @@ export interface ShardStatus {
   queryFailures: number;
   /** Why the last check could not describe, query or restart the shard. */
   error: string | null;
-  /** Times this monitor started the shard because it found it not running. */
+  /**
+   * Times this monitor started the shard for the first time: it had never run, or this monitor
+   * found it not running before it had ever seen it run (its own start, after the shard closed).
+   */
+  starts: number;
+  lastStartAtMs: number | null;
+  /** Times this monitor started the shard again after it stopped under its watch (seen running, or started by it). */
   restarts: number;
   lastRestartAtMs: number | null;
   /** Bounded, oldest first; batches survive restarts and continue-as-new (merged by batch id). */
   history: { batches: BatchSample[]; pending: PendingSample[] };
 }
 
-export type MonitorEventKind = 'up' | 'down' | 'stalled' | 'restarted' | 'restart-failed' | 'unknown';
+export type MonitorEventKind = 'up' | 'down' | 'stalled' | 'started' | 'restarted' | 'start-failed' | 'restart-failed' | 'unknown';
 
 export interface MonitorEvent {
   atMs: number;
@@ -120,6 +126,8 @@ export interface ShardMonitorOptions {
 interface ShardRecord {
   status: Omit<ShardStatus, 'state' | 'stateSinceMs' | 'stateReasons' | 'queryFailures' | 'history'>;
   machine: ShardStateMachine;
+  /** This monitor has seen the shard RUNNING, or started it: a later start is a restart. */
+  hasRun: boolean;
   batches: BoundedHistory<BatchSample>;
   pending: BoundedHistory<PendingSample>;
 }
@@ -172,10 +180,13 @@ export class ShardMonitor {
         stats: null,
         statsAtMs: null,
         error: null,
+        starts: 0,
+        lastStartAtMs: null,
         restarts: 0,
         lastRestartAtMs: null,
       },
       machine: new ShardStateMachine(thresholds, now),
+      hasRun: false,
       batches: new BoundedHistory<BatchSample>(options.batchHistory ?? 60),
       pending: new BoundedHistory<PendingSample>(options.pendingHistory ?? 150),
     }));
@@ -261,7 +272,7 @@ export class ShardMonitor {
       if (this.temporal.reachable === false && machine.state === 'unknown') continue; // already said above
       const why = machine.reasons.length ? `: ${machine.reasons.join('; ')}` : '';
       // The machine's reasons already carry describe and query errors; a failed restart is news of its own.
-      const restartError = s.error?.startsWith('restart failed') ? ` (${s.error})` : '';
+      const restartError = s.error?.startsWith('restart failed') || s.error?.startsWith('start failed') ? ` (${s.error})` : '';
       reasons.push(`shard ${s.shard} (${s.workflowId}) is ${machine.state}${why}${restartError}`);
     }
     return { overall: reasons.length ? 'degraded' : 'ok', reasons };
@@ -302,26 +313,37 @@ export class ShardMonitor {
     this.apply(r, observation);
     if (observation.kind !== 'described' || observation.status === 'RUNNING') return;
 
-    const decision = this.policy.decide(observation.status, s.lastRestartAtMs, Date.now());
+    const lastStartedAtMs = Math.max(s.lastStartAtMs ?? -Infinity, s.lastRestartAtMs ?? -Infinity);
+    const decision = this.policy.decide(observation.status, Number.isFinite(lastStartedAtMs) ? lastStartedAtMs : null, Date.now());
     if (decision.action !== 'restart') return;
+    // A shard that never ran under this monitor's watch is started, not restarted: its first start
+    // (NOT_FOUND), or this monitor's first look finding a run closed before it came.
+    const again = r.hasRun;
     try {
       const outcome = await this.poller.start(s.workflowId, this.batcher.taskQueue, shardStartInput(s.shard));
       // Lost the race to another caller: the next check sees their run.
       if (!outcome.started) return;
+      r.hasRun = true;
       s.error = null;
       s.runId = outcome.runId;
-      s.restarts++;
-      s.lastRestartAtMs = Date.now();
+      if (again) {
+        s.restarts++;
+        s.lastRestartAtMs = Date.now();
+      } else {
+        s.starts++;
+        s.lastStartAtMs = Date.now();
+      }
       // A new run starts with empty counters; showing the old run's would mislead.
       s.stats = null;
       s.statsAtMs = null;
-      this.addEvent(s.shard, 'restarted', `started again as run ${outcome.runId} (${r.machine.reasons.join('; ')})`);
-      this.logger.warn({ shard: s.shard, workflowId: s.workflowId, runId: outcome.runId, previous: observation.status }, 'batcher shard restarted');
-      r.machine.restarted(outcome.runId, Date.now());
+      const why = r.machine.reasons.join('; ');
+      this.addEvent(s.shard, again ? 'restarted' : 'started', `${again ? 'started again' : 'started'} as run ${outcome.runId} (${why})`);
+      this.logger.warn({ shard: s.shard, workflowId: s.workflowId, runId: outcome.runId, previous: observation.status }, again ? 'batcher shard restarted' : 'batcher shard started');
+      r.machine.started(outcome.runId, Date.now(), again ? 'restart' : 'start');
     } catch (err) {
-      s.error = `restart failed: ${errorMessage(err)}`;
-      this.addEvent(s.shard, 'restart-failed', s.error);
-      this.logger.error({ shard: s.shard, workflowId: s.workflowId, err: s.error }, 'batcher shard restart failed');
+      s.error = `${again ? 'restart' : 'start'} failed: ${errorMessage(err)}`;
+      this.addEvent(s.shard, again ? 'restart-failed' : 'start-failed', s.error);
+      this.logger.error({ shard: s.shard, workflowId: s.workflowId, err: s.error }, again ? 'batcher shard restart failed' : 'batcher shard start failed');
     }
   }
 
@@ -331,6 +353,7 @@ export class ShardMonitor {
     const s = r.status;
     s.checkedAtMs = now;
     if (o.kind === 'described') {
+      if (o.status === 'RUNNING') r.hasRun = true;
       s.runId = o.runId;
       s.workflowStatus = o.status;
       s.historyLength = o.historyLength;

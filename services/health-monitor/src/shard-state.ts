@@ -6,12 +6,14 @@ import type { MonitoredBatcherStats } from './batcher-stats';
 /**
  * running: the newest run is RUNNING and making progress. stalled: RUNNING, but its workflow task
  * is failing or waiting for a worker, its statistics query keeps failing, or it holds requests
- * without flushing. restarting: this monitor started a new run, not yet confirmed by a later
- * check. not-running: closed, paused or never started. unknown: Temporal did not answer.
+ * without flushing. starting: this monitor started a shard that had not run under its watch (never
+ * started, or found closed at the monitor's first look), not yet confirmed by a later check.
+ * restarting: the same after the shard stopped under its watch. not-running: closed, paused or
+ * never started. unknown: Temporal did not answer.
  */
-export type ShardState = 'running' | 'stalled' | 'restarting' | 'not-running' | 'unknown';
+export type ShardState = 'running' | 'stalled' | 'starting' | 'restarting' | 'not-running' | 'unknown';
 
-export const SHARD_STATES: readonly ShardState[] = ['running', 'stalled', 'restarting', 'not-running', 'unknown'];
+export const SHARD_STATES: readonly ShardState[] = ['running', 'stalled', 'starting', 'restarting', 'not-running', 'unknown'];
 
 /** Temporal's status of the newest run, or NOT_FOUND when the workflow id has never been used. */
 export type ShardWorkflowStatus = WorkflowExecutionStatusName | 'NOT_FOUND';
@@ -108,12 +110,17 @@ export class ShardStateMachine {
     return this.moveTo(stalls.length ? 'stalled' : 'running', stalls, now);
   }
 
-  /** The monitor started a new run after finding the shard not running. */
-  restarted(runId: string, now: number): Transition | null {
+  /** The monitor started a new run after finding the shard not running: its first start, or a restart. */
+  started(runId: string, now: number, kind: 'start' | 'restart'): Transition | null {
     this.queryFailures = 0;
     this.pendingSeenSinceMs = null;
     this.lastBatchesWritten = null;
-    return this.moveTo('restarting', [`run ${runId} started, not yet confirmed`], now);
+    return this.moveTo(kind === 'start' ? 'starting' : 'restarting', [`run ${runId} started, not yet confirmed`], now);
+  }
+
+  /** The monitor started the shard again after it stopped under its watch. */
+  restarted(runId: string, now: number): Transition | null {
+    return this.started(runId, now, 'restart');
   }
 
   private workflowTaskStalls(task: PendingWorkflowTask | null, now: number): string[] {

@@ -80,7 +80,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
 "use strict";
 (function () {
   var REFRESH_MS = __REFRESH_MS__;
-  var STATE_CLASS = { running: "ok", stalled: "warn", restarting: "warn", "not-running": "bad", unknown: "muted" };
+  var STATE_CLASS = { running: "ok", stalled: "warn", starting: "warn", restarting: "warn", "not-running": "bad", unknown: "muted" };
   var lastGood = 0;
 
   function $(id) { return document.getElementById(id); }
@@ -156,6 +156,8 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     html.push(field("lastFlush", "Last batch", st ? ago(st.lastFlushAtMs, now) : "–", st && st.lastBatch ? st.lastBatch.rows + " rows" : ""));
     html.push(field("duplicates", "Duplicates", num(st && st.duplicates)));
     html.push(field("rejected", "Rejected", num(st && st.rejected)));
+    // A first start by the monitor (the shard had not run under its watch) is not a restart.
+    html.push(field("starts", "Started by monitor", num(s.starts), s.lastStartAtMs ? ago(s.lastStartAtMs, now) : ""));
     html.push(field("restarts", "Restarts", num(s.restarts), s.lastRestartAtMs ? ago(s.lastRestartAtMs, now) : ""));
     // Reported by newer batchers only.
     if (st && st.oldestPendingAgeMs !== undefined) html.push(field("oldestPendingAge", "Oldest pending", st.oldestPendingAgeMs === null ? "–" : (st.oldestPendingAgeMs / 1000).toFixed(1) + " s"));
@@ -184,7 +186,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     $("reasons").innerHTML = status.reasons.map(function (r) { return "<li>" + esc(r) + "</li>"; }).join("");
     $("shards").innerHTML = status.shards.map(function (s) { return shardCard(s, now); }).join("");
     $("events").innerHTML = status.events.slice().reverse().map(function (e) {
-      return '<li><time>' + esc(clock(e.atMs)) + '</time><span class="kind"><span class="pill ' + ({ up: "ok", restarted: "warn", stalled: "warn", down: "bad", "restart-failed": "bad" }[e.kind] || "muted") + '">' + esc(e.kind) + '</span></span><span>shard ' + e.shard + ': ' + esc(e.message) + '</span></li>';
+      return '<li><time>' + esc(clock(e.atMs)) + '</time><span class="kind"><span class="pill ' + ({ up: "ok", started: "ok", restarted: "warn", stalled: "warn", down: "bad", "start-failed": "bad", "restart-failed": "bad" }[e.kind] || "muted") + '">' + esc(e.kind) + '</span></span><span>shard ' + e.shard + ': ' + esc(e.message) + '</span></li>';
     }).join("");
   }
 
