@@ -221,6 +221,10 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           maxPendingRequests: values.batching.maxPendingRequests,
           maxPendingBytes: values.batching.maxPendingBytes,
           maxRequestsPerTask: values.batching.maxRequestsPerTask,
+          tables: values.batching.tables,
+          ledgerRetentionHours: values.batching.ledgerRetentionHours,
+          submitLingerMs: values.batching.submitLingerMs,
+          submitGroupMaxRequests: values.batching.submitGroupMaxRequests,
         });
       }
       if (c.main) {
@@ -228,8 +232,6 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           taskQueue: values.main.taskQueue,
           confirmationTimeoutMs: values.main.confirmationTimeoutMs,
           submitAttemptTimeoutMs: values.main.submitAttemptTimeoutMs,
-          submitLingerMs: values.main.submitLingerMs,
-          submitGroupMaxRequests: values.main.submitGroupMaxRequests,
           businessStepMs: values.main.businessStepMs,
         });
       }

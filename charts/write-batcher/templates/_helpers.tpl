@@ -108,7 +108,8 @@ main-worker:
   script: /app/services/main-worker/dist/main.js
   workflowBundle: /app/services/main-worker/dist/workflow-bundle.js
   taskQueue: main
-  sections: [log, telemetry, temporal, batcher, main, mysql, worker]
+  # No database and nothing registered for the writes: batchedWrite's activities run on the batcher workers.
+  sections: [log, telemetry, temporal, main, worker]
 health-monitor:
   values: healthMonitor
   script: /app/services/health-monitor/dist/main.js
@@ -175,12 +176,14 @@ batching:
   BATCHER_MAX_PENDING_REQUESTS: {{ .Values.batching.maxPendingRequests | int64 | toString | quote }}
   BATCHER_MAX_PENDING_BYTES: {{ .Values.batching.maxPendingBytes | int64 | toString | quote }}
   BATCHER_MAX_REQUESTS_PER_TASK: {{ .Values.batching.maxRequestsPerTask | int64 | toString | quote }}
+  BATCHER_TABLES: {{ .Values.batching.tables | toJson | quote }}
+  LEDGER_RETENTION_HOURS: {{ .Values.batching.ledgerRetentionHours | int64 | toString | quote }}
+  SUBMIT_LINGER_MS: {{ .Values.batching.submitLingerMs | int64 | toString | quote }}
+  SUBMIT_GROUP_MAX_REQUESTS: {{ .Values.batching.submitGroupMaxRequests | int64 | toString | quote }}
 main:
   MAIN_TASK_QUEUE: {{ .Values.main.taskQueue | quote }}
   CONFIRMATION_TIMEOUT_MS: {{ .Values.main.confirmationTimeoutMs | int64 | toString | quote }}
   SUBMIT_ATTEMPT_TIMEOUT_MS: {{ .Values.main.submitAttemptTimeoutMs | int64 | toString | quote }}
-  SUBMIT_LINGER_MS: {{ .Values.main.submitLingerMs | int64 | toString | quote }}
-  SUBMIT_GROUP_MAX_REQUESTS: {{ .Values.main.submitGroupMaxRequests | int64 | toString | quote }}
   BUSINESS_STEP_MS: {{ .Values.main.businessStepMs | int64 | toString | quote }}
 mysql:
   MYSQL_HOST: {{ .Values.mysql.host | quote }}

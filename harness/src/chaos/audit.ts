@@ -1,4 +1,6 @@
-// The audit after a chaos run: every workflow of the run against its row in batched_writes.
+// The audit after a chaos run: every workflow of the run against its row in batched_writes and,
+// when the run sent orders, its typed row in demo_orders (values compared column by column) and the
+// ledger entries of both.
 // Request ids are compared byte for byte (the column may be VARBINARY; a collation must not make
 // two ids equal), payloads as JSON values.
 import { isDeepStrictEqual } from 'node:util';
@@ -12,7 +14,21 @@ import { BatcherErrorTypes } from '@batcher/shared/workflow';
 export interface SentTransaction {
   workflowId: string;
   payload: Record<string, unknown>;
+  /** The typed order row the transaction also wrote (demo_orders), when the run sent one. */
+  order?: { amountCents: string; currency: string; placedAt: string; lines?: Array<{ sku: string; qty: number }> };
 }
+
+/** A row of demo_orders as the audit reads it (amount as exact text, date as ISO text in UTC). */
+export interface OrderRow {
+  order_id: string;
+  amount_cents: string;
+  currency: string;
+  placed_at: string;
+  lines: unknown;
+}
+
+/** Ledger entries by request id: status only. */
+export type LedgerStatus = Map<string, 'committed' | 'abandoned'>;
 
 export type Outcome =
   | { kind: 'completed'; result: { requestId?: string; status?: string; batchId?: string } }
@@ -22,7 +38,7 @@ export type Outcome =
   | { kind: 'other'; status: string };
 
 export interface Violation {
-  kind: 'lost' | 'phantom' | 'doubled' | 'orphan' | 'open' | 'other';
+  kind: 'lost' | 'phantom' | 'doubled' | 'orphan' | 'open' | 'other' | 'mismatch';
   workflowId: string;
   detail: string;
 }
@@ -36,6 +52,10 @@ export interface Verdict {
   phantom: number;
   doubled: number;
   orphan: number;
+  /** Typed rows whose values differ from what the workflow sent. */
+  mismatch: number;
+  /** Typed rows checked (0 when the run sent no orders). */
+  typedRowsChecked: number;
   open: number;
   /** Closed neither completed nor failed (terminated, cancelled, timed out). */
   other: number;
@@ -102,8 +122,8 @@ function parsePayload(value: unknown): unknown {
 }
 
 /** Compares what was sent, how each workflow ended and what the table holds. */
-export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<string, Outcome>, rows: readonly RowOfTable[]): Verdict {
-  const v: Verdict = { transactions: sent.length, completed: 0, failed: 0, failedByType: {}, lost: 0, phantom: 0, doubled: 0, orphan: 0, open: 0, other: 0, untypedFailures: 0, violations: [] };
+export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<string, Outcome>, rows: readonly RowOfTable[], typed?: { orders: readonly OrderRow[]; ledger: LedgerStatus }): Verdict {
+  const v: Verdict = { transactions: sent.length, completed: 0, failed: 0, failedByType: {}, lost: 0, phantom: 0, doubled: 0, orphan: 0, mismatch: 0, typedRowsChecked: 0, open: 0, other: 0, untypedFailures: 0, violations: [] };
   const add = (kind: Violation['kind'], workflowId: string, detail: string) => {
     if (kind !== 'other') v[kind]++;
     v.violations.push({ kind, workflowId, detail });
@@ -158,7 +178,64 @@ export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<st
       if (kind === 'open' || kind === 'other') add('orphan', t.workflowId, `committed row, but the workflow is ${kind === 'open' ? 'still open' : 'closed without completing'}`);
     }
   }
+  if (typed) auditOrders(sent, outcomes, rowsById, typed, add, v);
   return v;
+}
+
+/** The request id of a transaction's order row (as the demo workflow derives it). */
+export const ORDER_REQUEST_ID_PREFIX = 'order:';
+
+/**
+ * The typed table: a completed transaction's order is there once with the values it sent; a failed
+ * one left at least one of its two rows unwritten; every row has a committed ledger entry and every
+ * committed entry its row; an id claimed as abandoned has no row.
+ */
+function auditOrders(
+  sent: readonly SentTransaction[],
+  outcomes: ReadonlyMap<string, Outcome>,
+  jsonRowsById: ReadonlyMap<string, RowOfTable[]>,
+  typed: { orders: readonly OrderRow[]; ledger: LedgerStatus },
+  add: (kind: Violation['kind'], workflowId: string, detail: string) => void,
+  v: Verdict,
+): void {
+  const byOrder = new Map<string, OrderRow[]>();
+  for (const o of typed.orders) byOrder.set(o.order_id, [...(byOrder.get(o.order_id) ?? []), o]);
+  const sentIds = new Set(sent.map((t) => t.workflowId));
+  for (const t of sent) {
+    if (!t.order) continue;
+    const rows = byOrder.get(t.workflowId) ?? [];
+    const entry = typed.ledger.get(`${ORDER_REQUEST_ID_PREFIX}${t.workflowId}`);
+    const outcome = outcomes.get(t.workflowId)?.kind ?? 'open';
+    if (rows.length > 1) add('doubled', t.workflowId, `${rows.length} order rows`);
+    if (rows.length > 0 && entry !== 'committed') add('phantom', t.workflowId, `order row present but its ledger entry is ${entry ?? 'missing'}`);
+    if (rows.length === 0 && entry === 'committed') add('lost', t.workflowId, 'order committed in the ledger but no row in demo_orders');
+    if (outcome === 'completed' && rows.length === 0) add('lost', t.workflowId, 'completed but no order row');
+    if (outcome === 'failed') {
+      const jsonCommitted = (jsonRowsById.get(Buffer.from(`${REQUEST_ID_PREFIX}${t.workflowId}`, 'utf8').toString('hex')) ?? []).some((r) => r.status === 'committed');
+      if (jsonCommitted && rows.length > 0) add('phantom', t.workflowId, 'failed, yet both its rows are committed');
+    }
+    for (const row of rows) {
+      v.typedRowsChecked++;
+      const want = { amount_cents: t.order.amountCents, currency: t.order.currency, placed_at: new Date(t.order.placedAt).toISOString(), lines: t.order.lines ?? null };
+      const got = { amount_cents: String(row.amount_cents), currency: row.currency, placed_at: row.placed_at, lines: parsePayload(row.lines) ?? null };
+      if (!isDeepStrictEqual(got, want)) add('mismatch', t.workflowId, `order row ${JSON.stringify(got)} differs from the sent ${JSON.stringify(want)}`);
+    }
+  }
+  for (const id of byOrder.keys()) if (!sentIds.has(id)) add('orphan', id, 'order row belongs to no workflow of the run');
+}
+
+/** The typed rows of a run (the chaos run's database holds nothing else). */
+export async function readOrders(conn: mysql.Connection): Promise<OrderRow[]> {
+  const [rows] = await conn.query(
+    `SELECT order_id, CAST(amount_cents AS CHAR) AS amount_cents, currency, CONCAT(DATE_FORMAT(placed_at, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(placed_at) / 1000), 3, '0'), 'Z') AS placed_at, lines FROM demo_orders`,
+  );
+  return rows as OrderRow[];
+}
+
+/** Ledger status of every request id. */
+export async function readLedger(conn: mysql.Connection): Promise<LedgerStatus> {
+  const [rows] = await conn.query(`SELECT request_id, status FROM batcher_ledger`);
+  return new Map((rows as Array<{ request_id: Buffer; status: 'committed' | 'abandoned' }>).map((r) => [r.request_id.toString('utf8'), r.status]));
 }
 
 /** Outcomes of many workflows, a few at a time. */
@@ -170,5 +247,5 @@ export async function outcomesOf(client: Client, workflowIds: readonly string[],
 
 /** Number of violations that make the verdict red. */
 export function violationCount(v: Verdict): number {
-  return v.lost + v.phantom + v.doubled + v.orphan + v.open + v.other + v.untypedFailures;
+  return v.lost + v.phantom + v.doubled + v.orphan + v.mismatch + v.open + v.other + v.untypedFailures;
 }

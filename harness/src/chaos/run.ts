@@ -9,7 +9,7 @@ import pLimit from 'p-limit';
 import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/shared/workflow';
 import { delay, freePort, repoRoot, spawnLogged, type ManagedProcess } from '../processes';
 import { startStack, type Stack } from '../stack';
-import { audit, outcomesOf, readRows, violationCount, type Outcome, type SentTransaction, type Verdict } from './audit';
+import { audit, outcomesOf, readLedger, readOrders, readRows, violationCount, type Outcome, type SentTransaction, type Verdict } from './audit';
 import { SeededRandom } from './random';
 
 export const COMPONENTS = ['batcher-worker', 'main-worker', 'mariadb', 'temporal'] as const;
@@ -130,6 +130,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       workflowId: `chaos-${tag}-${i}`,
       // Non-ASCII on purpose: ids and payloads must come back byte for byte.
       payload: { run: tag, n: i, amountCents: random.int(1, 100_000), note: `chaos ${i} · ünïcødé €` },
+      // The typed row: an amount beyond 2^53, a millisecond date, a JSON column.
+      order: { amountCents: `${9_007_199_254_740_993n + BigInt(i)}`, currency: i % 2 ? 'EUR' : 'USD', placedAt: new Date(Date.UTC(2026, 0, 1) + i * 1001).toISOString(), lines: [{ sku: `s-${i}`, qty: 1 + (i % 5) }] },
     }));
 
     const components: Record<Component, { pid: () => number | undefined; kill: () => Promise<unknown>; start: () => Promise<void> }> = {
@@ -153,7 +155,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
             // Bounded retries: right after a restart the frontend may still refuse for a moment.
             for (let attempt = 1; ; attempt++) {
               try {
-                await client.workflow.start('transactionWorkflow', { workflowId: t.workflowId, taskQueue, args: [{ payload: t.payload }], workflowIdConflictPolicy: 'USE_EXISTING' });
+                await client.workflow.start('transactionWorkflow', { workflowId: t.workflowId, taskQueue, args: [{ payload: t.payload, order: t.order }], workflowIdConflictPolicy: 'USE_EXISTING' });
                 return;
               } catch (err) {
                 if (attempt >= 60) throw new Error(`could not start ${t.workflowId}: ${(err as Error).message}`, { cause: err });
@@ -228,7 +230,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const conn = await mysql.connect();
     let verdict: Verdict;
     try {
-      verdict = audit(sent, outcomes, await readRows(conn));
+      verdict = audit(sent, outcomes, await readRows(conn), { orders: await readOrders(conn), ledger: await readLedger(conn) });
     } finally {
       await conn.end();
     }
@@ -262,6 +264,7 @@ export function formatVerdict(result: ChaosResult): string {
     `phantom        ${v.phantom}`,
     `doubled        ${v.doubled}`,
     `orphan         ${v.orphan}`,
+    `conflicting values (typed rows) ${v.mismatch} of ${v.typedRowsChecked} checked`,
     `still open     ${v.open}`,
   ];
   if (v.other) lines.push(`closed otherwise (terminated/cancelled/timed out) ${v.other}`);

@@ -17,7 +17,7 @@ export {
   type BatcherWorkerOptions,
 } from './worker';
 export type { TargetTable, WriteMode, BatcherFilledValue } from './db/targets';
-export { DEMO_TABLE, DEMO_TARGET, applySchema } from './db/demo-table';
+export { DEMO_TABLE, DEMO_TARGET, DEMO_ORDERS_TABLE, DEMO_ORDERS_TARGET, applySchema } from './db/demo-table';
 export { LEDGER_TABLE, purgeLedger } from './db/ledger';
 export { ensureBatcherShard, ensureBatcherShards, isBatcherWorkflowId, signalWithStartBatcher, type ShardRouting } from './shards';
 export type { SubmitSettings } from './activities/submit';

@@ -116,6 +116,8 @@ async function main(): Promise<void> {
         confirmationTimeoutMs: config.main.confirmationTimeoutMs,
         submitAttemptTimeoutMs: config.main.submitAttemptTimeoutMs,
         batcherTaskQueue: config.batcher.taskQueue,
+        // The typed row beside the JSON one: an exact amount, a date, a JSON column (demo_orders).
+        order: { amountCents: String(100 + i), currency: 'EUR', placedAt: new Date().toISOString(), lines: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }] },
       }),
     });
     console.log(`started ${n} workflows (${workflowIds[0] ?? ''} … ${workflowIds[n - 1] ?? ''}) on ${config.main.taskQueue}, ${config.batcher.shards} batcher shard(s)`);

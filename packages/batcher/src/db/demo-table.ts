@@ -34,6 +34,20 @@ export const DEMO_TARGET: TargetTable = {
   fill: { request_id: 'requestId', requester_workflow_id: 'requesterWorkflowId', batch_id: 'batchId', shard: 'shard' },
 };
 
+/** The demo's typed table: one order per transaction, typed columns, written beside the JSON row. */
+export const DEMO_ORDERS_TABLE = 'demo_orders';
+
+export const DEMO_ORDERS_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${DEMO_ORDERS_TABLE} (
+  order_id VARCHAR(200) NOT NULL PRIMARY KEY,
+  amount_cents BIGINT NOT NULL,
+  currency CHAR(3) NOT NULL,
+  placed_at DATETIME(3) NOT NULL,
+  lines JSON NULL,
+  written_by_batch VARBINARY(128) NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
+
+export const DEMO_ORDERS_TARGET: TargetTable = { table: DEMO_ORDERS_TABLE, mode: 'insert', fill: { written_by_batch: 'batchId' } };
+
 /** Columns that must be binary, with their binary type (a first-release table had VARCHAR ids). */
 const BINARY_COLUMNS: Record<string, string> = {
   request_id: 'VARBINARY(255) NOT NULL',
@@ -44,7 +58,7 @@ const BINARY_COLUMNS: Record<string, string> = {
 type Queryable = Pick<PoolConnection, 'query'>;
 
 /**
- * Creates the ledger and the demo table, and migrates a table made by an earlier release: ids
+ * Creates the ledger and the demo tables, and migrates a table made by an earlier release: ids
  * converted to binary, and every row's id recorded in the ledger (committed rows as committed with
  * their batch; abandoned claims as abandoned, then removed from the table, which now holds only
  * written rows). Every id keeps its promise: one that was committed or abandoned stays so.
@@ -53,6 +67,7 @@ type Queryable = Pick<PoolConnection, 'query'>;
 export async function applySchema(conn: Queryable): Promise<{ converted: string[]; ledgered: number; abandonedMoved: number }> {
   await conn.query(LEDGER_SCHEMA_SQL);
   await conn.query(DEMO_SCHEMA_SQL);
+  await conn.query(DEMO_ORDERS_SCHEMA_SQL);
   const [cols] = await conn.query(
     `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`,
     [DEMO_TABLE],

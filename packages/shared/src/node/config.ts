@@ -8,7 +8,7 @@ import {
   DEFAULT_MAIN_TASK_QUEUE,
   type BatcherSettings,
 } from '../workflow';
-import { DEMO_TARGET, type TargetTable } from '@write-batcher/batcher';
+import { DEMO_ORDERS_TARGET, DEMO_TARGET, type TargetTable } from '@write-batcher/batcher';
 
 /** Raised when a setting is missing or malformed; the message names every offending variable. */
 export class ConfigError extends Error {
@@ -107,7 +107,7 @@ export const sections = {
       'BATCHER_TABLES',
       'JSON list of the tables this batcher may write (its allow-list): `[{"table":"orders","mode":"insert|insert-ignore|upsert","key":["order_id"],"fill":{"col":"requestId|requesterWorkflowId|batchId|shard"}}]`; mode defaults to insert, key to the primary key. Their columns are read from information_schema at start.',
       targetTables,
-      JSON.stringify([DEMO_TARGET]),
+      JSON.stringify([DEMO_TARGET, DEMO_ORDERS_TARGET]),
     ),
     ledgerRetentionHours: setting('LEDGER_RETENTION_HOURS', 'Ledger entries older than this (hours) are deleted in bounded chunks; a request repeated after that is written again. 0 keeps them for ever; otherwise more than 168 (the longest write timeout, 7 days).', int(0, 876_000).refine((h) => h === 0 || h > 168, 'must be 0 or more than 168'), '720'),
     submitLingerMs: setting('SUBMIT_LINGER_MS', 'The batcher worker gathers submissions bound for the same shard this long (ms) and sends them as one signal: a shard gets a few signals a second per batcher worker, however many requesters there are.', int(0, 5000), '250'),

@@ -10,6 +10,8 @@ export * from './service-main';
 export {
   DEMO_TABLE,
   DEMO_TARGET,
+  DEMO_ORDERS_TABLE,
+  DEMO_ORDERS_TARGET,
   LEDGER_TABLE,
   applySchema,
   ensureBatcherShard,

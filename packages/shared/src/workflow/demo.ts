@@ -6,6 +6,7 @@ export const DEFAULT_MAIN_TASK_QUEUE = 'main-workflow-queue';
 export const TRANSACTION_WORKFLOW_TYPE = 'transactionWorkflow';
 /** The demo's table (also exported by @write-batcher/batcher as DEMO_TABLE; workflow code cannot import that package). */
 export const DEMO_TABLE_NAME = 'batched_writes';
+export const DEMO_ORDERS_TABLE_NAME = 'demo_orders';
 
 export interface TransactionInput {
   /** Business content of the row to write (the demo table's JSON `payload` column). */
@@ -18,6 +19,21 @@ export interface TransactionInput {
   batcherTaskQueue?: string;
   /** Table to write to. @default 'batched_writes' */
   table?: string;
+  /**
+   * Also write this order into the typed table `demo_orders` (request id `order:<workflow id>`), in
+   * parallel with the JSON row: the transaction completes only when both are committed.
+   */
+  order?: DemoOrder;
+}
+
+/** A row of `demo_orders` as the transaction's input carries it (JSON-safe: the date as ISO text). */
+export interface DemoOrder {
+  /** Exact amount; may exceed 2^53 (a decimal string). */
+  amountCents: string;
+  currency: string;
+  /** ISO 8601, UTC. */
+  placedAt: string;
+  lines?: Array<{ sku: string; qty: number }>;
 }
 
 export interface TransactionResult {
@@ -30,4 +46,11 @@ export interface TransactionResult {
   confirmationLatencyMs: number;
   /** True when the confirmation never arrived but the row was found committed in the ledger. */
   verifiedAfterTimeout?: boolean;
+  /** The order row's outcome, when the input had one. */
+  order?: { requestId: string; status: 'committed' | 'duplicate'; batchId?: string };
+}
+
+/** The request id of a transaction's order row. */
+export function orderRequestIdFor(workflowId: string): string {
+  return `order:${workflowId}`;
 }

@@ -2,10 +2,19 @@
 // (`batchedWrite`), then the final business step. Every way it can end is settled: it completes
 // only when its row is committed, and fails typed only when its row never will be.
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { BatcherErrorTypes, DEMO_TABLE_NAME, batchedWrite, writeFailure, type JsonValue, type TransactionInput, type TransactionResult } from '@batcher/shared/workflow';
+import { BatcherErrorTypes, DEMO_ORDERS_TABLE_NAME, DEMO_TABLE_NAME, batchedWrite, orderRequestIdFor, writeFailure, type JsonValue, type TransactionInput, type TransactionResult } from '@batcher/shared/workflow';
 import type { createActivities } from '../activities';
 
 type Activities = ReturnType<typeof createActivities>;
+
+/** A row of the demo's typed table, as the workflow writes it. */
+interface DemoOrderRow {
+  order_id: string;
+  amount_cents: bigint;
+  currency: string;
+  placed_at: Date;
+  lines: Array<{ sku: string; qty: number }> | null;
+}
 
 const { prepareTransaction } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',
@@ -28,6 +37,13 @@ export function transactionInputProblem(input: unknown): string | undefined {
   }
   if (batcherTaskQueue !== undefined && !(typeof batcherTaskQueue === 'string' && batcherTaskQueue.length > 0 && batcherTaskQueue.length <= 200)) return 'batcherTaskQueue must be a task queue name';
   if (table !== undefined && typeof table !== 'string') return 'table must be a table name';
+  const { order } = input as Partial<TransactionInput>;
+  if (order !== undefined) {
+    if (typeof order !== 'object' || order === null) return 'order must be an object { amountCents, currency, placedAt, lines? }';
+    if (typeof order.amountCents !== 'string' || !/^-?\d{1,19}$/.test(order.amountCents)) return 'order.amountCents must be a whole number as a string';
+    if (typeof order.currency !== 'string') return 'order.currency must be a string';
+    if (typeof order.placedAt !== 'string' || Number.isNaN(Date.parse(order.placedAt))) return 'order.placedAt must be an ISO 8601 date';
+  }
   return undefined;
 }
 
@@ -37,12 +53,29 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   const { workflowId } = workflowInfo();
 
   await prepareTransaction({ workflowId, payload: input.payload });
-  const write = await batchedWrite(
-    input.table ?? DEMO_TABLE_NAME,
+  const options = { timeout: input.confirmationTimeoutMs, attemptTimeout: input.submitAttemptTimeoutMs, taskQueue: input.batcherTaskQueue };
+  // The JSON row and, when asked, the typed order row, in parallel; each settles before the
+  // transaction reports, so a failure names what happened to both.
+  const [json, order] = await Promise.allSettled([
     // Checked to be a JSON object above; its values are measured by batchedWrite.
-    { payload: input.payload as { [key: string]: JsonValue } },
-    { timeout: input.confirmationTimeoutMs, attemptTimeout: input.submitAttemptTimeoutMs, taskQueue: input.batcherTaskQueue },
-  );
+    batchedWrite(input.table ?? DEMO_TABLE_NAME, { payload: input.payload as { [key: string]: JsonValue } }, options),
+    input.order
+      ? batchedWrite<DemoOrderRow>(
+          DEMO_ORDERS_TABLE_NAME,
+          {
+            order_id: workflowId,
+            amount_cents: BigInt(input.order.amountCents),
+            currency: input.order.currency,
+            placed_at: new Date(input.order.placedAt),
+            lines: input.order.lines ?? null,
+          },
+          { ...options, requestId: orderRequestIdFor(workflowId) },
+        )
+      : Promise.resolve(undefined),
+  ]);
+  if (json.status === 'rejected') throw json.reason;
+  if (order.status === 'rejected') throw order.reason;
+  const write = json.value;
   const result: TransactionResult = {
     requestId: write.requestId,
     table: write.table,
@@ -51,6 +84,7 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
     shard: write.shard,
     confirmationLatencyMs: write.latencyMs,
     ...(write.settledAfter ? { verifiedAfterTimeout: true } : {}),
+    ...(order.value ? { order: { requestId: order.value.requestId, status: order.value.status, batchId: order.value.batchId } } : {}),
   };
   // Not cancellable: once the row is committed, the transaction finishes.
   await CancellationScope.nonCancellable(() => finalizeTransaction({ workflowId, batchId: result.batchId }));
