@@ -61,7 +61,7 @@ export interface BatchedWriteOptions {
 }
 
 export interface BatchedWriteResult extends WriteOutcome {
-  /** ms from submission to the outcome, measured where the outcome arrived (in this workflow). */
+  /** ms from submission to the batcher's answer (or, after a settle step, to the settle's result). */
   latencyMs: number;
   /** Set when the outcome came from the settle step (after a timeout, a cancellation or a failure), not from the batch. */
   settledAfter?: 'timeout' | 'cancellation' | 'failure';
@@ -163,7 +163,10 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
   const submittedAtMs = Date.now();
   try {
     const outcome = await awaitBatchedWrite({ requestId, table, row: encoded.row, submittedAtMs });
-    return { ...outcome, latencyMs: Date.now() - submittedAtMs };
+    // Measured to when the batcher answered (its clock), not to when this workflow next ran: after a
+    // requester worker was down, those differ by the outage. Bounded by the workflow's own view.
+    const answeredAt = typeof outcome.answeredAtMs === 'number' && outcome.answeredAtMs >= submittedAtMs ? Math.min(outcome.answeredAtMs, Date.now()) : Date.now();
+    return { ...outcome, latencyMs: answeredAt - submittedAtMs };
   } catch (err) {
     const cancelled = isCancellation(err);
     const why = failureType(err);

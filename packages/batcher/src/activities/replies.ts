@@ -51,7 +51,8 @@ export function createReplier(client: Client): Replier {
             const parent = r.trace ? propagation.extract(ROOT_CONTEXT, r.trace) : ROOT_CONTEXT;
             await tracer.startActiveSpan('CompleteActivity:awaitBatchedWrite', { kind: SpanKind.CLIENT, attributes: { 'batcher.requester_workflow_id': id.workflowId } }, parent, async (span) => {
               try {
-                if ('outcome' in r) await client.activity.complete(id, r.outcome);
+                // When the answer left: the requester's latency ends here, not when its workflow next runs.
+                if ('outcome' in r) await client.activity.complete(id, { ...r.outcome, answeredAtMs: Date.now() });
                 else await client.activity.fail(id, r.failure);
               } catch (err) {
                 span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });

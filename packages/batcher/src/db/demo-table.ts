@@ -42,7 +42,7 @@ export const DEMO_ORDERS_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${DEMO_ORDERS_
   amount_cents BIGINT NOT NULL,
   currency CHAR(3) NOT NULL,
   placed_at DATETIME(3) NOT NULL,
-  lines JSON NULL,
+  items JSON NULL,
   written_by_batch VARBINARY(128) NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 

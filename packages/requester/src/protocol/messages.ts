@@ -59,6 +59,8 @@ export interface WriteOutcome {
   /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
   batchId?: string;
   shard: number;
+  /** When the batcher sent this answer (ms since epoch, the batcher worker's clock). */
+  answeredAtMs?: number;
 }
 
 /** Per-row outcome of a bulk write, as returned by the bulk-write activity. */
