@@ -29,7 +29,7 @@ const { values } = parseArgs({
     'steady-seconds': { type: 'string', default: '30' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
-    phases: { type: 'string', default: 'ceiling,naive,batched,eager,traced,steady,burst,flood' },
+    phases: { type: 'string', default: 'ceiling,naive,batched,typed,eager,traced,steady,burst,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
 });
@@ -304,6 +304,13 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
   return longest;
 }
 
+/** Rows a run put into the demo's tables (the JSON one and the typed one), counted in the tables themselves. */
+async function rowsOfRun(pool: Pool, tag: string): Promise<number> {
+  const [json] = await pool.query(`SELECT COUNT(*) AS n FROM batched_writes WHERE request_id LIKE ?`, [`write:${tag}-%`]);
+  const [typed] = await pool.query(`SELECT COUNT(*) AS n FROM demo_orders WHERE order_id LIKE ?`, [`${tag}-%`]);
+  return Number((json as Array<{ n: number }>)[0]?.n ?? 0) + Number((typed as Array<{ n: number }>)[0]?.n ?? 0);
+}
+
 interface RunSpec {
   name: string;
   workflowType: string;
@@ -314,6 +321,8 @@ interface RunSpec {
   stepMs: number;
   /** Start one workflow every this many ms instead of all at once. */
   rateIntervalMs?: number;
+  /** The workflow's input beside its payload (e.g. a typed order row instead of the JSON one). */
+  extraInput?: (id: string, i: number) => Record<string, unknown>;
 }
 
 async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<PipelineFigures> {
@@ -333,12 +342,12 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     // A steady rate: one start every interval, not waiting for the previous one.
     const starts: Array<Promise<void>> = [];
     for (let i = 0; i < ids.length; i++) {
-      starts.push(startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: [ids[i] as string], input: (id, j) => ({ payload: { order: id, n: j } }) }));
+      starts.push(startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: [ids[i] as string], input: (id, j) => ({ payload: { order: id, n: j }, ...spec.extraInput?.(id, i) }) }));
       await new Promise((r) => setTimeout(r, Math.max(0, startedAt + (i + 1) * spec.rateIntervalMs! - Date.now())));
     }
     await Promise.all(starts);
   } else {
-    await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: ids, input: (id, j) => ({ payload: { order: id, n: j } }) });
+    await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: ids, input: (id, j) => ({ payload: { order: id, n: j }, ...spec.extraInput?.(id, j) }) });
   }
   const outcomes: TransactionOutcome[] = await awaitTransactions(client, ids, startedAt);
   const seconds = (Date.now() - startedAt) / 1000;
@@ -357,7 +366,7 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   }
   await Promise.all(workers.map((w) => w.stop()));
   const closed = await closedOnQueue(client, queues.MAIN_TASK_QUEUE);
-  const rows = (await allRows(pool)).filter((r) => r.status === 'committed' && r.requestId.startsWith(`write:${tag}-`)).length;
+  const rows = await rowsOfRun(pool, tag);
   const failedByType: Record<string, number> = {};
   for (const o of outcomes) if (!o.ok) failedByType[o.errorType ?? '?'] = (failedByType[o.errorType ?? '?'] ?? 0) + 1;
   const per1000 = (x: number, of: number) => Math.round((x / Math.max(1, of)) * 1000 * 100) / 100;
@@ -565,6 +574,17 @@ async function main(): Promise<void> {
     if (PHASES.has('ceiling')) pipelines.ceiling = await runPipeline(client, pool, { name: 'ceiling', workflowType: 'noWriteWorkflow', kind: 'baseline', n: N, stepMs: STEP_MS });
     if (PHASES.has('naive')) pipelines.naive = await runPipeline(client, pool, { name: 'naive', workflowType: 'directWriteWorkflow', kind: 'baseline', n: N, stepMs: STEP_MS });
     if (PHASES.has('batched')) pipelines.batched = await runPipeline(client, pool, { name: 'batched', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS });
+    // The same pipeline into a typed table (demo_orders: BIGINT, CHAR, DATETIME(3), JSON) instead of the JSON one.
+    if (PHASES.has('typed')) {
+      pipelines.typed = await runPipeline(client, pool, {
+        name: 'typed',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: N,
+        stepMs: STEP_MS,
+        extraInput: (_id, j) => ({ writeJsonRow: false, order: { amountCents: String(9_007_199_254_740_993n + BigInt(j)), currency: 'EUR', placedAt: new Date(Date.UTC(2026, 0, 1) + j).toISOString(), lines: [{ sku: `s-${j % 9}`, qty: 1 }] } }),
+      });
+    }
     if (PHASES.has('eager')) pipelines.eager = await runPipeline(client, pool, { name: 'eager', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS, env: { BATCH_FLUSH_POLICY: 'eager' } });
     if (PHASES.has('traced')) {
       const sink = await otlpSink();
@@ -582,6 +602,8 @@ async function main(): Promise<void> {
     const ratio = (a?: PipelineFigures, b?: PipelineFigures) => (a && b ? Math.round((a.throughputPerS / b.throughputPerS) * 100) / 100 : undefined);
     results.ratios = {
       batchedToNaive: ratio(pipelines.batched, pipelines.naive),
+      typedToNaive: ratio(pipelines.typed, pipelines.naive),
+      typedToBatched: ratio(pipelines.typed, pipelines.batched),
       batchedToCeiling: ratio(pipelines.batched, pipelines.ceiling),
       eagerToNaive: ratio(pipelines.eager, pipelines.naive),
       eagerToCeiling: ratio(pipelines.eager, pipelines.ceiling),

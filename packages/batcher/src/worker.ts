@@ -37,8 +37,11 @@ export const DEFAULT_ROUTING: ShardRouting = { taskQueue: 'batcher-queue', shard
 export const DEFAULT_SUBMIT: SubmitSettings = { lingerMs: 250, maxRequests: 500 };
 /** Ledger entries are kept this long. Must exceed the longest write timeout (7 days at most). */
 export const DEFAULT_LEDGER_RETENTION_HOURS = 30 * 24;
-/** How often the worker re-reads the declared tables' columns (a table altered, dropped or renamed). */
-const CATALOG_REFRESH_MS = 30_000;
+/**
+ * How often the worker re-reads the declared tables' columns (a table altered, dropped or renamed);
+ * a bulk write that finds a table or column missing asks for a re-read at once.
+ */
+const CATALOG_REFRESH_MS = 300_000;
 const RETENTION_EVERY_MS = 3_600_000;
 
 export interface BatcherOptions {

@@ -156,6 +156,8 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       return await writeOnce(input, rows, count);
     } catch (err) {
       if (!isDataError(err, kind)) {
+        // 1146 no such table, 1054 unknown column: the table changed under us; read it again.
+        if ((err as { errno?: number }).errno === 1146 || (err as { errno?: number }).errno === 1054) catalog.reloadSoon();
         // Retried by the batcher until the database is back. No SQL, no values, no cause chain
         // (mysql2 errors carry the statement with every row's values).
         throw ApplicationFailure.create({

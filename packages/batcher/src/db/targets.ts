@@ -363,6 +363,15 @@ export class Catalog {
     return this.tables.get(table);
   }
 
+  private reloading?: Promise<void>;
+
+  /** Re-reads the tables soon (once, however many ask): a write found a table or a column missing. */
+  reloadSoon(): void {
+    this.reloading ??= this.load(false)
+      .catch(() => undefined)
+      .finally(() => (this.reloading = undefined));
+  }
+
   /** Why a request for this table and row cannot be queued, or undefined. */
   problem(table: string, row: WireRow): string | undefined {
     const info = this.tables.get(table);

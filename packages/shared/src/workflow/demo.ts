@@ -24,6 +24,8 @@ export interface TransactionInput {
    * parallel with the JSON row: the transaction completes only when both are committed.
    */
   order?: DemoOrder;
+  /** Write the JSON row (false: only the order row, which `order` must then give). @default true */
+  writeJsonRow?: boolean;
 }
 
 /** A row of `demo_orders` as the transaction's input carries it (JSON-safe: the date as ISO text). */

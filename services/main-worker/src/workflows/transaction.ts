@@ -13,7 +13,7 @@ interface DemoOrderRow {
   amount_cents: bigint;
   currency: string;
   placed_at: Date;
-  lines: Array<{ sku: string; qty: number }> | null;
+  items: Array<{ sku: string; qty: number }> | null;
 }
 
 const { prepareTransaction } = proxyActivities<Activities>({
@@ -58,7 +58,7 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   // transaction reports, so a failure names what happened to both.
   const [json, order] = await Promise.allSettled([
     // Checked to be a JSON object above; its values are measured by batchedWrite.
-    batchedWrite(input.table ?? DEMO_TABLE_NAME, { payload: input.payload as { [key: string]: JsonValue } }, options),
+    input.writeJsonRow === false ? Promise.resolve(undefined) : batchedWrite(input.table ?? DEMO_TABLE_NAME, { payload: input.payload as { [key: string]: JsonValue } }, options),
     input.order
       ? batchedWrite<DemoOrderRow>(
           DEMO_ORDERS_TABLE_NAME,
@@ -67,7 +67,7 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
             amount_cents: BigInt(input.order.amountCents),
             currency: input.order.currency,
             placed_at: new Date(input.order.placedAt),
-            lines: input.order.lines ?? null,
+            items: input.order.lines ?? null,
           },
           { ...options, requestId: orderRequestIdFor(workflowId) },
         )
@@ -75,7 +75,8 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   ]);
   if (json.status === 'rejected') throw json.reason;
   if (order.status === 'rejected') throw order.reason;
-  const write = json.value;
+  const write = json.value ?? order.value;
+  if (!write) throw writeFailure(BatcherErrorTypes.InvalidRequest, 'transaction input rejected: writeJsonRow is false and there is no order');
   const result: TransactionResult = {
     requestId: write.requestId,
     table: write.table,
