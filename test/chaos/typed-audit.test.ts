@@ -14,7 +14,7 @@ const orderRow = (t: SentTransaction, change: Partial<OrderRow> = {}): OrderRow 
   amount_cents: t.order!.amountCents,
   currency: t.order!.currency,
   placed_at: t.order!.placedAt,
-  lines: JSON.stringify(t.order!.lines),
+  items: JSON.stringify(t.order!.lines),
   ...change,
 });
 const ledger = (entries: Array<[string, 'committed' | 'abandoned']>): LedgerStatus => new Map(entries);

@@ -24,7 +24,7 @@ export interface OrderRow {
   amount_cents: string;
   currency: string;
   placed_at: string;
-  lines: unknown;
+  items: unknown;
 }
 
 /** Ledger entries by request id: status only. */
@@ -217,7 +217,7 @@ function auditOrders(
     for (const row of rows) {
       v.typedRowsChecked++;
       const want = { amount_cents: t.order.amountCents, currency: t.order.currency, placed_at: new Date(t.order.placedAt).toISOString(), lines: t.order.lines ?? null };
-      const got = { amount_cents: String(row.amount_cents), currency: row.currency, placed_at: row.placed_at, lines: parsePayload(row.lines) ?? null };
+      const got = { amount_cents: String(row.amount_cents), currency: row.currency, placed_at: row.placed_at, lines: parsePayload(row.items) ?? null };
       if (!isDeepStrictEqual(got, want)) add('mismatch', t.workflowId, `order row ${JSON.stringify(got)} differs from the sent ${JSON.stringify(want)}`);
     }
   }
@@ -227,7 +227,7 @@ function auditOrders(
 /** The typed rows of a run (the chaos run's database holds nothing else). */
 export async function readOrders(conn: mysql.Connection): Promise<OrderRow[]> {
   const [rows] = await conn.query(
-    `SELECT order_id, CAST(amount_cents AS CHAR) AS amount_cents, currency, CONCAT(DATE_FORMAT(placed_at, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(placed_at) / 1000), 3, '0'), 'Z') AS placed_at, lines FROM demo_orders`,
+    `SELECT order_id, CAST(amount_cents AS CHAR) AS amount_cents, currency, CONCAT(DATE_FORMAT(placed_at, '%Y-%m-%dT%H:%i:%s.'), LPAD(FLOOR(MICROSECOND(placed_at) / 1000), 3, '0'), 'Z') AS placed_at, items FROM demo_orders`,
   );
   return rows as OrderRow[];
 }
