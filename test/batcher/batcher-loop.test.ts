@@ -20,10 +20,11 @@ import {
   type WriteRequest,
 } from '@batcher/shared/workflow';
 import { batcherSettings, loadConfig } from '@batcher/shared/node';
-import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@batcher/batcher-worker/worker';
+import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@write-batcher/batcher';
 import { globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
+import { demoRequests } from '../support/requests';
 import { timeSkippingServerPath } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
@@ -106,14 +107,8 @@ async function withBatcher(title: string, settings: Partial<BatcherSettings>, bo
   });
 }
 
-const requests = (n: number, tag: string): WriteRequest[] =>
-  Array.from({ length: n }, (_, i) => ({
-    requestId: `write:${tag}-${i}`,
-    requesterWorkflowId: `${tag}-${i}`,
-    payload: { i },
-    submittedAtMs: 0,
-    reply: { workflowId: `${tag}-${i}`, runId: randomUUID(), activityId: 'batched-write' },
-  }));
+/** n requests of the demo table, each from its own requester with the reply address batchedWrite gives it. */
+const requests = (n: number, tag: string): WriteRequest[] => demoRequests(n, tag);
 
 describe('batcher loop (time-skipping server unless said, stand-in bulk write)', () => {
   it('when 250 requests arrive at once, then two full batches go out at once and the last 50 after the flush interval', async (ctx) => {

@@ -1,4 +1,4 @@
-// The batcher's sandbox setting (services/batcher-worker/src/workflows/plain-stacks.ts) on the real
+// The batcher's sandbox setting (packages/batcher/src/workflows/plain-stacks.ts) on the real
 // time-skipping server, with the worker options the batcher worker uses: errors made in workflow
 // code keep their stack traces, and the SDK's per-promise stack recording is skipped.
 import { randomUUID } from 'node:crypto';
@@ -6,7 +6,7 @@ import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BATCHER_SANDBOX_OPTIONS } from '@batcher/batcher-worker/worker';
+import { BATCHER_SANDBOX_OPTIONS } from '@write-batcher/batcher';
 import { timeSkippingServerPath } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;

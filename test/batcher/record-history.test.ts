@@ -12,8 +12,9 @@ import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { BATCHER_WORKFLOW_TYPE, batcherStatsQuery, submitWritesSignal, type BulkWriteInput, type BulkWriteResult, type WriteRequest } from '@batcher/shared/workflow';
 import { batcherSettings, loadConfig } from '@batcher/shared/node';
-import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@batcher/batcher-worker/worker';
+import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@write-batcher/batcher';
 import { waitUntil } from '../support/processes';
+import { demoRequests } from '../support/requests';
 import { timeSkippingServerPath } from '../support/temporal';
 
 const fixture = process.env.RECORD_BATCHER_HISTORY;
@@ -38,8 +39,8 @@ describe.runIf(fixture)('record a batcher history (runs only when RECORD_BATCHER
         deliverAnswers: async (a: unknown[]) => ({ delivered: a.length, undeliverable: 0 }),
       },
     });
-    const group = (tag: string): WriteRequest[] =>
-      Array.from({ length: 7 }, (_, i) => ({ requestId: `write:${tag}-${i}`, requesterWorkflowId: `${tag}-${i}`, payload: { i }, submittedAtMs: 0, reply: { workflowId: `${tag}-${i}`, runId: randomUUID(), activityId: 'batched-write' } }));
+    // Requests as this release's batchedWrite sends them (typed rows, reply addresses bound to the requester).
+    const group = (tag: string): WriteRequest[] => demoRequests(7, tag);
     const send = (tag: string) => env.client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [group(tag)] });
     try {
       await worker.runUntil(async () => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@batcher/batcher-worker/worker';
+import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@write-batcher/batcher';
 
 function recorded(name: string): temporal.api.history.v1.History {
   return temporal.api.history.v1.History.decode(fs.readFileSync(path.join(__dirname, 'fixtures', name)));

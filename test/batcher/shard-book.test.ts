@@ -1,21 +1,27 @@
 // The batcher's state class on its own: every decision it makes, with no server at all.
 import { describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type BatcherSettings, type BulkWriteResult, type WriteRequest } from '@batcher/shared/workflow';
+import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type BatcherSettings, type BulkWriteResult, type WireRow, type WriteRequest } from '@batcher/shared/workflow';
 import { batcherSettings, loadConfig } from '@batcher/shared/node';
-import { ShardBook, type Batch } from '@batcher/batcher-worker/shard-book';
+import { ShardBook, type Batch } from '@write-batcher/batcher/testing';
+import { demoWireRow, replyFor } from '../support/requests';
 
 // The defaults a batcher worker runs with, from the one config loader; each test overrides what it is about.
 const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({ ...batcherSettings(loadConfig(['batching'], {}).batching), ...over });
 
 const RUN = '00000000-0000-4000-8000-000000000000';
-const request = (n: number, over: Partial<WriteRequest> = {}): WriteRequest => ({
-  requestId: `write:wf-${n}`,
-  requesterWorkflowId: `wf-${n}`,
-  payload: { n },
-  submittedAtMs: 0,
-  reply: { workflowId: `wf-${n}`, runId: RUN, activityId: `batched-write:write:wf-${n}` },
-  ...over,
-});
+/**
+ * Request n of the demo table from requester wf-n, `payload` its row's payload. Its reply address is
+ * the one batchedWrite gives it (bound to the requester and the request id, as the shard requires),
+ * derived from the request id and requester given in `over` unless `over.reply` is given too.
+ */
+const request = (n: number, over: Partial<WriteRequest> & { payload?: unknown } = {}): WriteRequest => {
+  const { payload = { n }, ...rest } = over;
+  const requestId = rest.requestId ?? `write:wf-${n}`;
+  const requesterWorkflowId = rest.requesterWorkflowId ?? `wf-${n}`;
+  return { requestId, requesterWorkflowId, table: 'batched_writes', row: demoWireRow(payload as Record<string, unknown>), submittedAtMs: 0, reply: replyFor(requesterWorkflowId, requestId, RUN), ...rest };
+};
+/** The same request id from another requester workflow (one that passed `requestId` to batchedWrite). */
+const fromRequester = (n: number, requesterWorkflowId: string): WriteRequest => request(n, { requesterWorkflowId });
 
 const committed = (batch: Batch): BulkWriteResult => ({
   batchId: batch.batchId,
@@ -54,12 +60,12 @@ describe('ShardBook', () => {
   it('when an id is pending or being written, then a repeat joins it and a finished one is answered from the dedup window', () => {
     const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
     book.offerSignal([request(1)], 1000);
-    const other = { workflowId: 'wf-other', runId: RUN, activityId: 'a' };
-    book.offerSignal([request(1), request(1, { reply: other })], 1000); // same requester again, and a second requester
+    const other = fromRequester(1, 'wf-other');
+    book.offerSignal([request(1), other], 1000); // same requester again, and a second requester
     const batch = book.takeBatch();
     expect(batch.rows).toHaveLength(1);
-    expect(batch.rows[0]?.replies).toEqual([request(1).reply, other]);
-    book.offerSignal([request(1, { reply: { ...other, workflowId: 'wf-third' } })], 1001); // while it is written
+    expect(batch.rows[0]?.replies).toEqual([request(1).reply, other.reply]);
+    book.offerSignal([fromRequester(1, 'wf-third')], 1001); // while it is written
     book.finishBatch(batch, committed(batch), 1002);
     expect(book.takeAnswers()).toEqual([expect.objectContaining({ requestId: 'write:wf-1', outcome: { status: 'duplicate', batchId: batch.batchId } })]);
     book.offerSignal([request(1)], 1003); // after: from the window, no write
@@ -88,7 +94,7 @@ describe('ShardBook', () => {
     expect(byCount.takeAnswers().map((a) => a.outcome)).toEqual([4, 5].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded, reason: expect.stringMatching(/limit 3/) })));
 
     const byBytes = new ShardBook(0, settings({ maxPendingBytes: 100_000 }), RUN);
-    byBytes.offerSignal(Array.from({ length: 10 }, (_, i) => request(i, { payload: { blob: 'é'.repeat(7000) } })), 1000); // 14 000 bytes each in UTF-8
+    byBytes.offerSignal(Array.from({ length: 10 }, (_, i) => request(i, { payload: { blob: 'é'.repeat(6500) } })), 1000); // 13 000 bytes each in UTF-8, about 13 400 with its table, reply and fingerprint
     expect(byBytes.pendingCount).toBe(7);
     expect(byBytes.stats(1000).refused).toBe(3);
 
@@ -107,27 +113,67 @@ describe('ShardBook', () => {
       null,
       42,
       { requestId: 'x' }, // no reply address: nobody to answer
+      // Request ids no reply address can carry (the activity id is derived from the request id, and
+      // an activity id is printable ASCII): since the redesign these are dropped, not answered.
       request(1, { requestId: 'has space' }),
-      request(2, { requestId: 'x'.repeat(256) }),
       request(3, { requestId: 'caf\u00e9' }),
       request(4, { requestId: 'lone-\ud800' }),
-      request(5, { payload: deep as Record<string, unknown> }),
+      request(2, { requestId: 'x'.repeat(256) }), // a well-formed address, an id over the limit: refused typed
+      request(5, { payload: deep }),
       request(6, { payload: { cjk: '字'.repeat(6000) } }), // 18 000 bytes, 6000 UTF-16 units
-      request(7, { payload: [] as unknown as Record<string, unknown> }),
-      request(8, { requesterWorkflowId: 'w'.repeat(1001) }),
+      request(7, { row: [] as unknown as WireRow }),
+      request(8, { requesterWorkflowId: 'w'.repeat(1001) }), // the reply address names it too: unusable
       request(9, { reply: { workflowId: 'w'.repeat(1001), runId: RUN, activityId: 'a' } }),
       request(10, { payload: { n: Number.NaN } }),
+      request(11, { table: 'no such; table' }),
+      // Reply addresses that are not the requester's own waiting activity (new in the redesign):
+      // a forged one would complete someone else's activity, so it is dropped and counted.
+      request(12, { reply: replyFor('wf-victim', 'write:wf-12', RUN) }),
+      request(13, { reply: { ...replyFor('wf-13', 'write:wf-13', RUN), activityId: 'batched-write' } }),
+      request(14, { requesterWorkflowId: 'write-batcher-1' }), // a batcher's own workflow
     ];
     expect(() => book.offerSignal(hostile, 1000)).not.toThrow();
     expect(() => book.offerSignal('not an array', 1000)).not.toThrow();
     expect(book.pendingCount).toBe(0);
     const answers = book.takeAnswers();
-    expect(answers).toHaveLength(9); // the ones with a usable reply address (all but the first three and wf-9)
+    // The ones with a usable reply address: ids 2, 5, 6, 7, 10 and 11.
+    expect(answers.map((a) => a.requestId)).toEqual(['x'.repeat(256), 'write:wf-5', 'write:wf-6', 'write:wf-7', 'write:wf-10', 'write:wf-11']);
     for (const a of answers) expect(a.outcome).toEqual(expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.InvalidRequest }));
     expect(answers.find((a) => a.requestId === 'write:wf-6')?.outcome).toEqual(expect.objectContaining({ reason: expect.stringMatching(new RegExp(`18\\d{3} bytes.*limit is ${MAX_PAYLOAD_BYTES}`)) }));
+    expect(answers.find((a) => a.requestId === 'write:wf-11')?.outcome).toEqual(expect.objectContaining({ reason: 'table must be a table name' }));
+    const stats = book.stats(1000);
+    expect(stats.repliesRefused).toBe(11); // null, 42, { requestId }, ids 1, 3, 4, 8, 9, 12, 13 and 14
+    expect(stats.rejected).toBe(7); // the six answered, and the signal that was not a group of requests
     // The shard still takes a good request afterwards.
-    book.offerSignal([request(11)], 1001);
+    book.offerSignal([request(15)], 1001);
     expect(book.pendingCount).toBe(1);
+  });
+
+  it('when a request arrives alone, not in an array, then it is taken as a group of one', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.offerSignal(request(1), 1000);
+    expect(book.pendingCount).toBe(1);
+  });
+
+  it('when a run started by an earlier release takes a request in that release\'s form, then it is queued as that release queued it (upgrade replay)', () => {
+    // The form of every request in a history recorded before typed rows: `payload`, no table, and a
+    // reply address checked for its shape only. A run of this release refuses it; a run started by
+    // an earlier release (no 'typed-rows-and-bound-replies' marker) must take it as it did, or its
+    // replay would miss the bulk writes its history holds (test/batcher/replay.test.ts).
+    const earlier = { requestId: 'write:a-0', requesterWorkflowId: 'a-0', payload: { i: 0 }, submittedAtMs: 0, reply: { workflowId: 'a-0', runId: RUN, activityId: 'batched-write' } };
+    const current = new ShardBook(0, settings(), RUN);
+    current.offerSignal([earlier], 1000);
+    expect(current.pendingCount).toBe(0);
+    expect(current.stats(1000).repliesRefused).toBe(1);
+
+    const replayed = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN, undefined, 'write-batcher-0', true);
+    replayed.offerSignal([earlier, { ...earlier, payload: { i: 'another' } }], 1000); // a repeat is a duplicate, as it was
+    expect(replayed.takeAnswers()).toEqual([]);
+    const batch = replayed.takeBatch();
+    expect(batch.rows).toEqual([expect.objectContaining({ requestId: 'write:a-0', table: 'batched_writes', row: demoWireRow({ i: 0 }) })]);
+    // Requests of the current form get the current checks in such a run too.
+    replayed.offerSignal([request(12, { reply: replyFor('wf-victim', 'write:wf-12', RUN) })], 1001);
+    expect(replayed.stats(1001).repliesRefused).toBe(1);
   });
 
   it('when it continues as new, then pending requests, the window and undelivered answers are carried and the size is recorded', () => {

@@ -1,6 +1,6 @@
 // The health monitor against the run's real Temporal dev server and MariaDB: an in-process batcher
 // worker writes real batches, and the monitor (in-process, port 0) reports, restarts and renders them.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,15 +8,16 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { batcherWorkflowId, shardFor, type WriteRequest } from '@batcher/shared/workflow';
+import { batcherWorkflowId, shardFor } from '@batcher/shared/workflow';
 import { batcherSettings, createLogger, createPool, ensureBatcherShards, loadConfig, migrate, signalWithStartBatcher, type Config } from '@batcher/shared/node';
 import { writeWorkflowBundle } from '@batcher/shared/worker';
-import { createBatcherWorker, workflowsPath } from '@batcher/batcher-worker/worker';
+import { createBatcherWorker, workflowsPath } from '@write-batcher/batcher';
 import { MAX_POLL_INTERVAL_MS, ShardMonitor, startHealthMonitor, type HealthMonitorOptions, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor';
 import { globalMysql, globalTemporal, serviceEnv } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { freePort, repoRoot, spawnLogged } from '../support/processes';
 import { startTemporalDevServer } from '../support/temporal';
+import { demoRequest } from '../support/requests';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.join(repoRoot, '.run', 'health-monitor-status-page.png');
@@ -69,7 +70,11 @@ const uniqueSlug = (title: string): string => `${slugOf(title)}-${Date.now().toS
 interface BatcherOptions {
   /** 'later': no worker polls the task queue until startWorker() is called. @default 'now' */
   worker?: 'now' | 'later';
-  /** MySQL port the worker's pool connects to, instead of the run's MariaDB (e.g. a closed port: the database is down). */
+  /**
+   * MySQL port the worker's pool connects to once the worker has started, instead of the run's
+   * MariaDB (e.g. a closed port: the database is down). The worker starts on the run's MariaDB: it
+   * reads its tables' columns at start-up, and a database down then stops the start.
+   */
   workerMysqlPort?: number;
 }
 
@@ -105,16 +110,38 @@ async function startBatcher(title: string, overrides: Record<string, string>, op
   const client = new Client({ connection, namespace: temporal.namespace });
 
   let workerPool = pool;
+  let databaseDown = (): void => undefined;
   if (options.workerMysqlPort !== undefined) {
-    workerPool = createPool({ ...config.mysql, port: options.workerMysqlPort }, { connectionLimit: 2, connectTimeout: 1000 });
-    const own = workerPool;
-    cleanups.push(() => own.end());
+    const down = createPool({ ...config.mysql, port: options.workerMysqlPort }, { connectionLimit: 2, connectTimeout: 1000 });
+    cleanups.push(() => down.end());
+    // The worker's pool: the run's MariaDB until databaseDown(), the closed port from then on.
+    let current = pool;
+    databaseDown = () => {
+      current = down;
+    };
+    workerPool = new Proxy(pool, {
+      get(_target, key) {
+        const value = Reflect.get(current, key, current) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(current) : value;
+      },
+    });
   }
   let worker: Awaited<ReturnType<typeof createBatcherWorker>> | undefined;
   let workerRun: Promise<void> | undefined;
   const startWorker = async () => {
     if (worker) return;
-    worker = await createBatcherWorker({ connection: workerConnection, namespace: temporal.namespace, taskQueue: config.batcher.taskQueue, pool: workerPool, settings: batcherSettings(loadConfig(['batching'], env).batching), workflowBundlePath: bundlePath, shutdownGraceMs: 1000 });
+    const batching = loadConfig(['batching'], env).batching;
+    worker = await createBatcherWorker({
+      connection: workerConnection,
+      namespace: temporal.namespace,
+      pool: workerPool,
+      tables: batching.tables,
+      routing: config.batcher,
+      settings: batcherSettings(batching),
+      workflowBundlePath: bundlePath,
+      shutdownGraceMs: 1000,
+    });
+    databaseDown();
     workerRun = worker.run();
   };
   cleanups.push(async () => {
@@ -141,9 +168,10 @@ async function startBatcher(title: string, overrides: Record<string, string>, op
       for (let i = 0; i < n; i++) {
         const requestId = `write:${slug}-${sent++}`;
         // The requesters are ids only (no workflow runs under them): the batcher counts their
-        // confirmations as undeliverable, which does not affect batching or statistics.
+        // confirmations as undeliverable, which does not affect batching or statistics. Their
+        // reply addresses are the ones batchedWrite would give (a shard drops any other).
         const requesterWorkflowId = `requester-${requestId}`;
-        const request: WriteRequest = { requestId, requesterWorkflowId, payload: { n: sent, test: slug }, submittedAtMs: Date.now(), reply: { workflowId: requesterWorkflowId, runId: randomUUID(), activityId: 'none' } };
+        const request = demoRequest(requestId, requesterWorkflowId, { n: sent, test: slug }, { submittedAtMs: Date.now() });
         await signalWithStartBatcher(client, config.batcher, shardFor(requestId, config.batcher.shards), [request]);
         ids.push(requestId);
       }

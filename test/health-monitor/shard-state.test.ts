@@ -11,7 +11,7 @@ function stats(over: Partial<MonitoredBatcherStats> = {}): MonitoredBatcherStats
   return {
     shard: 0, pending: 0, pendingBytes: 0, batchesWritten: 0, rowsWritten: 0, duplicates: 0, rejected: 0, signalsThisRun: 0, signalsTotal: 0,
     continueAsNewCount: 0, dedupWindowSize: 0, continueAsNewPayloadBytes: 0, largestContinueAsNewPayloadBytes: 0, lastFlushAtMs: null, lastBatch: null,
-    confirmationsUndeliverable: 0, recentBatches: [], ...over,
+    confirmationsUndeliverable: 0, answersDropped: 0, repliesRefused: 0, recentBatches: [], ...over,
   };
 }
 

@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import {
   BATCHER_WORKFLOW_TYPE,
   BatcherErrorTypes,
+  MAX_PAYLOAD_DEPTH,
   MAX_REQUESTER_WORKFLOW_ID_BYTES,
+  awaitActivityIdFor,
   batcherWorkflowId,
   requestIdFor,
   submitWritesSignal,
@@ -14,6 +16,7 @@ import {
 } from '@batcher/shared/workflow';
 import { signalWithStartBatcher } from '@batcher/shared/node';
 import { waitUntil } from '../support/processes';
+import { demoRequest, replyFor } from '../support/requests';
 import { pipelinePerTest, type Pipeline } from './pipeline';
 
 const startPipeline = pipelinePerTest();
@@ -65,7 +68,12 @@ async function expectShardLive(pipeline: Pipeline): Promise<void> {
   expect(await batcherTaskTrouble(pipeline)).toEqual([]);
 }
 
-const reply = () => ({ workflowId: 'nobody-waits', runId: randomUUID(), activityId: 'batched-write' });
+/**
+ * The reply address batchedWrite would give request `requestId` of workflow `workflowId` (the only
+ * one a shard accepts since the redesign; nobody waits there in these tests, so its answers count as
+ * undeliverable).
+ */
+const reply = (workflowId: string, requestId: string) => replyFor(workflowId, requestId);
 
 describe('hostile input', () => {
   it('when transactions carry bad ids, payloads or inputs, then each fails typed before anything is queued, and the shard stays live', async (ctx) => {
@@ -77,7 +85,7 @@ describe('hostile input', () => {
       { id: `${base}-café`, input: { payload: { a: 1 } }, why: /printable ASCII/ },
       { id: `${base} space`, input: { payload: { a: 1 } }, why: /printable ASCII/ },
       { id: `${base}-cjk`, input: { payload: { text: '字'.repeat(16_000) } }, why: /48\d{3} bytes as JSON; the limit is 16384/ },
-      { id: `${base}-deep`, input: { payload: JSON.parse(`${'{"d":'.repeat(100)}{}${'}'.repeat(100)}`) }, why: /nested deeper than 32/ },
+      { id: `${base}-deep`, input: { payload: JSON.parse(`${'{"d":'.repeat(100)}{}${'}'.repeat(100)}`) }, why: new RegExp(`row is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`) }, // 32 levels of JSON, plus the row and the value's tag
       { id: `${base}-null`, input: null, why: /input must be an object/ },
       { id: `${base}-abc`, input: { payload: { a: 1 }, confirmationTimeoutMs: 'abc' }, why: /confirmationTimeoutMs must be a whole number/ },
       { id: `${base}-array`, input: { payload: [1, 2] }, why: /payload must be a JSON object/ },
@@ -98,28 +106,32 @@ describe('hostile input', () => {
 
   it('when a shard is sent hostile signals directly, then each request is refused or dropped, and the shard stays live', async (ctx) => {
     const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
-    // A payload nested 200 000 deep: the client cannot even serialise it, so the JSON goes raw.
+    // A row nested 200 000 deep: the client cannot even serialise it, so the JSON goes raw.
     const deep = `${'{"d":'.repeat(200_000)}{}${'}'.repeat(200_000)}`;
-    await rawSignal(pipeline, `[{"requestId":"write:deep","requesterWorkflowId":"deep","submittedAtMs":0,"reply":${JSON.stringify(reply())},"payload":${deep}}]`);
-    // Not an array, not objects, a lone surrogate, a requester id of 1001 characters, an unknown signal.
+    await rawSignal(pipeline, `[{"requestId":"write:deep","requesterWorkflowId":"deep","submittedAtMs":0,"reply":${JSON.stringify(reply('deep', 'write:deep'))},"table":"batched_writes","row":{"payload":{"@wb":"json","v":${deep}}}}]`);
+    // A lone object (taken as a group of one since the redesign), not objects, a lone surrogate in an
+    // id, a requester id of 1001 characters, an unknown signal (its argument is looked at since the
+    // redesign: an array is taken as requests). None of them names a reply address the shard may
+    // answer, so each is dropped and counted in repliesRefused (they counted as rejected before).
     await rawSignal(pipeline, '{"not":"an array"}');
     await rawSignal(pipeline, '[null, 42, "x", {}]');
-    await rawSignal(pipeline, `[{"requestId":"write:\\ud800","requesterWorkflowId":"w","submittedAtMs":0,"payload":{},"reply":${JSON.stringify(reply())}}]`);
-    await rawSignal(pipeline, JSON.stringify([{ requestId: 'write:long', requesterWorkflowId: 'w'.repeat(1001), submittedAtMs: 0, payload: {}, reply: { ...reply(), workflowId: 'w'.repeat(1001) } }]));
+    await rawSignal(pipeline, `[{"requestId":"write:\\ud800","requesterWorkflowId":"w","submittedAtMs":0,"table":"batched_writes","row":{"a":1},"reply":{"workflowId":"w","runId":"${randomUUID()}","activityId":"${awaitActivityIdFor('write:')}\\ud800"}}]`);
+    await rawSignal(pipeline, JSON.stringify([demoRequest('write:long', 'w'.repeat(1001), {})]));
     await rawSignal(pipeline, '["anything"]', 'noSuchSignal');
     // Each group below in a workflow task of its own, so the per-task budget is exact.
-    await waitUntil('the hostile signals', async () => (await pipeline.stats()).requestsTotal >= 7, { timeoutMs: 60_000 });
-    // 2 500 invalid requests in one signal: refused in one short task, answered by one delivery activity.
-    const invalid: WriteRequest[] = Array.from({ length: 2500 }, (_, i) => ({ requestId: `bad id ${i}`, requesterWorkflowId: 'w', payload: {}, submittedAtMs: 0, reply: reply() }));
+    await waitUntil('the hostile signals', async () => (await pipeline.stats()).requestsTotal >= 9, { timeoutMs: 60_000 });
+    // 2 500 invalid requests (no such table) in one signal: refused in one short task, answered by one delivery activity.
+    const invalid: WriteRequest[] = Array.from({ length: 2500 }, (_, i) => demoRequest(`write:bad-table-${i}`, 'w', {}, { table: 'not a table!' }));
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, invalid);
-    await waitUntil('the invalid requests', async () => (await pipeline.stats()).requestsTotal >= 2507, { timeoutMs: 60_000 });
+    await waitUntil('the invalid requests', async () => (await pipeline.stats()).requestsTotal >= 2509, { timeoutMs: 60_000 });
     // 450 requests with ids of the longest allowed size: the dedup window stays within its bytes.
-    const longIds: WriteRequest[] = Array.from({ length: 450 }, (_, i) => ({ requestId: `write:${String(i).padStart(4, '0')}-${'i'.repeat(240)}`, requesterWorkflowId: 'w', payload: {}, submittedAtMs: 0, reply: reply() }));
+    const longIds: WriteRequest[] = Array.from({ length: 450 }, (_, i) => demoRequest(`write:${String(i).padStart(4, '0')}-${'i'.repeat(244)}`, 'w', {}));
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, longIds);
     await waitUntil('the long-id rows', async () => (await pipeline.stats()).rowsWritten >= 450, { timeoutMs: 60_000 });
     const stats = await pipeline.stats();
-    expect(stats.requestsTotal).toBe(1 + 4 + 1 + 1 + 2500 + 450); // every request seen (the non-array signal has none)
-    expect(stats.rejected).toBe(1 + 1 + 4 + 1 + 1 + 1000); // all but those over the per-task budget
+    expect(stats.requestsTotal).toBe(1 + 1 + 4 + 1 + 1 + 1 + 2500 + 450); // every request seen
+    expect(stats.repliesRefused).toBe(1 + 4 + 1 + 1 + 1); // dropped: nobody this shard may answer
+    expect(stats.rejected).toBe(1 + 1000); // the deep row, and the invalid ones within the per-task budget
     expect(stats.refused).toBe(1500); // the per-task budget (1000) refused the rest of the 2 500 as overload
     expect(stats.continueAsNewPayloadBytes).toBeLessThan(200_000);
     await expectShardLive(pipeline);
@@ -133,7 +145,7 @@ describe('hostile input', () => {
     const { startTransactions, awaitTransactions } = await import('@batcher/starter/run-transactions');
     const startedAt = Date.now();
     // 16 200 bytes each in UTF-8 (5 400 UTF-16 units): under the 16 KiB cap, 1 MB together.
-    await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: ids, input: () => ({ payload: { text: '字'.repeat(5400) } }) });
+    await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: ids, input: () => ({ payload: { text: '字'.repeat(5400) }, batcherTaskQueue: pipeline.batcher.taskQueue }) }); // the write's activities run on the batcher's task queue
     const outcomes = await awaitTransactions(pipeline.client, ids, startedAt);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     const stats = await pipeline.stats();

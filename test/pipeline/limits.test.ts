@@ -3,10 +3,11 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, TRANSACTION_WORKFLOW_TYPE, batcherWorkflowId, requestIdFor, type BulkWriteInput, type BulkWriteResult } from '@batcher/shared/workflow';
 import { createPool, loadConfig, migrate, type Pool } from '@batcher/shared/node';
-import { createBulkWriter } from '@batcher/batcher-worker/bulk-write';
+import { DEMO_TARGET } from '@write-batcher/batcher';
+import { Catalog, createBulkWriter, databaseOf } from '@write-batcher/batcher/testing';
 import { globalMysql } from '../support/global-servers';
 import { slugOf } from '../support/naming';
-import { pipelinePerTest } from './pipeline';
+import { demoRow, pipelinePerTest } from './pipeline';
 
 const startPipeline = pipelinePerTest();
 
@@ -20,11 +21,13 @@ async function testDatabase(title: string): Promise<Pool> {
 
 /**
  * The bulk-write activity run in the SDK's activity environment (logger, context) on the real
- * MariaDB. Its rows carry no reply addresses, so the replier is never asked; the stand-in says so
- * by failing if it is.
+ * MariaDB, writing the demo table. Its rows carry no reply addresses, so the replier is never
+ * asked; the stand-in says so by failing if it is.
  */
-function bulkWriterOn(pool: Pool): (input: BulkWriteInput) => Promise<BulkWriteResult> {
-  const { bulkWrite } = createBulkWriter(pool, {
+async function bulkWriterOn(pool: Pool): Promise<(input: BulkWriteInput) => Promise<BulkWriteResult>> {
+  const catalog = new Catalog(pool, [DEMO_TARGET], databaseOf(pool) ?? '');
+  await catalog.load(true);
+  const { bulkWrite } = createBulkWriter(pool, catalog, {
     deliver: async (replies) => {
       if (replies.length > 0) throw new Error('no replies expected in this test');
       return { delivered: 0, undeliverable: 0 };
@@ -57,7 +60,8 @@ describe('limits', () => {
   });
 
   it('when a workflow of another type holds the batcher id, then the workflow fails with WriteSubmissionFailed and writes nothing', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: false, businessStepMs: 0 });
+    // The batcher worker runs: the submission is its activity (on its task queue) since the redesign.
+    const pipeline = await startPipeline({ title: ctx.task.name, businessStepMs: 0 });
     // Signal-with-start does not check the type: the submitter must.
     await pipeline.client.workflow.start(TRANSACTION_WORKFLOW_TYPE, {
       workflowId: batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0),
@@ -85,13 +89,13 @@ describe('limits', () => {
   it('when the bulk-write activity is retried after its batch committed, then no row is doubled and every row is still reported committed', async (ctx) => {
     const pool = await testDatabase(ctx.task.name);
     try {
-      const bulkWrite = bulkWriterOn(pool);
-      const input = { batchId: 'retry-batch-1', shard: 0, rows: [1, 2, 3].map((i) => ({ requestId: `retry-${i}`, requesterWorkflowId: `wf-${i}`, payload: { i }, replies: [] })) };
+      const bulkWrite = await bulkWriterOn(pool);
+      const input = { batchId: 'retry-batch-1', shard: 0, rows: [1, 2, 3].map((i) => ({ requestId: `retry-${i}`, requesterWorkflowId: `wf-${i}`, table: 'batched_writes', row: demoRow({ i }), replies: [] })) };
       const first = await bulkWrite(input);
       const retried = await bulkWrite(input); // as if the worker died before reporting the first
       expect(first.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'committed']);
       expect(retried.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'committed']);
-      expect(first.statements).toBe(4); // BEGIN, INSERT, SELECT, COMMIT
+      expect(first.statements).toBe(4); // BEGIN, INSERT into the ledger, INSERT into the table, COMMIT
       // A later batch carrying one of them again learns it is a duplicate of the first batch.
       const later = await bulkWrite({ batchId: 'retry-batch-2', shard: 0, rows: [input.rows[0]!] });
       expect(later.outcomes).toEqual([{ requestId: 'retry-1', status: 'duplicate', batchId: 'retry-batch-1' }]);
@@ -105,10 +109,10 @@ describe('limits', () => {
   it('when the database refuses one row of a batch, then only that row is rejected with the data error and the rest are committed together', async (ctx) => {
     const pool = await testDatabase(ctx.task.name);
     try {
-      const bulkWrite = bulkWriterOn(pool);
-      // batchedWrite() refuses such an id before it is queued; here it reaches the table, as a
-      // column narrower than the limits would let it.
-      const rows = ['a', 'b', 'x'.repeat(300), 'c', 'd'].map((id) => ({ requestId: id, requesterWorkflowId: 'wf', payload: { id: id.slice(0, 3) }, replies: [] }));
+      const bulkWrite = await bulkWriterOn(pool);
+      // batchedWrite() refuses such an id before it is queued; here it reaches the database, as a
+      // column (the ledger's request id) narrower than the limits would let it.
+      const rows = ['a', 'b', 'x'.repeat(300), 'c', 'd'].map((id) => ({ requestId: id, requesterWorkflowId: 'wf', table: 'batched_writes', row: demoRow({ id: id.slice(0, 3) }), replies: [] }));
       const result = await bulkWrite({ batchId: 'bad-row', shard: 0, rows });
       expect(result.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'rejected', 'committed', 'committed']);
       expect(result.outcomes[2]?.errorType).toBe(BatcherErrorTypes.DataRejected);

@@ -2,11 +2,12 @@
 // own task queues, against the run's real Temporal server and a database of the test's own.
 import { createHash } from 'node:crypto';
 import { Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterEach } from 'vitest';
 import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
 import { allRows, batcherSettings, createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool, type TargetTable } from '@batcher/shared/node';
 import { createBatcherWorker } from '@write-batcher/batcher';
+import { Catalog, createSubmitActivities, databaseOf } from '@write-batcher/batcher/testing';
 import { createMainWorker } from '@batcher/main-worker/worker';
 import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 import { globalMysql, globalTemporal } from '../support/global-servers';
@@ -30,8 +31,13 @@ export interface PipelineOptions {
   setupSql?: string[];
   /** MySQL to use instead of the run's MariaDB (e.g. one the test stops and starts). */
   mysql?: { host: string; port: number; user: string; password: string };
-  /** Start the batcher worker (false: requests are never written). @default true */
-  batcherWorker?: boolean;
+  /**
+   * Start the batcher worker (false: requests are never submitted, written or settled, since both
+   * requester activities run on the batcher's task queue). 'activities-only': a worker on the
+   * batcher's task queue with the submit and settle activities only, so requests reach their shard
+   * and ids are settled, but no worker runs the shards and nothing is written. @default true
+   */
+  batcherWorker?: boolean | 'activities-only';
   /** Simulated business step. @default 20 */
   businessStepMs?: number;
   connection?: NativeConnection;
@@ -79,7 +85,20 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const mainTaskQueue = `main-${slug}`;
 
   const workers: Worker[] = [];
-  if (options.batcherWorker !== false) {
+  if (options.batcherWorker === 'activities-only') {
+    const tables = [...config.batching.tables, ...(options.tables ?? [])];
+    const catalog = new Catalog(pool, tables, databaseOf(pool) ?? '');
+    await catalog.load(true);
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace,
+        taskQueue: config.batcher.taskQueue,
+        activities: createSubmitActivities({ client, pool, catalog, routing: config.batcher, submit: { lingerMs: config.batching.submitLingerMs, maxRequests: config.batching.submitGroupMaxRequests } }),
+        shutdownGraceTime: 1000,
+      }),
+    );
+  } else if (options.batcherWorker !== false) {
     workers.push(
       await createBatcherWorker({
         connection,

@@ -31,7 +31,9 @@ describe('settle', () => {
   });
 
   it('when a transaction is cancelled while its write waits, then it ends cancelled with its id claimed, and a batch that comes later does not write it', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: false, businessStepMs: 0 });
+    // The request reaches its shard and the id is settled (both activities of the batcher's task
+    // queue run), but no worker runs the shard: the write waits until it is cancelled.
+    const pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: 'activities-only', businessStepMs: 0 });
     const [id] = pipeline.ids(1) as [string];
     const running = pipeline.run([id], 60_000);
     const handle = pipeline.client.workflow.getHandle(id);

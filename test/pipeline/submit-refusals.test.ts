@@ -8,8 +8,10 @@ import { ServiceError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, type AwaitWriteInput } from '@batcher/shared/workflow';
-import { createBatchedWriteActivities, isSignalLimitRefusal, type Pool } from '@batcher/shared/node';
+import { BatcherErrorTypes, awaitActivityIdFor, type AwaitWriteInput } from '@batcher/shared/workflow';
+import type { Pool } from '@batcher/shared/node';
+import { createSubmitActivities, isSignalLimitRefusal, type Catalog } from '@write-batcher/batcher/testing';
+import { demoRow } from './pipeline';
 
 /** The error the TypeScript client raises when the server answers signal-with-start with `details`. */
 function refusal(code: number, details: string): ServiceError {
@@ -19,14 +21,19 @@ function refusal(code: number, details: string): ServiceError {
 
 async function submitAgainst(err: ServiceError): Promise<unknown> {
   const client = { workflow: { signalWithStart: () => Promise.reject(err) } } as unknown as Client;
-  const activities = createBatchedWriteActivities({
+  const activities = createSubmitActivities({
     client,
     pool: {} as Pool, // never reached: the submission fails first
-    batcher: { shards: 1, taskQueue: 'batcher', workflowIdPrefix: 'batcher' },
-    requester: { confirmationTimeoutMs: 60_000, submitAttemptTimeoutMs: 15_000, submitLingerMs: 0, submitGroupMaxRequests: 500 },
+    // The demo table's columns are not what is under test: every row is taken.
+    catalog: { problem: () => undefined } as unknown as Catalog,
+    routing: { shards: 1, taskQueue: 'batcher', workflowIdPrefix: 'batcher' },
+    submit: { lingerMs: 0, maxRequests: 500 },
   });
-  const input: AwaitWriteInput = { requestId: 'write:refusals-1', requesterWorkflowId: 'refusals-1', payload: { n: 1 }, submittedAtMs: 0, reply: { workflowId: 'refusals-1', runId: '00000000-0000-4000-8000-000000000000', activityId: 'batched-write' } };
-  return new MockActivityEnvironment().run((i: AwaitWriteInput) => activities.awaitBatchedWrite(i), input).then(
+  const requestId = 'write:refusals-1';
+  const input: AwaitWriteInput = { requestId, table: 'batched_writes', row: demoRow({ n: 1 }), submittedAtMs: 0 };
+  // The activity runs on the batcher's task queue, scheduled by batchedWrite in the requester's workflow.
+  const env = new MockActivityEnvironment({ activityId: awaitActivityIdFor(requestId), workflowExecution: { workflowId: 'refusals-1', runId: '00000000-0000-4000-8000-000000000000' } });
+  return env.run((i: AwaitWriteInput) => activities.awaitBatchedWrite(i), input).then(
     () => undefined,
     (e: unknown) => e,
   );

@@ -97,7 +97,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     throw new Error(`shard ${input.shard} is starting: its settings are not read yet`);
   });
   // Settings belong to the batcher worker: read at each run start, so an upgrade reaches running shards.
-  const { routing, ...settings } = (await batcherSettings()) as Awaited<ReturnType<Activities['batcherSettings']>> & { routing?: Awaited<ReturnType<Activities['batcherSettings']>>['routing'] };
+  // A run started by an earlier release replays the settings its history recorded: no routing there.
+  const { routing, ...settings }: Omit<Awaited<ReturnType<Activities['batcherSettings']>>, 'routing'> & { routing?: Awaited<ReturnType<Activities['batcherSettings']>>['routing'] } = await batcherSettings();
   const { workflowId, runId } = workflowInfo();
   // A shard runs under its own id only, and only within the configured shard count: otherwise it
   // would take requests that routing never sends it.

@@ -77,7 +77,7 @@ export function batcherFamilyTest(shardWorkflowId: string): (workflowId: string)
 /** The table of every request of an earlier release (the demo table; its rows were `{ payload }`). */
 const EARLIER_TABLE = 'batched_writes';
 /** The row of the demo table that an earlier release's `payload` stands for. */
-const earlierRow = (payload: unknown): WireRow => ({ payload: { '@wb': 'json', v: (payload ?? null) as never } }) as WireRow;
+const earlierRow = (payload: unknown): WireRow => ({ payload: { '@wb': 'json', v: (payload ?? null) as never } });
 
 export function emptyCounters(): BatcherCounters {
   return {
