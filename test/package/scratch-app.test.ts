@@ -8,6 +8,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+
+/** The repository (for its README); the app itself never reaches into it. */
+const REPO_ROOT_FOR_README = path.resolve(__dirname, '../..');
 import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import mysql, { type Pool } from 'mysql2/promise';
@@ -240,6 +243,14 @@ describe('the published packages, installed from their tarballs into an app outs
     for (const file of resolved) expect(file.startsWith(path.join(appDir, 'node_modules') + path.sep), file).toBe(true);
     expect(resolved[4]).toBe(resolved[0]);
 
+    // The README's adoption code, as a user would paste it, compiles against the tarballs too.
+    const readme = fs.readFileSync(path.join(REPO_ROOT_FOR_README, 'README.md'), 'utf8');
+    for (const [heading, file] of [['### 1. Declare your tables', 'readme-batcher.ts'], ['### 2. Write rows from your workflow', 'readme-workflow.ts']] as const) {
+      const section = readme.slice(readme.indexOf(heading));
+      const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
+      expect(code, `README has a TypeScript example under "${heading}"`).toBeDefined();
+      fs.writeFileSync(path.join(appDir, 'src', file), code as string);
+    }
     const tsc = path.join(appDir, 'node_modules', 'typescript', 'bin', 'tsc');
     // The app's build: strict, the packages' declarations checked too (no skipLibCheck), and the
     // rows the compiler must refuse (src/type-checks.ts) refused.
