@@ -40,7 +40,7 @@ ETCD_VERSION=v3.5.21
 COREDNS_VERSION=v1.12.4
 # Debian packages of the node: the bookworm versions (apt cannot pin an older one once the archive
 # moves on; the harness prints the versions it runs).
-CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables conntrack socat)
+CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables nftables conntrack socat)
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 

@@ -1,0 +1,7 @@
+// The one-node cluster with real pods (test/cluster/ uses it; `node harness/dist/cluster/cli.js`
+// starts and stops one by hand).
+export * from './cluster';
+export * from './images';
+export * from './host-state';
+export { filterContext, parseDockerignore, isExcluded } from './docker-context';
+export { run, CommandError, type RunOptions, type RunResult } from './exec';
