@@ -40,6 +40,15 @@ describe('chaos audit of the typed table', () => {
     expect(v.violations.map((x) => `${x.kind}:${x.workflowId}`).sort()).toEqual(['lost:wf-a', 'phantom:wf-b']);
   });
 
+  it('when a workflow failed on its order row, then its committed JSON row is not a phantom; when it failed on the JSON row, it is', () => {
+    const onOrder: Outcome = { kind: 'failed', type: 'WriteConfirmationTimeout', message: 'no outcome for write order:wf-a within 120000 ms; its id is claimed' };
+    const onJson: Outcome = { kind: 'failed', type: 'WriteConfirmationTimeout', message: 'no outcome for write write:wf-b within 120000 ms; its id is claimed' };
+    const outcomes = new Map<string, Outcome>([['wf-a', onOrder], ['wf-b', onJson]]);
+    const ledgerNow = ledger([['write:wf-a', 'committed'], ['order:wf-a', 'abandoned'], ['write:wf-b', 'committed'], ['order:wf-b', 'committed']]);
+    const v = audit(sent, outcomes, sent.map(jsonRow), { orders: [orderRow(sent[1]!)], ledger: ledgerNow });
+    expect(v.violations.map((x) => `${x.kind}:${x.workflowId}`).sort()).toEqual(['phantom:wf-b', 'phantom:wf-b']);
+  });
+
   it('when a failed workflow has both rows committed, then it is a phantom; with one of them unwritten it is not', () => {
     const failed: Outcome = { kind: 'failed', type: 'WriteConfirmationTimeout', message: 't' };
     const outcomes = new Map<string, Outcome>([['wf-a', failed], ['wf-b', failed]]);
