@@ -13,7 +13,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { awaitActivityIdFor, batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
 import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
-import { awaitTransactions, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
+import { awaitTransactions, mapLimit, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 
 const { values } = parseArgs({
   options: {
@@ -29,7 +29,7 @@ const { values } = parseArgs({
     'steady-seconds': { type: 'string', default: '30' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
-    phases: { type: 'string', default: 'ceiling,naive,batched,typed,eager,traced,steady,burst,flood' },
+    phases: { type: 'string', default: 'ceiling,naive,batched,typed,eager,traced,steady,burst,requesters,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
 });
@@ -537,6 +537,56 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   return results;
 }
 
+/**
+ * The flood as it comes on the real path: `count` requester workflows, each one batchedWrite and
+ * nothing else, all started as fast as this process can. Their submissions run on the batcher's
+ * task queue and are grouped there, so however many requesters there are the shard sees a few
+ * signals a second per batcher worker. What matters: every requester answered, none refused,
+ * no batcher task over 1 s (the worker's own metric), on whatever server settings the bench runs.
+ */
+async function requestersFlood(client: Client, count: number): Promise<Record<string, unknown>> {
+  const tag = `rflood-${runTag}`;
+  const queues = { MAIN_TASK_QUEUE: `requesters-${tag}`, BATCHER_TASK_QUEUE: `batcher-${tag}`, BATCHER_WORKFLOW_ID_PREFIX: `batcher-${tag}` };
+  const env = { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BUSINESS_STEP_MS: '0', ...queues, BATCHER_MAX_PENDING_REQUESTS: String(Math.max(2000, count)) };
+  const batcher = await startWorker('rflood-batcher-worker', 'services/batcher-worker/dist/main.js', env);
+  const requesters = await startWorker('rflood-requester-worker', 'bench/dist/baseline/main.js', env);
+  const ids = Array.from({ length: count }, (_, i) => `${tag}-${i}`);
+  const t0 = Date.now();
+  await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: 'floodWriteWorkflow', workflowIds: ids, concurrency: 200, input: (_id, n) => ({ batcherTaskQueue: queues.BATCHER_TASK_QUEUE, n }) as never });
+  const startedS = (Date.now() - t0) / 1000;
+  const outcomes = await mapLimit(ids, 200, (id) => client.workflow.getHandle(id).result().then((r) => String(r), (err: unknown) => `workflow failed: ${(err as Error).message}`));
+  const seconds = (Date.now() - t0) / 1000;
+  const byOutcome: Record<string, number> = {};
+  for (const o of outcomes) byOutcome[o] = (byOutcome[o] ?? 0) + 1;
+  const shardId = batcherWorkflowId(queues.BATCHER_WORKFLOW_ID_PREFIX, 0);
+  const stats = await client.workflow.getHandle(shardId).query(batcherStatsQuery);
+  await client.workflow.getHandle(shardId).terminate('bench requesters flood finished').catch(() => undefined);
+  const own = await workerSideTasks(batcher);
+  const events = await shardEvents(client, shardId);
+  const result = {
+    requesters: count,
+    startedPerS: Math.round((count / startedS) * 10) / 10,
+    seconds: Math.round(seconds * 10) / 10,
+    outcomes: byOutcome,
+    // A requester answered neither with an outcome nor with a typed failure.
+    unanswered: outcomes.filter((o) => o.startsWith('workflow failed') || o === 'untyped').length,
+    signals: stats.signalsTotal,
+    batches: stats.batchesWritten,
+    refused: stats.refused,
+    answersDropped: stats.answersDropped,
+    workerSideTasks: own,
+    longestBatcherTaskMs: events.longestTaskMs,
+    batcherRuns: events.runs,
+    batcherWorkerPeakRssMb: peakRssMb(batcher.pid),
+  };
+  say(
+    `requesters flood: ${count} requester workflows started at ${result.startedPerS}/s, all closed in ${result.seconds} s: ${JSON.stringify(byOutcome)}; shard took ${stats.signalsTotal} signals, wrote ${stats.batchesWritten} batches, refused ${stats.refused}, answers dropped ${stats.answersDropped}; ` +
+      `worker-side ${own ? `${own.count} batcher tasks, ${own.over1s} over 1 s` : 'n/a'}; longest batcher task (server's view) ${events.longestTaskMs} ms over ${events.runs} runs`,
+  );
+  await Promise.all([batcher.stop(), requesters.stop()]);
+  return result;
+}
+
 /** Waits (bounded) until a shard holds nothing pending and no write is in flight. */
 async function waitUntilDrained(client: Client, workflowId: string): Promise<void> {
   const deadline = Date.now() + 120_000;
@@ -613,6 +663,7 @@ async function main(): Promise<void> {
     };
     say(`ratios: ${JSON.stringify(results.ratios)}`);
     if (PHASES.has('burst') && BURST > 0) results.burst = await burst(client, pool, BURST);
+    if (PHASES.has('requesters') && FLOOD > 0) results.requestersFlood = await requestersFlood(client, FLOOD);
     if (PHASES.has('flood') && (FLOOD > 0 || FLOOD_SECONDS > 0)) {
       // Twice what one shard sustains: the eager pipeline's saturation is the reference, else 200/s.
       results.flood = await flood(client, pool, FLOOD, FLOOD_RATE || Math.round(2 * (saturation ?? 100)), FLOOD_SECONDS);

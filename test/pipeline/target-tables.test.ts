@@ -28,12 +28,15 @@ const ORDER_LINES = `CREATE TABLE order_lines (order_id VARCHAR(32) NOT NULL, li
 // Two unique keys: the upsert's declared key is sku; email is another unique key.
 const STOCK = `CREATE TABLE stock (id INT AUTO_INCREMENT PRIMARY KEY, sku VARCHAR(16) NOT NULL, email VARCHAR(64) NOT NULL, qty INT NOT NULL, UNIQUE KEY uq_sku (sku), UNIQUE KEY uq_email (email))`;
 const CUSTOMERS = `CREATE TABLE customers (customer_id VARCHAR(16) NOT NULL PRIMARY KEY, name VARCHAR(32) NOT NULL)`;
+// A CHECK constraint the batcher does not read: only the database can refuse the row.
+const CHECKED = `CREATE TABLE checked (id INT NOT NULL PRIMARY KEY, qty INT NOT NULL, CONSTRAINT qty_positive CHECK (qty > 0))`;
 
 const TABLES: TargetTable[] = [
   { table: 'orders', mode: 'insert' },
   { table: 'order_lines', mode: 'insert' },
   { table: 'stock', mode: 'upsert', key: ['sku'] },
   { table: 'customers', mode: 'insert-ignore' },
+  { table: 'checked', mode: 'insert' },
 ];
 
 let pipeline: Pipeline | undefined;
@@ -51,7 +54,7 @@ afterEach(async () => {
 
 /** A pipeline with the four typed tables, and a worker running the row-writing test workflows. */
 async function start(title: string, env: Record<string, string> = {}): Promise<{ p: Pipeline; write: (rows: RowSpec[], timeoutMs?: number) => Promise<WriteResult[]> }> {
-  pipeline = await startPipeline({ title, env: { BATCH_FLUSH_INTERVAL_MS: '300', ...env }, businessStepMs: 0, tables: TABLES, setupSql: [ORDERS, ORDER_LINES, STOCK, CUSTOMERS] });
+  pipeline = await startPipeline({ title, env: { BATCH_FLUSH_INTERVAL_MS: '300', ...env }, businessStepMs: 0, tables: TABLES, setupSql: [ORDERS, ORDER_LINES, STOCK, CUSTOMERS, CHECKED] });
   const p = pipeline;
   connection = await NativeConnection.connect({ address: globalTemporal().address });
   const taskQueue = `${p.mainTaskQueue}-rows`;
@@ -249,6 +252,22 @@ describe('typed target tables', () => {
     expect(again?.errorType).toBe('WriteAbandoned');
     expect(again?.message).toContain('use a new request id');
     expect(await query(p, 'SELECT COUNT(*) AS n FROM order_lines')).toEqual([{ n: 0 }]);
+  });
+});
+
+describe('database refusals', () => {
+  it("when the database refuses a row (a CHECK constraint), then that row fails WriteDataRejected under the database's own error name and the rest of its batch commits", async (ctx) => {
+    const { p, write } = await start(ctx.task.name);
+    const results = await withQueue(p, write)([
+      { table: 'checked', row: { id: 1, qty: 1 } },
+      { table: 'checked', row: { id: 2, qty: 0 } },
+      { table: 'checked', row: { id: 3, qty: 3 } },
+    ]);
+    expect(results.map((r) => r.status ?? r.errorType)).toEqual(['committed', 'WriteDataRejected', 'committed']);
+    // MariaDB's name for errno 4025, not MySQL's (which mysql2 would give: ER_INNODB_AUTOEXTEND_SIZE_OUT_OF_RANGE).
+    expect(results[1]?.message).toContain('ER_CONSTRAINT_FAILED (errno 4025)');
+    expect(results[1]?.message).not.toContain('AUTOEXTEND');
+    expect(await query(p, 'SELECT id FROM checked ORDER BY id')).toEqual([{ id: 1 }, { id: 3 }]);
   });
 });
 

@@ -2,6 +2,7 @@
 // the same transaction as transactionWorkflow with the write step removed (the no-write ceiling),
 // and with one INSERT activity per workflow (the naive pipeline). Benchmark code only.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { batchedWrite, writeErrorType } from '@write-batcher/requester';
 import type { TransactionInput, TransactionResult } from '@batcher/shared/workflow';
 import type { BaselineActivities } from './activities';
 
@@ -26,4 +27,16 @@ export async function directWriteWorkflow(input: TransactionInput): Promise<Tran
   const result: TransactionResult = { requestId, table: 'batched_writes', status: 'committed', shard: -1, confirmationLatencyMs: Date.now() - submittedAt };
   await acts.finalizeTransaction({ workflowId });
   return result;
+}
+
+/**
+ * A requester and nothing else: one row through batchedWrite, no business steps. The requesters
+ * flood starts thousands at once; it returns the outcome or the failure's type.
+ */
+export async function floodWriteWorkflow(input: { batcherTaskQueue: string; n: number }): Promise<string> {
+  try {
+    return (await batchedWrite('batched_writes', { payload: { n: input.n } }, { taskQueue: input.batcherTaskQueue })).status;
+  } catch (err) {
+    return writeErrorType(err) ?? 'untyped';
+  }
 }

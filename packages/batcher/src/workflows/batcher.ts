@@ -177,7 +177,8 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
           if (problem === undefined) book.finishBatch(batch, result, Date.now());
           else {
             log.error('bulk write result refused', { batchId: batch.batchId, problem });
-            book.failBatch(batch, `bulk write ${batch.batchId} returned a result the batcher cannot read (${problem}); the write is settled by each requester`);
+            // Not the database's verdict: each requester settles in the ledger, which knows whether it committed.
+            book.failBatch(batch, `bulk write ${batch.batchId} returned a result the batcher cannot read (${problem}); the write is settled by each requester`, BatcherErrorTypes.SubmissionFailed);
           }
         },
         (err: unknown) => {

@@ -422,12 +422,12 @@ export class ShardBook {
    * A bulk write that failed for good (not a database outage: those are retried until it is back).
    * Every requester is told "rejected"; each settles its id against the table before it reports.
    */
-  failBatch(batch: Batch, reason: string): void {
+  failBatch(batch: Batch, reason: string, errorType: BatcherErrorType = BatcherErrorTypes.DataRejected): void {
     this.writesInFlight--;
     for (const row of batch.rows) {
       this.counters.rejected++;
       for (const reply of [...row.replies, ...(this.inFlight.get(row.requestId)?.replies ?? [])]) {
-        this.answer({ reply, requestId: row.requestId, table: row.table, shard: this.shard, outcome: { status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason } });
+        this.answer({ reply, requestId: row.requestId, table: row.table, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
       }
       this.inFlight.delete(row.requestId);
     }

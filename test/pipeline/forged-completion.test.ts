@@ -1,0 +1,47 @@
+// A shard's own activity completed from outside with a result it cannot read (anyone who may
+// complete activities in the namespace can do it by id): that batch fails typed, the run goes on,
+// its requesters settle in the ledger, and the shard keeps writing. Real Temporal server and MariaDB.
+import { describe, expect, it } from 'vitest';
+import { batcherWorkflowId, requestIdFor } from '@batcher/shared/workflow';
+import { waitUntil } from '../support/processes';
+import { pipelinePerTest } from './pipeline';
+
+const startPipeline = pipelinePerTest();
+
+describe('a forged completion of a shard activity', () => {
+  it("when a shard's bulk write is completed from outside with garbage, then that batch fails typed, nothing is doubled, and the shard writes the next batch", async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '200' }, businessStepMs: 0 });
+    const shardId = batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0);
+    // Keep the first bulk write pending: its table is gone, so every attempt fails and is retried.
+    await pipeline.pool.query('RENAME TABLE batched_writes TO batched_writes_away');
+    const first = pipeline.ids(3, 'first');
+    const running = pipeline.run(first, 30_000);
+    const handle = pipeline.client.workflow.getHandle(shardId);
+    let pending: { activityId?: string | null; activityType?: { name?: string | null } | null } | undefined;
+    await waitUntil('the bulk write to be pending', async () => {
+      const d = await handle.describe().catch(() => undefined);
+      pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite');
+      return pending !== undefined;
+    }, { timeoutMs: 30_000 });
+    const { runId } = await handle.describe();
+    // The forged completion: a result of the wrong shape, for the shard's own activity id.
+    await pipeline.client.activity.complete({ workflowId: shardId, runId, activityId: pending?.activityId as string }, { outcomes: 'not a list', batchId: 42 });
+    await pipeline.pool.query('RENAME TABLE batched_writes_away TO batched_writes');
+    const outcomes = await running;
+    // Told the batch's result was unreadable, each requester settled in the ledger: not written, typed.
+    for (const o of outcomes) {
+      expect(o.ok).toBe(false);
+      expect(o.errorType).toBe('WriteSubmissionFailed');
+      expect(o.message).toContain('cannot read');
+    }
+    // The shard lives on: the next writes commit, and no workflow task of it ever failed.
+    const second = pipeline.ids(3, 'second');
+    const after = await pipeline.run(second);
+    expect(after.map((o) => o.result?.status)).toEqual(['committed', 'committed', 'committed']);
+    const rows = await pipeline.rows();
+    expect(rows.filter((r) => r.rows_in_table === 1).map((r) => r.request_id).sort()).toEqual(second.map(requestIdFor).sort());
+    expect(rows.filter((r) => first.map(requestIdFor).includes(r.request_id)).map((r) => r.status)).toEqual(['abandoned', 'abandoned', 'abandoned']);
+    const history = await handle.fetchHistory();
+    expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
+  });
+});
