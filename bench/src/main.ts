@@ -554,6 +554,16 @@ async function requestersFlood(client: Client, count: number): Promise<Record<st
   const t0 = Date.now();
   await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: 'floodWriteWorkflow', workflowIds: ids, concurrency: 200, input: (_id, n) => ({ batcherTaskQueue: queues.BATCHER_TASK_QUEUE, n }) as never });
   const startedS = (Date.now() - t0) / 1000;
+  // 1,000 statistics queries at once while the requests flow: what they cost, and whether writes wait.
+  const shardForQueries = client.workflow.getHandle(batcherWorkflowId(queues.BATCHER_WORKFLOW_ID_PREFIX, 0));
+  const q0 = Date.now();
+  const queryMs = await Promise.all(Array.from({ length: 1000 }, async () => {
+    const s0 = Date.now();
+    await shardForQueries.query(batcherStatsQuery).catch(() => undefined);
+    return Date.now() - s0;
+  }));
+  const queriesWallMs = Date.now() - q0;
+  queryMs.sort((a, b) => a - b);
   const outcomes = await mapLimit(ids, 200, (id) => client.workflow.getHandle(id).result().then((r) => String(r), (err: unknown) => `workflow failed: ${(err as Error).message}`));
   const seconds = (Date.now() - t0) / 1000;
   const byOutcome: Record<string, number> = {};
@@ -578,10 +588,12 @@ async function requestersFlood(client: Client, count: number): Promise<Record<st
     longestBatcherTaskMs: events.longestTaskMs,
     batcherRuns: events.runs,
     batcherWorkerPeakRssMb: peakRssMb(batcher.pid),
+    parallelQueries: { count: 1000, wallMs: queriesWallMs, p50Ms: queryMs[500], p95Ms: queryMs[950], maxMs: queryMs[999] },
   };
   say(
     `requesters flood: ${count} requester workflows started at ${result.startedPerS}/s, all closed in ${result.seconds} s: ${JSON.stringify(byOutcome)}; shard took ${stats.signalsTotal} signals, wrote ${stats.batchesWritten} batches, refused ${stats.refused}, answers dropped ${stats.answersDropped}; ` +
-      `worker-side ${own ? `${own.count} batcher tasks, ${own.over1s} over 1 s` : 'n/a'}; longest batcher task (server's view) ${events.longestTaskMs} ms over ${events.runs} runs`,
+      `worker-side ${own ? `${own.count} batcher tasks, ${own.over1s} over 1 s` : 'n/a'}; longest batcher task (server's view) ${events.longestTaskMs} ms over ${events.runs} runs; ` +
+      `1,000 parallel stats queries during the flood: p50 ${queryMs[500]} ms, p95 ${queryMs[950]} ms, max ${queryMs[999]} ms (${queriesWallMs} ms in all)`,
   );
   await Promise.all([batcher.stop(), requesters.stop()]);
   return result;
