@@ -1,7 +1,10 @@
 // What happens when parts go away: the database mid-run, or the batcher altogether.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { DEMO_TARGET, createBatcherWorker } from '@write-batcher/batcher';
+import { Catalog, createSubmitActivities, databaseOf } from '@write-batcher/batcher/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, requestIdFor } from '@batcher/shared/workflow';
+import { BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
 import { startMariaDb, type MariaDb } from '../support/mariadb';
 import { delay, waitUntil } from '../support/processes';
 import { timeSkippingServerPath } from '../support/temporal';
@@ -36,10 +39,24 @@ describe('resilience', () => {
     expect(rows.every((r) => r.status === 'committed')).toBe(true);
   }, 240_000);
 
-  it('when no confirmation comes (no batcher worker), then the workflow fails with the timeout error after 2 minutes of workflow time and its row can never appear', async (ctx) => {
+  it('when no confirmation comes (no batcher workflow worker), then the workflow fails with the timeout error after 2 minutes of workflow time and its row can never appear', async (ctx) => {
     // The time-skipping test server (a real Temporal test server) makes the 2 minutes pass at once.
     env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
     pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: false, connection: env.nativeConnection, client: env.client, businessStepMs: 0 });
+    const routing = { taskQueue: pipeline.batcher.taskQueue, shards: pipeline.batcher.shards, workflowIdPrefix: pipeline.batcher.workflowIdPrefix };
+    // Since the redesign the submission and the settle step are activities on the batcher's task
+    // queue: a worker with those activities only hands the request to its shard and settles the id,
+    // and no worker runs the shard (its workflow tasks wait), so no confirmation ever comes.
+    const catalog = new Catalog(pipeline.pool, [DEMO_TARGET], databaseOf(pipeline.pool) ?? '');
+    await catalog.load(true);
+    const submitOnly = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue: routing.taskQueue,
+      activities: createSubmitActivities({ client: env.client, pool: pipeline.pool, catalog, routing, submit: { lingerMs: 20, maxRequests: 500 } }),
+      shutdownGraceTime: 500,
+    });
+    const submitOnlyRun = submitOnly.run();
     const [workflowId] = pipeline.ids(1) as [string];
     const startedAt = await env.currentTimeMs();
     const running = pipeline.run([workflowId]); // default confirmation timeout: 120 000 ms
@@ -49,6 +66,12 @@ describe('resilience', () => {
       const { events } = await pipeline!.client.workflow.getHandle(workflowId).fetchHistory();
       return events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitBatchedWrite');
     }, { timeoutMs: 30_000 });
+    // … and the request is in its shard (the submit activity's signal arrived).
+    await waitUntil('the request in its shard', async () => {
+      const shard = pipeline!.client.workflow.getHandle(batcherWorkflowId(routing.workflowIdPrefix, shardFor(requestIdFor(workflowId), routing.shards)));
+      const history = await shard.fetchHistory().catch(() => undefined);
+      return history?.events?.some((e) => e.workflowExecutionSignaledEventAttributes);
+    }, { timeoutMs: 30_000 });
     await env.sleep(125_000);
     const [outcome] = await running;
     expect(outcome?.ok).toBe(false);
@@ -56,9 +79,11 @@ describe('resilience', () => {
     expect((await env.currentTimeMs()) - startedAt).toBeGreaterThanOrEqual(120_000);
     expect(await pipeline.rows()).toEqual([expect.objectContaining({ request_id: requestIdFor(workflowId), status: 'abandoned' })]);
 
+    submitOnly.shutdown();
+    await submitOnlyRun;
+
     // Now the batcher comes back and writes its pending batch: the abandoned id stays abandoned.
-    const { createBatcherWorker } = await import('@batcher/batcher-worker/worker');
-    const worker = await createBatcherWorker({ connection: env.nativeConnection, namespace: 'default', taskQueue: pipeline.batcher.taskQueue, pool: pipeline.pool, settings: pipeline.batcher.batching, client: env.client, shutdownGraceMs: 500 });
+    const worker = await createBatcherWorker({ connection: env.nativeConnection, namespace: 'default', pool: pipeline.pool, tables: [DEMO_TARGET], routing, settings: pipeline.batcher.batching, client: env.client, shutdownGraceMs: 500 });
     // Queries need a running worker, so read the statistics before it stops.
     const stats = await worker.runUntil(async () => {
       await waitUntil('the late batch', async () => {

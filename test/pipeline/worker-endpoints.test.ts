@@ -1,6 +1,7 @@
 // The endpoints Kubernetes probes and Prometheus scrape on a worker process.
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig, migrate } from '@batcher/shared/node';
 import { freePort, repoRoot, spawnLogged, waitUntil, type ManagedProcess } from '../support/processes';
 import { serviceEnv } from '../support/global-servers';
 
@@ -19,12 +20,11 @@ describe('worker endpoints', () => {
   for (const service of ['batcher-worker', 'main-worker']) {
     it(`when ${service} runs, then /readyz follows its state, /metrics serves SDK metrics, and SIGTERM drains it with exit 0`, async () => {
       const [healthPort, metricsPort] = [await freePort(), await freePort()];
-      worker = spawnLogged({
-        name: service,
-        command: process.execPath,
-        args: [path.join(repoRoot, `services/${service}/dist/main.js`)],
-        env: serviceEnv({ WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: String(metricsPort), BATCHER_TASK_QUEUE: `endpoints-${service}`, MAIN_TASK_QUEUE: `endpoints-${service}`, WORKER_SHUTDOWN_GRACE_MS: '1000' }),
-      });
+      const env = serviceEnv({ WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: String(metricsPort), BATCHER_TASK_QUEUE: `endpoints-${service}`, MAIN_TASK_QUEUE: `endpoints-${service}`, WORKER_SHUTDOWN_GRACE_MS: '1000', MYSQL_DATABASE: 'worker_endpoints' });
+      // The batcher worker reads its tables' columns at start-up: the schema comes first, as the
+      // chart's migration hook does before any worker starts.
+      if (service === 'batcher-worker') await migrate(loadConfig(['mysql'], env).mysql);
+      worker = spawnLogged({ name: service, command: process.execPath, args: [path.join(repoRoot, `services/${service}/dist/main.js`)], env });
       const ready = await waitUntil(`${service} ready`, async () => {
         if (worker!.hasExited()) throw new Error(`${service} exited:\n${worker!.logTail()}`);
         const r = await get(`http://127.0.0.1:${healthPort}/readyz`).catch(() => undefined);
