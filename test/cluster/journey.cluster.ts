@@ -1,0 +1,240 @@
+// The user's journey on real pods (issue 15): a one-node cluster on this machine
+// (harness/src/cluster/), the project's image built from the unchanged Dockerfile, the local stack
+// of k8s/ (Temporal, MySQL, Jaeger) as pods, then `helm install` with values-dev.yaml, `helm test`,
+// traces, scaling (kubectl scale, then an HPA), a rolling upgrade to a rebuilt image under load
+// and a rollback, pod deletions and a killed containerd shim mid-run — each phase audited
+// transaction by transaction against the in-cluster MariaDB — and finally the teardown, checked to
+// leave the host as it found it. Run by scripts/test.sh when CLUSTER_SUITE=1 (needs root):
+//   node_modules/.bin/vitest run --config test/cluster/vitest.config.ts
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Client } from '@temporalio/client';
+import type mysql from 'mysql2/promise';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectImage, startCluster, type BuiltImage, type Cluster } from '../../harness/src/cluster';
+import { repoRoot, waitUntil } from '../support/processes';
+import { auditLoad, mysqlConnection, mysqlVolume, NAMESPACE, podIp, pods, RELEASE, restrictedNamespace, rowsFor, source, sourceFiles, startLoad, summary, temporalClient } from './support';
+
+const say = (line: string) => console.log(`[cluster ${new Date().toISOString().slice(11, 19)}] ${line}`);
+const measured: Record<string, string> = {};
+const measure = (what: string, value: string) => {
+  measured[what] = value;
+  say(`${what}: ${value}`);
+};
+
+let cluster: Cluster;
+let image: BuiltImage;
+let temporal: { client: Client; close(): Promise<void> } | undefined;
+let db: mysql.Connection | undefined;
+let stopped = false;
+let chartDir: string;
+let k8sDir: string;
+let valuesDev: string;
+const imageArgs = (tag: string) => ['--set', 'image.repository=localhost/write-batcher', '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never'];
+
+async function helm(args: string[], timeoutMs = 900_000): Promise<string> {
+  return cluster.helm([...args, '-n', NAMESPACE], { timeoutMs });
+}
+
+async function deploymentReady(name: string, replicas: number): Promise<void> {
+  await waitUntil(`deployment ${name} with ${replicas} ready replicas`, async () => {
+    const d = await cluster.getJson<{ spec: { replicas: number }; status: { readyReplicas?: number; updatedReplicas?: number; replicas?: number } }>(['deployment', name, '-n', NAMESPACE]);
+    return d.spec.replicas === replicas && d.status.readyReplicas === replicas && d.status.updatedReplicas === replicas && d.status.replicas === replicas;
+  }, { timeoutMs: 300_000, intervalMs: 2000 });
+}
+
+const MAIN = `${RELEASE}-main-worker`;
+const BATCHER = `${RELEASE}-batcher-worker`;
+
+beforeAll(async () => {
+  const t0 = Date.now();
+  image = await projectImage({ tag: 'dev', source, logFile: path.join(repoRoot, '.run', 'cluster-images.log'), progress: say });
+  measure('project image (write-batcher:dev)', image.built ? `built in ${image.seconds.toFixed(1)} s` : 'from the cache');
+  cluster = await startCluster({ images: [image], progress: say, startTimeoutMs: 600_000 });
+  ({ chartDir, k8sDir } = sourceFiles(cluster.dir));
+  valuesDev = path.join(chartDir, 'values-dev.yaml');
+  measure('source', `${source} (image, chart and k8s/)`);
+  measure('cluster start (images, node Ready, CoreDNS Ready)', `${((Date.now() - t0) / 1000).toFixed(1)} s in all; phases ${JSON.stringify(cluster.timings)}`);
+}, 3_600_000);
+
+afterAll(async () => {
+  await temporal?.close().catch(() => undefined);
+  await db?.end().catch(() => undefined);
+  if (cluster && !stopped) {
+    const left = await cluster.stop();
+    if (left.length) console.error(`[cluster] teardown left: ${left.join('; ')}`);
+  }
+  const file = path.join(repoRoot, '.run', 'cluster-measured.json');
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(measured, null, 2));
+  say(`figures in ${file}`);
+}, 300_000);
+
+describe.sequential('the user journey on a one-node cluster', () => {
+  it('the node runs pods: Ready, CoreDNS answering, kubectl versions v1.33.13', async () => {
+    const node = await cluster.getJson<{ status: { nodeInfo: { kubeletVersion: string; containerRuntimeVersion: string } } }>(['node', 'wbc-node']);
+    expect(node.status.nodeInfo.kubeletVersion).toBe('v1.33.13');
+    measure('node', `${node.status.nodeInfo.kubeletVersion}, ${node.status.nodeInfo.containerRuntimeVersion}`);
+  });
+
+  it('the local stack from k8s/ runs as pods (Temporal, MariaDB as mysql:8.4, Jaeger) in a restricted namespace', async () => {
+    const t0 = Date.now();
+    await restrictedNamespace(cluster);
+    await mysqlVolume(cluster);
+    await cluster.kubectl(['apply', '-n', NAMESPACE, '-f', path.join(k8sDir, 'temporal.yaml'), '-f', path.join(k8sDir, 'mysql.yaml'), '-f', path.join(k8sDir, 'jaeger.yaml')]);
+    for (const r of ['deployment/temporal', 'statefulset/mysql', 'deployment/jaeger']) {
+      await cluster.kubectl(['rollout', 'status', '-n', NAMESPACE, r, '--timeout=300s'], { timeoutMs: 310_000 });
+    }
+    measure('local stack Ready', `${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  it('helm install with values-dev.yaml: the migration hook completes, every pod is Ready, the starter Job\'s workflows are rows', async () => {
+    const t0 = Date.now();
+    await helm(['install', RELEASE, chartDir, '-f', valuesDev, ...imageArgs('dev'), '--wait', '--wait-for-jobs', '--timeout', '15m']);
+    measure('helm install --wait --wait-for-jobs', `${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const all = await pods(cluster, `app.kubernetes.io/instance=${RELEASE}`);
+    const running = all.filter((p) => p.status.phase === 'Running');
+    expect(running.map((p) => p.metadata.labels?.['app.kubernetes.io/component']).sort()).toEqual(['batcher-worker', 'health-monitor', 'main-worker']);
+    for (const p of running) expect(p.status.containerStatuses?.every((c) => c.ready), p.metadata.name).toBe(true);
+    const migration = await cluster.getJson<{ status: { succeeded?: number } }>(['job', `${RELEASE}-migration`, '-n', NAMESPACE]);
+    expect(migration.status.succeeded).toBe(1);
+    db = await mysqlConnection(cluster);
+    const starterRows = await rowsFor(db, 'txn-');
+    // values-dev.yaml: starter.workflows 50; the Job (a post-install hook Helm waited for) waited for them all.
+    expect(starterRows.size).toBe(50);
+    expect([...starterRows.values()].every((s) => s.length === 1 && s[0] === 'committed')).toBe(true);
+    measure('starter Job', `${starterRows.size} workflows → ${starterRows.size} committed rows`);
+  });
+
+  it('each service\'s pod runs the image as uid 1000 with a read-only root filesystem', async () => {
+    for (const component of ['batcher-worker', 'main-worker', 'health-monitor']) {
+      const [pod] = await pods(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=${component}`);
+      // One shell line: the uid, then what writing to the image's /app and to the /tmp emptyDir does.
+      const out = await cluster.kubectl(['exec', '-n', NAMESPACE, pod!.metadata.name, '--', 'sh', '-c', 'id -u; touch /app/x 2>&1; echo "app=$?"; touch /tmp/x && echo tmp=ok']);
+      expect(out, component).toMatch(/^1000\n/);
+      expect(out, component).toMatch(/Read-only file system\napp=1\n/);
+      expect(out, component).toMatch(/tmp=ok/);
+    }
+  });
+
+  it('helm test passes', async () => {
+    const out = await helm(['test', RELEASE, '--timeout', '5m']);
+    expect(out).toMatch(/Phase:\s+Succeeded/);
+  });
+
+  it('traces from the pods reach the in-cluster Jaeger and read back whole through its API', async () => {
+    const jaeger = `http://${await podIp(cluster, 'app.kubernetes.io/name=jaeger')}:16686`;
+    const services = await waitUntil('starter, main-worker and batcher-worker in Jaeger', async () => {
+      const s = ((await (await fetch(`${jaeger}/api/services`)).json()) as { data: string[] | null }).data ?? [];
+      return ['starter', 'main-worker', 'batcher-worker'].every((x) => s.includes(x)) ? s : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 2000 });
+    type Trace = { traceID: string; spans: Array<{ spanID: string; processID: string; references: Array<{ refType: string; spanID: string }> }>; processes: Record<string, { serviceName: string }> };
+    const whole = await waitUntil('a starter trace that spans the three services with every parent present', async () => {
+      const traces = ((await (await fetch(`${jaeger}/api/traces?service=starter&limit=20&lookback=1h`)).json()) as { data: Trace[] }).data;
+      return traces.find((t) => {
+        const names = new Set(Object.values(t.processes).map((p) => p.serviceName));
+        const ids = new Set(t.spans.map((s) => s.spanID));
+        return names.has('main-worker') && names.has('batcher-worker') && t.spans.every((s) => s.references.every((r) => ids.has(r.spanID)));
+      });
+    }, { timeoutMs: 120_000, intervalMs: 3000 });
+    measure('traces', `services ${services.join(', ')}; trace ${whole.traceID}: ${whole.spans.length} spans across ${[...new Set(Object.values(whole.processes).map((p) => p.serviceName))].join(', ')}`);
+  });
+
+  it('kubectl scale main-worker to 3: workflows complete, rows exactly once', async () => {
+    temporal = await temporalClient(cluster);
+    await cluster.kubectl(['scale', '-n', NAMESPACE, `deployment/${MAIN}`, '--replicas=3']);
+    await deploymentReady(MAIN, 3);
+    const load = startLoad(temporal.client, 'scale3', 60, 10);
+    const v = await auditLoad(temporal.client, db!, load, 300_000);
+    measure('scale to 3', summary(v));
+    expect(load.startErrors).toEqual([]);
+    expect(v).toMatchObject({ completed: 60, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+  });
+
+  it('under an HPA (min 4): the HPA takes the Deployment to 4 replicas; rows exactly once', async () => {
+    await helm(['upgrade', RELEASE, chartDir, '--reuse-values', '--set', 'mainWorker.autoscaling.enabled=true', '--set', 'mainWorker.autoscaling.minReplicas=4', '--set', 'mainWorker.autoscaling.maxReplicas=5', '--wait', '--wait-for-jobs', '--timeout', '15m']);
+    const hpa = await cluster.getJson<{ spec: { minReplicas: number } }>(['hpa', MAIN, '-n', NAMESPACE]);
+    expect(hpa.spec.minReplicas).toBe(4);
+    await deploymentReady(MAIN, 4);
+    const load = startLoad(temporal!.client, 'hpa', 60, 10);
+    const v = await auditLoad(temporal!.client, db!, load, 300_000);
+    measure('HPA (min 4, max 5; no metrics-server: it holds the bounds, it cannot scale on CPU)', summary(v));
+    expect(v).toMatchObject({ completed: 60, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+  });
+
+  it('helm upgrade to a rebuilt image tag under load, then helm rollback: every workflow ends definitely', async () => {
+    const t0 = Date.now();
+    const rebuilt = await projectImage({ tag: 'dev-2', source, buildLabel: 'dev-2', logFile: path.join(repoRoot, '.run', 'cluster-images.log'), progress: say });
+    await cluster.importImages([rebuilt]);
+    measure('rebuilt image write-batcher:dev-2', `${((Date.now() - t0) / 1000).toFixed(1)} s (build ${rebuilt.built ? `${rebuilt.seconds.toFixed(1)} s` : 'cached'} + import)`);
+    const revision = JSON.parse(await helm(['status', RELEASE, '-o', 'json'])) as { version: number };
+    const load = startLoad(temporal!.client, 'upgrade', 240, 2);
+    await new Promise((r) => setTimeout(r, 10_000));
+    const t1 = Date.now();
+    await helm(['upgrade', RELEASE, chartDir, '--reuse-values', ...imageArgs('dev-2'), '--wait', '--wait-for-jobs', '--timeout', '15m']);
+    const images = (await cluster.kubectl(['get', 'pods', '-n', NAMESPACE, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'jsonpath={range .items[*]}{.spec.containers[0].image}{"\\n"}{end}'])).split('\n').filter(Boolean);
+    expect(new Set(images)).toEqual(new Set(['localhost/write-batcher:dev-2']));
+    measure('helm upgrade to dev-2 under load', `${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    const t2 = Date.now();
+    await helm(['rollback', RELEASE, String(revision.version), '--wait', '--timeout', '15m']);
+    await deploymentReady(BATCHER, 1);
+    measure('helm rollback under load', `${((Date.now() - t2) / 1000).toFixed(1)} s`);
+    const v = await auditLoad(temporal!.client, db!, load, 600_000);
+    measure('upgrade + rollback audit', summary(v));
+    expect(load.startErrors).toEqual([]);
+    expect(v).toMatchObject({ lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+    expect(v.completed + v.failed).toBe(240);
+  });
+
+  it('kubectl delete pod of batcher-worker and main-worker mid-run, and a kill of one pod\'s containerd shim: every workflow ends definitely', async () => {
+    const load = startLoad(temporal!.client, 'kill', 180, 3);
+    await new Promise((r) => setTimeout(r, 10_000));
+    await cluster.kubectl(['delete', 'pod', '-n', NAMESPACE, '-l', `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=batcher-worker`, '--wait=false']);
+    await new Promise((r) => setTimeout(r, 15_000));
+    const mains = await pods(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=main-worker`);
+    await cluster.kubectl(['delete', 'pod', '-n', NAMESPACE, mains[0]!.metadata.name, '--wait=false']);
+    await new Promise((r) => setTimeout(r, 10_000));
+    // The shim of a running main worker's container: the parent of the container's init process.
+    const victim = (await pods(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=main-worker`)).find((p) => p.status.phase === 'Running' && p.status.containerStatuses?.[0]?.containerID);
+    const containerId = victim!.status.containerStatuses![0]!.containerID!.replace('containerd://', '');
+    const restartsBefore = victim!.status.containerStatuses![0]!.restartCount;
+    const tasks = await cluster.ctr(['tasks', 'ls']);
+    const taskPid = Number(tasks.split('\n').find((l) => l.startsWith(containerId))?.split(/\s+/)[1]);
+    const shimPid = Number(/PPid:\s+(\d+)/.exec(fs.readFileSync(`/proc/${taskPid}/status`, 'utf8'))?.[1]);
+    expect(fs.readFileSync(`/proc/${shimPid}/cmdline`, 'utf8')).toContain('containerd-shim');
+    process.kill(shimPid, 'SIGKILL');
+    say(`killed the shim ${shimPid} of ${victim!.metadata.name} (container ${containerId.slice(0, 12)}, task PID ${taskPid})`);
+    await waitUntil(`${victim!.metadata.name} restarted by the kubelet`, async () => {
+      const p = (await pods(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=main-worker`)).find((x) => x.metadata.name === victim!.metadata.name);
+      return p?.status.containerStatuses?.[0] && p.status.containerStatuses[0].restartCount > restartsBefore && p.status.containerStatuses[0].ready;
+    }, { timeoutMs: 300_000, intervalMs: 2000 });
+    const v = await auditLoad(temporal!.client, db!, load, 600_000);
+    measure('pod deletions + shim kill audit', summary(v));
+    expect(load.startErrors).toEqual([]);
+    expect(v).toMatchObject({ lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+    expect(v.completed + v.failed).toBe(180);
+  });
+
+  it('the teardown leaves the host as it found it (processes, bridge, netns, cgroups, iptables v4+v6, sysctls)', async () => {
+    await temporal?.close().catch(() => undefined);
+    temporal = undefined;
+    await db?.end().catch(() => undefined);
+    db = undefined;
+    const dir = cluster.dir;
+    const t0 = Date.now();
+    stopped = true;
+    const left = await cluster.stop();
+    measure('teardown', `${((Date.now() - t0) / 1000).toFixed(1)} s, ${left.length} differences`);
+    expect(left).toEqual([]);
+    expect(fs.existsSync(dir)).toBe(false);
+    // No process of the cluster is left (every one of them named its directory on its command line).
+    const leftovers = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    });
+    expect(leftovers).toEqual([]);
+  });
+});

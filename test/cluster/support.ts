@@ -1,0 +1,213 @@
+// Helpers of the cluster suite: the local stack from k8s/ as pods, the chart, a load of
+// transactions driven from the host (a Temporal client on the Temporal pod's address), and the
+// audit of every transaction of a phase against the in-cluster MariaDB (the chaos audit's idea:
+// each workflow ends definitely, 0 lost, 0 phantom, 0 doubled, 0 open).
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
+import mysql from 'mysql2/promise';
+import type { Cluster } from '../../harness/src/cluster';
+import { repoRoot, waitUntil } from '../support/processes';
+
+export const NAMESPACE = 'wb';
+export const RELEASE = 'write-batcher';
+
+/**
+ * What the suite deploys: the working tree (default, what a fresh clone in CI has), or the
+ * revision CLUSTER_IMAGE_SOURCE names — image, chart and k8s/ always from the same one, so the
+ * chart never runs an image of another release.
+ */
+export const source = process.env.CLUSTER_IMAGE_SOURCE ?? 'worktree';
+
+/** The chart and k8s/ of `source`, under `dir` for a revision. */
+export function sourceFiles(dir: string): { chartDir: string; k8sDir: string } {
+  if (source === 'worktree') return { chartDir: path.join(repoRoot, 'charts', 'write-batcher'), k8sDir: path.join(repoRoot, 'k8s') };
+  const out = path.join(dir, 'source');
+  fs.mkdirSync(out, { recursive: true });
+  const tar = execFileSync('git', ['archive', '--format=tar', source, 'charts/write-batcher', 'k8s'], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 });
+  execFileSync('tar', ['-x', '-C', out], { input: tar });
+  return { chartDir: path.join(out, 'charts', 'write-batcher'), k8sDir: path.join(out, 'k8s') };
+}
+
+export interface PodInfo {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: { containers: Array<{ name: string; securityContext?: Record<string, unknown> }>; securityContext?: Record<string, unknown> };
+  status: { phase: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; containerID?: string }> };
+}
+
+export async function pods(cluster: Cluster, selector: string): Promise<PodInfo[]> {
+  return (await cluster.getJson<{ items: PodInfo[] }>(['pods', '-n', NAMESPACE, '-l', selector])).items;
+}
+
+export async function podIp(cluster: Cluster, selector: string): Promise<string> {
+  return waitUntil(`a running pod ${selector} with an IP`, async () => (await pods(cluster, selector)).find((p) => p.status.phase === 'Running' && p.status.podIP)?.status.podIP, { timeoutMs: 120_000, intervalMs: 1000 });
+}
+
+/** A namespace labelled for cleanup, enforcing Pod Security `restricted`. */
+export async function restrictedNamespace(cluster: Cluster): Promise<void> {
+  await cluster.kubectl(['create', 'namespace', NAMESPACE]);
+  await cluster.kubectl(['label', 'namespace', NAMESPACE, 'wbc-test=true', 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+  await waitUntil('ServiceAccount default', async () => (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', NAMESPACE, '-o', 'name'], { allowFailure: true })).trim() !== '', { timeoutMs: 60_000, intervalMs: 500 });
+}
+
+/** A hostPath PersistentVolume for k8s/mysql.yaml's claim (the node has no provisioner). */
+export async function mysqlVolume(cluster: Cluster): Promise<void> {
+  const dir = path.join(cluster.dir, 'volumes', 'mysql');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.chownSync(dir, 999, 999);
+  await cluster.kubectl(['apply', '-f', '-'], {
+    input: `apiVersion: v1
+kind: PersistentVolume
+metadata: {name: wbc-mysql-data}
+spec:
+  capacity: {storage: 2Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {path: "${dir}", type: Directory}
+`,
+  });
+}
+
+export async function mysqlConnection(cluster: Cluster): Promise<mysql.Connection> {
+  const host = await podIp(cluster, 'app.kubernetes.io/name=mysql');
+  return mysql.createConnection({ host, port: 3306, user: 'root', password: 'local-root', database: 'batcher', connectTimeout: 10_000 });
+}
+
+export async function temporalClient(cluster: Cluster): Promise<{ client: Client; close(): Promise<void> }> {
+  const host = await podIp(cluster, 'app.kubernetes.io/name=temporal');
+  const connection = await Connection.connect({ address: `${host}:7233`, connectTimeout: 10_000 });
+  return { client: new Client({ connection, namespace: 'default' }), close: () => connection.close() };
+}
+
+/** Rows of batched_writes whose request id starts with `write:<prefix>`: request id → statuses. */
+export async function rowsFor(conn: mysql.Connection, prefix: string): Promise<Map<string, string[]>> {
+  const [rows] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batched_writes WHERE request_id LIKE ?', [`write:${prefix}%`]);
+  const out = new Map<string, string[]>();
+  for (const r of rows as Array<{ id: string; status: string }>) out.set(r.id, [...(out.get(r.id) ?? []), r.status]);
+  return out;
+}
+
+export interface Load {
+  prefix: string;
+  ids: string[];
+  /** Resolves when every workflow has been started (or its start failed: counted in startErrors). */
+  started: Promise<void>;
+  startErrors: string[];
+}
+
+/** Starts `count` transaction workflows, `perSecond` a second, as the starter does. */
+export function startLoad(client: Client, prefix: string, count: number, perSecond: number): Load {
+  const ids = Array.from({ length: count }, (_, i) => `${prefix}-${i}`);
+  const startErrors: string[] = [];
+  const started = (async () => {
+    const t0 = Date.now();
+    const pending: Array<Promise<unknown>> = [];
+    for (let i = 0; i < count; i++) {
+      const wait = t0 + (i * 1000) / perSecond - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const workflowId = ids[i]!;
+      pending.push(
+        startWithRetry(client, workflowId, i).catch((err: Error) => {
+          startErrors.push(`${workflowId}: ${err.message}`);
+        }),
+      );
+    }
+    await Promise.all(pending);
+  })();
+  return { prefix, ids, started, startErrors };
+}
+
+async function startWithRetry(client: Client, workflowId: string, i: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await client.workflow.start('transactionWorkflow', {
+        taskQueue: 'main-workflow-queue',
+        workflowId,
+        args: [{ payload: { order: workflowId, amountCents: 100 + i, currency: 'EUR' } }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      });
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+export interface Verdict {
+  transactions: number;
+  completed: number;
+  failed: number;
+  failedTypes: Record<string, number>;
+  lost: number;
+  phantom: number;
+  doubled: number;
+  open: number;
+  other: number;
+  examples: string[];
+}
+
+/** Waits until every workflow of the load has closed (or the deadline), then judges each against its rows. */
+export async function auditLoad(client: Client, conn: mysql.Connection, load: Load, deadlineMs: number): Promise<Verdict> {
+  await load.started;
+  const deadline = Date.now() + deadlineMs;
+  const status = new Map<string, string>();
+  for (;;) {
+    for (const id of load.ids) {
+      if (status.get(id) && status.get(id) !== 'RUNNING') continue;
+      try {
+        status.set(id, (await client.workflow.getHandle(id).describe()).status.name);
+      } catch {
+        status.set(id, 'NOT_FOUND');
+      }
+    }
+    if ([...status.values()].every((s) => s !== 'RUNNING') || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  const rows = await rowsFor(conn, load.prefix);
+  const v: Verdict = { transactions: load.ids.length, completed: 0, failed: 0, failedTypes: {}, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0, examples: [] };
+  const note = (s: string) => v.examples.length < 10 && v.examples.push(s);
+  for (const id of load.ids) {
+    const own = rows.get(`write:${id}`) ?? [];
+    const committed = own.filter((s) => s === 'committed').length;
+    const s = status.get(id);
+    if (own.length > 1) {
+      v.doubled++;
+      note(`${id}: ${own.length} rows`);
+    }
+    if (s === 'COMPLETED') {
+      v.completed++;
+      if (committed === 0) {
+        v.lost++;
+        note(`${id}: completed, no committed row`);
+      }
+    } else if (s === 'FAILED') {
+      v.failed++;
+      let type = 'unknown';
+      try {
+        await client.workflow.getHandle(id).result();
+      } catch (err) {
+        let c: unknown = err instanceof WorkflowFailedError ? err.cause : err;
+        while (c instanceof Error && !(c as { type?: string }).type && c.cause) c = c.cause;
+        type = (c as { type?: string }).type ?? (c as Error).name;
+      }
+      v.failedTypes[type] = (v.failedTypes[type] ?? 0) + 1;
+      if (committed > 0) {
+        v.phantom++;
+        note(`${id}: failed (${type}) but its row is committed`);
+      }
+    } else if (s === 'RUNNING') {
+      v.open++;
+      note(`${id}: still running`);
+    } else {
+      v.other++;
+      note(`${id}: ${s}`);
+    }
+  }
+  return v;
+}
+
+export function summary(v: Verdict): string {
+  return `${v.transactions} transactions: ${v.completed} completed, ${v.failed} failed${v.failed ? ` ${JSON.stringify(v.failedTypes)}` : ''}; lost ${v.lost}, phantom ${v.phantom}, doubled ${v.doubled}, open ${v.open}, other ${v.other}${v.examples.length ? `; e.g. ${v.examples.join('; ')}` : ''}`;
+}
