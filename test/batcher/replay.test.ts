@@ -3,6 +3,10 @@
 // (non-determinism). The fixtures are real histories, recorded from the named commit's workflow code
 // on the time-skipping server: 4 groups of 7 requests with continue-as-new due after 3 signals and
 // writes still in flight (batches of 5), so the run continued as new while writes were finishing.
+// Runs started by an earlier release took requests of that release's form (`payload`, any
+// well-formed reply address): this release takes those as it did in such runs (ShardBook's
+// earlierRelease, behind the 'typed-rows-and-bound-replies' patch), or their bulk writes would be
+// missing on replay.
 import fs from 'node:fs';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -35,5 +39,18 @@ describe('replaying histories of earlier releases', () => {
     expect(types).toContain('markerRecordedEventAttributes');
     expect(types.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
     await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-pause');
+  });
+
+  it('when a shard ran the typed-rows release (typed rows, bound reply addresses, three patch markers), then it replays to the same end', async () => {
+    const history = recorded('batcher-history-typed-rows.bin');
+    const types = kinds(history);
+    // Its requests are in the current form (table and wire row), so this release's checks took them.
+    const first = history.events?.find((e) => e.workflowExecutionSignaledEventAttributes)?.workflowExecutionSignaledEventAttributes;
+    const requests = JSON.parse(Buffer.from(first?.input?.payloads?.[0]?.data ?? new Uint8Array()).toString('utf8')) as Array<{ table?: string }>;
+    expect(requests[0]?.table).toBe('batched_writes');
+    expect(types.filter((t) => t === 'markerRecordedEventAttributes').length).toBeGreaterThanOrEqual(4); // settings, and three patches
+    expect(types).toContain('activityTaskScheduledEventAttributes');
+    expect(types.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-typed-rows');
   });
 });
