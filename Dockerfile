@@ -16,13 +16,15 @@ WORKDIR /app
 # Manifests first: the dependency layer is reused until a package.json or the lockfile changes.
 COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
+COPY packages/batcher/package.json packages/batcher/
+COPY packages/requester/package.json packages/requester/
 COPY services/batcher-worker/package.json services/batcher-worker/
 COPY services/main-worker/package.json services/main-worker/
 COPY services/starter/package.json services/starter/
 COPY services/health-monitor/package.json services/health-monitor/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
-COPY packages/shared/ packages/shared/
+COPY packages/ packages/
 COPY services/ services/
 # Compile, then prebundle each worker's workflow code (bundleWorkflowCode with the same
 # OpenTelemetry plugins as the worker) so pods start without webpack. Plain `tsc -b` builds the
@@ -35,6 +37,8 @@ FROM node:24-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages/shared/package.json packages/shared/
+COPY packages/batcher/package.json packages/batcher/
+COPY packages/requester/package.json packages/requester/
 COPY services/batcher-worker/package.json services/batcher-worker/
 COPY services/main-worker/package.json services/main-worker/
 COPY services/starter/package.json services/starter/
@@ -56,6 +60,8 @@ WORKDIR /app
 # Owned by root and not writable by the runtime user; only /tmp is written (an emptyDir in the chart).
 COPY --from=prod-deps /app/ ./
 COPY --from=build /app/packages/shared/dist/ packages/shared/dist/
+COPY --from=build /app/packages/batcher/dist/ packages/batcher/dist/
+COPY --from=build /app/packages/requester/dist/ packages/requester/dist/
 COPY --from=build /app/services/batcher-worker/dist/ services/batcher-worker/dist/
 COPY --from=build /app/services/main-worker/dist/ services/main-worker/dist/
 COPY --from=build /app/services/starter/dist/ services/starter/dist/
