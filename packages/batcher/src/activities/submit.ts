@@ -71,9 +71,9 @@ export function isSignalLimitRefusal(err: unknown): boolean {
 
 /** The gRPC error behind a client error (the client wraps it as a ServiceError's cause). */
 function grpcErrorOf(err: unknown): ServiceError | undefined {
-  if (isGrpcServiceError(err)) return err as ServiceError;
+  if (isGrpcServiceError(err)) return err;
   const cause = (err as Error | undefined)?.cause;
-  return isGrpcServiceError(cause) ? (cause as ServiceError) : undefined;
+  return isGrpcServiceError(cause) ? (cause) : undefined;
 }
 
 const invalid = (message: string) => ApplicationFailure.create({ type: BatcherErrorTypes.InvalidRequest, message, nonRetryable: true });

@@ -124,7 +124,7 @@ export async function claimAbandoned(pool: Pool, input: { requestId: string; req
     if ((err as { errno?: number }).errno !== 1062) throw err;
     claimedNow = false;
   }
-  const entry = (await ledgerEntries(pool as unknown as Queryable, [input.requestId])).get(input.requestId);
+  const entry = (await ledgerEntries(pool, [input.requestId])).get(input.requestId);
   if (!entry) throw new Error(`request ${input.requestId} missing from the ledger right after its claim (was it purged?)`);
   return { ...entry, claimedNow };
 }

@@ -274,7 +274,7 @@ function describe(value: WireValue): string {
   if (tag === 'json') return 'a JSON object or array';
   if (tag) return `a ${tag === 'bytes' ? 'byte array' : tag === 'date' ? 'Date' : 'bigint'}`;
   if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 40))}`;
-  return `${typeof value} ${String(value)}`;
+  return `${typeof value} ${JSON.stringify(value)}`;
 }
 
 /** Why a row cannot be written to this table, or undefined. Checked before the row is queued and again in the batch. */

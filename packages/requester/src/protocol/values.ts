@@ -69,7 +69,7 @@ function encodeValue(column: string, value: unknown): { value: WireValue } | { p
   }
   if (value instanceof Uint8Array) return { value: { '@wb': 'bytes', v: toBase64(value) } };
   if (typeof value === 'object' && isPlainJson(value)) return { value: { '@wb': 'json', v: value as JsonValue } };
-  const kind = typeof value === 'object' ? ((value as object).constructor?.name ?? 'object') : typeof value;
+  const kind = typeof value === 'object' ? ((value).constructor?.name ?? 'object') : typeof value;
   return { problem: `column ${column}: a ${kind} cannot be written (use a string, number, bigint, boolean, null, Date, Uint8Array, or a plain object or array for a JSON column)` };
 }
 
