@@ -13,6 +13,8 @@ import { startJaeger, type Jaeger } from '../support/jaeger';
 import { freePort, logDir, makeTempDir, repoRoot, spawnLogged, waitUntil, type ManagedProcess } from '../support/processes';
 
 const WORKFLOWS = 3;
+/** Rows each workflow writes: the demo's JSON row and its typed order row (demo_orders), in parallel. */
+const ROWS_PER_WORKFLOW = 2;
 const HEX32 = /^[0-9a-f]{32}$/;
 
 interface Span {
@@ -175,7 +177,7 @@ describe('tracing in Jaeger', () => {
     }
     // The requests crossed continue-as-new before they were written (CONTINUE_AS_NEW_SIGNALS=1).
     expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(1);
-    expect(stats.rowsWritten).toBe(WORKFLOWS);
+    expect(stats.rowsWritten).toBe(WORKFLOWS * ROWS_PER_WORKFLOW);
   });
 
   it('when a main workflow runs, then its one trace shows every hop through both workers in parent order', async () => {
@@ -199,44 +201,54 @@ describe('tracing in Jaeger', () => {
       const start = one('StartWorkflow:transactionWorkflow', 'starter');
       const run = one('RunWorkflow:transactionWorkflow', 'main-worker');
       const prepare = one('RunActivity:prepareTransaction', 'main-worker');
-      const scheduleWrite = one('StartActivity:awaitBatchedWrite', 'main-worker');
-      const write = one('RunActivity:awaitBatchedWrite', 'main-worker');
-      const answer = one('CompleteActivity:awaitBatchedWrite', 'batcher-worker');
+      // Two writes (the JSON row and the order row), each a waiting activity that runs on the
+      // batcher worker since the redesign (the requester's worker runs nothing of the batcher's).
+      const scheduleWrites = all('StartActivity:awaitBatchedWrite', 'main-worker');
+      const writes = all('RunActivity:awaitBatchedWrite', 'batcher-worker');
+      const answers = all('CompleteActivity:awaitBatchedWrite', 'batcher-worker');
+      const writesSeen = `trace has ${t.spans.map((s) => `${s.operationName}@${serviceOf(s)}`).join(', ')}`;
+      expect(scheduleWrites, writesSeen).toHaveLength(ROWS_PER_WORKFLOW);
+      expect(writes, writesSeen).toHaveLength(ROWS_PER_WORKFLOW);
+      expect(answers, writesSeen).toHaveLength(ROWS_PER_WORKFLOW);
       const scheduleFinalize = one('StartActivity:finalizeTransaction', 'main-worker');
       const finalize = one('RunActivity:finalizeTransaction', 'main-worker');
 
-      // Parent order: start → run → business step; run → the waiting write activity …
+      // Parent order: start → run → business step; run → the waiting write activities …
       expect(parentOf(start)).toBeUndefined();
       expect(parentOf(run)).toBe(start.spanID);
       expect(parentOf(one('StartActivity:prepareTransaction', 'main-worker'))).toBe(run.spanID);
       expect(parentOf(prepare)).toBe(one('StartActivity:prepareTransaction', 'main-worker').spanID);
-      expect(parentOf(scheduleWrite)).toBe(run.spanID);
-      expect(parentOf(write)).toBe(scheduleWrite.spanID);
-      // … which the batcher worker answers in the requester's context carried in the request …
-      expect(parentOf(answer)).toBe(write.spanID);
+      for (const schedule of scheduleWrites) expect(parentOf(schedule)).toBe(run.spanID);
+      expect(new Set(writes.map(parentOf))).toEqual(new Set(scheduleWrites.map((s) => s.spanID)));
+      // … each of which the batcher worker answers in the requester's context carried in the request …
+      expect(new Set(answers.map(parentOf))).toEqual(new Set(writes.map((s) => s.spanID)));
       // … then the final step.
       expect(parentOf(scheduleFinalize)).toBe(run.spanID);
       expect(parentOf(finalize)).toBe(scheduleFinalize.spanID);
 
       // Requests travel in groups: the request whose activity sent its group's signal also holds
-      // the signal-with-start and the batcher's handling of it.
-      const sent = all('SignalWithStartWorkflow:batcherWorkflow', 'main-worker');
+      // the signal-with-start (sent by the batcher worker, where the activity runs) and the
+      // batcher's handling of it.
+      const sent = all('SignalWithStartWorkflow:batcherWorkflow', 'batcher-worker');
       if (sent.length > 0) {
         carriedTheGroup++;
-        expect(parentOf(sent[0]!)).toBe(write.spanID);
+        expect(writes.map((w) => w.spanID)).toContain(parentOf(sent[0]!));
         expect(all('HandleSignal:submitWrites', 'batcher-worker').map(parentOf)).toContain(sent[0]!.spanID);
       }
 
-      // In time: start, business step, submission, the answer, final step.
-      const order = [start, run, prepare, write, answer, scheduleFinalize, finalize];
-      for (let i = 1; i < order.length; i++) {
-        expect(order[i]!.startTime, `${order[i]!.operationName} starts after ${order[i - 1]!.operationName}`).toBeGreaterThanOrEqual(order[i - 1]!.startTime);
+      // In time: start, business step, each submission then its answer, final step.
+      for (const write of writes) {
+        const answer = answers.find((a) => parentOf(a) === write.spanID)!;
+        const order = [start, run, prepare, write, answer, scheduleFinalize, finalize];
+        for (let i = 1; i < order.length; i++) {
+          expect(order[i]!.startTime, `${order[i]!.operationName} starts after ${order[i - 1]!.operationName}`).toBeGreaterThanOrEqual(order[i - 1]!.startTime);
+        }
+        expect(answer.duration).toBeGreaterThan(0);
       }
       expect(run.startTime + run.duration).toBeGreaterThanOrEqual(finalize.startTime + finalize.duration);
-      expect(answer.duration).toBeGreaterThan(0);
 
       // Each service reports its own resource.
-      for (const s of [start, run, answer]) {
+      for (const s of [start, run, answers[0]!]) {
         expect(tag(t.processes[s.processID]!, 'service.version')).toBe('0.1.0');
       }
     }
@@ -257,6 +269,7 @@ describe('tracing in Jaeger', () => {
     );
 
     let rows = 0;
+    const tablesWritten = new Set<string>();
     for (const span of batches.spans) {
       const links = span.references.filter((r) => r.refType === 'FOLLOWS_FROM');
       expect(links.length).toBe(tag(span, 'batcher.rows'));
@@ -272,15 +285,23 @@ describe('tracing in Jaeger', () => {
       expect(tag(span, 'db.system')).toBe('mysql');
       expect(tag(span, 'db.namespace')).toBe(env.MYSQL_DATABASE);
       expect(tag(span, 'db.operation.name')).toBe('INSERT');
-      expect(tag(span, 'db.collection.name')).toBe('batched_writes');
+      // Since the redesign a batch writes the ledger and each table its rows are for, in one transaction.
+      const [ledger, ...tables] = String(tag(span, 'db.collection.name')).split(',');
+      expect(ledger).toBe('batcher_ledger');
+      expect(tables.length).toBeGreaterThan(0);
       // A batch is a trace of its own, not part of a requester's or of the shard's start.
       expect(wanted.has(span.traceID)).toBe(false);
       const own = batches.traces.find((t) => t.traceID === span.traceID)!;
-      const insert = own.spans.find((s) => parentOf(s) === span.spanID && s.operationName === 'INSERT batched_writes');
-      expect(insert, 'INSERT client span under the bulk write').toBeDefined();
-      expect(tag(insert!, 'span.kind')).toBe('client');
+      for (const table of tables) {
+        tablesWritten.add(table);
+        const insert = own.spans.find((s) => parentOf(s) === span.spanID && s.operationName === `INSERT ${table}`);
+        expect(insert, `INSERT ${table} client span under the bulk write`).toBeDefined();
+        expect(tag(insert!, 'span.kind')).toBe('client');
+        expect(tag(insert!, 'db.collection.name')).toBe(table);
+      }
     }
-    expect(rows).toBe(WORKFLOWS);
+    expect(rows).toBe(WORKFLOWS * ROWS_PER_WORKFLOW);
+    expect([...tablesWritten].sort()).toEqual(['batched_writes', 'demo_orders']);
   });
 
   it('when workflows and activities log, then each JSON line carries the trace and span ids', () => {
