@@ -88,6 +88,17 @@ export async function rowsFor(conn: mysql.Connection, prefix: string): Promise<M
   return out;
 }
 
+/**
+ * The ledger's entries for the prefix (request id → status), when the schema has a ledger
+ * (`batcher_ledger`, from the release with typed target tables on); undefined without one.
+ */
+export async function ledgerFor(conn: mysql.Connection, prefix: string): Promise<Map<string, string> | undefined> {
+  const [tables] = await conn.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'batcher_ledger'");
+  if ((tables as unknown[]).length === 0) return undefined;
+  const [rows] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batcher_ledger WHERE request_id LIKE ?', [`write:${prefix}%`]);
+  return new Map((rows as Array<{ id: string; status: string }>).map((r) => [r.id, r.status]));
+}
+
 export interface Load {
   prefix: string;
   ids: string[];
@@ -145,6 +156,8 @@ export interface Verdict {
   doubled: number;
   open: number;
   other: number;
+  /** Whether the ledger (batcher_ledger) was checked too. */
+  ledger: boolean;
   examples: string[];
 }
 
@@ -166,7 +179,8 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
     await new Promise((r) => setTimeout(r, 2000));
   }
   const rows = await rowsFor(conn, load.prefix);
-  const v: Verdict = { transactions: load.ids.length, completed: 0, failed: 0, failedTypes: {}, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0, examples: [] };
+  const ledger = await ledgerFor(conn, load.prefix);
+  const v: Verdict = { transactions: load.ids.length, completed: 0, failed: 0, failedTypes: {}, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0, ledger: ledger !== undefined, examples: [] };
   const note = (s: string) => v.examples.length < 10 && v.examples.push(s);
   for (const id of load.ids) {
     const own = rows.get(`write:${id}`) ?? [];
@@ -181,6 +195,9 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
       if (committed === 0) {
         v.lost++;
         note(`${id}: completed, no committed row`);
+      } else if (ledger && ledger.get(`write:${id}`) !== 'committed') {
+        v.lost++;
+        note(`${id}: completed and its row is there, but the ledger says ${ledger.get(`write:${id}`) ?? 'nothing'}`);
       }
     } else if (s === 'FAILED') {
       v.failed++;
@@ -193,9 +210,9 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
         type = (c as { type?: string }).type ?? (c as Error).name;
       }
       v.failedTypes[type] = (v.failedTypes[type] ?? 0) + 1;
-      if (committed > 0) {
+      if (committed > 0 || ledger?.get(`write:${id}`) === 'committed') {
         v.phantom++;
-        note(`${id}: failed (${type}) but its row is committed`);
+        note(`${id}: failed (${type}) but its row${committed > 0 ? '' : "'s ledger entry"} is committed`);
       }
     } else if (s === 'RUNNING') {
       v.open++;
@@ -209,5 +226,5 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
 }
 
 export function summary(v: Verdict): string {
-  return `${v.transactions} transactions: ${v.completed} completed, ${v.failed} failed${v.failed ? ` ${JSON.stringify(v.failedTypes)}` : ''}; lost ${v.lost}, phantom ${v.phantom}, doubled ${v.doubled}, open ${v.open}, other ${v.other}${v.examples.length ? `; e.g. ${v.examples.join('; ')}` : ''}`;
+  return `${v.transactions} transactions: ${v.completed} completed, ${v.failed} failed${v.failed ? ` ${JSON.stringify(v.failedTypes)}` : ''}; lost ${v.lost}, phantom ${v.phantom}, doubled ${v.doubled}, open ${v.open}, other ${v.other}${v.ledger ? ' (rows and ledger)' : ''}${v.examples.length ? `; e.g. ${v.examples.join('; ')}` : ''}`;
 }
