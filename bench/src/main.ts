@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { awaitActivityIdFor, batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
-import { allRows, createPool, loadConfig, migrate, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
+import { allRows, createPool, loadConfig, migrate, readBatcherStatsMemo, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
 import { awaitTransactions, mapLimit, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
 
 const { values } = parseArgs({
@@ -564,6 +564,15 @@ async function requestersFlood(client: Client, count: number): Promise<Record<st
   }));
   const queriesWallMs = Date.now() - q0;
   queryMs.sort((a, b) => a - b);
+  // The same 1,000 readers through the memo (describe(): answered by the server, not the shard's worker).
+  const m0 = Date.now();
+  const memoMs = await Promise.all(Array.from({ length: 1000 }, async () => {
+    const s0 = Date.now();
+    await readBatcherStatsMemo(client, { workflowIdPrefix: queues.BATCHER_WORKFLOW_ID_PREFIX }, 0).catch(() => undefined);
+    return Date.now() - s0;
+  }));
+  const memoWallMs = Date.now() - m0;
+  memoMs.sort((a, b) => a - b);
   const outcomes = await mapLimit(ids, 200, (id) => client.workflow.getHandle(id).result().then((r) => String(r), (err: unknown) => `workflow failed: ${(err as Error).message}`));
   const seconds = (Date.now() - t0) / 1000;
   const byOutcome: Record<string, number> = {};
@@ -589,11 +598,13 @@ async function requestersFlood(client: Client, count: number): Promise<Record<st
     batcherRuns: events.runs,
     batcherWorkerPeakRssMb: peakRssMb(batcher.pid),
     parallelQueries: { count: 1000, wallMs: queriesWallMs, p50Ms: queryMs[500], p95Ms: queryMs[950], maxMs: queryMs[999] },
+    parallelMemoReads: { count: 1000, wallMs: memoWallMs, p50Ms: memoMs[500], p95Ms: memoMs[950], maxMs: memoMs[999] },
   };
   say(
     `requesters flood: ${count} requester workflows started at ${result.startedPerS}/s, all closed in ${result.seconds} s: ${JSON.stringify(byOutcome)}; shard took ${stats.signalsTotal} signals, wrote ${stats.batchesWritten} batches, refused ${stats.refused}, answers dropped ${stats.answersDropped}; ` +
       `worker-side ${own ? `${own.count} batcher tasks, ${own.over1s} over 1 s` : 'n/a'}; longest batcher task (server's view) ${events.longestTaskMs} ms over ${events.runs} runs; ` +
-      `1,000 parallel stats queries during the flood: p50 ${queryMs[500]} ms, p95 ${queryMs[950]} ms, max ${queryMs[999]} ms (${queriesWallMs} ms in all)`,
+      `1,000 parallel stats queries during the flood: p50 ${queryMs[500]} ms, p95 ${queryMs[950]} ms, max ${queryMs[999]} ms (${queriesWallMs} ms in all); ` +
+      `1,000 parallel reads of the stats memo: p50 ${memoMs[500]} ms, p95 ${memoMs[950]} ms, max ${memoMs[999]} ms (${memoWallMs} ms in all)`,
   );
   await Promise.all([batcher.stop(), requesters.stop()]);
   return result;

@@ -6,6 +6,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { batcherWorkflowId, requestIdFor } from '@batcher/shared/workflow';
+import { readBatcherStatsMemo } from '@write-batcher/batcher';
+import { waitUntil } from '../support/processes';
 import { startTemporalDevServer, type TemporalDevServer } from '../support/temporal';
 import { pipelinePerTest } from './pipeline';
 
@@ -40,6 +42,8 @@ describe('a stock Temporal server', () => {
     const rows = await pipeline.rows();
     expect(new Set(rows.filter((r) => r.rows_in_table === 1).map((r) => r.request_id))).toEqual(new Set(ids.map(requestIdFor)));
     const stats = await pipeline.stats();
+    // The same statistics, published in the shard's memo for readers that must not cost it a turn.
+    await waitUntil('the memo to show every request', async () => (await readBatcherStatsMemo(client, pipeline.batcher, 0))?.requestsTotal === 1000, { timeoutMs: 30_000 });
     expect(stats.refused).toBe(0);
     expect(stats.answersDropped).toBe(0);
     // Grouped in the batcher worker: far fewer signals than requests.

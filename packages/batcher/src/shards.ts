@@ -1,8 +1,10 @@
 // Starting and addressing batcher shards from clients (the submit activity, the health monitor, tools).
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
+  BATCHER_STATS_MEMO_KEY,
   BATCHER_WORKFLOW_TYPE,
   batcherWorkflowId,
+  type BatcherStats,
   submitWritesSignal,
   type BatcherInput,
   type WriteRequest,
@@ -69,4 +71,14 @@ export async function signalWithStartBatcher(client: Client, cfg: ShardRouting, 
     signalArgs: [requests],
   });
   return { workflowId, runId: handle.signaledRunId };
+}
+
+/**
+ * A shard's statistics as published in its memo (at most a few seconds old), read with `describe()`:
+ * served by the Temporal server, so any number of readers cost the shard nothing. Undefined while a
+ * run has published none yet (use the `batcherStats` query then).
+ */
+export async function readBatcherStatsMemo(client: Client, routing: Pick<ShardRouting, 'workflowIdPrefix'>, shard: number): Promise<Omit<BatcherStats, 'recentBatches'> | undefined> {
+  const description = await client.workflow.getHandle(batcherWorkflowId(routing.workflowIdPrefix, shard)).describe();
+  return description.memo?.[BATCHER_STATS_MEMO_KEY] as Omit<BatcherStats, 'recentBatches'> | undefined;
 }

@@ -258,3 +258,8 @@ export interface BatcherInput {
 export const submitWritesSignal = defineSignal<[WriteRequest[]]>('submitWrites');
 /** Statistics of a batcher shard. */
 export const batcherStatsQuery = defineQuery<BatcherStats>('batcherStats');
+/**
+ * Memo key under which a shard publishes its statistics (without recentBatches), at most every 2 s
+ * while they change: `describe()` reads them from the server without a turn in the shard's worker.
+ */
+export const BATCHER_STATS_MEMO_KEY = 'batcherStats';

@@ -18,6 +18,7 @@ export {
   ensureBatcherShards,
   isBatcherWorkflowId,
   purgeLedger,
+  readBatcherStatsMemo,
   signalWithStartBatcher,
   type ShardRouting,
   type ShardRouting as BatcherConfig,
