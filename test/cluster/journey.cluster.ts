@@ -50,7 +50,7 @@ beforeAll(async () => {
   const t0 = Date.now();
   image = await projectImage({ tag: 'dev', source, logFile: path.join(repoRoot, '.run', 'cluster-images.log'), progress: say });
   measure('project image (write-batcher:dev)', image.built ? `built in ${image.seconds.toFixed(1)} s` : 'from the cache');
-  cluster = await startCluster({ images: [image], progress: say, startTimeoutMs: 600_000 });
+  cluster = await startCluster({ images: [image], progress: say, startTimeoutMs: 600_000, networkPolicies: true });
   ({ chartDir, k8sDir } = sourceFiles(cluster.dir));
   valuesDev = path.join(chartDir, 'values-dev.yaml');
   measure('source', `${source} (image, chart and k8s/)`);
@@ -213,6 +213,33 @@ describe.sequential('the user journey on a one-node cluster', () => {
     expect(load.startErrors).toEqual([]);
     expect(v).toMatchObject({ lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
     expect(v.completed + v.failed).toBe(180);
+  });
+
+  it('NetworkPolicies on (enforced by kube-router): the allowed pair connects, the denied pair is refused, transactions still flow', async () => {
+    const worker = await podIp(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=batcher-worker`);
+    const probe = async (port: number) => {
+      const [monitor] = (await pods(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=health-monitor`)).filter((p) => p.status.phase === 'Running');
+      // From the health monitor's pod (the image has node): a TCP connection, 3 s at most.
+      const script = `const s=require('net').connect(${port},'${worker}');s.setTimeout(3000);s.on('connect',()=>{console.log('open');process.exit(0)});s.on('timeout',()=>{console.log('timeout');process.exit(0)});s.on('error',(e)=>{console.log(e.code);process.exit(0)})`;
+      return (await cluster.kubectl(['exec', '-n', NAMESPACE, monitor!.metadata.name, '--', 'node', '-e', script])).trim();
+    };
+    // Before: no policy, both ports of the batcher worker answer (metrics 9464, health 8081).
+    expect(await probe(9464)).toBe('open');
+    expect(await probe(8081)).toBe('open');
+    await helm(['upgrade', RELEASE, chartDir, '--reuse-values', '--set', 'networkPolicy.enabled=true', '--wait', '--wait-for-jobs', '--timeout', '15m']);
+    const policies = (await cluster.getJson<{ items: unknown[] }>(['networkpolicies', '-n', NAMESPACE])).items.length;
+    // The chart: a worker accepts only its metrics port (from anyone, metricsFrom empty).
+    const results = await waitUntil('the policy enforced (health port refused, metrics port open)', async () => {
+      const [metrics, health] = [await probe(9464), await probe(8081)];
+      return health !== 'open' ? { metrics, health } : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 2000 });
+    measure('NetworkPolicies', `${policies} policies; health monitor → batcher-worker:9464 ${results.metrics}, → batcher-worker:8081 ${results.health}`);
+    expect(results.metrics).toBe('open');
+    expect(['timeout', 'ECONNREFUSED', 'EHOSTUNREACH']).toContain(results.health);
+    const load = startLoad(temporal!.client, 'netpol', 30, 10);
+    const v = await auditLoad(temporal!.client, db!, load, 300_000);
+    measure('with NetworkPolicies', summary(v));
+    expect(v).toMatchObject({ completed: 30, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
   });
 
   it('the teardown leaves the host as it found it (processes, bridge, netns, cgroups, iptables v4+v6, sysctls)', async () => {

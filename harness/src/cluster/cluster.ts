@@ -32,6 +32,12 @@ export interface ClusterOptions {
   progress?: (line: string) => void;
   /** Extra images to import (the project's). */
   images?: readonly BuiltImage[];
+  /**
+   * Enforce NetworkPolicies with kube-router's firewall controller (alone: no routing, no
+   * service proxy), a host process like kube-proxy. The bridge CNI plugin enforces none.
+   * @default false
+   */
+  networkPolicies?: boolean;
 }
 
 export interface Cluster {
@@ -284,7 +290,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   if (fs.existsSync(`/sys/class/net/${BRIDGE}`)) throw new Error(`bridge ${BRIDGE} exists: a cluster is running or a run died; stop it (node harness/dist/cluster/cli.js down) first`);
   if (fs.existsSync(stateFile)) throw new Error(`${stateFile} exists: a cluster is running or a run died; run node harness/dist/cluster/cli.js down first`);
 
-  const bins = Object.fromEntries(['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl', 'helm', 'containerd', 'ctr', 'runc'].map((b) => [b, resolveTool(b)]));
+  const bins = Object.fromEntries([...['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl', 'helm', 'containerd', 'ctr', 'runc'], ...(options.networkPolicies ? ['kube-router', 'ipset'] : [])].map((b) => [b, resolveTool(b)]));
   const before = await snapshotHost();
   // Short: unix socket paths must stay under 108 bytes.
   const dir = fs.mkdtempSync('/tmp/wbc-');
@@ -388,6 +394,8 @@ current-context: wbc
       '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, '--leader-elect=false',
       `--service-account-private-key-file=${path.join(pki, 'sa.key')}`, `--root-ca-file=${path.join(pki, 'ca.crt')}`,
       '--use-service-account-credentials=false', `--service-cluster-ip-range=${SERVICE_SUBNET}`,
+      // The node's podCIDR is the bridge's subnet (kube-router reads it).
+      '--allocate-node-cidrs=true', `--cluster-cidr=${POD_SUBNET}`, '--node-cidr-mask-size=24',
       `--cert-dir=${path.join(dir, 'kcm-certs')}`,
       // The HPA: no metrics-server here, so it can hold min/max but not scale on CPU.
       '--horizontal-pod-autoscaler-sync-period=5s',
@@ -426,6 +434,18 @@ current-context: wbc
       return out.trim() === 'True';
     }, { timeoutMs, intervalMs: 1000 });
     mark('node Ready');
+    if (options.networkPolicies) {
+      const router = start('kube-router', [
+        `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`,
+        '--run-firewall=true', '--run-router=false', '--run-service-proxy=false', '--enable-cni=false',
+        '--enable-ipv6=false', `--health-port=${await freePort()}`, '--metrics-port=0', '--v=1',
+      ]);
+      await waitUntil(`kube-router's policy chains (log ${router.logFile})`, async () => {
+        alive(router);
+        return (await run('iptables-save', ['-t', 'filter'], { timeoutMs: 10_000 })).stdout.includes('KUBE-ROUTER-FORWARD');
+      }, { timeoutMs: 120_000, intervalMs: 1000 });
+      mark('kube-router (NetworkPolicies)');
+    }
     await waitUntil('ServiceAccount default', async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'], { allowFailure: true })).trim() !== '', { timeoutMs: 60_000, intervalMs: 500 });
     await kubectl(['apply', '-f', '-'], { input: COREDNS_MANIFEST });
     await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
@@ -480,7 +500,7 @@ async function stopCluster(c: StopContext): Promise<string[]> {
     }
   }
   // 2. The node and control plane processes, by PID, in reverse order of start (containerd last).
-  for (const name of ['kube-proxy', 'kubelet', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) {
+  for (const name of ['kube-router', 'kube-proxy', 'kubelet', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd']) {
     await byName(name)?.stop({ graceMs: 10_000 });
   }
   // 3. Containers left (a pod the kubelet could not delete in time): killed through containerd.

@@ -37,6 +37,8 @@ export interface HostSnapshot {
   /** hierarchy → its top-level cgroups. */
   cgroups: Record<string, string[]>;
   paths: Record<string, boolean>;
+  /** ipset names (kube-router's NetworkPolicy controller makes them); [] without ipset. */
+  ipsets: string[];
 }
 
 function sysctlFile(name: string): string {
@@ -112,7 +114,13 @@ export async function snapshotHost(): Promise<HostSnapshot> {
     netns: listDir('/run/netns'),
     cgroups: cgroupState(),
     paths: Object.fromEntries(WELL_KNOWN_PATHS.map((p) => [p, fs.existsSync(p)])),
+    ipsets: await ipsetNames(),
   };
+}
+
+async function ipsetNames(): Promise<string[]> {
+  const r = await run('ipset', ['list', '-n'], { allowFailure: true, timeoutMs: 10_000 }).catch(() => undefined);
+  return r && r.code === 0 ? r.stdout.split('\n').filter(Boolean).sort() : [];
 }
 
 /** Differences between two snapshots, one line each (empty: the host is as it was). */
@@ -133,6 +141,7 @@ export function diffHost(before: HostSnapshot, after: HostSnapshot): string[] {
   for (const n of after.netns) if (!before.netns.includes(n)) out.push(`netns added: ${n}`);
   for (const [h, dirs] of Object.entries(after.cgroups)) for (const d of dirs) if (!(before.cgroups[h] ?? []).includes(d)) out.push(`cgroup added: ${h}/${d}`);
   for (const [p, existed] of Object.entries(before.paths)) if (after.paths[p] !== existed) out.push(`path ${p}: ${existed ? 'removed' : 'created'}`);
+  for (const n of after.ipsets ?? []) if (!(before.ipsets ?? []).includes(n)) out.push(`ipset added: ${n}`);
   return out;
 }
 
@@ -186,6 +195,12 @@ export async function restoreHost(before: HostSnapshot, ownLink: (name: string) 
       const r = await run('nft', ['delete', 'table', family === 'v4' ? 'ip' : 'ip6', table], { allowFailure: true, timeoutMs: 10_000 }).catch((e: Error) => ({ code: 1, stderr: e.message }));
       if (r.code !== 0) problems.push(`nft delete table ${family} ${table}: ${r.stderr.trim()}`);
     }
+  }
+  // ipsets the rules referred to (deletable now that the rules are gone).
+  for (const n of await ipsetNames()) {
+    if ((before.ipsets ?? []).includes(n)) continue;
+    const r = await run('ipset', ['destroy', n], { allowFailure: true, timeoutMs: 10_000 });
+    if (r.code !== 0) problems.push(`ipset destroy ${n}: ${r.stderr.trim()}`);
   }
   // Cgroups: children before parents; a cgroup still holding a process cannot go.
   for (const [h, dirs] of Object.entries(now.cgroups)) {
