@@ -342,12 +342,12 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     // A steady rate: one start every interval, not waiting for the previous one.
     const starts: Array<Promise<void>> = [];
     for (let i = 0; i < ids.length; i++) {
-      starts.push(startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: [ids[i] as string], input: (id, j) => ({ payload: { order: id, n: j }, ...spec.extraInput?.(id, i) }) }));
+      starts.push(startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: [ids[i] as string], input: (id, j) => ({ payload: { order: id, n: j }, batcherTaskQueue: queues.BATCHER_TASK_QUEUE, ...spec.extraInput?.(id, i) }) }));
       await new Promise((r) => setTimeout(r, Math.max(0, startedAt + (i + 1) * spec.rateIntervalMs! - Date.now())));
     }
     await Promise.all(starts);
   } else {
-    await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: ids, input: (id, j) => ({ payload: { order: id, n: j }, ...spec.extraInput?.(id, j) }) });
+    await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: ids, input: (id, j) => ({ payload: { order: id, n: j }, batcherTaskQueue: queues.BATCHER_TASK_QUEUE, ...spec.extraInput?.(id, j) }) });
   }
   const outcomes: TransactionOutcome[] = await awaitTransactions(client, ids, startedAt);
   const seconds = (Date.now() - startedAt) / 1000;
