@@ -16,7 +16,7 @@ import {
 } from '@batcher/shared/workflow';
 import { signalWithStartBatcher } from '@batcher/shared/node';
 import { waitUntil } from '../support/processes';
-import { demoRequest, replyFor } from '../support/requests';
+import { demoRequest, demoRequests, replyFor } from '../support/requests';
 import { pipelinePerTest, type Pipeline } from './pipeline';
 
 const startPipeline = pipelinePerTest();
@@ -152,5 +152,44 @@ describe('hostile input', () => {
     expect(stats.rowsWritten).toBe(62);
     expect(stats.batchesWritten).toBeGreaterThanOrEqual(2); // cut by bytes, not only by count
     await expectShardLive(pipeline);
+  });
+});
+
+describe('refusals across continue-as-new', () => {
+  it('when a full shard refuses many requesters and continues as new meanwhile, then every refused requester is answered BatcherOverloaded and none is dropped', async (ctx) => {
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      // A tiny shard that continues as new every other signal: refusals pile up across runs.
+      env: { BATCHER_MAX_PENDING_REQUESTS: '5', CONTINUE_AS_NEW_SIGNALS: '2', BATCH_FLUSH_INTERVAL_MS: '3000' },
+      businessStepMs: 0,
+    });
+    const ids = pipeline.ids(60);
+    const outcomes = await pipeline.run(ids, 60_000);
+    // Each requester heard: committed, or refused typed; none waited out its timeout unanswered.
+    expect(outcomes.filter((o) => !(o.ok || o.errorType === 'BatcherOverloaded')).map((o) => `${o.workflowId}: ${o.errorType} ${o.message}`)).toEqual([]);
+    const refusedHeard = outcomes.filter((o) => o.errorType === 'BatcherOverloaded').length;
+    expect(refusedHeard).toBeGreaterThan(0);
+    const stats = await pipeline.stats();
+    expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(1);
+    expect(stats.answersDropped).toBe(0);
+    expect(stats.refused).toBe(refusedHeard);
+    expect((await pipeline.rows()).filter((r) => r.rows_in_table === 1)).toHaveLength(outcomes.filter((o) => o.ok).length);
+  });
+
+  it('when refusals outgrow what continue-as-new may carry (3,000 at once), then every one is delivered before the run ends: none dropped', async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_MAX_PENDING_REQUESTS: '5', CONTINUE_AS_NEW_SIGNALS: '2', BATCH_FLUSH_INTERVAL_MS: '60000' }, businessStepMs: 0 });
+    // Requesters that do not exist: each answer is attempted, and counted undeliverable. 3,000
+    // refusals are ~750 kB of answers, over the 200 kB a run may carry across continue-as-new.
+    const requests = demoRequests(3000, `refused-${pipeline.batcher.workflowIdPrefix}`);
+    for (let i = 0; i < requests.length; i += 500) await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, requests.slice(i, i + 500));
+    await waitUntil('every refusal to be answered', async () => {
+      const s = await pipeline.stats();
+      return s.refused + s.rejected > 0 && s.confirmationsUndeliverable + s.answersDropped >= s.refused;
+    }, { timeoutMs: 120_000 });
+    const stats = await pipeline.stats();
+    expect(stats.refused).toBeGreaterThanOrEqual(2990);
+    expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(1);
+    expect(stats.answersDropped).toBe(0);
+    expect(stats.confirmationsUndeliverable).toBe(stats.refused);
   });
 });
