@@ -243,8 +243,11 @@ export async function projectImage(options: ProjectImageOptions): Promise<BuiltI
   const dir = path.join(clusterToolsDir, 'context');
   fs.rmSync(dir, { recursive: true, force: true });
   const source = options.source ?? process.env.CLUSTER_IMAGE_SOURCE ?? 'worktree';
+  // The Dockerfile's base (node:24-bookworm-slim) first: built here, never pulled.
+  fs.mkdirSync(buildahRunRoot, { recursive: true });
+  const node = await nodeImage(await baseImage(o), o);
   const { files, digest } = await filterContext(repoRoot, dir, source);
-  const key = sha(digest, fs.readFileSync(path.join(repoRoot, 'Dockerfile')), options.buildLabel ?? '', IMAGE_NAMES.node, fs.readdirSync(imagesDir).filter((f) => f.startsWith('docker.io_library_node')).join(','));
+  const key = sha(digest, fs.readFileSync(path.join(repoRoot, 'Dockerfile')), options.buildLabel ?? '', node.archive);
   o.progress?.(`build context: ${files} files from ${source}`);
   return cached(name, key, o, async () => {
     const ignore = path.join(clusterToolsDir, 'empty-dockerignore');
