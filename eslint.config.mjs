@@ -21,8 +21,12 @@ const tsSources = [
 /** Code that runs inside the Temporal workflow sandbox (deterministic, no Node APIs, no I/O). */
 const workflowFiles = [
   'services/*/src/workflows/**/*.ts',
+  'packages/batcher/src/workflows/**/*.ts',
+  // The requester package is workflow code as a whole (it is imported into workflow bundles).
+  'packages/requester/src/**/*.ts',
   'packages/shared/src/workflow/**/*.ts',
   'bench/src/baseline/workflows.ts',
+  'test/pipeline/fixtures/row-workflows.ts',
 ];
 
 const nodeOnly = 'is Node-only and must not enter a workflow bundle; do the work in an activity';
@@ -79,6 +83,11 @@ export default defineConfig(
             ...['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', '@temporalio/interceptors-opentelemetry', 'mysql2', 'mysql2/promise', 'express', 'pino'].map(
               (name) => ({ name, message: `'${name}' ${nodeOnly}.`, allowTypeImports: true }),
             ),
+            ...['@write-batcher/batcher', '@write-batcher/batcher/testing'].map((name) => ({
+              name,
+              message: `'${name}' ${nodeOnly}; workflows import '@write-batcher/requester'.`,
+              allowTypeImports: true,
+            })),
             ...['@batcher/shared', '@batcher/shared/node', '@batcher/shared/worker'].map((name) => ({
               name,
               message: `'${name}' ${nodeOnly}; workflows import '@batcher/shared/workflow'.`,

@@ -23,14 +23,14 @@ describe('eslint', () => {
     expect(found).toEqual([]);
     // The globs did reach every workspace (a typo in one would lint nothing there, silently).
     const linted = results.map((r) => path.relative(repoRoot, r.filePath));
-    for (const dir of ['packages/shared/src/', 'services/batcher-worker/src/workflows/', 'services/main-worker/src/', 'services/health-monitor/src/', 'services/starter/src/', 'bench/src/', 'test/']) {
+    for (const dir of ['packages/shared/src/', 'packages/requester/src/', 'packages/batcher/src/workflows/', 'services/batcher-worker/src/', 'services/main-worker/src/', 'services/health-monitor/src/', 'services/starter/src/', 'bench/src/', 'test/']) {
       expect(linted.some((f) => f.startsWith(dir)), dir).toBe(true);
     }
   });
 
   it('when a workflow file imports Node-only code, then lint fails; a type-only import passes', { timeout: 120_000 }, async () => {
     // Linted as the text of an existing workflow file, so the workflow-file rules and its project apply.
-    const filePath = path.join(repoRoot, 'services/batcher-worker/src/workflows/index.ts');
+    const filePath = path.join(repoRoot, 'packages/batcher/src/workflows/index.ts');
     const code = [
       "import fs from 'node:fs';",
       "import { Client } from '@temporalio/client';",
