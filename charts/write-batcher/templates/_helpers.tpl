@@ -369,6 +369,10 @@ Temporal or MySQL, their TLS secrets.  args: root, temporal (bool), mysql (bool)
 {{/* Pod-level settings shared by every pod. */}}
 {{- define "write-batcher.podCommon" -}}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+{{- /* No Docker-style service links: a Service named `mysql` or `temporal` in the namespace would
+inject MYSQL_PORT=tcp://… or TEMPORAL_PORT into every pod and collide with the services' settings
+(seen on real pods: "MYSQL_PORT: must be an integer (got "tcp://10.214.0.165:3306")"). */}}
+enableServiceLinks: false
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
