@@ -4,7 +4,7 @@
 // is a duplicate and with another row a conflict.
 import { createHash } from 'node:crypto';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import type { WireRow } from '@write-batcher/requester/protocol';
+import { canonicalRowText, type WireRow } from '@write-batcher/requester/protocol';
 
 export const LEDGER_TABLE = 'batcher_ledger';
 
@@ -24,18 +24,9 @@ export const LEDGER_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
 
 type Queryable = Pick<PoolConnection, 'query'>;
 
-/** A value with its object keys sorted, so equal rows serialise equally. */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
-  }
-  return value;
-}
-
 /** SHA-256 of a table and row: what "the same row" means for a repeated request id. */
 export function rowDigest(table: string, row: WireRow): Buffer {
-  return createHash('sha256').update(JSON.stringify([table, canonical(row)])).digest();
+  return createHash('sha256').update(canonicalRowText(table, row)).digest();
 }
 
 export interface LedgerEntry {

@@ -13,6 +13,7 @@ import {
   TEMPORAL_PAYLOAD_BUDGET_BYTES,
   TABLE_NAME_PATTERN,
   awaitActivityIdFor,
+  canonicalRowText,
   idProblem,
   jsonBytes,
   measurePayload,
@@ -49,7 +50,7 @@ type Recent = { status: WriteStatus; batchId?: string; fp?: string };
 
 /** FNV-1a and djb2 over a string, 64 bits in all, plus its length: tells rows apart without keeping them. */
 export function fingerprint(table: string, row: WireRow): string {
-  const text = JSON.stringify([table, canonical(row)]);
+  const text = canonicalRowText(table, row);
   let a = 0x811c9dc5;
   let b = 5381;
   for (let i = 0; i < text.length; i++) {
@@ -58,14 +59,6 @@ export function fingerprint(table: string, row: WireRow): string {
     b = (Math.imul(b, 33) + c) | 0;
   }
   return `${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}:${text.length}`;
-}
-
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
-  }
-  return value;
 }
 
 /** The batcher family of a shard's workflow id (`prefix-<n>` → a test for any `prefix-<digits>`). */

@@ -92,3 +92,19 @@ export function encodeRow(row: unknown): { row: WireRow } | { problem: string } 
 export function tagOf(value: WireValue): TaggedValue['@wb'] | undefined {
   return typeof value === 'object' && value !== null ? value['@wb'] : undefined;
 }
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}
+
+/**
+ * A table and row as one text, object keys sorted: what "the same row" means for a repeated request
+ * id. The ledger hashes it (SHA-256), the shard fingerprints it in workflow code.
+ */
+export function canonicalRowText(table: string, row: WireRow): string {
+  return JSON.stringify([table, canonical(row)]);
+}
