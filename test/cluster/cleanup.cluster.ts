@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { diffHost, snapshotHost, startCluster, stateFile } from '../../harness/src/cluster';
+import { processesNaming } from './support';
 
 const say = (line: string) => console.log(`[cluster-cleanup] ${line}`);
 
@@ -58,13 +59,6 @@ spec: {selector: {app: dns-check}, ports: [{port: 80}]}
     expect(diffHost(before, await snapshotHost())).toEqual([]);
     expect(fs.existsSync(dir)).toBe(false);
     expect(fs.existsSync(stateFile)).toBe(false);
-    const leftovers = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
-      }
-    });
-    expect(leftovers).toEqual([]);
+    expect(processesNaming(dir)).toEqual([]);
   });
 });

@@ -1,10 +1,11 @@
 // The user's journey on real pods (issue 15): a one-node cluster on this machine
 // (harness/src/cluster/), the project's image built from the unchanged Dockerfile, the local stack
 // of k8s/ (Temporal, MySQL, Jaeger) as pods, then `helm install` with values-dev.yaml, `helm test`,
-// traces, scaling (kubectl scale, then an HPA), a rolling upgrade to a rebuilt image under load
+// traces, scaling (kubectl scale, then an HPA on CPU from metrics-server), a rolling upgrade to a rebuilt image under load
 // and a rollback, pod deletions and a killed containerd shim mid-run — each phase audited
-// transaction by transaction against the in-cluster MariaDB — and finally the teardown, checked to
-// leave the host as it found it. Run by scripts/test.sh when CLUSTER_SUITE=1 (needs root):
+// transaction by transaction against the in-cluster MariaDB —, NetworkPolicies, then staging
+// (values-staging.yaml, TLS to MySQL) in a namespace of its own, `skaffold deploy` of skaffold.yaml
+// in a third, and finally the teardown, checked to leave the host as it found it. Run by scripts/test.sh when CLUSTER_SUITE=1 (needs root):
 //   node_modules/.bin/vitest run --config test/cluster/vitest.config.ts
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,7 +14,9 @@ import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectImage, startCluster, type BuiltImage, type Cluster } from '../../harness/src/cluster';
 import { repoRoot, waitUntil } from '../support/processes';
-import { auditLoad, mysqlConnection, mysqlVolume, NAMESPACE, podIp, pods, RELEASE, restrictedNamespace, rowsFor, source, sourceFiles, startLoad, summary, temporalClient } from './support';
+import { SKAFFOLD_NAMESPACE, skaffold, skaffoldWorkdir } from './skaffold';
+import { MYSQL_TLS_ALIAS, MYSQL_TLS_HOST, STAGING_NAMESPACE, STAGING_TEMPORAL_NAMESPACE, stagingDatabase, stagingOverrides, stagingTemporalNamespace, tlsProbeScript } from './staging';
+import { auditLoad, mysqlConnection, mysqlVolume, NAMESPACE, podIp, pods, processesNaming, RELEASE, restrictedNamespace, rowsFor, source, sourceFiles, startLoad, summary, temporalClient } from './support';
 
 const say = (line: string) => console.log(`[cluster ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const measured: Record<string, string> = {};
@@ -50,7 +53,7 @@ beforeAll(async () => {
   const t0 = Date.now();
   image = await projectImage({ tag: 'dev', source, logFile: path.join(repoRoot, '.run', 'cluster-images.log'), progress: say });
   measure('project image (write-batcher:dev)', image.built ? `built in ${image.seconds.toFixed(1)} s` : 'from the cache');
-  cluster = await startCluster({ images: [image], progress: say, startTimeoutMs: 600_000, networkPolicies: true });
+  cluster = await startCluster({ images: [image], progress: say, startTimeoutMs: 600_000, networkPolicies: true, metricsServer: true });
   ({ chartDir, k8sDir } = sourceFiles(cluster.dir));
   valuesDev = path.join(chartDir, 'values-dev.yaml');
   measure('source', `${source} (image, chart and k8s/)`);
@@ -151,15 +154,38 @@ describe.sequential('the user journey on a one-node cluster', () => {
     expect(v).toMatchObject({ completed: 60, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
   });
 
-  it('under an HPA (min 4): the HPA takes the Deployment to 4 replicas; rows exactly once', async () => {
-    await helm(['upgrade', RELEASE, chartDir, '--reuse-values', '--set', 'mainWorker.autoscaling.enabled=true', '--set', 'mainWorker.autoscaling.minReplicas=4', '--set', 'mainWorker.autoscaling.maxReplicas=5', '--wait', '--wait-for-jobs', '--timeout', '15m']);
-    const hpa = await cluster.getJson<{ spec: { minReplicas: number } }>(['hpa', MAIN, '-n', NAMESPACE]);
-    expect(hpa.spec.minReplicas).toBe(4);
-    await deploymentReady(MAIN, 4);
-    const load = startLoad(temporal!.client, 'hpa', 60, 10);
-    const v = await auditLoad(temporal!.client, db!, load, 300_000);
-    measure('HPA (min 4, max 5; no metrics-server: it holds the bounds, it cannot scale on CPU)', summary(v));
-    expect(v).toMatchObject({ completed: 60, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+  it('under an HPA on CPU (metrics-server): load takes main-worker up from 1 replica; rows exactly once', async () => {
+    await cluster.kubectl(['scale', '-n', NAMESPACE, `deployment/${MAIN}`, '--replicas=1']);
+    await deploymentReady(MAIN, 1);
+    // 60 % of the dev values' 50m request: an idle worker stays under it, a busy one does not.
+    const target = 60;
+    await helm(['upgrade', RELEASE, chartDir, '--reuse-values', '--set', 'mainWorker.autoscaling.enabled=true', '--set', 'mainWorker.autoscaling.minReplicas=1', '--set', 'mainWorker.autoscaling.maxReplicas=4', '--set', `mainWorker.autoscaling.targetCPUUtilizationPercentage=${target}`, '--wait', '--wait-for-jobs', '--timeout', '15m']);
+    type Hpa = { spec: { minReplicas: number; maxReplicas: number }; status: { currentReplicas?: number; desiredReplicas?: number; currentMetrics?: Array<{ resource?: { current?: { averageUtilization?: number } } }> } };
+    const hpa = () => cluster.getJson<Hpa>(['hpa', MAIN, '-n', NAMESPACE]);
+    const utilization = (h: Hpa) => h.status.currentMetrics?.[0]?.resource?.current?.averageUtilization;
+    const idle = await waitUntil('the HPA reading main-worker\'s CPU from metrics.k8s.io', async () => {
+      const h = await hpa();
+      return utilization(h) !== undefined ? h : undefined;
+    }, { timeoutMs: 180_000, intervalMs: 3000 });
+    const idleUtilization = utilization(idle)!;
+    const idleReplicas = idle.status.currentReplicas ?? 0;
+    const t0 = Date.now();
+    const load = startLoad(temporal!.client, 'hpa', 240, 6);
+    let peak = idleUtilization;
+    const scaled = await waitUntil('the HPA scaling main-worker up on CPU', async () => {
+      const h = await hpa();
+      peak = Math.max(peak, utilization(h) ?? 0);
+      return (h.status.desiredReplicas ?? 0) > 1 ? h : undefined;
+    }, { timeoutMs: 240_000, intervalMs: 2000 });
+    const events = await cluster.kubectl(['get', 'events', '-n', NAMESPACE, '--field-selector', `involvedObject.kind=HorizontalPodAutoscaler,involvedObject.name=${MAIN},reason=SuccessfulRescale`, '-o', 'jsonpath={range .items[*]}{.message}{"\\n"}{end}']);
+    const v = await auditLoad(temporal!.client, db!, load, 600_000);
+    const replicas = (await cluster.getJson<{ status: { replicas?: number } }>(['deployment', MAIN, '-n', NAMESPACE])).status.replicas;
+    measure('HPA on CPU (metrics-server)', `target ${target}%; idle ${idleUtilization}% at ${idleReplicas} replica(s); under load peak ${peak}%, desired ${scaled.status.desiredReplicas} after ${((Date.now() - t0) / 1000).toFixed(0)} s, ${replicas} replicas at the end; events: ${events.trim().split('\n').join(' | ')}`);
+    measure('HPA audit', summary(v));
+    expect(idleUtilization).toBeLessThan(target);
+    expect(events).toMatch(/cpu resource utilization \(percentage of request\) above target/);
+    expect(load.startErrors).toEqual([]);
+    expect(v).toMatchObject({ completed: 240, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
   });
 
   it('helm upgrade to a rebuilt image tag under load, then helm rollback: every workflow ends definitely', async () => {
@@ -242,6 +268,102 @@ describe.sequential('the user journey on a one-node cluster', () => {
     expect(v).toMatchObject({ completed: 30, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
   });
 
+  it('staging: values-staging.yaml with TLS to MySQL (verify-full) in a namespace of its own; plaintext refused, a wrong host name refused, helm test, workflows exactly once', async () => {
+    // Staging is another environment: the dev release goes first (helm uninstall, waited for).
+    await helm(['uninstall', RELEASE, '--ignore-not-found', '--wait', '--timeout', '5m']);
+    temporal ??= await temporalClient(cluster);
+    await waitUntil('the dev release\'s pods gone', async () => (await pods(cluster, `app.kubernetes.io/instance=${RELEASE}`)).length === 0, { timeoutMs: 180_000, intervalMs: 2000 });
+    const t0 = Date.now();
+    const staging = await stagingDatabase(cluster);
+    measure('staging MariaDB with require_secure_transport=ON Ready', `${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // The release's user and password: over TLS the server takes them, without TLS it refuses
+    // them (MariaDB answers a plaintext login under require_secure_transport with "Access denied").
+    const attempt = (tls: boolean) =>
+      staging.connect({ tls, asApp: true }).then(
+        async (c) => {
+          const [rows] = await c.query("SHOW SESSION STATUS LIKE 'Ssl_version'");
+          await c.end();
+          return `connected, Ssl_version '${(rows as Array<{ Value: string }>)[0]?.Value ?? ''}'`;
+        },
+        (err: Error & { code?: string }) => `refused: ${err.code ?? ''} ${err.message}`,
+      );
+    const [withTls, plain] = [await attempt(true), await attempt(false)];
+    measure('staging MariaDB, the release\'s user from the host', `with TLS ${withTls}; without TLS ${plain}`);
+    expect(withTls).toMatch(/^connected, Ssl_version 'TLSv1\.[23]'$/);
+    expect(plain).toMatch(/^refused: ER_ACCESS_DENIED_ERROR/);
+    await stagingTemporalNamespace(cluster, temporal.client);
+
+    const t1 = Date.now();
+    await cluster.helm(['install', RELEASE, chartDir, '-n', STAGING_NAMESPACE, '-f', path.join(chartDir, 'values-staging.yaml'), ...stagingOverrides('dev'), '--wait', '--wait-for-jobs', '--timeout', '15m'], { timeoutMs: 900_000 });
+    measure('helm install -f values-staging.yaml --wait --wait-for-jobs', `${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    const ready = async (component: string) => (await pods(cluster, `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=${component}`, STAGING_NAMESPACE)).filter((p) => p.status.phase === 'Running' && p.status.containerStatuses?.every((c) => c.ready));
+    // values-staging.yaml: 2 batcher workers, an HPA holding main-worker at 4 or more, one health monitor.
+    await waitUntil('staging pods Ready (2 batcher workers, 4 main workers, the health monitor)', async () => (await ready('batcher-worker')).length === 2 && (await ready('main-worker')).length === 4 && (await ready('health-monitor')).length === 1, { timeoutMs: 300_000, intervalMs: 2000 });
+    const migration = await cluster.getJson<{ status: { succeeded?: number } }>(['job', `${RELEASE}-migration`, '-n', STAGING_NAMESPACE]);
+    expect(migration.status.succeeded).toBe(1);
+
+    // In a batcher worker's pod, the project's own loader and pool with the chart's settings
+    // (MYSQL_TLS_MODE=verify-full, the CA mounted from the Secret): the Service the certificate
+    // names gets a TLS session; another name for the same server is refused.
+    const [batcher] = await ready('batcher-worker');
+    const probe = await cluster.kubectl(['exec', '-n', STAGING_NAMESPACE, batcher!.metadata.name, '--', 'node', '-e', tlsProbeScript([MYSQL_TLS_HOST, MYSQL_TLS_ALIAS])]);
+    const results = probe.trim().split('\n').map((l) => JSON.parse(l) as { host: string; tls?: string; error?: string });
+    measure('TLS from a staging pod (verify-full)', results.map((r) => `${r.host}: ${r.tls ?? r.error}`).join('; '));
+    expect(results.find((r) => r.host === MYSQL_TLS_HOST)?.tls).toMatch(/^TLSv1\.[23]$/);
+    expect(results.find((r) => r.host === MYSQL_TLS_ALIAS)?.error).toMatch(/altnames|does not match/i);
+
+    const test = await cluster.helm(['test', RELEASE, '-n', STAGING_NAMESPACE, '--timeout', '5m'], { timeoutMs: 320_000 });
+    expect(test).toMatch(/Phase:\s+Succeeded/);
+
+    const st = await temporalClient(cluster, STAGING_TEMPORAL_NAMESPACE);
+    const conn = await staging.connect();
+    try {
+      const load = startLoad(st.client, 'staging', 60, 5);
+      const v = await auditLoad(st.client, conn, load, 300_000);
+      measure('staging (TLS to MySQL) audit', summary(v));
+      expect(load.startErrors).toEqual([]);
+      expect(v).toMatchObject({ completed: 60, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+      // Every session the server took came over TLS: it refuses any other (the plaintext attempt above).
+      const [status] = await conn.query("SHOW GLOBAL STATUS WHERE Variable_name IN ('Ssl_accepts', 'Ssl_finished_accepts', 'Connections')");
+      measure('staging MariaDB sessions', (status as Array<{ Variable_name: string; Value: string }>).map((r) => `${r.Variable_name} ${r.Value}`).join(', '));
+    } finally {
+      await conn.end().catch(() => undefined);
+      await st.close().catch(() => undefined);
+    }
+  });
+
+  it('skaffold deploy (Skaffold v2.16.1) of skaffold.yaml with the image built here: the local stack, then the chart; the starter\'s workflows are rows; skaffold delete removes it all', async () => {
+    // Another environment again: staging goes first.
+    await cluster.helm(['uninstall', RELEASE, '-n', STAGING_NAMESPACE, '--ignore-not-found', '--wait', '--timeout', '5m'], { timeoutMs: 320_000 });
+    await restrictedNamespace(cluster, SKAFFOLD_NAMESPACE);
+    await mysqlVolume(cluster, 'wbc-mysql-data-sk');
+    const dir = skaffoldWorkdir(cluster, chartDir, k8sDir);
+    const version = (await skaffold(cluster, dir, ['version'])).trim();
+    expect(version).toBe('v2.16.1');
+    const t0 = Date.now();
+    // No build: skaffold's local builder needs a Docker daemon unless it pushes to a registry,
+    // and this machine has neither (docs/kubernetes.md). The image is the one the suite built.
+    const out = await skaffold(cluster, dir, ['deploy', '--images', `write-batcher=${image.name}`, '--namespace', SKAFFOLD_NAMESPACE, '--kube-context', 'wbc', '--status-check=true', '--tail=false']);
+    measure('skaffold deploy (local-stack, then write-batcher)', `${((Date.now() - t0) / 1000).toFixed(1)} s; ${out.split('\n').filter((l) => /Deployments stabilized|Helm release|release .* deployed|STATUS: deployed/i.test(l)).join(' | ').slice(0, 300)}`);
+    const release = JSON.parse(await cluster.helm(['status', RELEASE, '-n', SKAFFOLD_NAMESPACE, '-o', 'json'])) as { info: { status: string } };
+    expect(release.info.status).toBe('deployed');
+    const images = (await cluster.kubectl(['get', 'pods', '-n', SKAFFOLD_NAMESPACE, '-l', `app.kubernetes.io/instance=${RELEASE}`, '-o', 'jsonpath={range .items[*]}{.spec.containers[0].image}{"\\n"}{end}'])).split('\n').filter(Boolean);
+    expect(new Set(images)).toEqual(new Set([image.name]));
+    const conn = await mysqlConnection(cluster, SKAFFOLD_NAMESPACE);
+    try {
+      const rows = await rowsFor(conn, 'txn-');
+      measure('skaffold deploy: starter Job', `${rows.size} workflows → ${[...rows.values()].filter((s) => s.length === 1 && s[0] === 'committed').length} committed rows`);
+      expect(rows.size).toBe(50);
+      expect([...rows.values()].every((s) => s.length === 1 && s[0] === 'committed')).toBe(true);
+    } finally {
+      await conn.end().catch(() => undefined);
+    }
+    const t1 = Date.now();
+    await skaffold(cluster, dir, ['delete', '--namespace', SKAFFOLD_NAMESPACE, '--kube-context', 'wbc']);
+    await waitUntil('no pod left in the skaffold namespace', async () => (await cluster.getJson<{ items: unknown[] }>(['pods', '-n', SKAFFOLD_NAMESPACE])).items.length === 0, { timeoutMs: 180_000, intervalMs: 2000 });
+    measure('skaffold delete', `${((Date.now() - t1) / 1000).toFixed(1)} s, no pod left`);
+  });
+
   it('the teardown leaves the host as it found it (processes, bridge, netns, cgroups, iptables v4+v6, sysctls)', async () => {
     await temporal?.close().catch(() => undefined);
     temporal = undefined;
@@ -255,13 +377,6 @@ describe.sequential('the user journey on a one-node cluster', () => {
     expect(left).toEqual([]);
     expect(fs.existsSync(dir)).toBe(false);
     // No process of the cluster is left (every one of them named its directory on its command line).
-    const leftovers = fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
-      }
-    });
-    expect(leftovers).toEqual([]);
+    expect(processesNaming(dir)).toEqual([]);
   });
 });

@@ -30,36 +30,47 @@ export function sourceFiles(dir: string): { chartDir: string; k8sDir: string } {
   return { chartDir: path.join(out, 'charts', 'write-batcher'), k8sDir: path.join(out, 'k8s') };
 }
 
+/** PIDs of the processes whose command line names `dir` (every process of a cluster does: none should outlive it). */
+export function processesNaming(dir: string): string[] {
+  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+    } catch {
+      return false;
+    }
+  });
+}
+
 export interface PodInfo {
   metadata: { name: string; labels?: Record<string, string> };
   spec: { containers: Array<{ name: string; securityContext?: Record<string, unknown> }>; securityContext?: Record<string, unknown> };
   status: { phase: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; containerID?: string }> };
 }
 
-export async function pods(cluster: Cluster, selector: string): Promise<PodInfo[]> {
-  return (await cluster.getJson<{ items: PodInfo[] }>(['pods', '-n', NAMESPACE, '-l', selector])).items;
+export async function pods(cluster: Cluster, selector: string, namespace = NAMESPACE): Promise<PodInfo[]> {
+  return (await cluster.getJson<{ items: PodInfo[] }>(['pods', '-n', namespace, '-l', selector])).items;
 }
 
-export async function podIp(cluster: Cluster, selector: string): Promise<string> {
-  return waitUntil(`a running pod ${selector} with an IP`, async () => (await pods(cluster, selector)).find((p) => p.status.phase === 'Running' && p.status.podIP)?.status.podIP, { timeoutMs: 120_000, intervalMs: 1000 });
+export async function podIp(cluster: Cluster, selector: string, namespace = NAMESPACE): Promise<string> {
+  return waitUntil(`a running pod ${selector} with an IP`, async () => (await pods(cluster, selector, namespace)).find((p) => p.status.phase === 'Running' && p.status.podIP)?.status.podIP, { timeoutMs: 120_000, intervalMs: 1000 });
 }
 
 /** A namespace labelled for cleanup, enforcing Pod Security `restricted`. */
-export async function restrictedNamespace(cluster: Cluster): Promise<void> {
-  await cluster.kubectl(['create', 'namespace', NAMESPACE]);
-  await cluster.kubectl(['label', 'namespace', NAMESPACE, 'wbc-test=true', 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
-  await waitUntil('ServiceAccount default', async () => (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', NAMESPACE, '-o', 'name'], { allowFailure: true })).trim() !== '', { timeoutMs: 60_000, intervalMs: 500 });
+export async function restrictedNamespace(cluster: Cluster, namespace = NAMESPACE): Promise<void> {
+  await cluster.kubectl(['create', 'namespace', namespace]);
+  await cluster.kubectl(['label', 'namespace', namespace, 'wbc-test=true', 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+  await waitUntil(`ServiceAccount default in ${namespace}`, async () => (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', namespace, '-o', 'name'], { allowFailure: true })).trim() !== '', { timeoutMs: 60_000, intervalMs: 500 });
 }
 
 /** A hostPath PersistentVolume for k8s/mysql.yaml's claim (the node has no provisioner). */
-export async function mysqlVolume(cluster: Cluster): Promise<void> {
-  const dir = path.join(cluster.dir, 'volumes', 'mysql');
+export async function mysqlVolume(cluster: Cluster, name = 'wbc-mysql-data'): Promise<void> {
+  const dir = path.join(cluster.dir, 'volumes', name);
   fs.mkdirSync(dir, { recursive: true });
   fs.chownSync(dir, 999, 999);
   await cluster.kubectl(['apply', '-f', '-'], {
     input: `apiVersion: v1
 kind: PersistentVolume
-metadata: {name: wbc-mysql-data}
+metadata: {name: ${name}}
 spec:
   capacity: {storage: 2Gi}
   accessModes: [ReadWriteOnce]
@@ -69,15 +80,16 @@ spec:
   });
 }
 
-export async function mysqlConnection(cluster: Cluster): Promise<mysql.Connection> {
-  const host = await podIp(cluster, 'app.kubernetes.io/name=mysql');
+export async function mysqlConnection(cluster: Cluster, namespace = NAMESPACE): Promise<mysql.Connection> {
+  const host = await podIp(cluster, 'app.kubernetes.io/name=mysql', namespace);
   return mysql.createConnection({ host, port: 3306, user: 'root', password: 'local-root', database: 'batcher', connectTimeout: 10_000 });
 }
 
-export async function temporalClient(cluster: Cluster): Promise<{ client: Client; close(): Promise<void> }> {
+/** A client of the in-cluster Temporal dev server (pod address), in one of its namespaces. */
+export async function temporalClient(cluster: Cluster, namespace = 'default'): Promise<{ client: Client; close(): Promise<void> }> {
   const host = await podIp(cluster, 'app.kubernetes.io/name=temporal');
   const connection = await Connection.connect({ address: `${host}:7233`, connectTimeout: 10_000 });
-  return { client: new Client({ connection, namespace: 'default' }), close: () => connection.close() };
+  return { client: new Client({ connection, namespace }), close: () => connection.close() };
 }
 
 /** Rows of batched_writes whose request id starts with `write:<prefix>`: request id → statuses. */

@@ -1,30 +1,20 @@
 // TLS to MySQL (MYSQL_TLS_*): a MariaDB of its own with TLS on and certificates made here with
 // openssl, reached through the services' own pool and migration (packages/shared/src/node/mysql.ts).
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, createPool, loadConfig, migrate, mysqlTlsOptions, WRITES_TABLE } from '@batcher/shared/node';
 import { startMariaDb, type MariaDb } from '../support/mariadb';
+import { makeCa as makeCaIn, makeCert as makeCertIn } from '../support/pki';
 import { makeTempDir, removeTempDir } from '../support/processes';
 
 let db: MariaDb;
 let dir: string;
 const file = (name: string) => path.join(dir, name);
 
-function openssl(args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** A CA, and a certificate it signs for `subjectAltName`. */
-function makeCa(name: string): void {
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`]);
-}
-function makeCert(name: string, ca: string, extensions: string): void {
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
-  writeFileSync(file(`${name}.ext`), `${extensions}\n`);
-  openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
-}
+/** A CA, and a certificate it signs for `subjectAltName` (test/support/pki). */
+const makeCa = (name: string) => makeCaIn(dir, name);
+const makeCert = (name: string, ca: string, extensions: string) => makeCertIn(dir, name, ca, extensions);
 
 /**
  * The env a service would get, for the TLS user. The host is a name, as in a cluster (mysql2 sends

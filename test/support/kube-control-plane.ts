@@ -3,11 +3,12 @@
 // 127.0.0.1 port, with their own PKI and data dir under the OS temp dir. No kubelet and no
 // scheduler: Deployments get ReplicaSets and Pods (admission, Pod Security and quotas all run),
 // Jobs get Pods, but every Pod stays Pending. Stopped by PID, like every server of the tests.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { makeCa, makeCert, makeKeyPair } from './pki';
 import { freePort, makeTempDir, removeTempDir, resolveTool, spawnLogged, waitUntil, type ManagedProcess } from './processes';
 
 const execFileAsync = promisify(execFile);
@@ -53,19 +54,10 @@ export interface KubeObject {
 
 const TOKEN = 'packaging-tests-admin';
 
-/** openssl, run synchronously: the PKI is four small keys. */
-function openssl(cwd: string, args: string[]): void {
-  execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
 function writePki(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=packaging-tests-ca']);
-  openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver']);
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth\n');
-  openssl(dir, ['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.crt', '-days', '2', '-extfile', 'ext.cnf']);
-  openssl(dir, ['genrsa', '-out', 'sa.key', '2048']);
-  openssl(dir, ['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+  makeCa(dir, 'ca', 'packaging-tests-ca');
+  makeCert(dir, 'apiserver', 'ca', 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth', 'kube-apiserver');
+  makeKeyPair(dir, 'sa');
   fs.writeFileSync(path.join(dir, 'tokens.csv'), `${TOKEN},admin,admin-uid,system:masters\n`);
 }
 

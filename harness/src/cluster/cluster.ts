@@ -6,10 +6,10 @@
 // at stop (harness/src/cluster/host-state.ts), and stop() reports anything it could not undo.
 // Needs root (containerd, the kubelet and iptables do), cgroups and overlayfs; built by
 // `scripts/install-tools.sh cluster`.
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
+import { makeCa, makeCert, makeKeyPair } from '../pki';
 import { delay, freePort, repoRoot, resolveTool, spawnLogged, stopPid, waitUntil, type ManagedProcess } from '../processes';
 import { run, type RunOptions } from './exec';
 import { diffHost, restoreHost, snapshotHost, unmountBelow, writeSysctl, type HostSnapshot } from './host-state';
@@ -32,6 +32,12 @@ export interface ClusterOptions {
   progress?: (line: string) => void;
   /** Extra images to import (the project's). */
   images?: readonly BuiltImage[];
+  /**
+   * Run metrics-server (metrics.k8s.io through the aggregation layer), so that an HPA scales on
+   * CPU and `kubectl top` works.
+   * @default false
+   */
+  metricsServer?: boolean;
   /**
    * Enforce NetworkPolicies with kube-router's firewall controller (alone: no routing, no
    * service proxy), a host process like kube-proxy. The bridge CNI plugin enforces none.
@@ -67,14 +73,13 @@ interface SavedState {
 }
 
 function writePki(dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const ssl = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-  ssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=write-batcher-cluster-ca']);
-  ssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', '/CN=kube-apiserver']);
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:${NODE_IP},IP:10.214.0.1\nextendedKeyUsage=serverAuth\n`);
-  ssl(['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'apiserver.crt', '-days', '2', '-extfile', 'ext.cnf']);
-  ssl(['genrsa', '-out', 'sa.key', '2048']);
-  ssl(['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
+  makeCa(dir, 'ca', 'write-batcher-cluster-ca');
+  makeCert(dir, 'apiserver', 'ca', `subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:${NODE_IP},IP:10.214.0.1\nextendedKeyUsage=serverAuth`, 'kube-apiserver');
+  makeKeyPair(dir, 'sa');
+  // The aggregation layer (metrics.k8s.io, served by metrics-server): the apiserver's client
+  // certificate towards extension servers, and the CA they check it against.
+  makeCa(dir, 'front-proxy-ca');
+  makeCert(dir, 'front-proxy-client', 'front-proxy-ca', 'extendedKeyUsage=clientAuth');
   fs.writeFileSync(path.join(dir, 'tokens.csv'), `${TOKEN},admin,admin-uid,system:masters\n`);
 }
 
@@ -177,6 +182,88 @@ fileCheckFrequency: 10s
 nodeStatusUpdateFrequency: 5s
 `;
 }
+
+/**
+ * metrics-server as upstream deploys it (its RBAC, Service, APIService), trimmed to this node: the
+ * kubelet's serving certificate is self-signed, so it is not verified (`--kubelet-insecure-tls`,
+ * as on kind), and the apiserver does not verify metrics-server's (`insecureSkipTLSVerify`).
+ */
+const METRICS_SERVER_MANIFEST = `apiVersion: v1
+kind: ServiceAccount
+metadata: {name: metrics-server, namespace: kube-system}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:metrics-server"}
+rules:
+  - apiGroups: [""]
+    resources: [nodes/metrics]
+    verbs: [get]
+  - apiGroups: [""]
+    resources: [pods, nodes]
+    verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:metrics-server"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:metrics-server"}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "metrics-server:system:auth-delegator"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator"}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: metrics-server-auth-reader, namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects: [{kind: ServiceAccount, name: metrics-server, namespace: kube-system}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system, labels: {k8s-app: metrics-server}}
+spec:
+  selector: {k8s-app: metrics-server}
+  ports: [{name: https, port: 443, targetPort: https, protocol: TCP}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: metrics-server, namespace: kube-system, labels: {k8s-app: metrics-server}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {k8s-app: metrics-server}}
+  template:
+    metadata: {labels: {k8s-app: metrics-server}}
+    spec:
+      serviceAccountName: metrics-server
+      securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+      containers:
+        - name: metrics-server
+          image: ${IMAGE_NAMES.metricsServer}
+          imagePullPolicy: Never
+          args: [--cert-dir=/tmp, --secure-port=10250, --kubelet-preferred-address-types=InternalIP, --kubelet-use-node-status-port, --kubelet-insecure-tls, --metric-resolution=15s]
+          ports: [{name: https, containerPort: 10250, protocol: TCP}]
+          readinessProbe:
+            httpGet: {path: /readyz, port: https, scheme: HTTPS}
+            periodSeconds: 5
+          resources: {requests: {cpu: 50m, memory: 100Mi}}
+          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+          volumeMounts: [{name: tmp, mountPath: /tmp}]
+      volumes: [{name: tmp, emptyDir: {}}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec:
+  service: {name: metrics-server, namespace: kube-system}
+  group: metrics.k8s.io
+  version: v1beta1
+  insecureSkipTLSVerify: true
+  groupPriorityMinimum: 100
+  versionPriority: 100
+`;
 
 function kubeProxyConfig(dir: string, ports: { healthz: number; metrics: number }): string {
   return `apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -383,6 +470,12 @@ current-context: wbc
       '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,ResourceQuota,DefaultStorageClass,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
       '--kubelet-preferred-address-types=InternalIP',
+      // The aggregation layer, for metrics-server's metrics.k8s.io (the HPA's CPU figures); the
+      // apiserver dials the extension server's pod directly (it is a host process on the bridge).
+      `--requestheader-client-ca-file=${path.join(pki, 'front-proxy-ca.crt')}`, '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group', '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${path.join(pki, 'front-proxy-client.crt')}`, `--proxy-client-key-file=${path.join(pki, 'front-proxy-client.key')}`,
+      '--enable-aggregator-routing=true',
     ]);
     await waitUntil(`kube-apiserver ${apiServer}/readyz (log ${apiserver.logFile})`, async () => {
       alive(apiserver);
@@ -397,7 +490,7 @@ current-context: wbc
       // The node's podCIDR is the bridge's subnet (kube-router reads it).
       '--allocate-node-cidrs=true', `--cluster-cidr=${POD_SUBNET}`, '--node-cidr-mask-size=24',
       `--cert-dir=${path.join(dir, 'kcm-certs')}`,
-      // The HPA: no metrics-server here, so it can hold min/max but not scale on CPU.
+      // The HPA reads CPU from metrics-server (options.metricsServer); a short period for the tests.
       '--horizontal-pod-autoscaler-sync-period=5s',
     ]);
     const scheduler = start('kube-scheduler', [
@@ -450,6 +543,13 @@ current-context: wbc
     await kubectl(['apply', '-f', '-'], { input: COREDNS_MANIFEST });
     await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
     mark('CoreDNS Ready');
+    if (options.metricsServer) {
+      await kubectl(['apply', '-f', '-'], { input: METRICS_SERVER_MANIFEST });
+      await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/metrics-server', `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+      // Available once the aggregated API answers with the node's first sample.
+      await waitUntil('metrics.k8s.io serving the node\'s CPU (kubectl top node)', async () => (await kubectl(['top', 'node', NODE_NAME, '--no-headers'], { allowFailure: true })).includes(NODE_NAME), { timeoutMs: 180_000, intervalMs: 3000 });
+      mark('metrics-server Ready');
+    }
 
     const cluster: Cluster = {
       dir,

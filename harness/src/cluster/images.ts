@@ -34,6 +34,7 @@ export const IMAGE_NAMES = {
   temporal: 'docker.io/temporalio/temporal:1.9.1',
   mysql: 'docker.io/library/mysql:8.4',
   jaeger: 'docker.io/jaegertracing/jaeger:2.13.0',
+  metricsServer: 'localhost/write-batcher-cluster/metrics-server:v0.8.0',
 } as const;
 
 export interface BuiltImage {
@@ -271,7 +272,8 @@ export async function stackImages(o: ImageBuildOptions): Promise<BuiltImage[]> {
   const temporal = await onBase(IMAGE_NAMES.temporal, resolveTool('temporal'), '/usr/local/bin/temporal', o, 'temporal:1000', ['--entrypoint', '["temporal"]', '--cmd', '']);
   const jaeger = await onBase(IMAGE_NAMES.jaeger, resolveTool('jaeger'), '/usr/local/bin/jaeger', o, 'jaeger:10001', ['--entrypoint', '["/usr/local/bin/jaeger"]', '--cmd', '', '--env', 'JAEGER_LISTEN_HOST=0.0.0.0']);
   const mysql = await mysqlImage(base, o);
-  return [base, node, pause, coredns, temporal, jaeger, mysql];
+  const metricsServer = await scratchImage(IMAGE_NAMES.metricsServer, fs.realpathSync(resolveTool('metrics-server')), '/metrics-server', o);
+  return [base, node, pause, coredns, temporal, jaeger, mysql, metricsServer];
 }
 
 /** Imports docker-archives into containerd's k8s.io namespace (what the kubelet sees). */

@@ -1,0 +1,2 @@
+// Throwaway certificates (openssl): the harness's, re-exported for the tests.
+export * from '../../harness/src/pki';
