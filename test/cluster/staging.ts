@@ -26,7 +26,8 @@ const APP_PASSWORD = 'staging-app';
  * `--set` flags on top of values-staging.yaml, each for a reason of this machine:
  * - the image: built here, never pushed (values-staging names registry.example.com);
  * - Temporal: the in-cluster dev server (`temporal server start-dev`) serves no TLS, so mTLS to
- *   Temporal stays off (values-staging keeps its Secret names; the chart unit tests cover them);
+ *   Temporal is off and its Secret unset (the chart refuses a client certificate without TLS);
+ *   the chart unit tests cover the mTLS wiring;
  * - MySQL's host and the collector: this cluster's Services instead of example.com names;
  * - CPU requests: staging asks 250m for each of 2 batcher and 4 main workers (1.5 of the node's
  *   2 cores, beside the stack); 100m here so the one node can schedule them all.
@@ -40,6 +41,7 @@ export function stagingOverrides(imageTag: string): string[] {
     ...set('image.pullPolicy', 'Never'),
     ...set('temporal.address', `temporal.${NAMESPACE}.svc.cluster.local:7233`),
     ...set('temporal.tls.enabled', 'false'),
+    ...set('temporal.tls.existingSecret', ''),
     ...set('mysql.host', MYSQL_TLS_HOST),
     ...set('telemetry.otlpEndpoint', `http://jaeger.${NAMESPACE}.svc.cluster.local:4318`),
     ...set('batcherWorker.resources.requests.cpu', '100m'),

@@ -42,8 +42,8 @@ export function processesNaming(dir: string): string[] {
 }
 
 export interface PodInfo {
-  metadata: { name: string; labels?: Record<string, string> };
-  spec: { containers: Array<{ name: string; securityContext?: Record<string, unknown> }>; securityContext?: Record<string, unknown> };
+  metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec: { containers: Array<{ name: string; image: string; securityContext?: Record<string, unknown> }>; securityContext?: Record<string, unknown> };
   status: { phase: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; containerID?: string }> };
 }
 
