@@ -327,7 +327,8 @@ describe.sequential('the user journey on a one-node cluster', () => {
     const st = await temporalClient(cluster, STAGING_TEMPORAL_NAMESPACE);
     const conn = await staging.connect();
     try {
-      const load = startLoad(st.client, 'staging', 60, 5);
+      // Typed rows too: a fresh release, no worker change (see the open defect in docs/reliability.md).
+      const load = startLoad(st.client, 'staging', 60, 5, true);
       const v = await auditLoad(st.client, conn, load, 300_000);
       measure('staging (TLS to MySQL) audit', summary(v));
       expect(load.startErrors).toEqual([]);
