@@ -55,17 +55,17 @@ describe('replaying histories of earlier releases', () => {
   });
 
   /**
-   * KNOWN DEFECT, not fixed (docs/reliability.md, "Open defect: a shard stuck after a worker
-   * change"). This is shard 1's run as the cluster suite recorded it on real pods (its first 1,618
-   * events), after `helm upgrade` and `helm rollback` replaced the batcher worker while each
-   * transaction wrote a JSON row and a typed order row. The new worker's replay issued the stats
-   * memo upsert before a timer where the original run had started the timer first, so every task of
-   * the shard failed with this nondeterminism error and its requests ran out their timeouts (typed
-   * WriteConfirmationTimeout, nothing lost or doubled). The test pins the failure so that it is
-   * reproducible on any machine; when the cause is fixed, it fails, and should then assert that
-   * the history replays.
+   * SDK DEFECT, pinned (docs/reliability.md, "Queries and a worker change"). Shard 1's run as the
+   * cluster suite recorded it on real pods (its first 1,618 events), after `helm upgrade` replaced
+   * the batcher worker: a statistics query reached the new worker, which did not have the run
+   * cached, while a task of the run waited; the worker (SDK 1.24) took the fired timer in an
+   * activation stamped with the previous task's time and kept that state for the task, so the task
+   * it reported (timer, then memo upsert) is not what a replay decides (memo first), and every task
+   * after it failed. The workflow is not at fault, and no change of it could make this history
+   * replay: the test keeps the failure reproducible on any machine. What the project does about it
+   * is tested in test/batcher/queries-on-a-cold-worker.test.ts.
    */
-  it('KNOWN DEFECT: a shard history recorded on real pods does not replay (stats memo upsert ordered before a timer)', async () => {
+  it('SDK DEFECT: a shard history recorded on real pods after a query reached a worker without the run cached does not replay', async () => {
     const history = recorded('batcher-history-stuck-after-upgrade.bin');
     const types = kinds(history);
     expect(types.filter((t) => t === 'workflowPropertiesModifiedEventAttributes').length).toBeGreaterThan(10);

@@ -16,7 +16,7 @@ import { projectImage, startCluster, type BuiltImage, type Cluster } from '../..
 import { repoRoot, waitUntil } from '../support/processes';
 import { SKAFFOLD_NAMESPACE, skaffold, skaffoldWorkdir } from './skaffold';
 import { MYSQL_TLS_ALIAS, MYSQL_TLS_HOST, STAGING_NAMESPACE, STAGING_TEMPORAL_NAMESPACE, stagingDatabase, stagingOverrides, stagingTemporalNamespace, tlsProbeScript } from './staging';
-import { auditLoad, mysqlConnection, mysqlVolume, NAMESPACE, podIp, type PodInfo, pods, processesNaming, RELEASE, restrictedNamespace, rowsFor, source, sourceFiles, startLoad, summary, temporalClient } from './support';
+import { auditLoad, mysqlConnection, mysqlVolume, NAMESPACE, podIp, type PodInfo, pods, processesNaming, RELEASE, restrictedNamespace, rowsFor, shardNondeterminism, source, sourceFiles, startLoad, summary, temporalClient } from './support';
 
 const say = (line: string) => console.log(`[cluster ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const measured: Record<string, string> = {};
@@ -217,6 +217,8 @@ describe.sequential('the user journey on a one-node cluster', () => {
     measure('upgrade + rollback audit', summary(v));
     expect(load.startErrors).toEqual([]);
     expect(v).toMatchObject({ lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+    // No shard stuck (docs/reliability.md, "Queries and a worker change").
+    expect(await shardNondeterminism(temporal!.client, 'write-batcher', 2)).toEqual([]);
     expect(v.completed + v.failed).toBe(240);
   });
 
@@ -246,6 +248,7 @@ describe.sequential('the user journey on a one-node cluster', () => {
     measure('pod deletions + shim kill audit', summary(v));
     expect(load.startErrors).toEqual([]);
     expect(v).toMatchObject({ lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+    expect(await shardNondeterminism(temporal!.client, 'write-batcher', 2)).toEqual([]);
     expect(v.completed + v.failed).toBe(180);
   });
 
@@ -327,8 +330,7 @@ describe.sequential('the user journey on a one-node cluster', () => {
     const st = await temporalClient(cluster, STAGING_TEMPORAL_NAMESPACE);
     const conn = await staging.connect();
     try {
-      // Typed rows too: a fresh release, no worker change (see the open defect in docs/reliability.md).
-      const load = startLoad(st.client, 'staging', 60, 5, true);
+      const load = startLoad(st.client, 'staging', 60, 5);
       const v = await auditLoad(st.client, conn, load, 300_000);
       measure('staging (TLS to MySQL) audit', summary(v));
       expect(load.startErrors).toEqual([]);

@@ -357,6 +357,8 @@ describe('health monitor', () => {
   it('when a shard continues as new twice, then the monitor follows each new run without a gap and counts every signal', async (ctx) => {
     const f = await startFixture(ctx.task.name, { CONTINUE_AS_NEW_SIGNALS: '5', BATCH_MAX_SIZE: '100', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' });
     await vi.waitFor(async () => expect((await f.status()).overall).toBe('ok'), { timeout: 30_000, interval: 100 });
+    // The first statistics the shard publishes (its memo) once its first run has read its settings.
+    await vi.waitFor(async () => expect((await f.shard()).stats).not.toBeNull(), { timeout: 30_000, interval: 100 });
     const first = await f.shard();
 
     // Watch the monitor the whole time, as a dashboard would: every answer must show the shard up.

@@ -19,7 +19,7 @@ export {
 export type { TargetTable, WriteMode, BatcherFilledValue } from './db/targets';
 export { DEMO_TABLE, DEMO_TARGET, DEMO_ORDERS_TABLE, DEMO_ORDERS_TARGET, applySchema } from './db/demo-table';
 export { LEDGER_TABLE, purgeLedger } from './db/ledger';
-export { ensureBatcherShard, ensureBatcherShards, isBatcherWorkflowId, readBatcherStatsMemo, signalWithStartBatcher, type ShardRouting } from './shards';
+export { ensureBatcherShard, ensureBatcherShards, isBatcherWorkflowId, publishedStats, readBatcherStatsMemo, signalWithStartBatcher, type PublishedBatcherStats, type ShardRouting } from './shards';
 export type { SubmitSettings } from './activities/submit';
 export type { BatcherSettings, FlushPolicy, BatcherStats } from '@write-batcher/requester/protocol';
 export { batcherStatsQuery } from '@write-batcher/requester/protocol';

@@ -1,5 +1,5 @@
 // Starting and addressing batcher shards from clients (the submit activity, the health monitor, tools).
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
 import {
   BATCHER_STATS_MEMO_KEY,
   BATCHER_WORKFLOW_TYPE,
@@ -74,11 +74,25 @@ export async function signalWithStartBatcher(client: Client, cfg: ShardRouting, 
 }
 
 /**
- * A shard's statistics as published in its memo (at most a few seconds old), read with `describe()`:
- * served by the Temporal server, so any number of readers cost the shard nothing. Undefined while a
- * run has published none yet (use the `batcherStats` query then).
+ * A shard's statistics as its memo holds them: the last ones it published (at most a few seconds
+ * old while it is busy; `oldestPendingAgeMs` as of then), with its latest 10 batches (none in a memo
+ * published by an earlier release).
  */
-export async function readBatcherStatsMemo(client: Client, routing: Pick<ShardRouting, 'workflowIdPrefix'>, shard: number): Promise<Omit<BatcherStats, 'recentBatches'> | undefined> {
-  const description = await client.workflow.getHandle(batcherWorkflowId(routing.workflowIdPrefix, shard)).describe();
-  return description.memo?.[BATCHER_STATS_MEMO_KEY] as Omit<BatcherStats, 'recentBatches'> | undefined;
+export type PublishedBatcherStats = Omit<BatcherStats, 'recentBatches'> & Partial<Pick<BatcherStats, 'recentBatches'>>;
+
+/** The statistics a shard published in its memo, from a description of it; undefined while it published none. */
+export function publishedStats(description: WorkflowExecutionDescription): PublishedBatcherStats | undefined {
+  return description.memo?.[BATCHER_STATS_MEMO_KEY] as PublishedBatcherStats | undefined;
+}
+
+/**
+ * A shard's statistics as published in its memo, read with `describe()`: served by the Temporal
+ * server, so any number of readers cost the shard nothing, and never a query. The project's own
+ * readers (health monitor, starter) read statistics this way only: a query that reaches a batcher
+ * worker without the run cached while a task of the run waits (a worker was just replaced) can leave
+ * the shard stuck on a nondeterminism error — a defect of the Temporal SDK 1.24 (docs/reliability.md,
+ * "Queries and a worker change"). Undefined while the run has published none yet.
+ */
+export async function readBatcherStatsMemo(client: Client, routing: Pick<ShardRouting, 'workflowIdPrefix'>, shard: number): Promise<PublishedBatcherStats | undefined> {
+  return publishedStats(await client.workflow.getHandle(batcherWorkflowId(routing.workflowIdPrefix, shard)).describe());
 }

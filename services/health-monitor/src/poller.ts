@@ -1,14 +1,15 @@
 // Everything the monitor asks Temporal: is the namespace reachable, what is the newest run of a
-// shard (describe + statistics query), and starting a shard again. Each call has its own deadline.
+// shard and its statistics (one describe: the shard publishes them in its memo; never a query, see
+// readBatcherStatsMemo), and starting a shard again. Each call has its own deadline.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { BATCHER_WORKFLOW_TYPE, batcherStatsQuery } from '@batcher/shared/workflow';
-import type { MonitoredBatcherStats } from './batcher-stats';
+import { BATCHER_WORKFLOW_TYPE } from '@batcher/shared/workflow';
+import { publishedStats } from '@batcher/shared/node';
 import type { PendingWorkflowTask, ShardObservation } from './shard-state';
 
 export interface ShardPollerOptions {
   client: Client;
-  /** Deadline of each Temporal call (describe, query, start), in ms. @default 5000 */
+  /** Deadline of each Temporal call (describe, start), in ms. @default 5000 */
   rpcTimeoutMs?: number;
 }
 
@@ -40,7 +41,7 @@ export class ShardPoller {
     }
   }
 
-  /** Describes the newest run of the workflow and, when it is RUNNING, queries its statistics. Never throws. */
+  /** Describes the newest run of the workflow and, when it is RUNNING, reads the statistics it published. Never throws. */
   async observe(workflowId: string): Promise<ShardObservation> {
     // No run id: the handle always addresses the newest run, so continue-as-new is followed for free.
     const handle = this.client.workflow.getHandle(workflowId);
@@ -61,13 +62,11 @@ export class ShardPoller {
       : null;
     const described = { kind: 'described' as const, runId: description.runId, status: description.status.name, historyLength: description.historyLength, pendingWorkflowTask };
     if (description.status.name !== 'RUNNING') return { ...described, stats: null, statsError: null };
-    try {
-      const stats: MonitoredBatcherStats = await this.withDeadline(() => handle.query(batcherStatsQuery));
-      return { ...described, stats, statsError: null };
-    } catch (err) {
-      // Usually no batcher worker answers on the task queue; the shard state machine decides.
-      return { ...described, stats: null, statsError: errorMessage(err) };
-    }
+    // The memo's oldest-request age is as of its publication, which may be long ago when nothing
+    // changed: left out, so the stall check counts from when this monitor saw the work. None
+    // published yet (a run's first moments): no statistics, which is no failure either.
+    const memo = publishedStats(description);
+    return { ...described, stats: memo ? { ...memo, oldestPendingAgeMs: undefined, recentBatches: memo.recentBatches ?? [] } : null, statsError: null };
   }
 
   /** Starts a batcher run unless one is already open (conflict policy FAIL, so a lost race is told apart). */

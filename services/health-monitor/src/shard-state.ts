@@ -38,7 +38,10 @@ export type ShardObservation =
       status: ShardWorkflowStatus;
       historyLength: number | null;
       pendingWorkflowTask: PendingWorkflowTask | null;
-      /** Null when the shard was not RUNNING (not asked) or the query failed. */
+      /**
+       * Null when the shard was not RUNNING (not asked), the query failed (`statsError` says why), or
+       * a workflow task waited and the shard had published no statistics yet (not asked, not a failure).
+       */
       stats: MonitoredBatcherStats | null;
       statsError: string | null;
     };
@@ -136,6 +139,8 @@ export class ShardStateMachine {
 
   private statsStalls(stats: MonitoredBatcherStats | null, statsError: string | null, now: number): string[] {
     if (!stats) {
+      // Not asked this time (a workflow task waited: see ShardPoller.observe): no verdict either way.
+      if (statsError === null) return [];
       this.queryFailures++;
       return this.queryFailures >= this.thresholds.queryFailures ? [`statistics query failed ${this.queryFailures} times in a row: ${statsError ?? 'no answer'}`] : [];
     }

@@ -2,8 +2,8 @@
 // batcher statistics every few seconds and a summary at the end.
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, ensureBatcherShards, type BatcherConfig, jaegerTraceUrl, loadServiceConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry, runService } from '@batcher/shared/node';
+import { type BatcherStats } from '@batcher/shared/workflow';
+import { createPool, ensureBatcherShards, readBatcherStatsMemo, type BatcherConfig, type PublishedBatcherStats, jaegerTraceUrl, loadServiceConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry, runService } from '@batcher/shared/node';
 import { awaitTransactions, startTransactions, summarize } from './run-transactions';
 
 const SERVICE = 'starter' as const;
@@ -39,7 +39,7 @@ function parseCli(argv: string[]): { env: NodeJS.ProcessEnv; statsIntervalMs: nu
   return { env, statsIntervalMs };
 }
 
-function formatStats(s: BatcherStats): string {
+function formatStats(s: PublishedBatcherStats): string {
   const since = s.lastFlushAtMs ? `${((Date.now() - s.lastFlushAtMs) / 1000).toFixed(1)}s ago` : 'never';
   return `[stats] shard ${s.shard}: pending=${s.pending} batches=${s.batchesWritten} rows=${s.rowsWritten} dup=${s.duplicates} rejected=${s.rejected} signals=${s.signalsThisRun}/${s.signalsTotal} can=${s.continueAsNewCount} dedup=${s.dedupWindowSize} canPayload=${s.continueAsNewPayloadBytes}B lastFlush=${since}`;
 }
@@ -73,8 +73,8 @@ async function explainLatency(client: Client, batcher: Pick<BatcherConfig, 'shar
   let policy: Pick<BatcherStats, 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize'> | undefined;
   for (let shard = 0; shard < batcher.shards; shard++) {
     try {
-      const stats = await client.workflow.getHandle(batcherWorkflowId(batcher.workflowIdPrefix, shard)).query(batcherStatsQuery);
-      writes.push(...stats.recentBatches.map((b) => b.durationMs));
+      const stats = await readBatcherStatsMemo(client, batcher, shard);
+      writes.push(...(stats?.recentBatches ?? []).map((b) => b.durationMs));
       policy ??= stats;
     } catch {
       // a shard that does not answer only leaves its write times out of the figure
@@ -127,7 +127,8 @@ async function main(): Promise<void> {
     const printStats = async () => {
       for (let shard = 0; shard < config.batcher.shards; shard++) {
         try {
-          console.log(formatStats(await client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery)));
+          const stats = await readBatcherStatsMemo(client, config.batcher, shard);
+          console.log(stats ? formatStats(stats) : `[stats] shard ${shard}: none published yet`);
         } catch (err) {
           console.log(`[stats] shard ${shard}: unavailable (${(err as Error).message})`);
         }

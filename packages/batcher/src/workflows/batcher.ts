@@ -39,6 +39,8 @@ const { deliverAnswers } = proxyActivities<Activities>({
 });
 
 const { batcherSettings } = proxyLocalActivities<Activities>({ startToCloseTimeout: '10 seconds' });
+/** The same activity, run as a regular one (runs started by this release: see `settingsByActivity`). */
+const { batcherSettings: readSettings } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } });
 
 /** Continue-as-new is due once the history passes this many bytes, whatever Temporal suggests: replays stay short. */
 const MAX_HISTORY_BYTES = 4 * 1024 * 1024;
@@ -59,6 +61,8 @@ const URGENT_HISTORY_BYTES = 20 * 1024 * 1024;
 const URGENT_SIGNALS = 8_000;
 /** The memo holds statistics at most this stale (workflow time), while the shard is busy. */
 const STATS_MEMO_EVERY_MS = 2_000;
+/** … and this many of the latest batches (the monitor's status page and the starter read them there). */
+const MEMO_RECENT_BATCHES = 10;
 
 const STATUSES = new Set(['committed', 'duplicate', 'rejected']);
 
@@ -99,9 +103,43 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     if (carriedSettings) return new ShardBook(input.shard, carriedSettings, workflowInfo().runId, input.state).stats(Date.now());
     throw new Error(`shard ${input.shard} is starting: its settings are not read yet`);
   });
+  /**
+   * Runs started by this release decide every patch below at once, then read their settings with a
+   * regular activity. A run started by an earlier release read them with a local activity and
+   * decided its patches after it: a query that reaches the shard while that local activity runs makes
+   * the worker (SDK 1.24) report the task with only the activity's marker and go on in a task of its
+   * own, which a replay does not rebuild: the shard is stuck on a nondeterminism error
+   * (test/batcher/queries-on-a-cold-worker.test.ts). Earlier runs replay the way they ran.
+   */
+  const settingsByActivity = patched('settings-by-activity');
+  const decidePatches = () => ({
+    /**
+     * Runs started by this release continue as new in a pause in the signals and keep a timer per
+     * moment; a run started by an earlier release (its history has no such marker) replays and goes on
+     * as it began: continue-as-new as soon as it is due, one flush timer remembered at a time.
+     * (test/batcher/replay.test.ts replays a recorded earlier history.)
+     */
+    inPause: patched('continue-as-new-in-a-pause'),
+    /** Runs started by this release deliver every queued answer before they continue as new. */
+    answersFirst: patched('answers-before-continue-as-new'),
+    /**
+     * Runs started by this release take requests of typed rows for declared tables, with reply
+     * addresses bound to the requester; a run started by an earlier release replays the requests of
+     * its history (`payload` for the demo table, any well-formed reply address) as that release took
+     * them: refusing them now would drop the bulk writes its history holds (non-determinism).
+     */
+    typedRows: patched('typed-rows-and-bound-replies'),
+    /**
+     * Runs started by this release publish their statistics in the workflow's memo (at most every
+     * STATS_MEMO_EVERY_MS, when they changed): `describe()` reads it from the server, so a thousand
+     * readers cost the shard nothing, where a thousand queries each take a turn in its worker.
+     */
+    statsInMemo: patched('stats-in-memo'),
+  });
+  const early = settingsByActivity ? decidePatches() : undefined;
   // Settings belong to the batcher worker: read at each run start, so an upgrade reaches running shards.
   // A run started by an earlier release replays the settings its history recorded: no routing there.
-  const { routing, ...settings }: Omit<Awaited<ReturnType<Activities['batcherSettings']>>, 'routing'> & { routing?: Awaited<ReturnType<Activities['batcherSettings']>>['routing'] } = await batcherSettings();
+  const { routing, ...settings }: Omit<Awaited<ReturnType<Activities['batcherSettings']>>, 'routing'> & { routing?: Awaited<ReturnType<Activities['batcherSettings']>>['routing'] } = await (settingsByActivity ? readSettings() : batcherSettings());
   const { workflowId, runId } = workflowInfo();
   // A shard runs under its own id only, and only within the configured shard count: otherwise it
   // would take requests that routing never sends it.
@@ -112,22 +150,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
       nonRetryable: true,
     });
   }
-  /**
-   * Runs started by this release continue as new in a pause in the signals and keep a timer per
-   * moment; a run started by an earlier release (its history has no such marker) replays and goes on
-   * as it began: continue-as-new as soon as it is due, one flush timer remembered at a time.
-   * (test/batcher/replay.test.ts replays a recorded earlier history.)
-   */
-  const inPause = patched('continue-as-new-in-a-pause');
-  /** Runs started by this release deliver every queued answer before they continue as new. */
-  const answersFirst = patched('answers-before-continue-as-new');
-  /**
-   * Runs started by this release take requests of typed rows for declared tables, with reply
-   * addresses bound to the requester; a run started by an earlier release replays the requests of
-   * its history (`payload` for the demo table, any well-formed reply address) as that release took
-   * them: refusing them now would drop the bulk writes its history holds (non-determinism).
-   */
-  const typedRows = patched('typed-rows-and-bound-replies');
+  const { inPause, answersFirst, typedRows, statsInMemo } = early ?? decidePatches();
   book = new ShardBook(input.shard, settings, runId, input.state, workflowId, !typedRows);
   /** Bumped on every change the loop may need to act on. */
   let version = 0;
@@ -229,17 +252,12 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     });
   };
 
-  /**
-   * Runs started by this release publish their statistics in the workflow's memo (at most every
-   * STATS_MEMO_EVERY_MS, when they changed): `describe()` reads it from the server, so a thousand
-   * readers cost the shard nothing, where a thousand queries each take a turn in its worker.
-   */
-  const statsInMemo = patched('stats-in-memo');
   let memoAtMs = Number.NEGATIVE_INFINITY;
   let memoKey = '';
   const publishStats = (): void => {
     if (!statsInMemo) return;
-    const { recentBatches: _recent, ...stats } = book.stats(Date.now());
+    const { recentBatches, ...counters } = book.stats(Date.now());
+    const stats = { ...counters, recentBatches: recentBatches.slice(-MEMO_RECENT_BATCHES) };
     const key = `${stats.requestsTotal}:${stats.batchesWritten}:${stats.pending}:${stats.writesInFlight}:${stats.rejected}:${stats.refused}`;
     if (key === memoKey) return;
     // Changed, but published too recently: come back when it may be published again.
