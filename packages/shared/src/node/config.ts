@@ -146,7 +146,7 @@ export const sections = {
     autoRestart: setting('HEALTH_AUTO_RESTART', 'Start a shard again when it is found not running.', bool, 'true'),
     stallFlushIntervals: setting('HEALTH_STALL_FLUSH_INTERVALS', 'A running shard holding requests is stalled after this many of its flush intervals without a flush…', int(1, 1000), '3'),
     stallMinMs: setting('HEALTH_STALL_MIN_MS', '…and at least this long (ms), so a slow healthy flush is not called a stall.', int(0, 3_600_000), '10000'),
-    stallQueryFailures: setting('HEALTH_STALL_QUERY_FAILURES', 'A shard whose statistics query failed this many times in a row is stalled.', int(1, 1000), '3'),
+    stallQueryFailures: setting('HEALTH_STALL_QUERY_FAILURES', 'No effect: the monitor reads statistics from the shard memo and never queries (still accepted).', int(1, 1000), '3'),
     stallTaskAttempts: setting('HEALTH_STALL_TASK_ATTEMPTS', 'A shard whose pending workflow task is on this attempt or later is stalled (a task-failure loop).', int(1, 1000), '3'),
     stallTaskAgeMs: setting('HEALTH_STALL_TASK_AGE_MS', 'A shard whose pending workflow task was scheduled longer ago than this (ms) is stalled.', int(1000, 3_600_000), '30000'),
     listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', listenHost, '127.0.0.1'),
