@@ -5,9 +5,9 @@
 #   node services/main-worker/dist/main.js        main worker
 #   node services/health-monitor/dist/main.js     health monitor
 #   node services/starter/dist/main.js            starter (--workflows N --shards S [--no-wait])
-# The services share one lockfile, one @batcher/shared and almost all their dependencies, so
-# one image is one build, one scan and one tag to promote; per-service targets would differ by
-# a few hundred kilobytes of dist/.
+# The services share one lockfile, @batcher/service-kit, @batcher/demo and almost all their
+# dependencies, so one image is one build, one scan and one tag to promote; per-service targets
+# would differ by a few hundred kilobytes of dist/.
 #
 # Debian (glibc), not Alpine: the Temporal core bridge ships only *-linux-gnu binaries.
 
@@ -15,13 +15,15 @@ FROM node:24-bookworm-slim AS build
 WORKDIR /app
 # Manifests first: the dependency layer is reused until a package.json or the lockfile changes.
 COPY package.json package-lock.json ./
-COPY packages/shared/package.json packages/shared/
+COPY packages/service-kit/package.json packages/service-kit/
 COPY packages/batcher/package.json packages/batcher/
 COPY packages/requester/package.json packages/requester/
+COPY packages/protocol/package.json packages/protocol/
 COPY services/batcher-worker/package.json services/batcher-worker/
 COPY services/main-worker/package.json services/main-worker/
 COPY services/starter/package.json services/starter/
 COPY services/health-monitor/package.json services/health-monitor/
+COPY services/demo/package.json services/demo/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.base.json ./
 COPY packages/ packages/
@@ -36,13 +38,15 @@ RUN npx tsc -b \
 FROM node:24-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY packages/shared/package.json packages/shared/
+COPY packages/service-kit/package.json packages/service-kit/
 COPY packages/batcher/package.json packages/batcher/
 COPY packages/requester/package.json packages/requester/
+COPY packages/protocol/package.json packages/protocol/
 COPY services/batcher-worker/package.json services/batcher-worker/
 COPY services/main-worker/package.json services/main-worker/
 COPY services/starter/package.json services/starter/
 COPY services/health-monitor/package.json services/health-monitor/
+COPY services/demo/package.json services/demo/
 RUN npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
@@ -59,13 +63,15 @@ ENV NODE_ENV=production LISTEN_HOST=0.0.0.0
 WORKDIR /app
 # Owned by root and not writable by the runtime user; only /tmp is written (an emptyDir in the chart).
 COPY --from=prod-deps /app/ ./
-COPY --from=build /app/packages/shared/dist/ packages/shared/dist/
+COPY --from=build /app/packages/service-kit/dist/ packages/service-kit/dist/
 COPY --from=build /app/packages/batcher/dist/ packages/batcher/dist/
 COPY --from=build /app/packages/requester/dist/ packages/requester/dist/
+COPY --from=build /app/packages/protocol/dist/ packages/protocol/dist/
 COPY --from=build /app/services/batcher-worker/dist/ services/batcher-worker/dist/
 COPY --from=build /app/services/main-worker/dist/ services/main-worker/dist/
 COPY --from=build /app/services/starter/dist/ services/starter/dist/
 COPY --from=build /app/services/health-monitor/dist/ services/health-monitor/dist/
+COPY --from=build /app/services/demo/dist/ services/demo/dist/
 # The base image's `node` user, numeric so Kubernetes can verify runAsNonRoot.
 USER 1000:1000
 # 8080 health monitor; 8081 worker /healthz and /readyz; 9464 worker /metrics.

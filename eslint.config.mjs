@@ -1,6 +1,8 @@
 // ESLint for the whole repository (`npm run lint`; test/lint/eslint.test.ts runs it in `npm test`).
-// Type-aware typescript-eslint rules for every TypeScript source, plus the guard rail that keeps
-// Node-only modules out of workflow bundles (STYLE.md habits 3 and 13). No formatting rules.
+// Type-aware typescript-eslint rules for every TypeScript source, plus two guard rails: Node-only
+// modules stay out of workflow bundles (STYLE.md habits 3 and 13), and the product's border holds
+// (habit 16: the published packages never import the service kit, the demo or the services, and the
+// kit imports nothing above it). No formatting rules.
 import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -18,20 +20,82 @@ const tsSources = [
   'test/**/*.ts',
 ];
 
-/** Code that runs inside the Temporal workflow sandbox (deterministic, no Node APIs, no I/O). */
-const workflowFiles = [
-  'services/*/src/workflows/**/*.ts',
+/** The published packages: the product whose border the fence below keeps. */
+const productFiles = ['packages/protocol/src/**/*.ts', 'packages/requester/src/**/*.ts', 'packages/batcher/src/**/*.ts'];
+
+/** The product's code that runs inside the Temporal workflow sandbox (deterministic, no Node APIs, no I/O). */
+const productWorkflowFiles = [
   'packages/batcher/src/workflows/**/*.ts',
-  // The requester package is workflow code as a whole (it is imported into workflow bundles).
+  // The requester and protocol packages are workflow code as a whole (imported into workflow bundles).
   'packages/requester/src/**/*.ts',
-  'packages/shared/src/workflow/**/*.ts',
-  'bench/src/baseline/workflows.ts',
-  'test/pipeline/fixtures/row-workflows.ts',
+  'packages/protocol/src/**/*.ts',
 ];
+
+/** The rest of the workflow code: the demo's workflows and their shared definitions, bench and test fixtures. */
+const otherWorkflowFiles = ['services/*/src/workflows/**/*.ts', 'services/demo/src/index.ts', 'bench/src/baseline/workflows.ts', 'test/pipeline/fixtures/row-workflows.ts'];
+
+const workflowFiles = [...productWorkflowFiles, ...otherWorkflowFiles];
+
+/** The services' Node kit: below the product and the demo. */
+const serviceKitFiles = ['packages/service-kit/src/**/*.ts'];
 
 const nodeOnly = 'is Node-only and must not enter a workflow bundle; do the work in an activity';
 // Every Node built-in by its bare name (`fs`, `fs/promises`, ...); `node:*` is a pattern below.
 const nodeBuiltins = builtinModules.filter((name) => !name.startsWith('_'));
+
+/**
+ * Options of `@typescript-eslint/no-restricted-imports` made of several fences. A file under two
+ * fences (a product workflow file) needs both in one entry: a later config entry for the same rule
+ * replaces an earlier one, it does not add to it.
+ */
+const fences = (...parts) => ['error', { paths: parts.flatMap((p) => p.paths ?? []), patterns: parts.flatMap((p) => p.patterns ?? []) }];
+
+/** The product's border: no import of the service kit, the demo or a service, not even of a type. */
+const productBorder = {
+  patterns: [
+    {
+      group: ['@batcher/*'],
+      message: 'The published packages (@write-batcher/*) never import the service kit, the demo or the services (@batcher/*): dependencies point services → product → protocol.',
+    },
+  ],
+};
+
+/** The service kit sits below the product and the demo: it imports neither, not even a type. */
+const serviceKitBorder = {
+  patterns: [
+    {
+      group: ['@write-batcher/*', '@batcher/*'],
+      message: 'The service kit imports nothing above it: no @write-batcher/* package, no @batcher/demo, no service. Take what it needs as a parameter or a structural type.',
+    },
+  ],
+};
+
+/** Node-only modules out of workflow bundles (type-only imports pass). */
+const workflowSandbox = {
+  paths: [
+    ...nodeBuiltins.map((name) => ({ name, message: `Node built-in '${name}' ${nodeOnly}.`, allowTypeImports: true })),
+    ...['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', '@temporalio/interceptors-opentelemetry', 'mysql2', 'mysql2/promise', 'express', 'pino'].map(
+      (name) => ({ name, message: `'${name}' ${nodeOnly}.`, allowTypeImports: true }),
+    ),
+    ...['@write-batcher/batcher', '@write-batcher/batcher/testing'].map((name) => ({
+      name,
+      message: `'${name}' ${nodeOnly}; workflows import '@write-batcher/requester'.`,
+      allowTypeImports: true,
+    })),
+    ...['@batcher/service-kit', '@batcher/service-kit/worker', '@batcher/demo/tables', '@batcher/demo/transactions'].map((name) => ({
+      name,
+      message: `'${name}' ${nodeOnly}; workflows import '@batcher/demo' (the demo's workflow types) and '@write-batcher/requester'.`,
+      allowTypeImports: true,
+    })),
+  ],
+  patterns: [
+    { group: ['node:*'], message: `Node built-ins must not enter a workflow bundle; do the work in an activity.`, allowTypeImports: true },
+    { group: ['@opentelemetry/sdk-*', '@opentelemetry/exporter-*'], message: `The OpenTelemetry SDK ${nodeOnly}; workflows use '@opentelemetry/api' only.`, allowTypeImports: true },
+    { group: ['@temporalio/*/lib/worker*'], message: `Worker-side Temporal code ${nodeOnly}.`, allowTypeImports: true },
+    // Relative imports of activity modules or of shared Node-only folders: `import type` only.
+    { regex: '^\\.{1,2}/(.*/)?(activities|node|worker)(/.*)?$', message: `Activities and Node-only modules may only be imported with 'import type' in workflow code.`, allowTypeImports: true },
+  ],
+};
 
 export default defineConfig(
   {
@@ -71,38 +135,14 @@ export default defineConfig(
       'no-var': 'error',
     },
   },
+  // Each file gets the fences that apply to it, in one entry (see `fences`); the most specific last.
+  { files: productFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(productBorder) } },
+  { files: serviceKitFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(serviceKitBorder) } },
+  { files: otherWorkflowFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(workflowSandbox) } },
+  { files: productWorkflowFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(workflowSandbox, productBorder) } },
   {
     files: workflowFiles,
     rules: {
-      'no-restricted-imports': 'off',
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        {
-          paths: [
-            ...nodeBuiltins.map((name) => ({ name, message: `Node built-in '${name}' ${nodeOnly}.`, allowTypeImports: true })),
-            ...['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', '@temporalio/interceptors-opentelemetry', 'mysql2', 'mysql2/promise', 'express', 'pino'].map(
-              (name) => ({ name, message: `'${name}' ${nodeOnly}.`, allowTypeImports: true }),
-            ),
-            ...['@write-batcher/batcher', '@write-batcher/batcher/testing'].map((name) => ({
-              name,
-              message: `'${name}' ${nodeOnly}; workflows import '@write-batcher/requester'.`,
-              allowTypeImports: true,
-            })),
-            ...['@batcher/shared', '@batcher/shared/node', '@batcher/shared/worker'].map((name) => ({
-              name,
-              message: `'${name}' ${nodeOnly}; workflows import '@batcher/shared/workflow'.`,
-              allowTypeImports: true,
-            })),
-          ],
-          patterns: [
-            { group: ['node:*'], message: `Node built-ins must not enter a workflow bundle; do the work in an activity.`, allowTypeImports: true },
-            { group: ['@opentelemetry/sdk-*', '@opentelemetry/exporter-*'], message: `The OpenTelemetry SDK ${nodeOnly}; workflows use '@opentelemetry/api' only.`, allowTypeImports: true },
-            { group: ['@temporalio/*/lib/worker*'], message: `Worker-side Temporal code ${nodeOnly}.`, allowTypeImports: true },
-            // Relative imports of activity modules or of shared Node-only folders: `import type` only.
-            { regex: '^\\.{1,2}/(.*/)?(activities|node|worker)(/.*)?$', message: `Activities and Node-only modules may only be imported with 'import type' in workflow code.`, allowTypeImports: true },
-          ],
-        },
-      ],
       // Workflow code never reads the environment or loads modules at run time (habit 1).
       'no-restricted-globals': [
         'error',

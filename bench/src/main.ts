@@ -11,9 +11,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { awaitActivityIdFor, batcherStatsQuery, batcherWorkflowId, type BatcherStats, type WriteRequest } from '@batcher/shared/workflow';
-import { allRows, createPool, loadConfig, migrate, readBatcherStatsMemo, signalWithStartBatcher, type Pool } from '@batcher/shared/node';
-import { awaitTransactions, mapLimit, percentile, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
+import { awaitActivityIdFor, batcherWorkflowId, type WriteRequest } from '@write-batcher/protocol';
+import { batcherStatsQuery, LEDGER_TABLE, readBatcherStatsMemo, signalWithStartBatcher, type BatcherStats } from '@write-batcher/batcher';
+import { createPool, loadConfig, type Pool } from '@batcher/service-kit';
+import { DEMO_TABLE } from '@batcher/demo';
+import { awaitTransactions, mapLimit, percentile, startTransactions, type TransactionOutcome } from '@batcher/demo/transactions';
+import { migrateDatabase } from '@batcher/batcher-worker/schema';
 
 const { values } = parseArgs({
   options: {
@@ -485,8 +488,9 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
       if ((s && s.pending === 0 && s.writesInFlight === 0) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    const written = (await allRows(pool)).filter((r) => {
-      const m = new RegExp(`^write:${tag}-(\\d+)$`).exec(r.requestId);
+    const [entries] = await pool.query(`SELECT request_id FROM ${LEDGER_TABLE} WHERE target_table = ? AND request_id LIKE ?`, [DEMO_TABLE, `write:${tag}-%`]);
+    const written = (entries as Array<{ request_id: Buffer }>).filter((r) => {
+      const m = new RegExp(`^write:${tag}-(\\d+)$`).exec(String(r.request_id));
       return m && Number(m[1]) >= first && Number(m[1]) < next;
     }).length;
     const refused = (s?.refused ?? 0) - (before?.refused ?? 0);
@@ -635,7 +639,7 @@ async function otlpSink(): Promise<{ url: string; close(): void; requests: () =>
 }
 
 async function main(): Promise<void> {
-  await migrate(mysqlCfg);
+  await migrateDatabase(mysqlCfg);
   const pool = createPool(mysqlCfg, { connectionLimit: 2 });
   // A flooded shard's history pages run past gRPC's default 4 MB message limit.
   const connection = await Connection.connect({ address: temporalAddress, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });

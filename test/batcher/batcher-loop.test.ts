@@ -7,20 +7,18 @@ import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, submitWritesSignal, type WriteRequest } from '@write-batcher/protocol';
 import {
-  BATCHER_WORKFLOW_TYPE,
-  BatcherErrorTypes,
+  BATCHER_SANDBOX_OPTIONS,
+  DEFAULT_BATCHER_SETTINGS,
   batcherStatsQuery,
-  submitWritesSignal,
+  workflowsPath,
   type BatcherSettings,
   type BatcherStats,
   type BulkWriteInput,
   type BulkWriteResult,
   type DirectAnswer,
-  type WriteRequest,
-} from '@batcher/shared/workflow';
-import { batcherSettings, loadConfig } from '@batcher/shared/node';
-import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@write-batcher/batcher';
+} from '@write-batcher/batcher';
 import { globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
@@ -35,14 +33,16 @@ afterAll(async () => {
   await env?.teardown();
 });
 
-/** The defaults a batcher worker runs with, from the one config loader. */
-const defaults: BatcherSettings = batcherSettings(loadConfig(['batching'], {}).batching);
+/** The batcher package's defaults. */
+const defaults: BatcherSettings = DEFAULT_BATCHER_SETTINGS;
 
 interface Harness {
   batches: Array<{ input: BulkWriteInput; atMs: number }>;
   answers: DirectAnswer[];
   /** Sends one submit signal carrying `requests` (signal-with-start); resolves with the run id it reached. */
   send(requests: WriteRequest[]): Promise<string>;
+  /** Sends `requests` under another signal name. */
+  sendAs(signalName: string, requests: WriteRequest[]): Promise<void>;
   stats(): Promise<BatcherStats>;
   workflowId: string;
 }
@@ -101,6 +101,7 @@ async function withBatcher(title: string, settings: Partial<BatcherSettings>, bo
         const sent = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [requests] });
         return sent.signaledRunId;
       },
+      sendAs: (signalName, requests) => handle.signal(signalName, requests),
       stats: () => handle.query(batcherStatsQuery),
     });
     await handle.terminate('test finished').catch(() => undefined);
@@ -154,6 +155,23 @@ describe('batcher loop (time-skipping server unless said, stand-in bulk write)',
       expect(h.answers.map((a) => a.outcome)).toEqual([0, 1, 2].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded })));
       expect(h.batches).toHaveLength(0); // nothing due yet: the accepted five wait for the interval
       expect((await h.stats()).pending).toBe(5);
+    });
+  });
+
+  it('when requests arrive under another signal name, then they are dropped unread and the shard goes on', async (ctx) => {
+    await withBatcher(ctx.task.name, { flushPolicy: 'eager' }, async (h) => {
+      await h.send(requests(1, 'named'));
+      await waitUntil('the first batch', async () => (await h.stats()).rowsWritten === 1, { timeoutMs: 30_000 });
+      // 'submitWrite' and 'submit' stand for any name but submitWrites (no release ever took another).
+      await h.sendAs('submitWrite', requests(3, 'other-name'));
+      await h.sendAs('submit', requests(3, 'other-name-2'));
+      await h.send(requests(1, 'after'));
+      await waitUntil('the second batch', async () => (await h.stats()).rowsWritten === 2, { timeoutMs: 30_000 });
+      const stats = await h.stats();
+      expect(stats.requestsTotal).toBe(2);
+      expect(stats.signalsTotal).toBe(2);
+      expect(h.batches.flatMap((b) => b.input.rows.map((r) => r.requestId))).toEqual(['write:named-0', 'write:after-0']);
+      expect(h.answers).toEqual([]);
     });
   });
 

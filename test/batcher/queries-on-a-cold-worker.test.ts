@@ -3,8 +3,8 @@
 // Two defects of the Temporal SDK (1.24) can leave a shard stuck on a nondeterminism error when a
 // query reaches it at the wrong moment (docs/reliability.md, "Queries and a worker change"):
 // - a query arriving while a run's first task runs a local activity made the worker report that
-//   task with only the activity's marker; the batcher now reads its settings with a regular
-//   activity (patch 'settings-by-activity'), and the first test queries from every run's start;
+//   task with only the activity's marker; the batcher reads its settings with a regular activity,
+//   and the first test queries from every run's start;
 // - a query handed to a worker that does not have the run cached, while a task of the run waits,
 //   makes that worker decide part of the task at the previous task's time. Nothing in the workflow
 //   can undo that; the project's readers (health monitor, starter) no longer query shards, and the
@@ -16,9 +16,9 @@ import { Client, Connection } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BATCHER_WORKFLOW_TYPE, batcherStatsQuery, batcherWorkflowId, submitWritesSignal, type BatcherSettings } from '@batcher/shared/workflow';
+import { BATCHER_WORKFLOW_TYPE, batcherWorkflowId, submitWritesSignal } from '@write-batcher/protocol';
 import { ShardPoller } from '@batcher/health-monitor';
-import { BATCHER_SANDBOX_OPTIONS, workflowsPath } from '@write-batcher/batcher';
+import { BATCHER_SANDBOX_OPTIONS, batcherStatsQuery, workflowsPath, type BatcherSettings } from '@write-batcher/batcher';
 import { globalTemporal } from '../support/global-servers';
 import { waitUntil, type ManagedProcess } from '../support/processes';
 import { startStandInBatcher } from '../support/stand-in-batcher';

@@ -1,12 +1,12 @@
 // The batcher's state class on its own: every decision it makes, with no server at all.
 import { describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type BatcherSettings, type BulkWriteResult, type WireRow, type WriteRequest } from '@batcher/shared/workflow';
-import { batcherSettings, loadConfig } from '@batcher/shared/node';
+import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type WireRow, type WriteRequest } from '@write-batcher/protocol';
+import { DEFAULT_BATCHER_SETTINGS, type BatcherSettings, type BulkWriteResult } from '@write-batcher/batcher';
 import { ShardBook, type Batch } from '@write-batcher/batcher/testing';
 import { demoWireRow, replyFor } from '../support/requests';
 
-// The defaults a batcher worker runs with, from the one config loader; each test overrides what it is about.
-const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({ ...batcherSettings(loadConfig(['batching'], {}).batching), ...over });
+// The batcher package's defaults; each test overrides what it is about.
+const settings = (over: Partial<BatcherSettings> = {}): BatcherSettings => ({ ...DEFAULT_BATCHER_SETTINGS, ...over });
 
 const RUN = '00000000-0000-4000-8000-000000000000';
 /**
@@ -155,25 +155,24 @@ describe('ShardBook', () => {
     expect(book.pendingCount).toBe(1);
   });
 
-  it('when a run started by an earlier release takes a request in that release\'s form, then it is queued as that release queued it (upgrade replay)', () => {
-    // The form of every request in a history recorded before typed rows: `payload`, no table, and a
-    // reply address checked for its shape only. A run of this release refuses it; a run started by
-    // an earlier release (no 'typed-rows-and-bound-replies' marker) must take it as it did, or its
-    // replay would miss the bulk writes its history holds (test/batcher/replay.test.ts).
-    const earlier = { requestId: 'write:a-0', requesterWorkflowId: 'a-0', payload: { i: 0 }, submittedAtMs: 0, reply: { workflowId: 'a-0', runId: RUN, activityId: 'batched-write' } };
-    const current = new ShardBook(0, settings(), RUN);
-    current.offerSignal([earlier], 1000);
-    expect(current.pendingCount).toBe(0);
-    expect(current.stats(1000).repliesRefused).toBe(1);
+  it('when a request comes in an unpublished earlier form (a `payload`, no table, an unbound reply address), then it is dropped and counted, never queued', () => {
+    const unbound = { requestId: 'write:a-0', requesterWorkflowId: 'a-0', payload: { i: 0 }, submittedAtMs: 0, reply: { workflowId: 'a-0', runId: RUN, activityId: 'batched-write' } };
+    const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
+    book.offerSignal([unbound], 1000);
+    expect(book.pendingCount).toBe(0);
+    expect(book.writeDue(1000)).toBe(false);
+    expect(book.takeAnswers()).toEqual([]);
+    expect(book.stats(1000).repliesRefused).toBe(1);
+  });
 
-    const replayed = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN, undefined, 'write-batcher-0', true);
-    replayed.offerSignal([earlier, { ...earlier, payload: { i: 'another' } }], 1000); // a repeat is a duplicate, as it was
-    expect(replayed.takeAnswers()).toEqual([]);
-    const batch = replayed.takeBatch();
-    expect(batch.rows).toEqual([expect.objectContaining({ requestId: 'write:a-0', table: 'batched_writes', row: demoWireRow({ i: 0 }) })]);
-    // Requests of the current form get the current checks in such a run too.
-    replayed.offerSignal([request(12, { reply: replyFor('wf-victim', 'write:wf-12', RUN) })], 1001);
-    expect(replayed.stats(1001).repliesRefused).toBe(1);
+  it('when a signal of an unknown name is dropped, then it is counted, carried across continue-as-new, and nothing is queued', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.dropUnknownSignal();
+    book.dropUnknownSignal();
+    expect(book.pendingCount).toBe(0);
+    const { state } = book.carriedForNextRun();
+    expect(state.counters.unknownSignalsDropped).toBe(2);
+    expect(new ShardBook(0, settings(), 'next-run', state).counters.unknownSignalsDropped).toBe(2);
   });
 
   it('when it continues as new, then pending requests, the window and undelivered answers are carried and the size is recorded', () => {

@@ -6,8 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { loadConfig, migrate } from '@batcher/shared/node';
+import { batcherWorkflowId } from '@write-batcher/protocol';
+import { batcherStatsQuery, type BatcherStats } from '@write-batcher/batcher';
+import { loadConfig } from '@batcher/service-kit';
+import { migrateDatabase } from '@batcher/batcher-worker/schema';
 import { globalTemporal, serviceEnv } from '../support/global-servers';
 import { startJaeger, type Jaeger } from '../support/jaeger';
 import { freePort, logDir, makeTempDir, repoRoot, spawnLogged, waitUntil, type ManagedProcess } from '../support/processes';
@@ -113,7 +115,7 @@ describe('tracing in Jaeger', () => {
       WORKER_SHUTDOWN_GRACE_MS: '2000',
       LOG_LEVEL: 'info',
     });
-    await migrate(loadConfig(['mysql'], env).mysql);
+    await migrateDatabase(loadConfig(['mysql'], env).mysql);
 
     // Prebundled workflow code, as in the images: this is what proves telemetryBundlerPlugins
     // puts the tracing interceptors into a bundle.
@@ -178,6 +180,18 @@ describe('tracing in Jaeger', () => {
     // The requests crossed continue-as-new before they were written (CONTINUE_AS_NEW_SIGNALS=1).
     expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(1);
     expect(stats.rowsWritten).toBe(WORKFLOWS * ROWS_PER_WORKFLOW);
+  });
+
+  it('when the starter finishes, then its summary counts the rows of both demo tables and the bulk writes that committed them', () => {
+    const rows = WORKFLOWS * ROWS_PER_WORKFLOW;
+    expect(starterOutput).toContain(`rows written for this run: ${rows} = ${WORKFLOWS} in batched_writes + ${WORKFLOWS} in demo_orders`);
+    const writes = new RegExp(`^those ${rows} single-row writes → (\\d+) bulk writes \\(.*: (\\d+) INSERTs\\)$`, 'm').exec(starterOutput);
+    expect(writes, starterOutput).not.toBeNull();
+    // Every bulk write holds at least one row, and writes each of its tables with one INSERT.
+    const [bulk, inserts] = [Number(writes![1]), Number(writes![2])];
+    expect(bulk).toBeGreaterThanOrEqual(1);
+    expect(inserts).toBeGreaterThanOrEqual(bulk);
+    expect(inserts).toBeLessThanOrEqual(Math.min(rows, 2 * bulk));
   });
 
   it('when a main workflow runs, then its one trace shows every hop through both workers in parent order', async () => {

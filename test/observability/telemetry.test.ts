@@ -4,7 +4,7 @@
 import { Writable } from 'node:stream';
 import { trace } from '@opentelemetry/api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger, loadConfig, startTelemetry, telemetryResource, type Telemetry } from '@batcher/shared/node';
+import { createLogger, loadConfig, startTelemetry, telemetryResource, type Telemetry } from '@batcher/service-kit';
 
 const telemetryConfig = (env: Record<string, string> = {}) => loadConfig(['telemetry'], env).telemetry;
 

@@ -1,8 +1,10 @@
-// Proof from outside the workspace: both packages are packed as they would be published, installed
-// from their tarballs into an app in a scratch directory outside the repository (its own
-// package.json, node_modules and tsc; no workspace link), and that app's own processes (its
-// requester worker and its batcher worker) write typed rows into its own tables in the run's
-// MariaDB through the run's Temporal. Everything is read back from the tables.
+// Proof from outside the workspace: the three published packages (protocol, requester, batcher) are
+// packed as they would be published, installed from their tarballs into an app in a scratch
+// directory outside the repository (its own package.json, node_modules and tsc; no workspace link),
+// and that app's own processes write typed rows into its own tables in the run's MariaDB through
+// the run's Temporal: its requester worker from the app, its batcher worker (and the migration)
+// from a second install that has the batcher and the protocol but no requester, as a team that runs
+// only batcher workers has. Everything is read back from the tables.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -29,6 +31,10 @@ const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 const scratch = path.join(os.tmpdir(), `write-batcher-scratch-${runId}`);
 const packDir = path.join(scratch, 'packs');
 const appDir = path.join(scratch, 'orders-app');
+/** The batcher worker's own install: the batcher and the protocol, no requester. */
+const batcherDir = path.join(scratch, 'orders-batcher');
+/** The files of the app the batcher worker's install takes (its migration, its worker, their config). */
+const BATCHER_FILES = ['src/batcher.ts', 'src/migrate.ts', 'src/config.ts'];
 const database = `scratch_app_${runId}`;
 const ordersQueue = `orders-${runId}`;
 const batcherQueue = `orders-batcher-${runId}`;
@@ -89,10 +95,11 @@ const processes: ManagedProcess[] = [];
 let pool: Pool | undefined;
 let connection: Connection | undefined;
 let client: Client | undefined;
-const tarballs: Record<'requester' | 'batcher', string> = { requester: '', batcher: '' };
+const PACKAGES = ['protocol', 'requester', 'batcher'] as const;
+const tarballs: Record<(typeof PACKAGES)[number], string> = { protocol: '', requester: '', batcher: '' };
 
-function startAppProcess(name: string, script: string): ManagedProcess {
-  const proc = spawnLogged({ name: `scratch-app-${name}`, command: process.execPath, args: [script], cwd: appDir, env: appEnv() });
+function startAppProcess(name: string, script: string, cwd = appDir): ManagedProcess {
+  const proc = spawnLogged({ name: `scratch-app-${name}`, command: process.execPath, args: [script], cwd, env: appEnv() });
   processes.push(proc);
   return proc;
 }
@@ -178,10 +185,10 @@ async function runWorkflow<T>(type: string, input: unknown, tag: string): Promis
 }
 
 describe('the published packages, installed from their tarballs into an app outside the workspace', () => {
-  it('when both packages are packed, then each tarball holds its built JavaScript and declarations and nothing else', { timeout: 40_000 }, async () => {
+  it('when the three packages are packed, then each tarball holds its built JavaScript and declarations and nothing else', { timeout: 60_000 }, async () => {
     fs.mkdirSync(packDir, { recursive: true });
-    // The requester first: the batcher's build reads the requester's declarations.
-    for (const name of ['requester', 'batcher'] as const) {
+    // The protocol first: both other builds read its declarations.
+    for (const name of PACKAGES) {
       await run('npm', ['pack', '--pack-destination', packDir, '--silent'], path.join(repoRoot, 'packages', name));
       const file = fs.readdirSync(packDir).find((f) => f.startsWith(`write-batcher-${name}-`) && f.endsWith('.tgz'));
       expect(file, `tarball of ${name}`).toBeDefined();
@@ -200,7 +207,10 @@ describe('the published packages, installed from their tarballs into an app outs
       const stray = entries.filter((e) => !/^package\/(package\.json|README\.md|LICENSE|dist\/.+)$/.test(e) || /\.tsbuildinfo$|\.test\.|(^|\/)(src|test|tests)\//.test(e));
       expect(stray, `unexpected files in ${path.basename(tarballs[name])}`).toEqual([]);
       const js = entries.filter((e) => e.endsWith('.js'));
-      expect(js.length).toBeGreaterThan(5);
+      // Every source module of the package is in it, built.
+      const sources = (fs.readdirSync(path.join(repoRoot, 'packages', name, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts'));
+      expect(sources.length).toBeGreaterThan(0);
+      expect(sources.map((f) => `package/dist/${f.replace(/\.ts$/, '.js')}`).filter((f) => !js.includes(f))).toEqual([]);
       // Every module has its declarations.
       expect(js.filter((e) => !entries.includes(e.replace(/\.js$/, '.d.ts')))).toEqual([]);
       // Every entry point the manifest names is in the tarball.
@@ -208,10 +218,16 @@ describe('the published packages, installed from their tarballs into an app outs
       expect(targets.filter((t) => !entries.includes(`package/${t.replace(/^\.\//, '')}`))).toEqual([]);
       report(`${path.basename(tarballs[name])}: ${entries.length} files, ${fs.statSync(tarballs[name]).size} bytes`);
     }
-    // The batcher depends on exactly the requester that was packed with it.
-    const batcherManifest = JSON.parse(await run('tar', ['xzf', tarballs.batcher, '-O', 'package/package.json'], packDir)) as { dependencies: Record<string, string> };
-    const requesterManifest = JSON.parse(await run('tar', ['xzf', tarballs.requester, '-O', 'package/package.json'], packDir)) as { version: string };
-    expect(batcherManifest.dependencies['@write-batcher/requester']).toBe(requesterManifest.version);
+    // The requester and the batcher depend on exactly the protocol packed with them, and not on each other.
+    const packed = async (name: string) =>
+      JSON.parse(await run('tar', ['xzf', tarballs[name as keyof typeof tarballs], '-O', 'package/package.json'], packDir)) as { version: string; dependencies?: Record<string, string>; peerDependencies?: Record<string, string> };
+    const protocolManifest = await packed('protocol');
+    for (const [name, other] of [['requester', 'batcher'], ['batcher', 'requester']] as const) {
+      const m = await packed(name);
+      expect(m.dependencies?.['@write-batcher/protocol'], name).toBe(protocolManifest.version);
+      expect({ ...m.dependencies, ...m.peerDependencies }, name).not.toHaveProperty(`@write-batcher/${other}`);
+    }
+    expect(Object.keys(protocolManifest.dependencies ?? {}).filter((d) => d.startsWith('@write-batcher/'))).toEqual([]);
   });
 
   it('when the app is installed from the tarballs outside the repository, then it compiles with its own tsc: typed rows of an interface, Date, bigint, decimal text, JSON and bytes', { timeout: 85_000 }, async () => {
@@ -219,7 +235,7 @@ describe('the published packages, installed from their tarballs into an app outs
     expect(path.relative(repoRoot, scratch).startsWith('..')).toBe(true);
     fs.cpSync(FIXTURE, appDir, { recursive: true, filter: (src) => !/(^|\/)(node_modules|dist|vendor)(\/|$)/.test(path.relative(FIXTURE, src)) });
     fs.mkdirSync(path.join(appDir, 'vendor'));
-    for (const name of ['requester', 'batcher'] as const) fs.copyFileSync(tarballs[name], path.join(appDir, 'vendor', `write-batcher-${name}.tgz`));
+    for (const name of PACKAGES) fs.copyFileSync(tarballs[name], path.join(appDir, 'vendor', `write-batcher-${name}.tgz`));
     const manifest = fs.readFileSync(path.join(appDir, 'package.json'), 'utf8');
     // Its dependencies are the tarballs and the registry: nothing links back into a workspace.
     expect(manifest).not.toMatch(/\.\.\/|workspace:|link:|"file:(?!vendor\/)/);
@@ -228,20 +244,21 @@ describe('the published packages, installed from their tarballs into an app outs
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], appDir, 75_000);
     report(`npm install: ${Date.now() - startedAt} ms`);
     expect(fs.readFileSync(path.join(appDir, 'package-lock.json'), 'utf8')).not.toContain(repoRoot);
-    // The packages are real directories of the app's node_modules, and the batcher uses the app's one requester.
-    for (const name of ['requester', 'batcher']) expect(fs.lstatSync(path.join(appDir, 'node_modules', '@write-batcher', name)).isSymbolicLink()).toBe(false);
+    // The packages are real directories of the app's node_modules, and both use the app's one protocol.
+    for (const name of PACKAGES) expect(fs.lstatSync(path.join(appDir, 'node_modules', '@write-batcher', name)).isSymbolicLink()).toBe(false);
     const resolved = JSON.parse(
       await run(
         process.execPath,
         [
           '-p',
-          `JSON.stringify(['@write-batcher/requester', '@write-batcher/batcher', '@temporalio/worker', 'mysql2/promise'].map((m) => require.resolve(m)).concat(require.resolve('@write-batcher/requester', { paths: [require.resolve('@write-batcher/batcher')] })))`,
+          `JSON.stringify(['@write-batcher/protocol', '@write-batcher/requester', '@write-batcher/batcher', '@temporalio/worker', 'mysql2/promise'].map((m) => require.resolve(m)).concat(['@write-batcher/requester', '@write-batcher/batcher'].map((p) => require.resolve('@write-batcher/protocol', { paths: [require.resolve(p)] }))))`,
         ],
         appDir,
       ),
     ) as string[];
     for (const file of resolved) expect(file.startsWith(path.join(appDir, 'node_modules') + path.sep), file).toBe(true);
-    expect(resolved[4]).toBe(resolved[0]);
+    expect(resolved[5]).toBe(resolved[0]);
+    expect(resolved[6]).toBe(resolved[0]);
 
     // The README's adoption code, as a user would paste it, compiles against the tarballs too.
     const readme = fs.readFileSync(path.join(REPO_ROOT_FOR_README, 'README.md'), 'utf8');
@@ -272,6 +289,28 @@ describe('the published packages, installed from their tarballs into an app outs
     );
   });
 
+  it('when only the batcher is installed from its tarball (with the protocol), then no requester is installed and the batcher worker and migration compile', { timeout: 85_000 }, async () => {
+    expect(tarballs.batcher).not.toBe('');
+    // The app's manifest without the requester: what a team that runs only batcher workers depends on.
+    const app = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'package.json'), 'utf8')) as { name: string; description: string; dependencies: Record<string, string>; scripts: Record<string, string> };
+    const { '@write-batcher/requester': requester, ...dependencies } = app.dependencies;
+    expect(requester).toBeDefined();
+    const manifest = { ...app, name: 'orders-batcher', description: "The app's batcher worker and migration, installed without the requester.", dependencies, scripts: { build: app.scripts.build } };
+    fs.mkdirSync(path.join(batcherDir, 'vendor'), { recursive: true });
+    fs.writeFileSync(path.join(batcherDir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+    fs.copyFileSync(path.join(FIXTURE, 'tsconfig.json'), path.join(batcherDir, 'tsconfig.json'));
+    for (const file of BATCHER_FILES) fs.cpSync(path.join(FIXTURE, file), path.join(batcherDir, file));
+    for (const name of ['protocol', 'batcher'] as const) fs.copyFileSync(tarballs[name], path.join(batcherDir, 'vendor', `write-batcher-${name}.tgz`));
+
+    const startedAt = Date.now();
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], batcherDir, 75_000);
+    report(`npm install of the batcher alone: ${Date.now() - startedAt} ms`);
+    expect(fs.readdirSync(path.join(batcherDir, 'node_modules', '@write-batcher')).sort()).toEqual(['batcher', 'protocol']);
+    expect(fs.readFileSync(path.join(batcherDir, 'package-lock.json'), 'utf8')).not.toContain('@write-batcher/requester');
+    await run(process.execPath, [path.join(batcherDir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], batcherDir);
+    for (const file of BATCHER_FILES) expect(fs.existsSync(path.join(batcherDir, file.replace(/^src\/(.*)\.ts$/, 'dist/$1.js'))), file).toBe(true);
+  });
+
   it('when the app migrates and starts its own worker and batcher worker, then N orders with their parallel lines are in its tables exactly once, each value exact', { timeout: 45_000 }, async () => {
     const db = globalMysql();
     pool = mysql.createPool({ host: db.host, port: db.port, user: db.user, password: db.password, connectionLimit: 4 });
@@ -279,16 +318,22 @@ describe('the published packages, installed from their tarballs into an app outs
     await pool.end();
     pool = mysql.createPool({ host: db.host, port: db.port, user: db.user, password: db.password, database, connectionLimit: 4, supportBigNumbers: true, bigNumberStrings: true });
 
-    const migrate = spawnLogged({ name: 'scratch-app-migrate', command: process.execPath, args: ['dist/migrate.js'], cwd: appDir, env: appEnv() });
+    // The migration and the batcher worker run from the install without the requester.
+    const migrate = spawnLogged({ name: 'scratch-app-migrate', command: process.execPath, args: ['dist/migrate.js'], cwd: batcherDir, env: appEnv() });
     processes.push(migrate);
     const migrated = await migrate.exited;
     expect(migrated.code, migrate.logTail()).toBe(0);
-    // The app's tables, and the batcher's ledger (migrate may add the demo's tables too).
-    expect((await rows<{ t: string }>('SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [database])).map((r) => r.t)).toEqual(
-      expect.arrayContaining(['batcher_ledger', 'customers', 'order_events', 'order_lines', 'orders', 'stock']),
-    );
+    // The app's tables and the batcher's ledger: nothing of the demo's.
+    expect((await rows<{ t: string }>('SELECT TABLE_NAME AS t FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?', [database])).map((r) => r.t).sort()).toEqual([
+      'batcher_ledger',
+      'customers',
+      'order_events',
+      'order_lines',
+      'orders',
+      'stock',
+    ]);
 
-    const batcher = startAppProcess('batcher', 'dist/batcher.js');
+    const batcher = startAppProcess('batcher', 'dist/batcher.js', batcherDir);
     const worker = startAppProcess('worker', 'dist/worker.js');
     await Promise.all([whenRunning(batcher), whenRunning(worker)]);
     connection = await Connection.connect({ address: globalTemporal().address });

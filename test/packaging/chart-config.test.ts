@@ -1,13 +1,13 @@
 // The chart and the code agree: every container the chart renders gets an environment that its
 // service's own config loader (and the Temporal envconfig loader) accepts, with no variable the
 // service does not read, and with the numbers and names from the values files arriving intact.
-// Needs `npm run build` (imports @batcher/shared/node from dist) and .tools/bin/helm.
+// Needs `npm run build` (imports @batcher/service-kit from dist) and .tools/bin/helm.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigError, describeSettings, loadConfig, SERVICE_CONFIG, temporalConnectConfig, type SectionName, type ServiceName } from '@batcher/shared/node';
+import { ConfigError, describeSettings, loadConfig, SERVICE_CONFIG, temporalConnectConfig, type SectionName, type ServiceName } from '@batcher/service-kit';
 import { chartDir, releaseNamespace, renderChart, repoRoot, valuesSets, type Manifest } from './render-chart';
 
 /**
@@ -228,12 +228,7 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
         });
       }
       if (c.main) {
-        expect(c.main).toEqual({
-          taskQueue: values.main.taskQueue,
-          confirmationTimeoutMs: values.main.confirmationTimeoutMs,
-          submitAttemptTimeoutMs: values.main.submitAttemptTimeoutMs,
-          businessStepMs: values.main.businessStepMs,
-        });
+        expect(c.main).toEqual({ taskQueue: values.main.taskQueue, businessStepMs: values.main.businessStepMs });
       }
       if (c.mysql) {
         expect(c.mysql).toEqual({
@@ -258,8 +253,6 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           shutdownGraceMs: component.shutdownGraceMs,
           workflowBundlePath: `/app/services/${svc.service}/dist/workflow-bundle.js`,
           maxConcurrentActivities: component.maxConcurrentActivities,
-          // Every interface in a pod, so the kubelet's probes and Prometheus reach it.
-          listenHost: '0.0.0.0',
         });
         // The ports the service opens are the ports the pod declares and probes.
         expect(ports.get('health')).toBe(c.worker.healthPort);
@@ -277,15 +270,24 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
           autoRestart: values.healthMonitor.autoRestart,
           stallFlushIntervals: stall.flushIntervals,
           stallMinMs: stall.minMs,
-          stallQueryFailures: stall.queryFailures,
           stallTaskAttempts: stall.taskAttempts,
           stallTaskAgeMs: stall.taskAgeMs,
-          listenHost: '0.0.0.0',
         });
         expect(ports.get('http')).toBe(c.monitor.port);
       }
       if (c.starter) {
-        expect(c.starter).toEqual({ workflows: values.starter.workflows, wait: values.starter.wait, workflowIdPrefix: values.starter.workflowIdPrefix });
+        // The main workflows' write timeouts are the starter's: it puts them in each workflow's input.
+        expect(c.starter).toEqual({
+          workflows: values.starter.workflows,
+          wait: values.starter.wait,
+          workflowIdPrefix: values.starter.workflowIdPrefix,
+          confirmationTimeoutMs: values.main.confirmationTimeoutMs,
+          submitAttemptTimeoutMs: values.main.submitAttemptTimeoutMs,
+        });
+      }
+      if (c.listen) {
+        // Every interface in a pod, so the kubelet's probes and Prometheus reach it.
+        expect(c.listen).toEqual({ host: '0.0.0.0' });
       }
       expect(manifest.metadata.namespace).toBe(releaseNamespace);
     },

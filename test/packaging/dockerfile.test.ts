@@ -149,7 +149,7 @@ describe('Dockerfile', () => {
   });
 
   it('keeps local build output, node_modules and the tools out of the build context', () => {
-    for (const p of ['node_modules/typescript/package.json', 'packages/shared/dist/node/index.js', 'services/starter/dist/main.js', '.tools/bin/helm', '.run/results', '.git/HEAD']) {
+    for (const p of ['node_modules/typescript/package.json', 'packages/service-kit/dist/node/index.js', 'services/starter/dist/main.js', '.tools/bin/helm', '.run/results', '.git/HEAD']) {
       expect(excluded(p), p).toBe(true);
     }
   });

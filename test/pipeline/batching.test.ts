@@ -1,6 +1,6 @@
 // Batching behaviour of the whole pipeline against the real Temporal server and MariaDB.
 import { describe, expect, it, vi } from 'vitest';
-import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
+import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@write-batcher/protocol';
 import { rowsPerBatch, pipelinePerTest } from './pipeline';
 
 const startPipeline = pipelinePerTest();

@@ -4,15 +4,28 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, describeSettings, loadConfig } from '@batcher/shared/node';
+import { ConfigError, describeSettings, loadConfig } from '@batcher/service-kit';
+import { DEFAULT_BATCHER_TASK_QUEUE, DEFAULT_BATCHER_WORKFLOW_ID_PREFIX } from '@write-batcher/protocol';
+import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/demo';
+import { DEMO_TARGETS } from '@batcher/demo/tables';
 import { repoRoot } from '../support/processes';
 
 describe('configuration', () => {
   it('when nothing is set, then the defaults of the reference design apply', () => {
-    const c = loadConfig(['batcher', 'batching', 'main'], {});
+    const c = loadConfig(['batcher', 'batching', 'main', 'starter'], {});
     expect(c.batcher).toMatchObject({ taskQueue: 'batcher-queue', shards: 1 });
     expect(c.batching).toMatchObject({ flushPolicy: 'size-or-interval', maxBatchSize: 100, flushIntervalMs: 20_000, dedupWindowBytes: 65_536 });
-    expect(c.main).toMatchObject({ taskQueue: 'main-workflow-queue', confirmationTimeoutMs: 120_000 });
+    expect(c.main).toMatchObject({ taskQueue: 'main-workflow-queue' });
+    expect(c.starter).toMatchObject({ confirmationTimeoutMs: 120_000, submitAttemptTimeoutMs: 60_000 });
+  });
+
+  it('when nothing is set, then the defaults the kit states as text are the constants of the protocol and the demo it cannot import', () => {
+    // The kit sits below the product and the demo (see MIRRORED_DEFAULTS): this is what keeps its copies true.
+    const c = loadConfig(['batcher', 'batching', 'main'], {});
+    expect(c.batcher.taskQueue).toBe(DEFAULT_BATCHER_TASK_QUEUE);
+    expect(c.batcher.workflowIdPrefix).toBe(DEFAULT_BATCHER_WORKFLOW_ID_PREFIX);
+    expect(c.main.taskQueue).toBe(DEFAULT_MAIN_TASK_QUEUE);
+    expect(c.batching.tables).toEqual(DEMO_TARGETS);
   });
 
   it('when several values are bad, then one ConfigError names each variable', () => {
@@ -36,7 +49,7 @@ describe('configuration', () => {
 
   const services = [
     ['batcher-worker', 'services/batcher-worker/dist/main.js', { BATCH_MAX_SIZE: 'abc' }, 'BATCH_MAX_SIZE'],
-    ['main-worker', 'services/main-worker/dist/main.js', { CONFIRMATION_TIMEOUT_MS: '-5' }, 'CONFIRMATION_TIMEOUT_MS'],
+    ['main-worker', 'services/main-worker/dist/main.js', { BUSINESS_STEP_MS: '-5' }, 'BUSINESS_STEP_MS'],
     ['starter', 'services/starter/dist/main.js', { STARTER_WAIT: 'maybe' }, 'STARTER_WAIT'],
     ['schema migration', 'services/batcher-worker/dist/migrate.js', { MYSQL_DATABASE: 'no-dashes-allowed' }, 'MYSQL_DATABASE'],
     ['batcher-worker (Temporal address)', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: 'not an address' }, 'TEMPORAL_ADDRESS'],

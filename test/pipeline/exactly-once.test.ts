@@ -1,8 +1,8 @@
 // Exactly-once effect, byte-exact ids and isolation of bad data, against the real Temporal server and MariaDB.
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { requestIdFor, shardFor, type WriteRequest } from '@batcher/shared/workflow';
-import { signalWithStartBatcher } from '@batcher/shared/node';
+import { requestIdFor, shardFor, type WriteRequest } from '@write-batcher/protocol';
+import { signalWithStartBatcher } from '@write-batcher/batcher';
 import { waitUntil } from '../support/processes';
 import { demoRow, pipelinePerTest } from './pipeline';
 

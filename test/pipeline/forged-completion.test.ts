@@ -2,7 +2,7 @@
 // complete activities in the namespace can do it by id): that batch fails typed, the run goes on,
 // its requesters settle in the ledger, and the shard keeps writing. Real Temporal server and MariaDB.
 import { describe, expect, it } from 'vitest';
-import { batcherWorkflowId, requestIdFor } from '@batcher/shared/workflow';
+import { batcherWorkflowId, requestIdFor } from '@write-batcher/protocol';
 import { waitUntil } from '../support/processes';
 import { pipelinePerTest } from './pipeline';
 

@@ -13,8 +13,8 @@ import {
   requestIdFor,
   submitWritesSignal,
   type WriteRequest,
-} from '@batcher/shared/workflow';
-import { signalWithStartBatcher } from '@batcher/shared/node';
+} from '@write-batcher/protocol';
+import { signalWithStartBatcher } from '@write-batcher/batcher';
 import { waitUntil } from '../support/processes';
 import { demoRequest, demoRequests, replyFor } from '../support/requests';
 import { pipelinePerTest, type Pipeline } from './pipeline';
@@ -90,7 +90,7 @@ describe('hostile input', () => {
       { id: `${base}-abc`, input: { payload: { a: 1 }, confirmationTimeoutMs: 'abc' }, why: /confirmationTimeoutMs must be a whole number/ },
       { id: `${base}-array`, input: { payload: [1, 2] }, why: /payload must be a JSON object/ },
     ];
-    const { startTransactions, awaitTransactions } = await import('@batcher/starter/run-transactions');
+    const { startTransactions, awaitTransactions } = await import('@batcher/demo/transactions');
     const startedAt = Date.now();
     await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: cases.map((c) => c.id), input: (id) => cases.find((c) => c.id === id)?.input as never });
     const outcomes = await awaitTransactions(pipeline.client, cases.map((c) => c.id), startedAt);
@@ -109,28 +109,28 @@ describe('hostile input', () => {
     // A row nested 200 000 deep: the client cannot even serialise it, so the JSON goes raw.
     const deep = `${'{"d":'.repeat(200_000)}{}${'}'.repeat(200_000)}`;
     await rawSignal(pipeline, `[{"requestId":"write:deep","requesterWorkflowId":"deep","submittedAtMs":0,"reply":${JSON.stringify(reply('deep', 'write:deep'))},"table":"batched_writes","row":{"payload":{"@wb":"json","v":${deep}}}}]`);
-    // A lone object (taken as a group of one since the redesign), not objects, a lone surrogate in an
-    // id, a requester id of 1001 characters, an unknown signal (its argument is looked at since the
-    // redesign: an array is taken as requests). None of them names a reply address the shard may
-    // answer, so each is dropped and counted in repliesRefused (they counted as rejected before).
+    // A lone object (taken as a group of one), not objects, a lone surrogate in an id, a requester id
+    // of 1001 characters: none of them names a reply address the shard may answer, so each is dropped
+    // and counted in repliesRefused. Then a signal of an unknown name: dropped unread (never taken as
+    // requests, whatever its argument).
     await rawSignal(pipeline, '{"not":"an array"}');
     await rawSignal(pipeline, '[null, 42, "x", {}]');
     await rawSignal(pipeline, `[{"requestId":"write:\\ud800","requesterWorkflowId":"w","submittedAtMs":0,"table":"batched_writes","row":{"a":1},"reply":{"workflowId":"w","runId":"${randomUUID()}","activityId":"${awaitActivityIdFor('write:')}\\ud800"}}]`);
     await rawSignal(pipeline, JSON.stringify([demoRequest('write:long', 'w'.repeat(1001), {})]));
     await rawSignal(pipeline, '["anything"]', 'noSuchSignal');
     // Each group below in a workflow task of its own, so the per-task budget is exact.
-    await waitUntil('the hostile signals', async () => (await pipeline.stats()).requestsTotal >= 9, { timeoutMs: 60_000 });
+    await waitUntil('the hostile signals', async () => (await pipeline.stats()).requestsTotal >= 8, { timeoutMs: 60_000 });
     // 2 500 invalid requests (no such table) in one signal: refused in one short task, answered by one delivery activity.
     const invalid: WriteRequest[] = Array.from({ length: 2500 }, (_, i) => demoRequest(`write:bad-table-${i}`, 'w', {}, { table: 'not a table!' }));
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, invalid);
-    await waitUntil('the invalid requests', async () => (await pipeline.stats()).requestsTotal >= 2509, { timeoutMs: 60_000 });
+    await waitUntil('the invalid requests', async () => (await pipeline.stats()).requestsTotal >= 2508, { timeoutMs: 60_000 });
     // 450 requests with ids of the longest allowed size: the dedup window stays within its bytes.
     const longIds: WriteRequest[] = Array.from({ length: 450 }, (_, i) => demoRequest(`write:${String(i).padStart(4, '0')}-${'i'.repeat(244)}`, 'w', {}));
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, longIds);
     await waitUntil('the long-id rows', async () => (await pipeline.stats()).rowsWritten >= 450, { timeoutMs: 60_000 });
     const stats = await pipeline.stats();
-    expect(stats.requestsTotal).toBe(1 + 1 + 4 + 1 + 1 + 1 + 2500 + 450); // every request seen
-    expect(stats.repliesRefused).toBe(1 + 4 + 1 + 1 + 1); // dropped: nobody this shard may answer
+    expect(stats.requestsTotal).toBe(1 + 1 + 4 + 1 + 1 + 2500 + 450); // every request seen, none from the unknown signal
+    expect(stats.repliesRefused).toBe(1 + 4 + 1 + 1); // dropped: nobody this shard may answer
     expect(stats.rejected).toBe(1 + 1000); // the deep row, and the invalid ones within the per-task budget
     expect(stats.refused).toBe(1500); // the per-task budget (1000) refused the rest of the 2 500 as overload
     expect(stats.continueAsNewPayloadBytes).toBeLessThan(200_000);
@@ -142,7 +142,7 @@ describe('hostile input', () => {
     // what is tested is the cut of a batch by bytes, not the overload refusal.
     const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', SUBMIT_LINGER_MS: '500', BATCHER_MAX_PENDING_BYTES: '1200000' }, businessStepMs: 0 });
     const ids = pipeline.ids(62, 'cjk');
-    const { startTransactions, awaitTransactions } = await import('@batcher/starter/run-transactions');
+    const { startTransactions, awaitTransactions } = await import('@batcher/demo/transactions');
     const startedAt = Date.now();
     // 16 200 bytes each in UTF-8 (5 400 UTF-16 units): under the 16 KiB cap, 1 MB together.
     await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: ids, input: () => ({ payload: { text: '字'.repeat(5400) }, batcherTaskQueue: pipeline.batcher.taskQueue }) }); // the write's activities run on the batcher's task queue

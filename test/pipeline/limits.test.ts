@@ -1,9 +1,12 @@
 // Bounded state, refused submissions and idempotent writes, against the real Temporal server and MariaDB.
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, TRANSACTION_WORKFLOW_TYPE, batcherWorkflowId, requestIdFor, type BulkWriteInput, type BulkWriteResult } from '@batcher/shared/workflow';
-import { createPool, loadConfig, migrate, type Pool } from '@batcher/shared/node';
-import { DEMO_TARGET } from '@write-batcher/batcher';
+import { BatcherErrorTypes, batcherWorkflowId, requestIdFor } from '@write-batcher/protocol';
+import type { BulkWriteInput, BulkWriteResult } from '@write-batcher/batcher';
+import { createPool, loadConfig, type Pool } from '@batcher/service-kit';
+import { TRANSACTION_WORKFLOW_TYPE } from '@batcher/demo';
+import { DEMO_TARGET } from '@batcher/demo/tables';
+import { migrateDatabase } from '@batcher/batcher-worker/schema';
 import { Catalog, createBulkWriter, databaseOf } from '@write-batcher/batcher/testing';
 import { globalMysql } from '../support/global-servers';
 import { slugOf } from '../support/naming';
@@ -14,8 +17,8 @@ const startPipeline = pipelinePerTest();
 /** A database of the test's own, migrated, for activity-level tests. */
 async function testDatabase(title: string): Promise<Pool> {
   const { mysql: cfg } = loadConfig(['mysql'], { ...globalMysql().env, MYSQL_DATABASE: `t_${slugOf(title).replace(/-/g, '_').slice(-20)}` });
-  await migrate(cfg);
-  await migrate(cfg); // the migration is idempotent
+  await migrateDatabase(cfg);
+  await migrateDatabase(cfg); // the migration is idempotent
   return createPool(cfg);
 }
 
@@ -48,8 +51,9 @@ describe('limits', () => {
     expect(overloaded.length).toBeGreaterThan(0);
     expect(ok.length + overloaded.length).toBe(10);
     expect(overloaded[0]?.message).toMatch(/limit 4/);
-    // Refused quickly: well before the 4 s flush of the accepted ones, let alone a timeout.
-    for (const o of overloaded) expect(o.elapsedMs).toBeLessThan(30_000);
+    // Refused at once, not timed out: a requester that had waited out its confirmation would fail
+    // as WriteConfirmationTimeout, and every one of the 10 is either written or BatcherOverloaded.
+    // (No wall-clock bound: on a busy machine even an at-once refusal can take many seconds.)
     const rows = await pipeline.rows();
     expect(rows.filter((r) => r.status === 'committed').map((r) => r.request_id).sort()).toEqual(ok.map((o) => requestIdFor(o.workflowId)).sort());
     // A refused write's id is settled: claimed as abandoned, so it can never appear later.

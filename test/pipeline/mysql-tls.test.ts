@@ -1,9 +1,11 @@
 // TLS to MySQL (MYSQL_TLS_*): a MariaDB of its own with TLS on and certificates made here with
-// openssl, reached through the services' own pool and migration (packages/shared/src/node/mysql.ts).
+// openssl, reached through the services' own pool (packages/service-kit/src/node/mysql.ts) and migration (services/batcher-worker/src/schema.ts).
 import { copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, createPool, loadConfig, migrate, mysqlTlsOptions, WRITES_TABLE } from '@batcher/shared/node';
+import { ConfigError, createPool, loadConfig, mysqlTlsOptions } from '@batcher/service-kit';
+import { DEMO_TABLE } from '@batcher/demo';
+import { migrateDatabase } from '@batcher/batcher-worker/schema';
 import { startMariaDb, type MariaDb } from '../support/mariadb';
 import { makeCa as makeCaIn, makeCert as makeCertIn } from '../support/pki';
 import { makeTempDir, removeTempDir } from '../support/processes';
@@ -100,10 +102,10 @@ describe('TLS to MySQL', () => {
   });
 
   it('when the migration runs with TLS settings, then it creates the table over TLS', async () => {
-    await migrate(loadConfig(['mysql'], env({ MYSQL_TLS_MODE: 'verify-full', MYSQL_TLS_CA_PATH: file('ca.crt') })).mysql);
+    await migrateDatabase(loadConfig(['mysql'], env({ MYSQL_TLS_MODE: 'verify-full', MYSQL_TLS_CA_PATH: file('ca.crt') })).mysql);
     const conn = await db.connect();
     try {
-      const [rows] = await conn.query(`SHOW TABLES FROM tls_test LIKE '${WRITES_TABLE}'`);
+      const [rows] = await conn.query(`SHOW TABLES FROM tls_test LIKE '${DEMO_TABLE}'`);
       expect(rows).toHaveLength(1);
     } finally {
       await conn.end();

@@ -4,12 +4,14 @@ import { createHash } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterEach } from 'vitest';
-import { batcherStatsQuery, batcherWorkflowId, type BatcherStats } from '@batcher/shared/workflow';
-import { allRows, batcherSettings, createPool, loadConfig, migrate, type BatcherConfig, type MysqlConfig, type Pool, type TargetTable } from '@batcher/shared/node';
-import { createBatcherWorker } from '@write-batcher/batcher';
+import { batcherWorkflowId } from '@write-batcher/protocol';
+import { batcherStatsQuery, createBatcherWorker, type BatcherStats, type ShardRouting, type TargetTable } from '@write-batcher/batcher';
+import { batcherSettings, createPool, loadConfig, type MysqlConfig, type Pool } from '@batcher/service-kit';
+import { migrateDatabase } from '@batcher/batcher-worker/schema';
 import { Catalog, createSubmitActivities, databaseOf } from '@write-batcher/batcher/testing';
 import { createMainWorker } from '@batcher/main-worker/worker';
-import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/starter/run-transactions';
+import { awaitTransactions, startTransactions, type TransactionOutcome } from '@batcher/demo/transactions';
+import { allRows } from '../support/ledger-view';
 import { globalMysql, globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 
@@ -46,7 +48,7 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   client: Client;
-  batcher: BatcherConfig & { batching: ReturnType<typeof batcherSettings> };
+  batcher: ShardRouting & { batching: ReturnType<typeof batcherSettings> };
   mainTaskQueue: string;
   mysql: MysqlConfig;
   pool: Pool;
@@ -64,7 +66,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
   const slug = `${slugOf(options.title)}-${Date.now().toString(36)}`;
   const temporal = globalTemporal();
   const base = options.mysql ?? globalMysql();
-  const config = loadConfig(['batcher', 'batching', 'main', 'mysql'], {
+  const config = loadConfig(['batcher', 'batching', 'main', 'mysql', 'starter'], {
     SUBMIT_LINGER_MS: '20',
     BATCHER_TASK_QUEUE: `batcher-${slug}`,
     BATCHER_WORKFLOW_ID_PREFIX: `batcher-${slug}`,
@@ -76,7 +78,7 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     MYSQL_DATABASE: `t_${createHash('sha1').update(slug).digest('hex').slice(0, 12)}`,
     ...options.env,
   });
-  await migrate(config.mysql);
+  await migrateDatabase(config.mysql);
   const pool = createPool(config.mysql);
   for (const sql of options.setupSql ?? []) await pool.query(sql);
   const connection = options.connection ?? (await NativeConnection.connect({ address: temporal.address }));
@@ -132,8 +134,8 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         workflowIds,
         input: (id, i) => ({
           payload: { order: id, amountCents: i },
-          confirmationTimeoutMs: confirmationTimeoutMs ?? config.main.confirmationTimeoutMs,
-          submitAttemptTimeoutMs: config.main.submitAttemptTimeoutMs,
+          confirmationTimeoutMs: confirmationTimeoutMs ?? config.starter.confirmationTimeoutMs,
+          submitAttemptTimeoutMs: config.starter.submitAttemptTimeoutMs,
           batcherTaskQueue: config.batcher.taskQueue,
         }),
       });

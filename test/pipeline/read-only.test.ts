@@ -3,7 +3,7 @@
 // Real Temporal server and MariaDB.
 import mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestIdFor } from '@batcher/shared/workflow';
+import { requestIdFor } from '@write-batcher/protocol';
 import { globalMysql } from '../support/global-servers';
 import { pipelinePerTest } from './pipeline';
 

@@ -1,10 +1,11 @@
 // What happens when parts go away: the database mid-run, or the batcher altogether.
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { DEMO_TARGET, createBatcherWorker } from '@write-batcher/batcher';
+import { createBatcherWorker } from '@write-batcher/batcher';
+import { DEMO_TARGET } from '@batcher/demo/tables';
 import { Catalog, createSubmitActivities, databaseOf } from '@write-batcher/batcher/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@batcher/shared/workflow';
+import { BatcherErrorTypes, batcherWorkflowId, requestIdFor, shardFor } from '@write-batcher/protocol';
 import { startMariaDb, type MariaDb } from '../support/mariadb';
 import { delay, waitUntil } from '../support/processes';
 import { timeSkippingServerPath } from '../support/temporal';

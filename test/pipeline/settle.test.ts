@@ -4,7 +4,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import { requestIdFor } from '@batcher/shared/workflow';
+import { requestIdFor } from '@write-batcher/protocol';
 import { waitUntil } from '../support/processes';
 import { pipelinePerTest } from './pipeline';
 

@@ -8,8 +8,8 @@ import { ServiceError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
-import { BatcherErrorTypes, awaitActivityIdFor, type AwaitWriteInput } from '@batcher/shared/workflow';
-import type { Pool } from '@batcher/shared/node';
+import { BatcherErrorTypes, awaitActivityIdFor, type AwaitWriteInput } from '@write-batcher/protocol';
+import type { Pool } from '@batcher/service-kit';
 import { createSubmitActivities, isSignalLimitRefusal, type Catalog } from '@write-batcher/batcher/testing';
 import { demoRow } from './pipeline';
 

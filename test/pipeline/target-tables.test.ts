@@ -1,14 +1,12 @@
 // Rows into a team's own typed tables: value mapping, the three write modes (upsert on a table with
 // two unique keys), several tables in one transaction, the ledger's answers (duplicate, conflict,
-// abandoned), refusals before queueing, and the migration of a first-release table. Real Temporal
-// server and MariaDB.
+// abandoned), refusals before queueing, and the ledger's retention. Real Temporal server and MariaDB.
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applySchema, LEDGER_TABLE, purgeLedger, type TargetTable } from '@write-batcher/batcher';
+import { LEDGER_TABLE, purgeLedger, type TargetTable } from '@write-batcher/batcher';
 import { MAX_JSON_DEPTH, describeTable, jsonDepth, writeTargetRows } from '@write-batcher/batcher/testing';
-import { requestIdFor } from '@write-batcher/requester';
 import { globalTemporal } from '../support/global-servers';
 import { waitUntil } from '../support/processes';
 import type { RowSpec, WriteResult } from './fixtures/row-workflows';
@@ -274,45 +272,13 @@ describe('database refusals', () => {
 describe('the ledger', () => {
   it('when entries are older than the retention window, then they are deleted in bounded chunks and newer ones stay', async (ctx) => {
     const { p } = await start(ctx.task.name);
-    const values = Array.from({ length: 25 }, (_, i) => [`old-${i}`, 'committed', 'b', 'orders', null, 'w', 0, '2020-01-01 00:00:00']);
+    const digest = Buffer.alloc(32); // every entry names its table and its row's digest
+    const values = Array.from({ length: 25 }, (_, i) => [`old-${i}`, 'committed', 'b', 'orders', digest, 'w', 0, '2020-01-01 00:00:00']);
     await p.pool.query(`INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard, recorded_at) VALUES ?`, [values]);
-    await p.pool.query(`INSERT INTO ${LEDGER_TABLE} (request_id, status) VALUES ('new-1', 'abandoned')`);
+    await p.pool.query(`INSERT INTO ${LEDGER_TABLE} (request_id, status, target_table, row_digest) VALUES ('new-1', 'abandoned', 'orders', ?)`, [digest]);
     expect(await purgeLedger(p.pool, 3600, 10, 2)).toBe(20); // two chunks of 10, then it stops
     expect(await purgeLedger(p.pool, 3600, 10, 2)).toBe(5);
     expect(await query(p, `SELECT request_id FROM ${LEDGER_TABLE}`)).toEqual([{ request_id: Buffer.from('new-1') }]);
-  });
-
-  it('when a first-release table is migrated, then committed ids stay committed, abandoned ids stay abandoned, and only written rows remain in the table', async (ctx) => {
-    const { p } = await start(ctx.task.name);
-    // The first release's table: ids and status in batched_writes itself, no ledger.
-    await p.pool.query(`DROP TABLE ${LEDGER_TABLE}`);
-    await p.pool.query(`DELETE FROM batched_writes`);
-    const [a, b] = p.ids(2) as [string, string];
-    const old = (id: string) => requestIdFor(id);
-    await p.pool.query(
-      `INSERT INTO batched_writes (request_id, requester_workflow_id, payload, status, batch_id, shard) VALUES (?, ?, '{"a":1}', 'committed', 'old-batch', 0), (?, ?, NULL, 'abandoned', NULL, 0)`,
-      [old(a), a, old(b), b],
-    );
-    const conn = await p.pool.getConnection();
-    try {
-      expect(await applySchema(conn)).toMatchObject({ ledgered: 2, abandonedMoved: 1 });
-      expect(await applySchema(conn)).toMatchObject({ ledgered: 0, abandonedMoved: 0 }); // idempotent
-    } finally {
-      conn.release();
-    }
-    const rows = await p.rows();
-    expect(rows.map((r) => [r.request_id, r.status, r.rows_in_table]).sort()).toEqual([
-      [old(a), 'committed', 1],
-      [old(b), 'abandoned', 0],
-    ]);
-    // A repeat of each, as the old transactions would send it again: answered from the ledger.
-    const outcomes = await p.run([a, b]);
-    expect(outcomes.find((o) => o.workflowId === a)?.result?.status).toBe('duplicate');
-    expect(outcomes.find((o) => o.workflowId === b)?.errorType).toBe('WriteAbandoned');
-    expect((await p.rows()).map((r) => [r.request_id, r.rows_in_table]).sort()).toEqual([
-      [old(a), 1],
-      [old(b), 0],
-    ]);
   });
 });
 

@@ -1,7 +1,8 @@
 // The endpoints Kubernetes probes and Prometheus scrape on a worker process.
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig, migrate } from '@batcher/shared/node';
+import { loadConfig } from '@batcher/service-kit';
+import { migrateDatabase } from '@batcher/batcher-worker/schema';
 import { freePort, repoRoot, spawnLogged, waitUntil, type ManagedProcess } from '../support/processes';
 import { serviceEnv } from '../support/global-servers';
 
@@ -23,7 +24,7 @@ describe('worker endpoints', () => {
       const env = serviceEnv({ WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: String(metricsPort), BATCHER_TASK_QUEUE: `endpoints-${service}`, MAIN_TASK_QUEUE: `endpoints-${service}`, WORKER_SHUTDOWN_GRACE_MS: '1000', MYSQL_DATABASE: 'worker_endpoints' });
       // The batcher worker reads its tables' columns at start-up: the schema comes first, as the
       // chart's migration hook does before any worker starts.
-      if (service === 'batcher-worker') await migrate(loadConfig(['mysql'], env).mysql);
+      if (service === 'batcher-worker') await migrateDatabase(loadConfig(['mysql'], env).mysql);
       worker = spawnLogged({ name: service, command: process.execPath, args: [path.join(repoRoot, `services/${service}/dist/main.js`)], env });
       const ready = await waitUntil(`${service} ready`, async () => {
         if (worker!.hasExited()) throw new Error(`${service} exited:\n${worker!.logTail()}`);

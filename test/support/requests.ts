@@ -2,7 +2,8 @@
 // demo table in its wire form, and the one reply address a shard accepts for it (the requester's
 // own workflow, the activity id derived from the request id).
 import { randomUUID } from 'node:crypto';
-import { DEMO_TABLE_NAME, awaitActivityIdFor, type ReplyAddress, type WireRow, type WriteRequest } from '@batcher/shared/workflow';
+import { awaitActivityIdFor, type ReplyAddress, type WireRow, type WriteRequest } from '@write-batcher/protocol';
+import { DEMO_TABLE } from '@batcher/demo';
 
 /** The wire form of a demo-table row (what batchedWrite sends for `{ payload }`). */
 export function demoWireRow(payload: Record<string, unknown>): WireRow {
@@ -16,7 +17,7 @@ export function replyFor(workflowId: string, requestId: string, runId: string = 
 
 /** A well-formed request for the demo table, from requester `requesterWorkflowId`. */
 export function demoRequest(requestId: string, requesterWorkflowId: string, payload: Record<string, unknown>, extra: Partial<WriteRequest> = {}): WriteRequest {
-  return { requestId, requesterWorkflowId, table: DEMO_TABLE_NAME, row: demoWireRow(payload), submittedAtMs: 0, reply: replyFor(requesterWorkflowId, requestId), ...extra };
+  return { requestId, requesterWorkflowId, table: DEMO_TABLE, row: demoWireRow(payload), submittedAtMs: 0, reply: replyFor(requesterWorkflowId, requestId), ...extra };
 }
 
 /** n requests `write:<tag>-<i>` from requesters `<tag>-<i>`, with payload `{ i }`. */

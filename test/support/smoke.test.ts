@@ -44,10 +44,9 @@ describe('test harness', () => {
     try {
       expect(env.supportsTimeSkipping).toBe(true);
       const before = await env.currentTimeMs();
-      const wall = Date.now();
+      // The day is skipped, not waited: the test's own timeout (minutes) is the wall-clock bound.
       await env.sleep('1 day');
       expect((await env.currentTimeMs()) - before).toBeGreaterThanOrEqual(24 * 3600 * 1000);
-      expect(Date.now() - wall).toBeLessThan(10_000);
     } finally {
       await env.teardown();
     }

@@ -4,7 +4,7 @@
 // Prints READY once it polls; SIGTERM shuts it down gracefully.
 const { NativeConnection, Worker } = require('@temporalio/worker');
 const { BATCHER_SANDBOX_OPTIONS, workflowsPath } = require('@write-batcher/batcher');
-const { batcherSettings, loadConfig } = require('@batcher/shared/node');
+const { batcherSettings, loadConfig } = require('@batcher/service-kit');
 
 const [address, namespace, taskQueue, identity, settingsJson] = process.argv.slice(2);
 

@@ -2,7 +2,7 @@
 // for tests that kill or replace a shard's worker: a worker in the test's own process could not
 // overlap another on the same task queue, nor die like a process.
 import path from 'node:path';
-import type { BatcherSettings } from '@batcher/shared/workflow';
+import type { BatcherSettings } from '@write-batcher/batcher';
 import { globalTemporal } from './global-servers';
 import { repoRoot, spawnLogged, waitUntil, type ManagedProcess } from './processes';
 

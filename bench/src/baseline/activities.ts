@@ -1,7 +1,8 @@
 // Activities of the bare baseline worker: the two business steps (as in main-worker, a sleep) and
 // the naive pipeline's one-row INSERT. Benchmark code only.
 import { sleep } from '@temporalio/activity';
-import { WRITES_TABLE, type Pool } from '@batcher/shared/node';
+import type { Pool } from '@batcher/service-kit';
+import { DEMO_TABLE } from '@batcher/demo';
 
 export function createBaselineActivities(deps: { pool: Pool; stepMs: number }) {
   return {
@@ -13,7 +14,7 @@ export function createBaselineActivities(deps: { pool: Pool; stepMs: number }) {
     },
     async insertRowDirect(input: { requestId: string; requesterWorkflowId: string; payload: Record<string, unknown> }): Promise<void> {
       // The naive pipeline: one INSERT per workflow, idempotent by the table's unique request id.
-      await deps.pool.query(`INSERT INTO ${WRITES_TABLE} (request_id, requester_workflow_id, payload, batch_id, shard) VALUES (?, ?, ?, 'direct', -1) ON DUPLICATE KEY UPDATE id = id`, [
+      await deps.pool.query(`INSERT INTO ${DEMO_TABLE} (request_id, requester_workflow_id, payload, batch_id, shard) VALUES (?, ?, ?, 'direct', -1) ON DUPLICATE KEY UPDATE id = id`, [
         input.requestId,
         input.requesterWorkflowId,
         JSON.stringify(input.payload),

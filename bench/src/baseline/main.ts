@@ -3,7 +3,7 @@
 // is the yardstick for main-worker's CPU per transaction. Run as its own process by the benchmark:
 //   node bench/dist/baseline/main.js   (TEMPORAL_ADDRESS, MYSQL_*, MAIN_TASK_QUEUE, BUSINESS_STEP_MS)
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createPool, loadConfig } from '@batcher/shared/node';
+import { createPool, loadConfig } from '@batcher/service-kit';
 import { createBaselineActivities } from './activities';
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@
 // and with one INSERT activity per workflow (the naive pipeline). Benchmark code only.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import { batchedWrite, writeErrorType } from '@write-batcher/requester';
-import type { TransactionInput, TransactionResult } from '@batcher/shared/workflow';
+import type { TransactionInput, TransactionResult } from '@batcher/demo';
 import type { BaselineActivities } from './activities';
 
 const acts = proxyActivities<BaselineActivities>({

@@ -8,7 +8,7 @@ import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import pLimit from 'p-limit';
 import type mysql from 'mysql2/promise';
-import { BatcherErrorTypes } from '@batcher/shared/workflow';
+import { BatcherErrorTypes } from '@write-batcher/requester';
 
 /** What the run sent: one entry per workflow. */
 export interface SentTransaction {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import pLimit from 'p-limit';
-import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/shared/workflow';
+import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/demo';
 import { delay, freePort, repoRoot, spawnLogged, type ManagedProcess } from '../processes';
 import { startStack, type Stack } from '../stack';
 import { audit, outcomesOf, readLedger, readOrders, readRows, violationCount, type Outcome, type SentTransaction, type Verdict } from './audit';

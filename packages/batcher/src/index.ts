@@ -3,7 +3,7 @@
 //   const worker = await createBatcherWorker({ connection, pool, tables: [{ table: 'orders', mode: 'insert' }] });
 //   // or: Worker.create({ connection, taskQueue: 'batcher-queue', plugins: [await writeBatcherPlugin({ pool, tables })] })
 //
-// Before the first start, create the ledger (and the demo table): `await migrate(pool)`.
+// Before the first start, create the ledger: `await migrate(pool)`. Your tables are yours to create.
 export {
   createBatcherWorker,
   writeBatcherPlugin,
@@ -17,10 +17,9 @@ export {
   type BatcherWorkerOptions,
 } from './worker';
 export type { TargetTable, WriteMode, BatcherFilledValue } from './db/targets';
-export { DEMO_TABLE, DEMO_TARGET, DEMO_ORDERS_TABLE, DEMO_ORDERS_TARGET, applySchema } from './db/demo-table';
 export { LEDGER_TABLE, purgeLedger } from './db/ledger';
 export { ensureBatcherShard, ensureBatcherShards, isBatcherWorkflowId, publishedStats, readBatcherStatsMemo, signalWithStartBatcher, type PublishedBatcherStats, type ShardRouting } from './shards';
 export type { SubmitSettings } from './activities/submit';
-export type { BatcherSettings, FlushPolicy, BatcherStats } from '@write-batcher/requester/protocol';
-export { batcherStatsQuery } from '@write-batcher/requester/protocol';
+export type { BatcherSettings, FlushPolicy, BatcherStats, BatcherInput, BulkWriteInput, BulkWriteResult, RowOutcome, DirectAnswer, DeliverAnswersResult } from './workflows/types';
+export { batcherStatsQuery, BATCHER_STATS_MEMO_KEY } from './workflows/types';
 export { migrate } from './db/migrate';

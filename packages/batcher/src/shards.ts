@@ -1,14 +1,7 @@
 // Starting and addressing batcher shards from clients (the submit activity, the health monitor, tools).
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
-import {
-  BATCHER_STATS_MEMO_KEY,
-  BATCHER_WORKFLOW_TYPE,
-  batcherWorkflowId,
-  type BatcherStats,
-  submitWritesSignal,
-  type BatcherInput,
-  type WriteRequest,
-} from '@write-batcher/requester/protocol';
+import { BATCHER_WORKFLOW_TYPE, batcherWorkflowId, submitWritesSignal, type WriteRequest } from '@write-batcher/protocol';
+import { BATCHER_STATS_MEMO_KEY, type BatcherInput, type BatcherStats } from './workflows/types';
 
 /** Where the shards are: task queue, id prefix, shard count (the routing every caller shares). */
 export interface ShardRouting {
@@ -75,10 +68,9 @@ export async function signalWithStartBatcher(client: Client, cfg: ShardRouting, 
 
 /**
  * A shard's statistics as its memo holds them: the last ones it published (at most a few seconds
- * old while it is busy; `oldestPendingAgeMs` as of then), with its latest 10 batches (none in a memo
- * published by an earlier release).
+ * old while it is busy; `oldestPendingAgeMs` as of then), with its latest 10 batches.
  */
-export type PublishedBatcherStats = Omit<BatcherStats, 'recentBatches'> & Partial<Pick<BatcherStats, 'recentBatches'>>;
+export type PublishedBatcherStats = BatcherStats;
 
 /** The statistics a shard published in its memo, from a description of it; undefined while it published none. */
 export function publishedStats(description: WorkflowExecutionDescription): PublishedBatcherStats | undefined {

@@ -1,7 +1,7 @@
 // Internals for tests and tools (not a stable API): the shard's state class, the activities'
 // builders and the ledger's statements, so each can be tested alone against a real database.
 export { ShardBook, fingerprint, batcherFamilyTest, MAX_BATCH_BYTES, emptyCounters, type Batch } from './workflows/shard-book';
-export { bulkWriteResultProblem } from './workflows/batcher';
+export { ShardLoop, bulkWriteResultProblem, type HistoryInfo, type Step } from './workflows/shard-loop';
 export { createBulkWriter, repliesFor, requesterLinks, databaseOf } from './activities/bulk-write';
 export { createReplier, replyFor, type Replier, type Reply } from './activities/replies';
 export { createSubmitActivities, isSignalLimitRefusal } from './activities/submit';
@@ -11,4 +11,3 @@ export { claimAbandoned, claimForBatch, judgeRepeat, ledgerEntries, rowDigest, L
 export { Catalog, describeTable, rowProblemFor, sqlValue, checkTargets, MAX_JSON_DEPTH, jsonDepth, quoteIdent, type TableInfo } from './db/targets';
 export { writeTargetRows } from './db/target-writes';
 export { describeDbError, errorName, isDataError, serverKindOf } from './db/db-errors';
-export { DEMO_SCHEMA_SQL } from './db/demo-table';

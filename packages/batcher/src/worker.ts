@@ -3,7 +3,8 @@
 // own with the plugin (`writeBatcherPlugin`); both load the declared tables' columns at start.
 import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerOptions, type WorkerPlugin } from '@temporalio/worker';
-import type { BatcherSettings, TraceCarrier } from '@write-batcher/requester/protocol';
+import type { TraceCarrier } from '@write-batcher/protocol';
+import type { BatcherSettings } from './workflows/types';
 import type { Pool } from 'mysql2/promise';
 import { createActivities } from './activities';
 import { databaseOf } from './activities/bulk-write';

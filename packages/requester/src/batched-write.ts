@@ -16,11 +16,26 @@ import {
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
-import { BatcherErrorTypes, isBatcherErrorType, type BatcherErrorType } from './errors';
-import { DEFAULT_BATCHER_TASK_QUEUE, type AwaitWriteInput, type SettleWriteInput, type SettleWriteResult, type WriteOutcome } from './protocol/messages';
-import { MAX_REQUESTER_WORKFLOW_ID_BYTES, MAX_REQUEST_ID_BYTES, idProblem, measurePayload } from './protocol/limits';
-import { awaitActivityIdFor, requestIdFor } from './protocol/routing';
-import { TABLE_NAME_PATTERN, encodeRow, type RowOf } from './protocol/values';
+import {
+  BatcherErrorTypes,
+  DEFAULT_BATCHER_TASK_QUEUE,
+  MAX_REQUESTER_WORKFLOW_ID_BYTES,
+  MAX_REQUEST_ID_BYTES,
+  TABLE_NAME_PATTERN,
+  awaitActivityIdFor,
+  encodeRow,
+  idProblem,
+  isBatcherErrorType,
+  measurePayload,
+  requestIdFor,
+  writeFailure,
+  type AwaitWriteInput,
+  type BatcherErrorType,
+  type RowOf,
+  type SettleWriteInput,
+  type SettleWriteResult,
+  type WriteOutcome,
+} from '@write-batcher/protocol';
 
 /** The activities batchedWrite schedules on the batcher's task queue (implemented by @write-batcher/batcher). */
 interface BatcherSideActivities {
@@ -65,11 +80,6 @@ export interface BatchedWriteResult extends WriteOutcome {
   latencyMs: number;
   /** Set when the outcome came from the settle step (after a timeout, a cancellation or a failure), not from the batch. */
   settledAfter?: 'timeout' | 'cancellation' | 'failure';
-}
-
-/** An ApplicationFailure of one of the batcher's types, non-retryable. */
-export function writeFailure(type: BatcherErrorType, message: string, details?: unknown, cause?: Error): ApplicationFailure {
-  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details], cause });
 }
 
 /** The batcher error type of a failure thrown by batchedWrite (or found in its causes), if any. */

@@ -4,7 +4,8 @@
 //   import { batchedWrite } from '@write-batcher/requester';
 //   await batchedWrite<Order>('orders', order, { requestId: `order:${order.order_id}` });
 //
-// The batcher side (the shards, the bulk writes, the ledger) is @write-batcher/batcher.
+// The batcher side (the shards, the bulk writes, the ledger) is @write-batcher/batcher; the wire
+// format both share is @write-batcher/protocol.
 export {
   batchedWrite,
   writeErrorType,
@@ -13,7 +14,17 @@ export {
   type BatchedWriteOptions,
   type BatchedWriteResult,
 } from './batched-write';
-export { BatcherErrorTypes, isBatcherErrorType, type BatcherErrorType } from './errors';
-export { retryRequestId, requestIdFor } from './protocol/routing';
-export { DEFAULT_BATCHER_TASK_QUEUE, type WriteOutcome, type WriteStatus } from './protocol/messages';
-export type { ColumnValue, JsonValue, RowOf } from './protocol/values';
+// The public part of the wire format (@write-batcher/protocol), so a requester needs one import.
+export {
+  BatcherErrorTypes,
+  isBatcherErrorType,
+  retryRequestId,
+  requestIdFor,
+  DEFAULT_BATCHER_TASK_QUEUE,
+  type BatcherErrorType,
+  type WriteOutcome,
+  type WriteStatus,
+  type ColumnValue,
+  type JsonValue,
+  type RowOf,
+} from '@write-batcher/protocol';

@@ -2,8 +2,8 @@
 // The batcher itself is @write-batcher/batcher; this service configures it from the environment.
 import { Client } from '@temporalio/client';
 import { createBatcherWorker } from '@write-batcher/batcher';
-import { batcherSettings } from '@batcher/shared/node';
-import { runWorkerService, untracedBundlePath } from '@batcher/shared/worker';
+import { batcherSettings } from '@batcher/service-kit';
+import { runWorkerService, untracedBundlePath } from '@batcher/service-kit/worker';
 
 runWorkerService({
   service: 'batcher-worker',

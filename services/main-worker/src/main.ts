@@ -1,5 +1,5 @@
 // main-worker: load config → start telemetry → connect → run until SIGTERM (see runWorkerService).
-import { runWorkerService } from '@batcher/shared/worker';
+import { runWorkerService } from '@batcher/service-kit/worker';
 import { createMainWorker } from './worker';
 
 runWorkerService({

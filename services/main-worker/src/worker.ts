@@ -2,8 +2,8 @@
 // It registers nothing for the writes and holds no database credentials: batchedWrite's activities
 // run on the batcher workers.
 import { Worker, type NativeConnection, type WorkerPlugin } from '@temporalio/worker';
-import { loadConfig } from '@batcher/shared/node';
-import { workflowSource } from '@batcher/shared/worker';
+import { loadConfig } from '@batcher/service-kit';
+import { workflowSource } from '@batcher/service-kit/worker';
 import { createActivities } from './activities';
 
 export const workflowsPath = require.resolve('./workflows');

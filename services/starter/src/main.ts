@@ -2,9 +2,10 @@
 // batcher statistics every few seconds and a summary at the end.
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { type BatcherStats } from '@batcher/shared/workflow';
-import { createPool, ensureBatcherShards, readBatcherStatsMemo, type BatcherConfig, type PublishedBatcherStats, jaegerTraceUrl, loadServiceConfig, startTelemetry, temporalConnectConfig, workflowTraceId, WRITES_TABLE, type Telemetry, runService } from '@batcher/shared/node';
-import { awaitTransactions, startTransactions, summarize } from './run-transactions';
+import { ensureBatcherShards, readBatcherStatsMemo, type BatcherStats, type PublishedBatcherStats, type ShardRouting } from '@write-batcher/batcher';
+import { createPool, jaegerTraceUrl, loadServiceConfig, startTelemetry, temporalConnectConfig, workflowTraceId, type Telemetry, runService } from '@batcher/service-kit';
+import { DEMO_ORDERS_TABLE, DEMO_TABLE } from '@batcher/demo';
+import { awaitTransactions, startTransactions, summarize } from '@batcher/demo/transactions';
 
 const SERVICE = 'starter' as const;
 const USAGE = `usage: starter [--workflows N] [--shards S] [--wait | --no-wait] [--stats-interval-ms MS]
@@ -67,7 +68,7 @@ async function printTraceLinks(client: Client, telemetry: Telemetry, workflowIds
  * What the confirmation latency is made of, for the summary: most of it is waiting for the batch,
  * which is the point of batching; the write itself is short; the rest is queueing at the server.
  */
-async function explainLatency(client: Client, batcher: Pick<BatcherConfig, 'shards' | 'workflowIdPrefix'>): Promise<string[]> {
+async function explainLatency(client: Client, batcher: Pick<ShardRouting, 'shards' | 'workflowIdPrefix'>): Promise<string[]> {
   const writes: number[] = [];
   // The shard owns its settings (its worker's config): it reports the ones it runs with.
   let policy: Pick<BatcherStats, 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize'> | undefined;
@@ -90,7 +91,7 @@ async function explainLatency(client: Client, batcher: Pick<BatcherConfig, 'shar
   return [
     `  = gathering: a worker sends the requests bound for one shard together, after up to SUBMIT_LINGER_MS`,
     wait,
-    `  + the write: one bulk INSERT per batch${meanWrite === undefined ? '' : `, ${meanWrite} ms on average over the last ${writes.length} batch(es)`}, then each requester's waiting activity is completed`,
+    `  + the write: one MySQL transaction per batch (a multi-row INSERT per table)${meanWrite === undefined ? '' : `, ${meanWrite} ms on average over the last ${writes.length} batch(es)`}, then each requester's waiting activity is completed`,
     '  + time queued behind the server: the group signal, the bulk-write activity task and each completion wait their turn at the Temporal server and the workers (more under load)',
   ];
 }
@@ -113,8 +114,8 @@ async function main(): Promise<void> {
       workflowIds,
       input: (workflowId, i) => ({
         payload: { order: workflowId, amountCents: 100 + i, currency: 'EUR' },
-        confirmationTimeoutMs: config.main.confirmationTimeoutMs,
-        submitAttemptTimeoutMs: config.main.submitAttemptTimeoutMs,
+        confirmationTimeoutMs: config.starter.confirmationTimeoutMs,
+        submitAttemptTimeoutMs: config.starter.submitAttemptTimeoutMs,
         batcherTaskQueue: config.batcher.taskQueue,
         // The typed row beside the JSON one: an exact amount, a date, a JSON column (demo_orders).
         order: { amountCents: String(100 + i), currency: 'EUR', placedAt: new Date().toISOString(), lines: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }] },
@@ -140,17 +141,31 @@ async function main(): Promise<void> {
     const elapsedS = (Date.now() - startedAt) / 1000;
     const summary = summarize(outcomes);
 
+    // Each workflow writes a row into each demo table (its order's id is its workflow id); every
+    // row names the bulk write that committed it. One bulk write is one MySQL transaction with one
+    // multi-row INSERT per table it holds rows of.
     const pool = createPool(config.mysql, { connectionLimit: 1 });
-    let rows = 0;
-    let batches = 0;
+    const rowsByTable = new Map<string, number>([[DEMO_TABLE, 0], [DEMO_ORDERS_TABLE, 0]]);
+    const bulkWrites = new Set<string>();
+    let tableInserts = 0;
     try {
-      const [r] = await pool.query(`SELECT COUNT(*) AS n_rows, COUNT(DISTINCT batch_id) AS n_batches FROM ${WRITES_TABLE} WHERE requester_workflow_id LIKE ?`, [`${config.starter.workflowIdPrefix}-${runTag}-%`]);
-      const first = (r as Array<{ n_rows: number; n_batches: number }>)[0];
-      rows = Number(first?.n_rows ?? 0);
-      batches = Number(first?.n_batches ?? 0);
+      const ids = `${config.starter.workflowIdPrefix}-${runTag}-%`;
+      const [r] = await pool.query(
+        `SELECT t, CAST(b AS CHAR) AS b, COUNT(*) AS n FROM (
+           SELECT '${DEMO_TABLE}' AS t, batch_id AS b FROM ${DEMO_TABLE} WHERE requester_workflow_id LIKE ?
+           UNION ALL SELECT '${DEMO_ORDERS_TABLE}', written_by_batch FROM ${DEMO_ORDERS_TABLE} WHERE order_id LIKE ?
+         ) AS w GROUP BY t, b`,
+        [ids, ids],
+      );
+      for (const { t, b, n } of r as Array<{ t: string; b: string | null; n: number }>) {
+        rowsByTable.set(t, (rowsByTable.get(t) ?? 0) + Number(n));
+        if (b !== null) bulkWrites.add(b);
+        tableInserts++;
+      }
     } finally {
       await pool.end();
     }
+    const rows = [...rowsByTable.values()].reduce((sum, n) => sum + n, 0);
     console.log('');
     console.log('==== summary ====');
     console.log(`workflows: ${summary.succeeded} succeeded, ${summary.failed} failed of ${summary.total} in ${elapsedS.toFixed(1)} s`);
@@ -158,8 +173,8 @@ async function main(): Promise<void> {
     for (const o of outcomes.filter((x) => !x.ok).slice(0, 3)) console.log(`  e.g. ${o.workflowId}: ${o.message}`);
     console.log(`confirmation latency: p50 ${summary.latencyMs.p50} ms, p95 ${summary.latencyMs.p95} ms, p99 ${summary.latencyMs.p99} ms`);
     for (const line of await explainLatency(client, config.batcher)) console.log(line);
-    console.log(`rows in MySQL for this run: ${rows}`);
-    console.log(`${rows} individual writes → ${batches} bulk operations`);
+    console.log(`rows written for this run: ${rows} = ${[...rowsByTable].map(([t, n]) => `${n} in ${t}`).join(' + ')} (each workflow writes one row to each table)`);
+    console.log(`those ${rows} single-row writes → ${bulkWrites.size} bulk writes (one MySQL transaction each, with one multi-row INSERT per table: ${tableInserts} INSERTs)`);
     if (summary.failed > 0) process.exitCode = 1;
   } finally {
     await connection.close();

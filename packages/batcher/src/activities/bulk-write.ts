@@ -5,7 +5,8 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, isSpanContextValid, propagation, trace, type Attributes, type Link } from '@opentelemetry/api';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { BatcherErrorTypes, type BulkWriteInput, type BulkWriteResult, type RowOutcome } from '@write-batcher/requester/protocol';
+import { BatcherErrorTypes } from '@write-batcher/protocol';
+import type { BulkWriteInput, BulkWriteResult, RowOutcome } from '../workflows/types';
 import type { Pool } from 'mysql2/promise';
 import { describeDbError, isDataError, serverKindOf, type ServerKind } from '../db/db-errors';
 import { LEDGER_TABLE, claimForBatch, judgeRepeat, rowDigest } from '../db/ledger';

@@ -1,7 +1,8 @@
 // Activities of a batcher worker, built from their dependencies: the bulk write, the answers the
 // shard gives without a write, the shard's settings, and the requester-facing submit and settle.
 import type { Client } from '@temporalio/client';
-import type { BatcherSettings, DeliverAnswersResult, DirectAnswer, TraceCarrier } from '@write-batcher/requester/protocol';
+import type { TraceCarrier } from '@write-batcher/protocol';
+import type { BatcherSettings, DeliverAnswersResult, DirectAnswer } from '../workflows/types';
 import type { Pool } from 'mysql2/promise';
 import type { Catalog } from '../db/targets';
 import type { ShardRouting } from '../shards';
@@ -29,7 +30,7 @@ export function createActivities(deps: BatcherActivityDeps) {
     async deliverAnswers(answers: DirectAnswer[]): Promise<DeliverAnswersResult> {
       return replier.deliver(answers.map(replyFor));
     },
-    /** The settings a batcher run uses, read by the run itself at its start (a local activity). */
+    /** The settings a batcher run uses, read by the run itself at its start (a regular activity: see workflows/batcher.ts). */
     async batcherSettings(): Promise<BatcherSettings & { routing: ShardRouting }> {
       return { ...deps.settings, tables: deps.catalog.names(), routing: deps.routing };
     },

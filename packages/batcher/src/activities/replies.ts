@@ -6,7 +6,8 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, propagation, trace } from '@opentelemetry/api';
 import { ActivityCompletionError, ActivityNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { DirectAnswer, ReplyAddress, TraceCarrier, WriteOutcome } from '@write-batcher/requester/protocol';
+import type { ReplyAddress, TraceCarrier, WriteOutcome } from '@write-batcher/protocol';
+import type { DirectAnswer } from '../workflows/types';
 
 const tracer = trace.getTracer('@write-batcher/batcher');
 

@@ -29,7 +29,7 @@ import {
   type TraceCarrier,
   type WriteOutcome,
   type WriteRequest,
-} from '@write-batcher/requester/protocol';
+} from '@write-batcher/protocol';
 import type { Pool } from 'mysql2/promise';
 import { claimAbandoned, judgeRepeat, rowDigest } from '../db/ledger';
 import type { Catalog } from '../db/targets';
@@ -156,9 +156,14 @@ export function createSubmitActivities(deps: SubmitDeps) {
     async settleBatchedWrite(input: SettleWriteInput): Promise<SettleWriteResult> {
       const who = requester(deps.routing, input?.requestId);
       const shard = shardFor(input.requestId, deps.routing.shards);
-      const entry = await claimAbandoned(deps.pool, { requestId: input.requestId, requesterWorkflowId: who.workflowId, table: String(input.table), shard });
+      if (typeof input.table !== 'string') throw invalid('table must be a string');
+      const measured = measurePayload(input.row);
+      if ('problem' in measured) throw invalid(measured.problem.replace(/^payload/, 'row'));
+      const table = input.table;
+      const digest = rowDigest(table, input.row);
+      const entry = await claimAbandoned(deps.pool, { requestId: input.requestId, requesterWorkflowId: who.workflowId, table, digest, shard });
       if (entry.status === 'abandoned') return { status: 'abandoned', shard, ...(entry.claimedNow ? {} : { abandonedEarlier: true }) };
-      const verdict = input.row === undefined ? undefined : judgeRepeat(entry, String(input.table), rowDigest(String(input.table), input.row));
+      const verdict = judgeRepeat(entry, table, digest);
       return {
         status: 'committed',
         batchId: entry.batchId,

@@ -1,10 +1,11 @@
 // The ledger: one entry per request id, written in the same transaction as the rows it stands for.
 // It is the authority for exactly-once: only a batch whose ledger entry for an id won writes that
 // id's row; a settle step claims ids here (never in the target tables); a repeat with the same row
-// is a duplicate and with another row a conflict.
+// is a duplicate and with another row a conflict. Every entry names its table and the digest of its
+// row, committed or abandoned alike.
 import { createHash } from 'node:crypto';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { canonicalRowText, type WireRow } from '@write-batcher/requester/protocol';
+import { canonicalRowText, type WireRow } from '@write-batcher/protocol';
 
 export const LEDGER_TABLE = 'batcher_ledger';
 
@@ -12,8 +13,8 @@ export const LEDGER_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
   request_id VARBINARY(255) NOT NULL,
   status ENUM('committed','abandoned') NOT NULL,
   batch_id VARBINARY(128) NULL,
-  target_table VARBINARY(129) NULL,
-  row_digest BINARY(32) NULL,
+  target_table VARBINARY(129) NOT NULL,
+  row_digest BINARY(32) NOT NULL,
   requester_workflow_id VARBINARY(255) NULL,
   shard INT NULL,
   recorded_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
@@ -31,9 +32,10 @@ export function rowDigest(table: string, row: WireRow): Buffer {
 
 export interface LedgerEntry {
   status: 'committed' | 'abandoned';
+  /** The batch that wrote the row (committed entries). */
   batchId?: string;
-  table?: string;
-  digest?: Buffer;
+  table: string;
+  digest: Buffer;
 }
 
 export interface LedgerClaim {
@@ -48,14 +50,9 @@ export async function ledgerEntries(conn: Queryable, requestIds: readonly string
   if (requestIds.length === 0) return new Map();
   const [found] = await conn.query(`SELECT request_id, status, batch_id, target_table, row_digest FROM ${LEDGER_TABLE} WHERE request_id IN (?)${forUpdate ? ' FOR UPDATE' : ''}`, [requestIds]);
   return new Map(
-    (found as Array<{ request_id: Buffer; status: 'committed' | 'abandoned'; batch_id: Buffer | null; target_table: Buffer | null; row_digest: Buffer | null }>).map((f) => [
+    (found as Array<{ request_id: Buffer; status: 'committed' | 'abandoned'; batch_id: Buffer | null; target_table: Buffer; row_digest: Buffer }>).map((f) => [
       String(f.request_id),
-      {
-        status: f.status,
-        batchId: f.batch_id === null ? undefined : String(f.batch_id),
-        table: f.target_table === null ? undefined : String(f.target_table),
-        digest: f.row_digest ?? undefined,
-      },
+      { status: f.status, batchId: f.batch_id === null ? undefined : String(f.batch_id), table: String(f.target_table), digest: f.row_digest },
     ]),
   );
 }
@@ -93,9 +90,8 @@ export async function claimForBatch(conn: Queryable, batchId: string, shard: num
 /** What a repeated id means for a request with this table and row, given its ledger entry. */
 export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): { status: 'duplicate'; batchId?: string } | { status: 'abandoned' } | { status: 'conflict'; reason: string } {
   if (entry.status === 'abandoned') return { status: 'abandoned' };
-  if (entry.table !== undefined && entry.table !== table) return { status: 'conflict', reason: `its request id was already used for a row of table ${entry.table}` };
-  // Entries migrated from the first release carry no digest: same id, same table is a duplicate, as it was then.
-  if (entry.digest !== undefined && !entry.digest.equals(digest)) return { status: 'conflict', reason: 'its request id was already used for a different row (other values)' };
+  if (entry.table !== table) return { status: 'conflict', reason: `its request id was already used for a row of table ${entry.table}` };
+  if (!entry.digest.equals(digest)) return { status: 'conflict', reason: 'its request id was already used for a different row (other values)' };
   return { status: 'duplicate', batchId: entry.batchId };
 }
 
@@ -103,12 +99,12 @@ export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): 
  * Claims a request id as abandoned unless a batch already wrote it. The primary key serialises this
  * against the batch: exactly one of them owns the id, and the answer says which.
  */
-export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; shard: number }): Promise<LedgerEntry & { claimedNow: boolean }> {
+export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; digest: Buffer; shard: number }): Promise<LedgerEntry & { claimedNow: boolean }> {
   let claimedNow = true;
   try {
     await pool.query(
-      `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, NULL, ?, ?)`,
-      [input.requestId, input.table, input.requesterWorkflowId, input.shard],
+      `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, ?, ?, ?)`,
+      [input.requestId, input.table, input.digest, input.requesterWorkflowId, input.shard],
     );
   } catch (err) {
     // 1062: the id has an entry already (committed by a batch, or abandoned earlier).

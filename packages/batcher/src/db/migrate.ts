@@ -1,13 +1,8 @@
-// Creates what the batcher needs in its database (the ledger, the demo table) and migrates a
-// first-release table. Idempotent; run before the batcher workers start.
-import type { Pool } from 'mysql2/promise';
-import { applySchema } from './demo-table';
+// Creates what the batcher needs in its database: the ledger, and nothing else (the tables it
+// writes are the application's). Idempotent; run before the batcher workers start.
+import { LEDGER_SCHEMA_SQL } from './ledger';
 
-export async function migrate(pool: Pool): Promise<Awaited<ReturnType<typeof applySchema>>> {
-  const conn = await pool.getConnection();
-  try {
-    return await applySchema(conn);
-  } finally {
-    conn.release();
-  }
+/** Creates the ledger table in the database of `db` (a pool or a connection) if it is missing. */
+export async function migrate(db: { query(sql: string): Promise<unknown> }): Promise<void> {
+  await db.query(LEDGER_SCHEMA_SQL);
 }

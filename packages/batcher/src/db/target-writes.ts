@@ -3,7 +3,7 @@
 // which rows' declared keys exist (a locking read joined on the declared key only), so neither can
 // ever match another unique key of the table, as `ON DUPLICATE KEY UPDATE` would.
 import type { PoolConnection } from 'mysql2/promise';
-import type { WireRow } from '@write-batcher/requester/protocol';
+import type { WireRow } from '@write-batcher/protocol';
 import { quoteIdent, sqlValue, type TableInfo } from './targets';
 
 type Queryable = Pick<PoolConnection, 'query'>;

@@ -2,7 +2,7 @@
 // information_schema, how a row is checked against them before it is queued, and how a value on
 // the wire becomes what its column wants.
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { COLUMN_NAME_PATTERN, TABLE_NAME_PATTERN, tagOf, type WireRow, type WireValue } from '@write-batcher/requester/protocol';
+import { COLUMN_NAME_PATTERN, TABLE_NAME_PATTERN, tagOf, type WireRow, type WireValue } from '@write-batcher/protocol';
 
 /**
  * How rows are written to a table:

@@ -1,6 +1,7 @@
 // The state of one batcher shard and every decision about it, without Temporal: which requests are
 // accepted, refused or answered from memory, when a batch is due and what it holds, what a finished
-// batch changes, and what continue-as-new carries. The workflow (batcher.ts) is a thin loop around it.
+// batch changes, and what continue-as-new carries. The loop's own state (timers, memo, continue-as-new
+// timing) is ShardLoop's (shard-loop.ts); the workflow (batcher.ts) is a thin loop around both.
 //
 // Every limit is counted in bytes (UTF-8 JSON) and checked before a request is queued, so no input
 // can make a payload Temporal refuses: not the carried state, not a bulk-write input, not a reply.
@@ -18,19 +19,10 @@ import {
   jsonBytes,
   measurePayload,
   type WireRow,
-  type BatchRow,
-  type BatcherCounters,
-  type BatcherSettings,
-  type BatcherState,
-  type BatcherStats,
-  type BulkWriteResult,
-  type DirectAnswer,
-  type PendingRequest,
   type ReplyAddress,
-  type RowOutcome,
   type TraceCarrier,
-  type WriteStatus,
-} from '@write-batcher/requester/protocol';
+} from '@write-batcher/protocol';
+import type { BatchRow, BatcherCounters, BatcherSettings, BatcherState, BatcherStats, BulkWriteResult, DirectAnswer, PendingRequest, RecentOutcome, RowOutcome } from './types';
 
 /** How many recent batches the statistics keep for charts. */
 const RECENT_BATCHES = 30;
@@ -44,9 +36,6 @@ const MAX_ANSWER_GROUP_BYTES = 1_000_000;
 const MAX_CARRIED_ANSWER_BYTES = 200_000;
 /** Largest trace carrier kept with a request; a bigger one is dropped (the write still happens). */
 const MAX_TRACE_BYTES = 1024;
-
-/** A finished id: its outcome and the fingerprint of its table and row (a repeat with another row is a conflict). */
-type Recent = { status: WriteStatus; batchId?: string; fp?: string };
 
 /** FNV-1a and djb2 over a string, 64 bits in all, plus its length: tells rows apart without keeping them. */
 export function fingerprint(table: string, row: WireRow): string {
@@ -67,11 +56,6 @@ export function batcherFamilyTest(shardWorkflowId: string): (workflowId: string)
   return (workflowId) => workflowId.startsWith(prefix) && /^\d+$/.test(workflowId.slice(prefix.length));
 }
 
-/** The table of every request of an earlier release (the demo table; its rows were `{ payload }`). */
-const EARLIER_TABLE = 'batched_writes';
-/** The row of the demo table that an earlier release's `payload` stands for. */
-const earlierRow = (payload: unknown): WireRow => ({ payload: { '@wb': 'json', v: (payload ?? null) as never } });
-
 export function emptyCounters(): BatcherCounters {
   return {
     batchesWritten: 0,
@@ -85,6 +69,7 @@ export function emptyCounters(): BatcherCounters {
     confirmationsUndeliverable: 0,
     answersDropped: 0,
     repliesRefused: 0,
+    unknownSignalsDropped: 0,
     largestContinueAsNewPayloadBytes: 0,
   };
 }
@@ -133,7 +118,7 @@ export class ShardBook {
   /** Ids being written now, with their fingerprint and requesters that asked again meanwhile (answered after the write). */
   private readonly inFlight = new Map<string, { fp: string; table: string; replies: ReplyAddress[] }>();
   /** Recently finished ids, oldest first, bounded by settings.dedupWindowBytes. */
-  private readonly recent = new Map<string, Recent>();
+  private readonly recent = new Map<string, RecentOutcome>();
   private recentBytes = 0;
   private answers: DirectAnswer[] = [];
   /** Requests taken in during the current workflow task (Date.now() is fixed within one task). */
@@ -149,12 +134,6 @@ export class ShardBook {
     state?: BatcherState,
     /** This shard's own workflow id. @default `write-batcher-<shard>` */
     shardWorkflowId = `write-batcher-${shard}`,
-    /**
-     * The run was started by an earlier release (its history has no 'typed-rows-and-bound-replies'
-     * marker): a request in the earlier form (`payload`, no `table`) is taken as that release took
-     * it, so the run replays to the same commands. See {@link ShardBook.offer}.
-     */
-    private readonly earlierRelease = false,
   ) {
     this.isBatcherId = batcherFamilyTest(shardWorkflowId);
     this.counters = { ...emptyCounters(), ...state?.counters };
@@ -162,12 +141,7 @@ export class ShardBook {
     this.recentBatches = state?.recentBatches ?? [];
     this.pending = state?.pending ?? [];
     this.pendingBytes = this.pending.reduce((n, r) => n + r.bytes, 0);
-    for (const p of this.pending) {
-      // Carried by an earlier release: a request of the demo table with its payload (no table, no row).
-      if (p.table === undefined) Object.assign(p, { table: EARLIER_TABLE, row: earlierRow((p as unknown as { payload: unknown }).payload) });
-      p.fp ??= fingerprint(p.table, p.row);
-      this.pendingById.set(p.requestId, p);
-    }
+    for (const p of this.pending) this.pendingById.set(p.requestId, p);
     for (const [id, outcome] of state?.recent ?? []) this.remember(id, outcome);
     this.answers = state?.answers ?? [];
   }
@@ -201,34 +175,25 @@ export class ShardBook {
     return undefined;
   }
 
-  /**
-   * Takes in one request: queued, attached to the same id in progress, answered, or refused.
-   *
-   * In a run started by an earlier release (`earlierRelease`), a request in that release's form
-   * (`payload`, no `table`) is handled exactly as that release handled it, so the run's history
-   * replays: a reply address checked for its shape only (not bound to the requester), refusals
-   * counted as rejected, the payload measured as such and written as a row of the demo table, and a
-   * repeat taken as a duplicate whatever its payload. Every request in the current form, and every
-   * request of a run started by this release, gets the checks below.
-   */
+  /** A signal of a name the shard does not know: dropped unread (its arguments may hold row values). */
+  dropUnknownSignal(): void {
+    this.counters.unknownSignalsDropped++;
+  }
+
+  /** Takes in one request: queued, attached to the same id in progress, answered, or refused. */
   offer(raw: unknown, nowMs: number): void {
     this.counters.requestsTotal++;
     if (this.task.stamp !== nowMs) this.task = { stamp: nowMs, requests: 0 };
     this.task.requests++;
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    const earlier = this.earlierRelease && r.table === undefined && 'payload' in r;
-    if (earlier && replyProblem(r.reply) !== undefined) {
-      this.counters.rejected++;
-      return;
-    }
-    if (!earlier && (replyProblem(r.reply) !== undefined || this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined)) {
+    if (replyProblem(r.reply) !== undefined || this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined) {
       // Nobody this shard may answer: count it and drop it. batchedWrite never sends such a request.
       this.counters.repliesRefused++;
       return;
     }
     const reply = r.reply as ReplyAddress;
     const requestId = typeof r.requestId === 'string' ? r.requestId.slice(0, MAX_REQUEST_ID_BYTES + 1) : '';
-    const table = earlier ? EARLIER_TABLE : typeof r.table === 'string' ? r.table.slice(0, 130) : '';
+    const table = typeof r.table === 'string' ? r.table.slice(0, 130) : '';
     const refuse = (errorType: BatcherErrorType, reason: string) => {
       if (errorType === BatcherErrorTypes.Overloaded) this.counters.refused++;
       else this.counters.rejected++;
@@ -246,22 +211,20 @@ export class ShardBook {
     const problem =
       idProblem('request id', r.requestId, MAX_REQUEST_ID_BYTES) ??
       idProblem('requester workflow id', r.requesterWorkflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
-      (earlier
-        ? measured(r.payload, 'payload')
-        : ((typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
-          (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
-          measured(r.row, 'row')));
+      (typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
+      (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
+      measured(r.row, 'row');
     if (problem !== undefined) {
       refuse(BatcherErrorTypes.InvalidRequest, problem);
       return;
     }
-    const row = earlier ? earlierRow(r.payload) : (r.row as WireRow);
+    const row = r.row as WireRow;
     const fp = fingerprint(table, row);
     const conflict = (where: string) => refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
 
     const waiting = this.pendingById.get(requestId);
     if (waiting) {
-      if (!earlier && waiting.fp !== fp) return conflict('already queued');
+      if (waiting.fp !== fp) return conflict('already queued');
       this.counters.duplicates++;
       if (waiting.replies.some((x) => sameReply(x, reply))) return;
       if (waiting.replies.length >= MAX_REPLIES_PER_REQUEST) {
@@ -276,13 +239,13 @@ export class ShardBook {
     }
     const writing = this.inFlight.get(requestId);
     if (writing) {
-      if (!earlier && writing.fp !== fp) return conflict('being written');
+      if (writing.fp !== fp) return conflict('being written');
       this.counters.duplicates++;
       if (!writing.replies.some((x) => sameReply(x, reply)) && writing.replies.length < MAX_REPLIES_PER_REQUEST) writing.replies.push(reply);
       return;
     }
     const known = this.recent.get(requestId);
-    if (known && (earlier || known.fp === undefined || known.fp === fp)) {
+    if (known && known.fp === fp) {
       this.counters.duplicates++;
       this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'duplicate', batchId: known.batchId } });
       return;
@@ -374,7 +337,7 @@ export class ShardBook {
     this.writesInFlight++;
     const rows = taken.map(({ requestId, requesterWorkflowId, table, row, fp, replies, trace }): BatchRow => {
       this.pendingById.delete(requestId);
-      this.inFlight.set(requestId, { fp: fp ?? fingerprint(table, row), table, replies: [] });
+      this.inFlight.set(requestId, { fp, table, replies: [] });
       return { requestId, requesterWorkflowId, table, row, replies, ...(trace ? { trace } : {}) };
     });
     // The run id makes batch ids unique even if a shard is terminated and started afresh.
@@ -426,9 +389,9 @@ export class ShardBook {
     }
   }
 
-  private remember(requestId: string, outcome: Recent): void {
+  private remember(requestId: string, outcome: RecentOutcome): void {
     // Exactly what the entry adds to the carried window as JSON (plus its comma).
-    const cost = (id: string, o: Recent) => jsonBytes([id, o]) + 1;
+    const cost = (id: string, o: RecentOutcome) => jsonBytes([id, o]) + 1;
     const old = this.recent.get(requestId);
     if (old) {
       this.recent.delete(requestId);
@@ -437,7 +400,7 @@ export class ShardBook {
     this.recent.set(requestId, outcome);
     this.recentBytes += cost(requestId, outcome);
     while (this.recentBytes > this.settings.dedupWindowBytes && this.recent.size > 0) {
-      const [id, o] = this.recent.entries().next().value as [string, Recent];
+      const [id, o] = this.recent.entries().next().value as [string, RecentOutcome];
       this.recent.delete(id);
       this.recentBytes -= cost(id, o);
     }

@@ -1,8 +1,9 @@
 // The transactional main workflow: a business step, one row written through the batcher
 // (`batchedWrite`), then the final business step. Every way it can end is settled: it completes
 // only when its row is committed, and fails typed only when its row never will be.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { BatcherErrorTypes, DEMO_ORDERS_TABLE_NAME, DEMO_TABLE_NAME, batchedWrite, orderRequestIdFor, writeFailure, type JsonValue, type TransactionInput, type TransactionResult } from '@batcher/shared/workflow';
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { BatcherErrorTypes, batchedWrite, type JsonValue } from '@write-batcher/requester';
+import { DEMO_ORDERS_TABLE, DEMO_TABLE, orderRequestIdFor, type TransactionInput, type TransactionResult } from '@batcher/demo';
 import type { createActivities } from '../activities';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -47,9 +48,14 @@ export function transactionInputProblem(input: unknown): string | undefined {
   return undefined;
 }
 
+/** A transaction input that can never succeed: failed as the batcher fails an invalid request (non-retryable). */
+function invalidInput(message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type: BatcherErrorTypes.InvalidRequest, message, nonRetryable: true });
+}
+
 export async function transactionWorkflow(input: TransactionInput): Promise<TransactionResult> {
   const problem = transactionInputProblem(input);
-  if (problem !== undefined) throw writeFailure(BatcherErrorTypes.InvalidRequest, `transaction input rejected: ${problem}`);
+  if (problem !== undefined) throw invalidInput(`transaction input rejected: ${problem}`);
   const { workflowId } = workflowInfo();
 
   await prepareTransaction({ workflowId, payload: input.payload });
@@ -58,10 +64,10 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   // transaction reports, so a failure names what happened to both.
   const [json, order] = await Promise.allSettled([
     // Checked to be a JSON object above; its values are measured by batchedWrite.
-    input.writeJsonRow === false ? Promise.resolve(undefined) : batchedWrite(input.table ?? DEMO_TABLE_NAME, { payload: input.payload as { [key: string]: JsonValue } }, options),
+    input.writeJsonRow === false ? Promise.resolve(undefined) : batchedWrite(input.table ?? DEMO_TABLE, { payload: input.payload as { [key: string]: JsonValue } }, options),
     input.order
       ? batchedWrite<DemoOrderRow>(
-          DEMO_ORDERS_TABLE_NAME,
+          DEMO_ORDERS_TABLE,
           {
             order_id: workflowId,
             amount_cents: BigInt(input.order.amountCents),
@@ -76,7 +82,7 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   if (json.status === 'rejected') throw json.reason;
   if (order.status === 'rejected') throw order.reason;
   const write = json.value ?? order.value;
-  if (!write) throw writeFailure(BatcherErrorTypes.InvalidRequest, 'transaction input rejected: writeJsonRow is false and there is no order');
+  if (!write) throw invalidInput('transaction input rejected: writeJsonRow is false and there is no order');
   const result: TransactionResult = {
     requestId: write.requestId,
     table: write.table,

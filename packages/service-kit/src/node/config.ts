@@ -2,13 +2,26 @@
 // environment variable, default and documentation, and validated at start-up (fail fast).
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import {
-  DEFAULT_BATCHER_TASK_QUEUE,
-  DEFAULT_BATCHER_WORKFLOW_ID_PREFIX,
-  DEFAULT_MAIN_TASK_QUEUE,
-  type BatcherSettings,
-} from '../workflow';
-import { DEMO_ORDERS_TARGET, DEMO_TARGET, type TargetTable } from '@write-batcher/batcher';
+
+/**
+ * Defaults that name things of the layers above this kit, which it cannot import (it sits below the
+ * product and the demo): the protocol's batcher task queue and workflow id prefix, and the demo's
+ * main task queue and tables. test/pipeline/config.test.ts checks each against the constant it
+ * stands for (@write-batcher/protocol, @batcher/demo).
+ */
+export const MIRRORED_DEFAULTS = {
+  /** @write-batcher/protocol DEFAULT_BATCHER_TASK_QUEUE */
+  batcherTaskQueue: 'batcher-queue',
+  /** @write-batcher/protocol DEFAULT_BATCHER_WORKFLOW_ID_PREFIX */
+  batcherWorkflowIdPrefix: 'write-batcher',
+  /** @batcher/demo DEFAULT_MAIN_TASK_QUEUE */
+  mainTaskQueue: 'main-workflow-queue',
+  /** @batcher/demo/tables DEMO_TARGETS: the demo's JSON table and its typed orders table */
+  batcherTables: [
+    { table: 'batched_writes', mode: 'insert', key: ['request_id'], fill: { request_id: 'requestId', requester_workflow_id: 'requesterWorkflowId', batch_id: 'batchId', shard: 'shard' } },
+    { table: 'demo_orders', mode: 'insert', fill: { written_by_batch: 'batchId' } },
+  ],
+} as const;
 
 /** Raised when a setting is missing or malformed; the message names every offending variable. */
 export class ConfigError extends Error {
@@ -65,7 +78,7 @@ const targetTables = z
       )
       .min(1, 'must name at least one table')
       .refine((list) => new Set(list.map((t) => t.table)).size === list.length, 'a table is declared twice'),
-  ) as unknown as z.ZodType<TargetTable[]>;
+  );
 /**
  * An address to listen on: an IP address, or a host name (whether it resolves to an address of this
  * machine is checked at start-up, see assertListenHost). Dotted digits that are not an IPv4 address
@@ -90,9 +103,9 @@ export const sections = {
     podNamespace: setting('K8S_NAMESPACE', 'Kubernetes namespace, added to trace resources (set by the chart).', optionalText),
   },
   batcher: {
-    taskQueue: setting('BATCHER_TASK_QUEUE', 'Task queue of the batcher workflows and their bulk-write activity.', text, DEFAULT_BATCHER_TASK_QUEUE),
+    taskQueue: setting('BATCHER_TASK_QUEUE', 'Task queue of the batcher workflows and their bulk-write activity.', text, MIRRORED_DEFAULTS.batcherTaskQueue),
     shards: setting('BATCHER_SHARDS', 'Number of batcher workflows; requests are routed by a hash of their id.', int(1, 1024), '1'),
-    workflowIdPrefix: setting('BATCHER_WORKFLOW_ID_PREFIX', 'Batcher workflow ids are `<prefix>-<shard>`.', z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits or . _ : -'), DEFAULT_BATCHER_WORKFLOW_ID_PREFIX),
+    workflowIdPrefix: setting('BATCHER_WORKFLOW_ID_PREFIX', 'Batcher workflow ids are `<prefix>-<shard>`.', z.string().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 letters, digits or . _ : -'), MIRRORED_DEFAULTS.batcherWorkflowIdPrefix),
   },
   batching: {
     flushPolicy: setting('BATCH_FLUSH_POLICY', 'When a shard writes: `size-or-interval` (a full batch, or the oldest request waited the flush interval) or `eager` (whatever is pending as soon as no write is in flight: latency follows the database).', z.enum(['size-or-interval', 'eager'], { message: 'must be size-or-interval or eager' }), 'size-or-interval'),
@@ -107,7 +120,7 @@ export const sections = {
       'BATCHER_TABLES',
       'JSON list of the tables this batcher may write (its allow-list): `[{"table":"orders","mode":"insert|insert-ignore|upsert","key":["order_id"],"fill":{"col":"requestId|requesterWorkflowId|batchId|shard"}}]`; mode defaults to insert, key to the primary key. Their columns are read from information_schema at start.',
       targetTables,
-      JSON.stringify([DEMO_TARGET, DEMO_ORDERS_TARGET]),
+      JSON.stringify(MIRRORED_DEFAULTS.batcherTables),
     ),
     ledgerRetentionHours: setting('LEDGER_RETENTION_HOURS', 'Ledger entries older than this (hours) are deleted in bounded chunks; a request repeated after that is written again. 0 keeps them for ever; otherwise more than 168 (the longest write timeout, 7 days).', int(0, 876_000).refine((h) => h === 0 || h > 168, 'must be 0 or more than 168'), '720'),
     submitLingerMs: setting('SUBMIT_LINGER_MS', 'The batcher worker gathers submissions bound for the same shard this long (ms) and sends them as one signal: a shard gets a few signals a second per batcher worker, however many requesters there are.', int(0, 5000), '250'),
@@ -115,9 +128,7 @@ export const sections = {
     maxRequestsPerTask: setting('BATCHER_MAX_REQUESTS_PER_TASK', 'Requests one batcher workflow task takes in (accepted or refused); beyond it they are refused (BatcherOverloaded), which keeps every task short.', int(1, 10_000), '1000'),
   },
   main: {
-    taskQueue: setting('MAIN_TASK_QUEUE', 'Task queue of the main (transactional) workflows.', text, DEFAULT_MAIN_TASK_QUEUE),
-    confirmationTimeoutMs: setting('CONFIRMATION_TIMEOUT_MS', 'A write not confirmed within this time (ms) is settled against the table and fails typed (WriteConfirmationTimeout) unless its row is there.', int(1000, 7 * 24 * 3_600_000), '120000'),
-    submitAttemptTimeoutMs: setting('SUBMIT_ATTEMPT_TIMEOUT_MS', 'A submission not answered within this time (ms) is sent again (a worker died holding it, or a shard lost it); capped at the confirmation timeout.', int(1000, 7 * 24 * 3_600_000), '60000'),
+    taskQueue: setting('MAIN_TASK_QUEUE', 'Task queue of the main (transactional) workflows.', text, MIRRORED_DEFAULTS.mainTaskQueue),
     businessStepMs: setting('BUSINESS_STEP_MS', 'Simulated duration of each business activity (ms).', int(0, 600_000), '200'),
   },
   mysql: {
@@ -138,23 +149,27 @@ export const sections = {
     shutdownGraceMs: setting('WORKER_SHUTDOWN_GRACE_MS', 'On SIGTERM, let running tasks finish this long (keep below terminationGracePeriodSeconds).', int(0), '25000'),
     workflowBundlePath: setting('WORKFLOW_BUNDLE_PATH', 'Prebundled workflow code (built in the image); unset: bundle at start-up.', optionalText),
     maxConcurrentActivities: setting('WORKER_MAX_CONCURRENT_ACTIVITIES', 'Activities one worker runs at once.', int(1, 10_000), '100'),
-    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', listenHost, '127.0.0.1'),
   },
   monitor: {
     port: setting('HEALTH_MONITOR_PORT', 'HTTP port of the health monitor (/, /healthz, /readyz, /metrics, /api/status).', port, '8080'),
-    pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor queries every shard (ms).', int(100, 3_600_000), '5000'),
+    pollIntervalMs: setting('HEALTH_POLL_INTERVAL_MS', 'How often the monitor checks every shard (ms): it describes it and reads the statistics in its memo.', int(100, 3_600_000), '5000'),
     autoRestart: setting('HEALTH_AUTO_RESTART', 'Start a shard again when it is found not running.', bool, 'true'),
     stallFlushIntervals: setting('HEALTH_STALL_FLUSH_INTERVALS', 'A running shard holding requests is stalled after this many of its flush intervals without a flush…', int(1, 1000), '3'),
     stallMinMs: setting('HEALTH_STALL_MIN_MS', '…and at least this long (ms), so a slow healthy flush is not called a stall.', int(0, 3_600_000), '10000'),
-    stallQueryFailures: setting('HEALTH_STALL_QUERY_FAILURES', 'No effect: the monitor reads statistics from the shard memo and never queries (still accepted).', int(1, 1000), '3'),
     stallTaskAttempts: setting('HEALTH_STALL_TASK_ATTEMPTS', 'A shard whose pending workflow task is on this attempt or later is stalled (a task-failure loop).', int(1, 1000), '3'),
     stallTaskAgeMs: setting('HEALTH_STALL_TASK_AGE_MS', 'A shard whose pending workflow task was scheduled longer ago than this (ms) is stalled.', int(1000, 3_600_000), '30000'),
-    listenHost: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', listenHost, '127.0.0.1'),
+  },
+  /** Every service with HTTP endpoints: the two workers and the health monitor. */
+  listen: {
+    host: setting('LISTEN_HOST', 'Address the health, metrics and status endpoints listen on: 127.0.0.1 keeps them on this machine; the image sets 0.0.0.0 so probes and Prometheus reach them in a pod.', listenHost, '127.0.0.1'),
   },
   starter: {
     workflows: setting('STARTER_WORKFLOWS', 'Main workflows the starter launches.', int(0, 1_000_000), '200'),
     wait: setting('STARTER_WAIT', 'Wait for every workflow and print a summary.', bool, 'true'),
     workflowIdPrefix: setting('STARTER_WORKFLOW_ID_PREFIX', 'Main workflow ids are `<prefix>-<run>-<n>`.', text, 'txn'),
+    // The main workflows' write timeouts travel in each workflow's input, which the starter writes.
+    confirmationTimeoutMs: setting('CONFIRMATION_TIMEOUT_MS', 'A write not confirmed within this time (ms) is settled against the table and fails typed (WriteConfirmationTimeout) unless its row is there (put in each main workflow\'s input).', int(1000, 7 * 24 * 3_600_000), '120000'),
+    submitAttemptTimeoutMs: setting('SUBMIT_ATTEMPT_TIMEOUT_MS', 'A submission not answered within this time (ms) is sent again (a worker died holding it, or a shard lost it); capped at the confirmation timeout (put in each main workflow\'s input).', int(1000, 7 * 24 * 3_600_000), '60000'),
   },
 } as const;
 
@@ -196,8 +211,12 @@ export function loadConfig<N extends SectionName>(names: readonly N[], env: Node
   return result as Config<N>;
 }
 
-/** The batcher workflow's settings from the `batching` section (read by the batcher worker only). */
-export function batcherSettings(batching: Config<'batching'>['batching']): BatcherSettings {
+/**
+ * The batcher workflow's settings from the `batching` section (read by the batcher worker only):
+ * the section without what the worker itself uses. The batcher package's BatcherSettings type
+ * checks it where it is passed on.
+ */
+export function batcherSettings(batching: Config<'batching'>['batching']) {
   const { tables: _tables, ledgerRetentionHours: _retention, submitLingerMs: _linger, submitGroupMaxRequests: _group, ...settings } = batching;
   return settings;
 }
@@ -207,11 +226,12 @@ export function batcherSettings(batching: Config<'batching'>['batching']): Batch
  * the README and the chart↔config test go by.
  */
 export const SERVICE_CONFIG = {
-  'batcher-worker': { sections: ['log', 'telemetry', 'batcher', 'batching', 'mysql', 'worker'], temporal: true },
-  // No database: batchedWrite's activities run on the batcher workers.
-  'main-worker': { sections: ['log', 'telemetry', 'main', 'worker'], temporal: true },
+  'batcher-worker': { sections: ['log', 'telemetry', 'batcher', 'batching', 'mysql', 'worker', 'listen'], temporal: true },
+  // No database: batchedWrite's activities run on the batcher workers. No write timeouts either:
+  // they come in each workflow's input (the starter's section).
+  'main-worker': { sections: ['log', 'telemetry', 'main', 'worker', 'listen'], temporal: true },
   starter: { sections: ['log', 'telemetry', 'batcher', 'main', 'mysql', 'starter'], temporal: true },
-  'health-monitor': { sections: ['log', 'telemetry', 'batcher', 'monitor'], temporal: true },
+  'health-monitor': { sections: ['log', 'telemetry', 'batcher', 'monitor', 'listen'], temporal: true },
   'schema-migration': { sections: ['log', 'mysql'], temporal: false },
 } as const satisfies Record<string, { sections: readonly SectionName[]; temporal: boolean }>;
 

@@ -1,12 +1,14 @@
-// The demo's transactional workflow: its name, task queue and input/result shapes, shared by the
-// main worker, the starter, the harness and the tests.
+// @batcher/demo, workflow-safe entry: the demo's transactional workflow (its type name, task queue
+// and input/result shapes) and the names of the demo's tables, shared by the main worker, the
+// starter, the harness, the bench and the tests. No Node built-ins here: workflow bundles import it.
 
 /** Default task queue of the main (transactional) workers. */
 export const DEFAULT_MAIN_TASK_QUEUE = 'main-workflow-queue';
 export const TRANSACTION_WORKFLOW_TYPE = 'transactionWorkflow';
-/** The demo's table (also exported by @write-batcher/batcher as DEMO_TABLE; workflow code cannot import that package). */
-export const DEMO_TABLE_NAME = 'batched_writes';
-export const DEMO_ORDERS_TABLE_NAME = 'demo_orders';
+/** The demo's JSON table: one row per transaction, its `payload` a JSON object. */
+export const DEMO_TABLE = 'batched_writes';
+/** The demo's typed table: one order per transaction, written beside the JSON row. */
+export const DEMO_ORDERS_TABLE = 'demo_orders';
 
 export interface TransactionInput {
   /** Business content of the row to write (the demo table's JSON `payload` column). */

@@ -1,67 +1,10 @@
-// The protocol between requesters and batchers: signals, queries, message shapes, task-queue names
-// and the activity contracts. Workflow-safe: imports nothing but @temporalio/workflow.
-// For the batcher package and tools; a workflow that writes rows needs only the package's main entry.
-import { defineQuery, defineSignal } from '@temporalio/workflow';
-import type { BatcherErrorType } from '../errors';
-import type { WireRow } from './values';
-
-/** Default task queue of the batcher workers. */
-export const DEFAULT_BATCHER_TASK_QUEUE = 'batcher-queue';
-/** Default prefix of batcher workflow ids; shard n runs as `${prefix}-${n}`. */
-export const DEFAULT_BATCHER_WORKFLOW_ID_PREFIX = 'write-batcher';
-
-/** Workflow type name of the batcher, for clients that start it without importing its code. */
-export const BATCHER_WORKFLOW_TYPE = 'batcherWorkflow';
-/** Activity type names the requester schedules on the batcher's task queue. */
-export const AWAIT_WRITE_ACTIVITY = 'awaitBatchedWrite';
-export const SETTLE_WRITE_ACTIVITY = 'settleBatchedWrite';
-
-/** W3C trace-context carrier (`traceparent`, `tracestate`), kept as plain strings so it survives continue-as-new. */
-export type TraceCarrier = Record<string, string>;
-
-/**
- * Where the outcome of a write goes: the requester's waiting activity, completed asynchronously by
- * id. Any attempt of that activity is completed, so a retried submission needs no new address.
- */
-export interface ReplyAddress {
-  workflowId: string;
-  runId: string;
-  activityId: string;
-}
-
-/** One row a requester wants written. */
-export interface WriteRequest {
-  /** Deterministic id of the write, derived from the business transaction; the unique key in MySQL. */
-  requestId: string;
-  /** Workflow that asked for the write; its waiting activity is the only reply address accepted. */
-  requesterWorkflowId: string;
-  /** Target table, one of the batcher's declared tables. */
-  table: string;
-  /** The row, column → value (see values.ts). */
-  row: WireRow;
-  /** When the requester submitted it (ms since epoch), for latency figures. */
-  submittedAtMs: number;
-  /** The activity that waits for the outcome. */
-  reply: ReplyAddress;
-  /** Trace context of the requester, so the batch joins its trace. */
-  trace?: TraceCarrier;
-}
-
-export type WriteStatus = 'committed' | 'duplicate';
-
-/** What a requester gets when its row is in the table. */
-export interface WriteOutcome {
-  requestId: string;
-  /** The table the row is in. */
-  table: string;
-  /** committed: written by this batch; duplicate: the row already existed (written earlier), so the write is committed. */
-  status: WriteStatus;
-  /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
-  batchId?: string;
-  shard: number;
-  /** When the batcher sent this answer (ms since epoch, the batcher worker's clock). */
-  answeredAtMs?: number;
-}
+// The shard's own types: its start input, the state continue-as-new carries, its settings and
+// statistics, the bulk-write and answer-delivery contracts between the workflow and its activities,
+// and the statistics query and memo key. Only the batcher side uses them (services read the
+// statistics through @write-batcher/batcher); what crosses between requesters and batchers is in
+// @write-batcher/protocol. Workflow-safe: imports nothing but @temporalio/workflow and the protocol.
+import { defineQuery } from '@temporalio/workflow';
+import type { BatcherErrorType, ReplyAddress, TraceCarrier, WireRow, WriteStatus } from '@write-batcher/protocol';
 
 /** Per-row outcome of a bulk write, as returned by the bulk-write activity. */
 export interface RowOutcome {
@@ -184,10 +127,17 @@ export interface BatcherStats {
 /** A pending request: one row, every requester waiting for it, when it arrived and its size. */
 export interface PendingRequest extends BatchRow {
   receivedAtMs: number;
-  /** Fingerprint of table and row (see the batcher's shard book); absent in state carried by an earlier release. */
-  fp?: string;
+  /** Fingerprint of table and row (see shard-book.ts): a repeat with another row is a conflict. */
+  fp: string;
   /** UTF-8 bytes this entry adds to the carried state. */
   bytes: number;
+}
+
+/** A finished id in the dedup window: its outcome and the fingerprint of its table and row. */
+export interface RecentOutcome {
+  status: WriteStatus;
+  batchId?: string;
+  fp: string;
 }
 
 /** Counters a shard keeps across continue-as-new. */
@@ -203,14 +153,16 @@ export interface BatcherCounters {
   confirmationsUndeliverable: number;
   answersDropped: number;
   repliesRefused: number;
+  /** Signals of a name the shard does not know, dropped unread (counted here and in the shard's log, not in its statistics). */
+  unknownSignalsDropped: number;
   largestContinueAsNewPayloadBytes: number;
 }
 
 /** Everything a batcher carries across continue-as-new; bounded in bytes by construction. */
 export interface BatcherState {
   pending: PendingRequest[];
-  /** Recently finished request ids and their outcome, oldest first, bounded by dedupWindowBytes. */
-  recent: Array<[string, { status: WriteStatus; batchId?: string }]>;
+  /** Recently finished request ids, their outcome and fingerprint, oldest first, bounded by dedupWindowBytes. */
+  recent: Array<[string, RecentOutcome]>;
   counters: BatcherCounters;
   lastFlushAtMs: number | null;
   recentBatches: BatcherStats['recentBatches'];
@@ -220,46 +172,16 @@ export interface BatcherState {
   settings?: BatcherSettings;
 }
 
-/** Input of the waiting activity (run on the batcher's task queue): the request, minus what the activity adds itself. */
-export interface AwaitWriteInput {
-  requestId: string;
-  table: string;
-  row: WireRow;
-  submittedAtMs: number;
-}
-
-/** Input of the settle step (run on the batcher's task queue): which id to claim. */
-export interface SettleWriteInput {
-  requestId: string;
-  table: string;
-  /** The row, to tell "committed" from "committed for another row" (a conflict). */
-  row?: WireRow;
-}
-
-export interface SettleWriteResult {
-  /** committed: a batch wrote the row; abandoned: the id is claimed and the row never will be written. */
-  status: 'committed' | 'abandoned';
-  /** Set when status is abandoned by an earlier claim (not this one): the id was unusable before this write. */
-  abandonedEarlier?: boolean;
-  /** Set when status is committed and the id was committed for another table or row. */
-  conflict?: string;
-  batchId?: string;
-  /** The shard that owns the id. */
-  shard: number;
-}
-
 /** What starts a shard: only where it is. Its settings come from its own worker. */
 export interface BatcherInput {
   shard: number;
   state?: BatcherState;
 }
 
-/** Sent by a requester's worker (through signal-with-start) to hand a group of writes to a batcher. */
-export const submitWritesSignal = defineSignal<[WriteRequest[]]>('submitWrites');
-/** Statistics of a batcher shard. */
+/** Statistics of a batcher shard (tests and tools; the project's own readers read the memo). */
 export const batcherStatsQuery = defineQuery<BatcherStats>('batcherStats');
 /**
- * Memo key under which a shard publishes its statistics (without recentBatches), at most every 2 s
- * while they change: `describe()` reads them from the server without a turn in the shard's worker.
+ * Memo key under which a shard publishes its statistics (with only its latest 10 batches), at most
+ * every 2 s while they change: `describe()` reads them from the server without a turn in the shard's worker.
  */
 export const BATCHER_STATS_MEMO_KEY = 'batcherStats';

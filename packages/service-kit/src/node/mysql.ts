@@ -1,10 +1,10 @@
-// MySQL access shared by services: the mysql2 pool and the idempotent schema migration.
+// MySQL access shared by services: the mysql2 pool and its TLS options. (Schemas are the
+// batcher's and the demo's: services/batcher-worker/src/schema.ts creates them.)
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import mysql, { type Pool, type PoolOptions } from 'mysql2/promise';
 import type { SslOptions } from 'mysql2';
 import { ConfigError, type Config } from './config';
-import { applySchema } from '@write-batcher/batcher';
 
 export type MysqlConfig = Config<'mysql'>['mysql'];
 export type { Pool };
@@ -60,16 +60,4 @@ export function createPool(cfg: MysqlConfig, extra: Partial<PoolOptions> = {}): 
     enableKeepAlive: true,
     ...extra,
   });
-}
-
-/** Creates the database, the ledger and the demo table if they are missing (migrating a first-release table); safe to run any number of times. */
-export async function migrate(cfg: MysqlConfig): Promise<Awaited<ReturnType<typeof applySchema>>> {
-  const conn = await mysql.createConnection({ host: cfg.host, port: cfg.port, user: cfg.user, password: cfg.password, ssl: mysqlTlsOptions(cfg), connectTimeout: 5000 });
-  try {
-    await conn.query(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
-    await conn.query(`USE \`${cfg.database}\``);
-    return await applySchema(conn);
-  } finally {
-    await conn.end();
-  }
 }

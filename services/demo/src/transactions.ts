@@ -1,9 +1,9 @@
-// Starting many transactional workflows and collecting their outcomes: used by the starter CLI,
-// the benchmark and the tests.
+// @batcher/demo/transactions (Node): starting many of the demo's transactional workflows and
+// collecting their outcomes, for the starter CLI, the benchmark and the tests alike.
 import pLimit from 'p-limit';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { TRANSACTION_WORKFLOW_TYPE, type TransactionInput, type TransactionResult } from '@batcher/shared/workflow';
+import { TRANSACTION_WORKFLOW_TYPE, type TransactionInput, type TransactionResult } from './index';
 
 export interface TransactionOutcome {
   workflowId: string;

@@ -1,11 +1,8 @@
-// What audits and tests read: every ledger entry of the demo table joined with its row, ids as the
-// exact bytes stored. A committed entry without a row, or a row without an entry, is a fault the
-// audits look for.
-import { DEMO_TABLE, LEDGER_TABLE } from '@write-batcher/batcher';
+// What the pipeline tests read back: every ledger entry of the demo table joined with its row, ids
+// as the exact bytes stored. A committed entry without a row is a fault the tests look for.
+import { LEDGER_TABLE } from '@write-batcher/batcher';
+import { DEMO_TABLE } from '@batcher/demo';
 import type { Pool } from 'mysql2/promise';
-
-/** The demo table's name (the first release called it WRITES_TABLE). */
-export const WRITES_TABLE = DEMO_TABLE;
 
 export interface LedgerRow {
   requestId: string;
@@ -38,10 +35,4 @@ export async function allRows(pool: Pool): Promise<LedgerRow[]> {
     payload: typeof r.payload === 'string' ? (JSON.parse(r.payload) as unknown) : (r.payload ?? null),
     rowsInTable: Number(r.n),
   }));
-}
-
-/** Rows of the demo table with no ledger entry (never expected: every batch writes both or neither). */
-export async function rowsWithoutLedgerEntry(pool: Pool): Promise<number> {
-  const [rows] = await pool.query(`SELECT COUNT(*) AS n FROM ${DEMO_TABLE} w LEFT JOIN ${LEDGER_TABLE} l ON l.request_id = w.request_id WHERE l.request_id IS NULL`);
-  return Number((rows as Array<{ n: number | string }>)[0]?.n ?? 0);
 }

@@ -134,11 +134,11 @@ export async function connectTemporalNative(connectionOptions: ReturnType<typeof
  */
 export function runWorkerService<S extends WorkerService>(options: { service: S; create: (ctx: WorkerContext<S>) => Promise<Worker> }): void {
   runService(options.service, async () => {
-    // Both worker services read log, telemetry, mysql and worker (SERVICE_CONFIG); the cast says so.
-    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'worker'> & Partial<Config<'mysql'>>;
+    // Both worker services read log, telemetry, worker and listen, the batcher worker also mysql (SERVICE_CONFIG); the cast says so.
+    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'worker' | 'listen'> & Partial<Config<'mysql'>>;
     const temporal = temporalConnectConfig();
     // Before any port is bound on it, so a bad host is not reported against a port.
-    await assertListenHost(config.worker.listenHost);
+    await assertListenHost(config.listen.host);
     const telemetry = await startTelemetry({ serviceName: options.service, config: config.telemetry });
     const logger = createLogger(options.service, config.log.level, telemetry.logMixin);
     /** Closed newest first, whether start-up failed or the worker ran and stopped. */
@@ -146,7 +146,7 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
     let failure: unknown;
     try {
       // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
-      installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.worker.listenHost, level: SDK_LEVEL[config.log.level] });
+      installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.listen.host, level: SDK_LEVEL[config.log.level] });
       // Bound before anything slow, so a taken port stops start-up at once; not ready until the
       // worker runs and MySQL answers.
       let worker: Worker | undefined;
@@ -154,7 +154,7 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
       const mysqlConfig = config.mysql;
       const mysqlProbe = mysqlConfig ? new MysqlProbe(mysqlConfig) : undefined;
       if (mysqlProbe) opened.push(['MySQL check', () => mysqlProbe.close()]);
-      const healthServer = config.worker.healthPort > 0 ? await startWorkerHealthServer(config.worker.healthPort, () => worker?.getState() ?? 'INITIALIZED', config.worker.listenHost, 'WORKER_HEALTH_PORT', () => mysqlProbe?.notReadyReasons() ?? []) : undefined;
+      const healthServer = config.worker.healthPort > 0 ? await startWorkerHealthServer(config.worker.healthPort, () => worker?.getState() ?? 'INITIALIZED', config.listen.host, 'WORKER_HEALTH_PORT', () => mysqlProbe?.notReadyReasons() ?? []) : undefined;
       if (healthServer) opened.push(['health endpoint', () => new Promise((resolve) => healthServer.close(resolve))]);
       const connection = await connectTemporalNative(temporal.connectionOptions);
       opened.push(['Temporal connection', () => connection.close()]);
@@ -165,7 +165,7 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
       const pool = mysqlConfig ? createPool(mysqlConfig) : undefined;
       if (pool) opened.push(['MySQL pool', () => pool.end()]);
       worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
-      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.worker.listenHost, healthServer, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
+      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.listen.host, healthServer, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
     } catch (err) {
       failure = err;
       throw err;

@@ -1,5 +1,7 @@
 // Error types of batchedWrite: each is the `type` of the non-retryable ApplicationFailure it throws.
-// Every one of them means "this row is not in the table, and never will be under this request id".
+// Every one batchedWrite throws means "this row is not in the table, and never will be under this
+// request id"; DatabaseUnavailable is the batcher's own, retried, and never thrown to a requester.
+import { ApplicationFailure } from '@temporalio/common';
 
 export const BatcherErrorTypes = {
   /**
@@ -56,4 +58,9 @@ const ALL_TYPES = new Set<string>(Object.values(BatcherErrorTypes));
 /** Whether a string is one of the {@link BatcherErrorTypes}. */
 export function isBatcherErrorType(type: unknown): type is BatcherErrorType {
   return typeof type === 'string' && ALL_TYPES.has(type);
+}
+
+/** An ApplicationFailure of one of the batcher's types, non-retryable. */
+export function writeFailure(type: BatcherErrorType, message: string, details?: unknown, cause?: Error): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true, details: details === undefined ? undefined : [details], cause });
 }

@@ -1,0 +1,96 @@
+// What crosses between requesters and batchers: the submit signal, the request and outcome shapes,
+// the contracts of the activities batchedWrite schedules on the batcher's task queue, names and
+// task-queue defaults. Workflow-safe: imports nothing but @temporalio/workflow. The shard's own
+// types (its state, settings, statistics, bulk-write contract) live with the shard in
+// @write-batcher/batcher.
+import { defineSignal } from '@temporalio/workflow';
+import type { WireRow } from './values';
+
+/** Default task queue of the batcher workers. */
+export const DEFAULT_BATCHER_TASK_QUEUE = 'batcher-queue';
+/** Default prefix of batcher workflow ids; shard n runs as `${prefix}-${n}`. */
+export const DEFAULT_BATCHER_WORKFLOW_ID_PREFIX = 'write-batcher';
+
+/** Workflow type name of the batcher, for clients that start it without importing its code. */
+export const BATCHER_WORKFLOW_TYPE = 'batcherWorkflow';
+/** Activity type names the requester schedules on the batcher's task queue. */
+export const AWAIT_WRITE_ACTIVITY = 'awaitBatchedWrite';
+export const SETTLE_WRITE_ACTIVITY = 'settleBatchedWrite';
+
+/** W3C trace-context carrier (`traceparent`, `tracestate`), kept as plain strings so it survives continue-as-new. */
+export type TraceCarrier = Record<string, string>;
+
+/**
+ * Where the outcome of a write goes: the requester's waiting activity, completed asynchronously by
+ * id. Any attempt of that activity is completed, so a retried submission needs no new address.
+ */
+export interface ReplyAddress {
+  workflowId: string;
+  runId: string;
+  activityId: string;
+}
+
+/** One row a requester wants written. */
+export interface WriteRequest {
+  /** Deterministic id of the write, derived from the business transaction; the unique key in MySQL. */
+  requestId: string;
+  /** Workflow that asked for the write; its waiting activity is the only reply address accepted. */
+  requesterWorkflowId: string;
+  /** Target table, one of the batcher's declared tables. */
+  table: string;
+  /** The row, column → value (see values.ts). */
+  row: WireRow;
+  /** When the requester submitted it (ms since epoch), for latency figures. */
+  submittedAtMs: number;
+  /** The activity that waits for the outcome. */
+  reply: ReplyAddress;
+  /** Trace context of the requester, so the batch joins its trace. */
+  trace?: TraceCarrier;
+}
+
+export type WriteStatus = 'committed' | 'duplicate';
+
+/** What a requester gets when its row is in the table. */
+export interface WriteOutcome {
+  requestId: string;
+  /** The table the row is in. */
+  table: string;
+  /** committed: written by this batch; duplicate: the row already existed (written earlier), so the write is committed. */
+  status: WriteStatus;
+  /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
+  batchId?: string;
+  shard: number;
+  /** When the batcher sent this answer (ms since epoch, the batcher worker's clock). */
+  answeredAtMs?: number;
+}
+
+/** Input of the waiting activity (run on the batcher's task queue): the request, minus what the activity adds itself. */
+export interface AwaitWriteInput {
+  requestId: string;
+  table: string;
+  row: WireRow;
+  submittedAtMs: number;
+}
+
+/** Input of the settle step (run on the batcher's task queue): which id to claim. */
+export interface SettleWriteInput {
+  requestId: string;
+  table: string;
+  /** The row: an abandoned claim records its digest, and a committed id is told from one committed for another row (a conflict). */
+  row: WireRow;
+}
+
+export interface SettleWriteResult {
+  /** committed: a batch wrote the row; abandoned: the id is claimed and the row never will be written. */
+  status: 'committed' | 'abandoned';
+  /** Set when status is abandoned by an earlier claim (not this one): the id was unusable before this write. */
+  abandonedEarlier?: boolean;
+  /** Set when status is committed and the id was committed for another table or row. */
+  conflict?: string;
+  batchId?: string;
+  /** The shard that owns the id. */
+  shard: number;
+}
+
+/** Sent by a requester's worker (through signal-with-start) to hand a group of writes to a batcher. */
+export const submitWritesSignal = defineSignal<[WriteRequest[]]>('submitWrites');
