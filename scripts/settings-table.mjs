@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes the README's settings table from the one config loader (packages/shared/src/node/config.ts),
+// Writes the README's settings table from the one config loader (packages/service-kit/src/node/config.ts),
 // between the `settings:start` and `settings:end` markers. `npm run build` first.
 // test/pipeline/config.test.ts fails when the README and the loader disagree.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { describeSettings } = createRequire(import.meta.url)(path.join(root, 'packages/shared/dist/node/index.js'));
+const { describeSettings } = createRequire(import.meta.url)(path.join(root, 'packages/service-kit/dist/node/index.js'));
 const rows = ['| variable | default | meaning |', '| --- | --- | --- |'];
 let section;
 for (const s of describeSettings()) {

@@ -7,7 +7,8 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { chromium } from 'playwright-core';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createLogger, ensureBatcherShard, loadConfig } from '@batcher/shared/node';
+import { ensureBatcherShard } from '@write-batcher/batcher';
+import { createLogger, loadConfig } from '@batcher/service-kit';
 import { ShardStateMachine, startHealthMonitor, type MonitorStatus, type ShardObservation } from '@batcher/health-monitor';
 import { globalTemporal } from '../support/global-servers';
 
@@ -28,8 +29,8 @@ function sample(metrics: string, name: string, labels: Record<string, string> = 
 
 describe('health monitor: starts and restarts', () => {
   it('when the monitor starts a shard that never ran, then the state machine calls it starting, not restarting', () => {
-    const m = new ShardStateMachine({ flushIntervals: 3, minFlushStallMs: 0, fallbackFlushIntervalMs: 1000, queryFailures: 3, workflowTaskAttempts: 3, workflowTaskAgeMs: 30_000 }, 0);
-    const notFound: ShardObservation = { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null, statsError: null };
+    const m = new ShardStateMachine({ flushIntervals: 3, minFlushStallMs: 0, workflowTaskAttempts: 3, workflowTaskAgeMs: 30_000 }, 0);
+    const notFound: ShardObservation = { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null };
     m.observe(notFound, 1);
     expect(m.started('first', 2, 'start')).toEqual({ from: 'not-running', to: 'starting', reason: 'run first started, not yet confirmed' });
     expect(m.started('again', 3, 'restart')).toEqual({ from: 'starting', to: 'restarting', reason: 'run again started, not yet confirmed' });
@@ -53,8 +54,11 @@ describe('health monitor: starts and restarts', () => {
     const closedRunId = (await closed.describe()).runId;
     await closed.terminate('test: closed before the monitor came');
 
-    // Short deadlines: no worker polls this task queue, so statistics queries wait for them.
-    const monitor = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger: createLogger('health-monitor-test', 'error'), host: '127.0.0.1', rpcTimeoutMs: 1000 });
+    // The monitor's own log lines, as pino writes them (level as a label: see createLogger).
+    const logLines: Array<{ level: string; msg: string; shard?: number }> = [];
+    const logger = createLogger('health-monitor-test', 'info', undefined, { write: (line: string) => void logLines.push(JSON.parse(line) as (typeof logLines)[number]) });
+    // Short deadlines: no worker polls this task queue.
+    const monitor = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger, host: '127.0.0.1', rpcTimeoutMs: 1000 });
     cleanups.push(() => monitor.close());
     const get = async (route: string) => {
       const res = await fetch(`${monitor.url}${route}`, { signal: AbortSignal.timeout(5000) });
@@ -84,6 +88,12 @@ describe('health monitor: starts and restarts', () => {
     }
     expect(metrics).toContain('# HELP batcher_shard_starts_total Times the health monitor started a shard that had not run under its watch');
 
+    // A first start is news, not a warning: shard 0, which had never run, brings no warning at all;
+    // shard 1's closed run is worth one (someone stopped it), its start again is not.
+    const linesOf = (shard: number) => logLines.filter((l) => l.shard === shard).map((l) => `${l.level} ${l.msg}`);
+    expect(linesOf(0)).toEqual(['info batcher shard not started yet', 'info batcher shard started', 'info batcher shard running']);
+    expect(linesOf(1)).toEqual(['warn batcher shard not running', 'info batcher shard started', 'info batcher shard running']);
+
     // The status page says the same.
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-tools.sh test`);
     const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'health-monitor-chromium-'));
@@ -112,6 +122,8 @@ describe('health monitor: starts and restarts', () => {
     metrics = (await get('/metrics')).body;
     expect(sample(metrics, 'batcher_shard_starts_total', { shard: '0' })).toBe(1);
     expect(sample(metrics, 'batcher_shard_restarts_total', { shard: '0' })).toBe(1);
+    // A shard that stopped under the monitor's watch is a warning, and so is starting it again.
+    expect(linesOf(0).join('\n')).toContain('warn batcher shard not running\nwarn batcher shard restarted');
 
     // After the test, the monitor is closed before the shards are terminated (cleanups run newest
     // first), or it would start them again.

@@ -51,7 +51,7 @@ describe('bounded history', () => {
     expect(h.toArray()).toEqual([3, 4, 5]);
   });
 
-  it('when batches are merged again (every query reports them), then each is kept once, in time order, and the list stays bounded', () => {
+  it('when batches are merged again (every memo the monitor reads reports them), then each is kept once, in time order, and the list stays bounded', () => {
     const h = new BoundedHistory<{ id: string; at: number }>(3);
     expect(h.merge([{ id: 'b', at: 2 }, { id: 'a', at: 1 }], (x) => x.id, (x) => x.at)).toBe(2);
     expect(h.merge([{ id: 'a', at: 1 }, { id: 'b', at: 2 }], (x) => x.id, (x) => x.at)).toBe(0);

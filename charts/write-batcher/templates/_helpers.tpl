@@ -93,8 +93,9 @@ app.kubernetes.io/component: {{ . }}
 
 {{/*
 The services: what each one runs and which config loader sections it reads (the same lists as
-its main.ts; test/packaging/chart-config.test.ts feeds the rendered env to those sections).
-"temporal" stands for the TEMPORAL_* variables read by @temporalio/envconfig.
+SERVICE_CONFIG in packages/service-kit/src/node/config.ts; test/packaging/chart-config.test.ts
+feeds the rendered env to those sections). "temporal" stands for the TEMPORAL_* variables read by
+@temporalio/envconfig; "listen" (LISTEN_HOST) is set in deployment.yaml, the same for every pod.
 */}}
 {{- define "write-batcher.components" -}}
 batcher-worker:
@@ -102,18 +103,19 @@ batcher-worker:
   script: /app/services/batcher-worker/dist/main.js
   workflowBundle: /app/services/batcher-worker/dist/workflow-bundle.js
   taskQueue: batching
-  sections: [log, telemetry, temporal, batcher, batching, mysql, worker]
+  sections: [log, telemetry, temporal, batcher, batching, mysql, worker, listen]
 main-worker:
   values: mainWorker
   script: /app/services/main-worker/dist/main.js
   workflowBundle: /app/services/main-worker/dist/workflow-bundle.js
   taskQueue: main
-  # No database and nothing registered for the writes: batchedWrite's activities run on the batcher workers.
-  sections: [log, telemetry, temporal, main, worker]
+  # No database and nothing registered for the writes: batchedWrite's activities run on the batcher
+  # workers. No write timeouts either: the starter puts them in each workflow's input.
+  sections: [log, telemetry, temporal, main, worker, listen]
 health-monitor:
   values: healthMonitor
   script: /app/services/health-monitor/dist/main.js
-  sections: [log, telemetry, temporal, batcher, monitor]
+  sections: [log, telemetry, temporal, batcher, monitor, listen]
 {{- end }}
 
 {{- define "write-batcher.starter" -}}
@@ -182,8 +184,6 @@ batching:
   SUBMIT_GROUP_MAX_REQUESTS: {{ .Values.batching.submitGroupMaxRequests | int64 | toString | quote }}
 main:
   MAIN_TASK_QUEUE: {{ .Values.main.taskQueue | quote }}
-  CONFIRMATION_TIMEOUT_MS: {{ .Values.main.confirmationTimeoutMs | int64 | toString | quote }}
-  SUBMIT_ATTEMPT_TIMEOUT_MS: {{ .Values.main.submitAttemptTimeoutMs | int64 | toString | quote }}
   BUSINESS_STEP_MS: {{ .Values.main.businessStepMs | int64 | toString | quote }}
 mysql:
   MYSQL_HOST: {{ .Values.mysql.host | quote }}
@@ -208,13 +208,15 @@ monitor:
   HEALTH_AUTO_RESTART: {{ .Values.healthMonitor.autoRestart | toString | quote }}
   HEALTH_STALL_FLUSH_INTERVALS: {{ .Values.healthMonitor.stall.flushIntervals | int64 | toString | quote }}
   HEALTH_STALL_MIN_MS: {{ .Values.healthMonitor.stall.minMs | int64 | toString | quote }}
-  HEALTH_STALL_QUERY_FAILURES: {{ .Values.healthMonitor.stall.queryFailures | int64 | toString | quote }}
   HEALTH_STALL_TASK_ATTEMPTS: {{ .Values.healthMonitor.stall.taskAttempts | int64 | toString | quote }}
   HEALTH_STALL_TASK_AGE_MS: {{ .Values.healthMonitor.stall.taskAgeMs | int64 | toString | quote }}
 starter:
   STARTER_WORKFLOWS: {{ .Values.starter.workflows | int64 | toString | quote }}
   STARTER_WAIT: {{ .Values.starter.wait | toString | quote }}
   STARTER_WORKFLOW_ID_PREFIX: {{ .Values.starter.workflowIdPrefix | quote }}
+  {{- /* The main workflows' write timeouts: the starter puts them in each workflow's input. */}}
+  CONFIRMATION_TIMEOUT_MS: {{ .Values.main.confirmationTimeoutMs | int64 | toString | quote }}
+  SUBMIT_ATTEMPT_TIMEOUT_MS: {{ .Values.main.submitAttemptTimeoutMs | int64 | toString | quote }}
 {{- end }}
 
 {{/* The shared configuration as one flat map (the ConfigMap's data). */}}

@@ -4,7 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Client } from '@temporalio/client';
-import type { BatcherConfig, Config, Logger } from '@batcher/shared/node';
+import type { Config, Logger } from '@batcher/service-kit';
+import type { ShardRouting as BatcherConfig } from '@write-batcher/batcher';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics';
 import { ShardMonitor, type ShardMonitorOptions } from './monitor';
 import { STATUS_PAGE_HTML } from './status-page';
@@ -114,7 +115,6 @@ export async function startHealthMonitor(options: HealthMonitorOptions): Promise
     stall: options.stall ?? {
       flushIntervals: options.monitor.stallFlushIntervals,
       minFlushStallMs: options.monitor.stallMinMs,
-      queryFailures: options.monitor.stallQueryFailures,
       workflowTaskAttempts: options.monitor.stallTaskAttempts,
       workflowTaskAgeMs: options.monitor.stallTaskAgeMs,
     },

@@ -1,11 +1,11 @@
-// The batcher statistics as the monitor reads them. The progress fields are optional here so the
-// monitor also reads a shard still running an older release during a rolling upgrade.
-import type { BatcherStats } from '@batcher/shared/workflow';
+// The batcher statistics as the monitor reads them: what the shard published in its memo, except
+// the oldest request's age, which is as of the memo's publication (possibly long ago when nothing
+// changed since): the poller leaves it out, and the stall check counts from when it saw the work.
+import type { BatcherStats } from '@write-batcher/batcher';
 
-type ProgressField = 'oldestPendingAgeMs' | 'writesInFlight' | 'refused' | 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize' | 'requestsTotal' | 'lastRequestAtMs';
-
-export type BatcherProgressStats = Pick<BatcherStats, ProgressField>;
-
-export type MonitoredBatcherStats = Omit<BatcherStats, ProgressField> & Partial<BatcherProgressStats>;
+export type MonitoredBatcherStats = Omit<BatcherStats, 'oldestPendingAgeMs'> & {
+  /** How long the oldest pending request has waited, as of now; undefined when not known. */
+  oldestPendingAgeMs?: number | null;
+};
 
 export type BatchSample = BatcherStats['recentBatches'][number];

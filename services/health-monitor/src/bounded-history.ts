@@ -15,7 +15,7 @@ export class BoundedHistory<T> {
 
   /**
    * Adds the items whose key is not held yet, keeps the whole list ordered by `order`, and trims
-   * it. For batches reported again by every query, and again after continue-as-new.
+   * it. For batches reported again in every memo the monitor reads, and again after continue-as-new.
    */
   merge(items: readonly T[], key: (item: T) => string, order: (item: T) => number): number {
     const known = new Set(this.items.map(key));

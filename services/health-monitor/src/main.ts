@@ -1,7 +1,7 @@
 // health-monitor: load config → start telemetry → connect to Temporal → watch every batcher shard
 // and serve /healthz, /readyz, /metrics, /api/status and the status page until SIGTERM/SIGINT.
 import { Client, Connection } from '@temporalio/client';
-import { assertListenHost, createLogger, loadServiceConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/shared/node';
+import { assertListenHost, createLogger, loadServiceConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/service-kit';
 import { startHealthMonitor } from './app';
 
 const SERVICE = 'health-monitor' as const;
@@ -16,7 +16,7 @@ async function main(): Promise<void> {
   const config = loadServiceConfig(SERVICE);
   const temporal = temporalConnectConfig();
   // A bad LISTEN_HOST is named as such, not reported against HEALTH_MONITOR_PORT.
-  await assertListenHost(config.monitor.listenHost);
+  await assertListenHost(config.listen.host);
   const telemetry = await startTelemetry({ serviceName: SERVICE, config: config.telemetry });
   const logger = createLogger(SERVICE, config.log.level, telemetry.logMixin);
   try {
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     });
     try {
       const client = new Client({ connection, namespace: temporal.namespace, plugins: telemetry.clientPlugins });
-      const running = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger, host: config.monitor.listenHost });
+      const running = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger, host: config.listen.host });
       logger.info(
         { port: running.port, shards: config.batcher.shards, workflowIdPrefix: config.batcher.workflowIdPrefix, pollIntervalMs: config.monitor.pollIntervalMs, autoRestart: config.monitor.autoRestart },
         'health monitor running',

@@ -1,7 +1,6 @@
 // Prometheus metrics of the health monitor: per-shard gauges mirrored from the batcher's own
 // statistics, the monitor's start and restart counters, and prom-client's default process metrics.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { BatcherStats } from '@batcher/shared/workflow';
 import type { MonitoredBatcherStats } from './batcher-stats';
 import type { MonitorStatus } from './monitor';
 import { SHARD_STATES } from './shard-state';
@@ -27,15 +26,10 @@ const STAT_GAUGES = {
   continueAsNewPayloadBytes: ['batcher_shard_continue_as_new_payload_bytes', 'Size of the state the next continue-as-new would carry (JSON estimate).', (s) => s.continueAsNewPayloadBytes],
   largestContinueAsNewPayloadBytes: ['batcher_shard_largest_continue_as_new_payload_bytes', 'Largest state carried by a continue-as-new so far.', (s) => s.largestContinueAsNewPayloadBytes],
   confirmationsUndeliverable: ['batcher_shard_confirmations_undeliverable', 'Confirmations whose requester workflow no longer existed.', (s) => s.confirmationsUndeliverable],
-} satisfies Record<string, [string, string, (s: BatcherStats) => number]>;
-
-/** Fields only newer batchers report: a series exists only while the shard reports the field. */
-const PROGRESS_GAUGES = {
-  oldestPendingAge: ['batcher_shard_oldest_pending_age_seconds', 'How long the oldest pending request of the shard has waited (0 when none is pending).', (s) => (s.oldestPendingAgeMs === undefined ? undefined : (s.oldestPendingAgeMs ?? 0) / 1000)],
   writesInFlight: ['batcher_shard_writes_in_flight', 'Rows handed to a bulk write that has not finished yet.', (s) => s.writesInFlight],
   refused: ['batcher_shard_refused', 'Requests the shard refused without holding them (overloaded).', (s) => s.refused],
-  flushInterval: ['batcher_shard_flush_interval_seconds', 'The flush interval the shard runs with.', (s) => (s.flushIntervalMs === undefined ? undefined : s.flushIntervalMs / 1000)],
-} satisfies Record<string, [string, string, (s: MonitoredBatcherStats) => number | undefined]>;
+  flushInterval: ['batcher_shard_flush_interval_seconds', 'The flush interval the shard runs with.', (s) => s.flushIntervalMs / 1000],
+} satisfies Record<string, [string, string, (s: MonitoredBatcherStats) => number]>;
 
 export interface MonitorMetrics {
   readonly registry: Registry;
@@ -50,10 +44,7 @@ export function createMonitorMetrics(): MonitorMetrics {
 
   const up = new Gauge({ name: 'batcher_shard_up', help: '1 while the newest run of the shard is RUNNING (even if stalled), else 0.', labelNames: LABELS, registers: [registry] });
   const state = new Gauge({ name: 'batcher_shard_state', help: `1 for the state the shard is in, 0 for the others (${SHARD_STATES.join(', ')}).`, labelNames: ['shard', 'state'], registers: [registry] });
-  const stats = [
-    ...Object.values(STAT_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read: read as (s: MonitoredBatcherStats) => number | undefined })),
-    ...Object.values(PROGRESS_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read })),
-  ];
+  const stats = Object.values(STAT_GAUGES).map(([name, help, read]) => ({ gauge: new Gauge({ name, help, labelNames: LABELS, registers: [registry] }), read }));
   const sinceFlush = new Gauge({ name: 'batcher_shard_seconds_since_last_flush', help: 'Seconds since the shard last wrote a batch (absent until it has written one).', labelNames: LABELS, registers: [registry] });
   const starts = new Counter({ name: 'batcher_shard_starts_total', help: 'Times the health monitor started a shard that had not run under its watch: never started, or found closed at its first look (a first start, not a restart).', labelNames: LABELS, registers: [registry] });
   const restarts = new Counter({ name: 'batcher_shard_restarts_total', help: 'Times the health monitor started a shard again after it stopped under its watch (seen running, or started by it).', labelNames: LABELS, registers: [registry] });
@@ -83,7 +74,7 @@ export function createMonitorMetrics(): MonitorMetrics {
         restarts.inc(labels, s.restarts - (restartsExported.get(s.shard) ?? 0));
         restartsExported.set(s.shard, s.restarts);
 
-        // Current only if the last query belongs to the last check of a RUNNING shard (stalled included).
+        // Current only if the statistics last read belong to the last check of a RUNNING shard (stalled included).
         const current = s.workflowStatus === 'RUNNING' && s.stats !== null && s.statsAtMs !== null && s.statsAtMs >= (s.checkedAtMs ?? 0);
         for (const { gauge, read } of stats) {
           const value = current && s.stats ? read(s.stats) : undefined;

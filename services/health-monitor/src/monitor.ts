@@ -3,8 +3,9 @@
 // keep what the status page charts. This file only schedules checks and puts the answers together.
 import pLimit from 'p-limit';
 import type { Client } from '@temporalio/client';
-import { batcherWorkflowId } from '@batcher/shared/workflow';
-import { loadConfig, type BatcherConfig, type Logger } from '@batcher/shared/node';
+import { batcherWorkflowId } from '@write-batcher/protocol';
+import type { ShardRouting as BatcherConfig } from '@write-batcher/batcher';
+import type { Logger } from '@batcher/service-kit';
 import type { BatchSample, MonitoredBatcherStats } from './batcher-stats';
 import { BoundedHistory } from './bounded-history';
 import { ShardPoller, errorMessage } from './poller';
@@ -36,12 +37,10 @@ export interface ShardStatus {
   /** The workflow task Temporal holds for the run, as last described; null when none is pending. */
   pendingWorkflowTask: PendingWorkflowTask | null;
   checkedAtMs: number | null;
-  /** Statistics of the last successful query; null until one succeeded, and after a restart. */
+  /** Statistics the shard last published in its memo; null until it published some, and after a restart. */
   stats: MonitoredBatcherStats | null;
   statsAtMs: number | null;
-  /** Statistics queries in a row that failed. */
-  queryFailures: number;
-  /** Why the last check could not describe, query or restart the shard. */
+  /** Why the last check could not describe or start the shard. */
   error: string | null;
   /**
    * Times this monitor started the shard for the first time: it had never run, or this monitor
@@ -87,7 +86,7 @@ export interface MonitorStatus extends Health {
   /** The interval actually used (clamped to MAX_POLL_INTERVAL_MS). */
   pollIntervalMs: number;
   autoRestart: boolean;
-  stall: Omit<StallThresholds, 'fallbackFlushIntervalMs'>;
+  stall: StallThresholds;
   temporal: { reachable: boolean | null; error: string | null; checkedAtMs: number | null; lastReachedAtMs: number | null };
   polls: number;
   lastPollAtMs: number | null;
@@ -106,10 +105,10 @@ export interface ShardMonitorOptions {
   /** Start a shard again when it is found not running. */
   autoRestart: boolean;
   logger: Logger;
-  /** Deadline of each Temporal call (describe, query, restart), in ms. @default 5000 */
+  /** Deadline of each Temporal call (describe, start), in ms. @default 5000 */
   rpcTimeoutMs?: number;
   /** When a RUNNING shard counts as stalled. @default DEFAULT_STALL_THRESHOLDS */
-  stall?: Partial<Omit<StallThresholds, 'fallbackFlushIntervalMs'>>;
+  stall?: Partial<StallThresholds>;
   /** Least time between two restarts of one shard, in ms. @default 10000 */
   minRestartIntervalMs?: number;
   /** Batches remembered per shard for the chart. @default 60 */
@@ -124,7 +123,7 @@ export interface ShardMonitorOptions {
 
 /** Per shard: the public status plus the parts that produce it. */
 interface ShardRecord {
-  status: Omit<ShardStatus, 'state' | 'stateSinceMs' | 'stateReasons' | 'queryFailures' | 'history'>;
+  status: Omit<ShardStatus, 'state' | 'stateSinceMs' | 'stateReasons' | 'history'>;
   machine: ShardStateMachine;
   /** This monitor has seen the shard RUNNING, or started it: a later start is a restart. */
   hasRun: boolean;
@@ -137,7 +136,7 @@ export class ShardMonitor {
   private readonly logger: Logger;
   private readonly poller: ShardPoller;
   private readonly policy: RestartPolicy;
-  private readonly stall: Omit<StallThresholds, 'fallbackFlushIntervalMs'>;
+  private readonly stall: StallThresholds;
   readonly pollIntervalMs: number;
   private readonly limit: ReturnType<typeof pLimit>;
 
@@ -165,8 +164,6 @@ export class ShardMonitor {
     this.stall = { ...DEFAULT_STALL_THRESHOLDS, ...options.stall };
     this.limit = pLimit(options.concurrency ?? 16);
     this.events = new BoundedHistory(options.eventHistory ?? 50);
-    // Shards report their own flush interval; until one has, assume the loader's default.
-    const thresholds: StallThresholds = { ...this.stall, fallbackFlushIntervalMs: loadConfig(['batching'], {}).batching.flushIntervalMs };
     const now = Date.now();
     this.shards = Array.from({ length: options.batcher.shards }, (_, shard) => ({
       status: {
@@ -185,7 +182,7 @@ export class ShardMonitor {
         restarts: 0,
         lastRestartAtMs: null,
       },
-      machine: new ShardStateMachine(thresholds, now),
+      machine: new ShardStateMachine(this.stall, now),
       hasRun: false,
       batches: new BoundedHistory<BatchSample>(options.batchHistory ?? 60),
       pending: new BoundedHistory<PendingSample>(options.pendingHistory ?? 150),
@@ -271,7 +268,7 @@ export class ShardMonitor {
       if (machine.state === 'running') continue;
       if (this.temporal.reachable === false && machine.state === 'unknown') continue; // already said above
       const why = machine.reasons.length ? `: ${machine.reasons.join('; ')}` : '';
-      // The machine's reasons already carry describe and query errors; a failed restart is news of its own.
+      // The machine's reasons already carry describe errors; a failed start or restart is news of its own.
       const restartError = s.error?.startsWith('restart failed') || s.error?.startsWith('start failed') ? ` (${s.error})` : '';
       reasons.push(`shard ${s.shard} (${s.workflowId}) is ${machine.state}${why}${restartError}`);
     }
@@ -300,7 +297,6 @@ export class ShardMonitor {
         state: r.machine.state,
         stateSinceMs: r.machine.sinceMs,
         stateReasons: r.machine.reasons,
-        queryFailures: r.machine.queryFailures,
         history: { batches: r.batches.toArray(), pending: r.pending.toArray() },
       })),
       events: this.events.toArray(),
@@ -338,7 +334,11 @@ export class ShardMonitor {
       s.statsAtMs = null;
       const why = r.machine.reasons.join('; ');
       this.addEvent(s.shard, again ? 'restarted' : 'started', `${again ? 'started again' : 'started'} as run ${outcome.runId} (${why})`);
-      this.logger.warn({ shard: s.shard, workflowId: s.workflowId, runId: outcome.runId, previous: observation.status }, again ? 'batcher shard restarted' : 'batcher shard started');
+      // A first start is how every shard comes to life (a new install, a new shard): news, not a
+      // warning. Starting one again means it stopped under this monitor's watch.
+      const fields = { shard: s.shard, workflowId: s.workflowId, runId: outcome.runId, previous: observation.status };
+      if (again) this.logger.warn(fields, 'batcher shard restarted');
+      else this.logger.info(fields, 'batcher shard started');
       r.machine.started(outcome.runId, Date.now(), again ? 'restart' : 'start');
     } catch (err) {
       s.error = `${again ? 'restart' : 'start'} failed: ${errorMessage(err)}`;
@@ -358,12 +358,11 @@ export class ShardMonitor {
       s.workflowStatus = o.status;
       s.historyLength = o.historyLength;
       s.pendingWorkflowTask = o.pendingWorkflowTask;
-      s.error = o.statsError === null ? null : `statistics query failed: ${o.statsError}`;
+      s.error = null;
       if (o.stats) {
         s.stats = o.stats;
         s.statsAtMs = now;
-        // `?? []`: a shard still running older workflow code may not report recent batches.
-        r.batches.merge(o.stats.recentBatches ?? [], (b) => b.batchId, (b) => b.atMs);
+        r.batches.merge(o.stats.recentBatches, (b) => b.batchId, (b) => b.atMs);
         r.pending.push({ atMs: now, pending: o.stats.pending });
       }
     } else {
@@ -377,6 +376,8 @@ export class ShardMonitor {
     const kind: MonitorEventKind = t.to === 'running' ? 'up' : t.to === 'stalled' ? 'stalled' : t.to === 'unknown' ? 'unknown' : 'down';
     this.addEvent(s.shard, kind, t.reason);
     if (kind === 'up') this.logger.info({ shard: s.shard, workflowId: s.workflowId, runId: s.runId }, 'batcher shard running');
+    // A shard never started yet (a new install) is not running, and nothing went wrong.
+    else if (t.to === 'not-running' && s.workflowStatus === 'NOT_FOUND') this.logger.info({ shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason }, 'batcher shard not started yet');
     else this.logger.warn({ shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason }, kind === 'stalled' ? 'batcher shard stalled' : 'batcher shard not running');
   }
 

@@ -3,8 +3,8 @@
 // readBatcherStatsMemo), and starting a shard again. Each call has its own deadline.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
-import { BATCHER_WORKFLOW_TYPE } from '@batcher/shared/workflow';
-import { publishedStats } from '@batcher/shared/node';
+import { BATCHER_WORKFLOW_TYPE } from '@write-batcher/protocol';
+import { publishedStats } from '@write-batcher/batcher';
 import type { PendingWorkflowTask, ShardObservation } from './shard-state';
 
 export interface ShardPollerOptions {
@@ -49,7 +49,7 @@ export class ShardPoller {
     try {
       description = await this.withDeadline(() => handle.describe());
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null, statsError: null };
+      if (err instanceof WorkflowNotFoundError) return { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null };
       return { kind: 'describe-failed', error: errorMessage(err) };
     }
     const task = description.raw.pendingWorkflowTask;
@@ -61,12 +61,12 @@ export class ShardPoller {
         }
       : null;
     const described = { kind: 'described' as const, runId: description.runId, status: description.status.name, historyLength: description.historyLength, pendingWorkflowTask };
-    if (description.status.name !== 'RUNNING') return { ...described, stats: null, statsError: null };
+    if (description.status.name !== 'RUNNING') return { ...described, stats: null };
     // The memo's oldest-request age is as of its publication, which may be long ago when nothing
     // changed: left out, so the stall check counts from when this monitor saw the work. None
     // published yet (a run's first moments): no statistics, which is no failure either.
     const memo = publishedStats(description);
-    return { ...described, stats: memo ? { ...memo, oldestPendingAgeMs: undefined, recentBatches: memo.recentBatches ?? [] } : null, statsError: null };
+    return { ...described, stats: memo ? { ...memo, oldestPendingAgeMs: undefined } : null };
   }
 
   /** Starts a batcher run unless one is already open (conflict policy FAIL, so a lost race is told apart). */

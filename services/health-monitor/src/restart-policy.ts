@@ -1,6 +1,6 @@
 // When the monitor starts a shard again, and with what input. Pure: the monitor does the starting.
 import type { ShardWorkflowStatus } from './shard-state';
-import type { BatcherInput } from '@batcher/shared/workflow';
+import type { BatcherInput } from '@write-batcher/batcher';
 
 /** Closed statuses after which a new run is what an operator wants. PAUSED is deliberate, so it is left alone. */
 const RESTARTABLE: ReadonlySet<ShardWorkflowStatus> = new Set(['NOT_FOUND', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT']);

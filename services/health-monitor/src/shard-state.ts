@@ -5,9 +5,9 @@ import type { MonitoredBatcherStats } from './batcher-stats';
 
 /**
  * running: the newest run is RUNNING and making progress. stalled: RUNNING, but its workflow task
- * is failing or waiting for a worker, its statistics query keeps failing, or it holds requests
- * without flushing. starting: this monitor started a shard that had not run under its watch (never
- * started, or found closed at the monitor's first look), not yet confirmed by a later check.
+ * is failing or waiting for a worker, or it holds requests without flushing. starting: this
+ * monitor started a shard that had not run under its watch (never started, or found closed at the
+ * monitor's first look), not yet confirmed by a later check.
  * restarting: the same after the shard stopped under its watch. not-running: closed, paused or
  * never started. unknown: Temporal did not answer.
  */
@@ -38,12 +38,8 @@ export type ShardObservation =
       status: ShardWorkflowStatus;
       historyLength: number | null;
       pendingWorkflowTask: PendingWorkflowTask | null;
-      /**
-       * Null when the shard was not RUNNING (not asked), the query failed (`statsError` says why), or
-       * a workflow task waited and the shard had published no statistics yet (not asked, not a failure).
-       */
+      /** Null when the shard was not RUNNING, or had published no statistics in its memo yet (no failure). */
       stats: MonitoredBatcherStats | null;
-      statsError: string | null;
     };
 
 export interface StallThresholds {
@@ -55,20 +51,15 @@ export interface StallThresholds {
    * with a 300 ms interval those alone can exceed 3 intervals. @default 10000
    */
   minFlushStallMs: number;
-  /** Flush interval assumed when the statistics do not report the shard's own (older batchers), in ms. */
-  fallbackFlushIntervalMs: number;
-  /** Stalled after this many statistics queries in a row failed on a RUNNING shard. @default 3 */
-  queryFailures: number;
   /** Stalled when the pending workflow task is on this attempt or later (it keeps failing or timing out). @default 3 */
   workflowTaskAttempts: number;
   /** Stalled when the pending workflow task was scheduled longer ago than this, in ms (no worker completes it). @default 30000 */
   workflowTaskAgeMs: number;
 }
 
-export const DEFAULT_STALL_THRESHOLDS: Omit<StallThresholds, 'fallbackFlushIntervalMs'> = {
+export const DEFAULT_STALL_THRESHOLDS: StallThresholds = {
   flushIntervals: 3,
   minFlushStallMs: 10_000,
-  queryFailures: 3,
   workflowTaskAttempts: 3,
   workflowTaskAgeMs: 30_000,
 };
@@ -87,10 +78,8 @@ export class ShardStateMachine {
   sinceMs: number;
   /** Why the shard is in its state, one line each; empty while it runs normally. */
   reasons: string[] = [];
-  /** Statistics queries in a row that failed on a RUNNING shard. */
-  queryFailures = 0;
 
-  /** When the monitor first saw requests pending since the shard last made progress (for batchers that do not report oldestPendingAgeMs). */
+  /** When the monitor first saw requests pending since the shard last made progress (when the oldest request's age is not known). */
   private pendingSeenSinceMs: number | null = null;
   private lastBatchesWritten: number | null = null;
 
@@ -103,19 +92,17 @@ export class ShardStateMachine {
     if (o.kind === 'temporal-unreachable') return this.moveTo('unknown', [`Temporal unreachable: ${o.error}`], now);
     if (o.kind === 'describe-failed') return this.moveTo('unknown', [`describe failed: ${o.error}`], now);
     if (o.status !== 'RUNNING') {
-      this.queryFailures = 0;
       this.pendingSeenSinceMs = null;
       this.lastBatchesWritten = null;
       const why = o.status === 'NOT_FOUND' ? 'workflow has never been started' : `newest run ${o.runId ?? '?'} is ${o.status}`;
       return this.moveTo(NOT_RUNNING.has(o.status) ? 'not-running' : 'unknown', [why], now);
     }
-    const stalls = [...this.workflowTaskStalls(o.pendingWorkflowTask, now), ...this.statsStalls(o.stats, o.statsError, now)];
+    const stalls = [...this.workflowTaskStalls(o.pendingWorkflowTask, now), ...this.statsStalls(o.stats, now)];
     return this.moveTo(stalls.length ? 'stalled' : 'running', stalls, now);
   }
 
   /** The monitor started a new run after finding the shard not running: its first start, or a restart. */
   started(runId: string, now: number, kind: 'start' | 'restart'): Transition | null {
-    this.queryFailures = 0;
     this.pendingSeenSinceMs = null;
     this.lastBatchesWritten = null;
     return this.moveTo(kind === 'start' ? 'starting' : 'restarting', [`run ${runId} started, not yet confirmed`], now);
@@ -137,16 +124,11 @@ export class ShardStateMachine {
     return stalls;
   }
 
-  private statsStalls(stats: MonitoredBatcherStats | null, statsError: string | null, now: number): string[] {
-    if (!stats) {
-      // Not asked this time (a workflow task waited: see ShardPoller.observe): no verdict either way.
-      if (statsError === null) return [];
-      this.queryFailures++;
-      return this.queryFailures >= this.thresholds.queryFailures ? [`statistics query failed ${this.queryFailures} times in a row: ${statsError ?? 'no answer'}`] : [];
-    }
-    this.queryFailures = 0;
+  private statsStalls(stats: MonitoredBatcherStats | null, now: number): string[] {
+    // None published yet (a run's first moments): no verdict either way.
+    if (!stats) return [];
     // A batch being written has left `pending`; a write that never ends holds work all the same.
-    const waiting = stats.pending + (stats.writesInFlight ?? 0);
+    const waiting = stats.pending + stats.writesInFlight;
     if (waiting === 0) {
       this.pendingSeenSinceMs = null;
     } else if (this.pendingSeenSinceMs === null || stats.batchesWritten !== this.lastBatchesWritten) {
@@ -155,11 +137,11 @@ export class ShardStateMachine {
     this.lastBatchesWritten = stats.batchesWritten;
     if (waiting === 0) return [];
 
-    const intervalMs = stats.flushIntervalMs ?? this.thresholds.fallbackFlushIntervalMs;
+    const intervalMs = stats.flushIntervalMs;
     const boundMs = Math.max(this.thresholds.flushIntervals * intervalMs, this.thresholds.minFlushStallMs);
     // Waiting since the later of the last flush and the arrival of the oldest request: a shard idle
-    // for an hour that received a request a moment ago is not stalled. Batchers that do not report
-    // the oldest request's age are judged from when this monitor first saw the work.
+    // for an hour that received a request a moment ago is not stalled. Without the oldest request's
+    // age (the poller leaves the memo's out), the work is judged from when this monitor first saw it.
     const oldestArrivedAtMs = stats.pending > 0 && stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : this.pendingSeenSinceMs ?? now;
     const waitingSinceMs = Math.max(stats.lastFlushAtMs ?? -Infinity, oldestArrivedAtMs);
     if (now - waitingSinceMs <= boundMs) return [];

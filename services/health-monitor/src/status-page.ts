@@ -159,11 +159,9 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     // A first start by the monitor (the shard had not run under its watch) is not a restart.
     html.push(field("starts", "Started by monitor", num(s.starts), s.lastStartAtMs ? ago(s.lastStartAtMs, now) : ""));
     html.push(field("restarts", "Restarts", num(s.restarts), s.lastRestartAtMs ? ago(s.lastRestartAtMs, now) : ""));
-    // Reported by newer batchers only.
-    if (st && st.oldestPendingAgeMs !== undefined) html.push(field("oldestPendingAge", "Oldest pending", st.oldestPendingAgeMs === null ? "–" : (st.oldestPendingAgeMs / 1000).toFixed(1) + " s"));
-    if (st && st.writesInFlight !== undefined) html.push(field("writesInFlight", "Writes in flight", num(st.writesInFlight)));
-    if (st && st.refused !== undefined) html.push(field("refused", "Refused", num(st.refused)));
-    if (st && st.flushPolicy !== undefined) html.push(field("flushPolicy", "Flush policy", esc(st.flushPolicy), st.flushIntervalMs !== undefined ? "every " + (st.flushIntervalMs / 1000) + " s" : ""));
+    html.push(field("writesInFlight", "Writes in flight", num(st && st.writesInFlight)));
+    html.push(field("refused", "Refused", num(st && st.refused)));
+    html.push(field("flushPolicy", "Flush policy", st ? esc(st.flushPolicy) : "–", st ? "every " + (st.flushIntervalMs / 1000) + " s" : ""));
     html.push('</dl>');
     html.push(chart(s.history, now));
     html.push('<div class="legend"><span><i style="background:var(--rows)"></i>rows per batch (left)</span><span><i style="background:var(--pending)"></i>pending requests (right)</span></div>');

@@ -22,8 +22,6 @@ interface Group<T> {
 /** Groups items by key and hands each group to `send`; each `submit` settles with its group's send. */
 export class SubmitGroups<K, T> {
   private readonly open = new Map<K, Group<T>>();
-  /** Groups sent so far (for tests and metrics). */
-  groupsSent = 0;
 
   constructor(
     private readonly send: (key: K, items: T[]) => Promise<void>,
@@ -52,17 +50,11 @@ export class SubmitGroups<K, T> {
     return done;
   }
 
-  /** Sends every open group now (e.g. on shutdown). */
-  flushAll(): void {
-    for (const key of [...this.open.keys()]) this.flush(key);
-  }
-
   private flush(key: K): void {
     const group = this.open.get(key);
     if (!group) return;
     this.open.delete(key);
     if (group.timer) clearTimeout(group.timer);
-    this.groupsSent++;
     this.send(key, group.items).then(
       () => group.waiters.forEach((w) => w.resolve()),
       (err: unknown) => group.waiters.forEach((w) => w.reject(err)),
