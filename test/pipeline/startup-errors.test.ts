@@ -116,7 +116,8 @@ describe('start-up errors name the cause', () => {
     expect(theFatalLine(run)).toBe(`TEMPORAL_ADDRESS=127.0.0.1:${closed}: cannot connect to Temporal: tcp connect error: Connection refused`);
   });
 
-  it('when MYSQL_PORT points at a closed port, then the worker is never ready, and after its bounded wait exits 1 with one line naming MYSQL_HOST/MYSQL_PORT and the error', async () => {
+  // The waits in these two are safety nets against a hang, so is the test's own timeout: load slows them, it cannot fail them.
+  it('when MYSQL_PORT points at a closed port, then the worker is never ready, and after its bounded wait exits 1 with one line naming MYSQL_HOST/MYSQL_PORT and the error', { timeout: 10 * 60_000 }, async () => {
     const closed = await freePort();
     const healthPort = await freePort();
     const startedAt = Date.now();
@@ -136,7 +137,7 @@ describe('start-up errors name the cause', () => {
     expect(run.stdout).not.toContain('"msg":"worker running"');
   });
 
-  it('when MySQL stops under a running worker, then /readyz turns 503 naming MySQL, and 200 again once MySQL is back', async () => {
+  it('when MySQL stops under a running worker, then /readyz turns 503 naming MySQL, and 200 again once MySQL is back', { timeout: 10 * 60_000 }, async () => {
     // A MariaDB of this test's own, so stopping it harms no other test.
     const db: MariaDb = await startMariaDb();
     cleanups.push(() => db.stop());
@@ -168,7 +169,7 @@ describe('start-up errors name the cause', () => {
     const back = await waitUntil('/readyz 200 again', async () => {
       const r = await readyz(healthPort);
       return r?.status === 200 ? r : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    }, { timeoutMs: 120_000, intervalMs: 200 });
     expect(back.body).toEqual({ state: 'RUNNING', ready: true, reasons: [] });
     expect(run.child.exitCode).toBeNull();
 
