@@ -4,9 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LEDGER_TABLE, purgeLedger, type TargetTable } from '@write-batcher/batcher';
-import { MAX_JSON_DEPTH, describeTable, jsonDepth, writeTargetRows } from '@write-batcher/batcher/testing';
+import { Catalog, MAX_JSON_DEPTH, databaseOf, describeTable, jsonDepth, writeTargetRows } from '@write-batcher/batcher/testing';
 import { globalTemporal } from '../support/global-servers';
 import { waitUntil } from '../support/processes';
 import type { RowSpec, WriteResult } from './fixtures/row-workflows';
@@ -203,7 +204,8 @@ describe('typed target tables', () => {
       { table: 'orders', row: { order_id: 'o-ok', customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' } } },
     ]);
     const messages = results.map((r) => `${r.errorType ?? r.status}: ${r.message ?? ''}`);
-    expect(messages[0]).toMatch(/InvalidWriteRequest: .*table payments is not one of this batcher's tables/);
+    // Named in the library's terms: its option is `tables` (the demo service's env var is the demo's business).
+    expect(messages[0]).toMatch(/InvalidWriteRequest: .*table payments is not one of this batcher's tables \(.*\); add it to the batcher's `tables` option/);
     expect(messages[1]).toMatch(/InvalidWriteRequest: .*table orders has no column colour/);
     expect(messages[2]).toMatch(/InvalidWriteRequest: .*required column customer is missing/);
     expect(messages[3]).toMatch(/InvalidWriteRequest: .*column customer .* 13 characters; the column holds 8/);
@@ -224,13 +226,21 @@ describe('typed target tables', () => {
     const nest = (objects: number): unknown => (objects === 1 ? { leaf: 1 } : { d: nest(objects - 1) });
     expect(jsonDepth(nest(MAX_JSON_DEPTH - 1))).toBe(MAX_JSON_DEPTH);
     const base = { customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' } };
-    const [deep, deeper] = await withQueue(p, write)([
+    // emptyNest(n): n objects, the innermost empty: JSON_DEPTH n, and the deepest the wire sees.
+    const emptyNest = (objects: number): unknown => (objects === 1 ? {} : { d: emptyNest(objects - 1) });
+    expect(jsonDepth(emptyNest(MAX_JSON_DEPTH + 1))).toBe(MAX_JSON_DEPTH + 1);
+    const [deep, deeper, deeperOnTheWire] = await withQueue(p, write)([
       { table: 'orders', row: { order_id: 'deep', ...base, tags: nest(MAX_JSON_DEPTH - 1) as never } },
       { table: 'orders', row: { order_id: 'deeper', ...base, tags: nest(MAX_JSON_DEPTH) as never } },
+      { table: 'orders', row: { order_id: 'deeper-wire', ...base, tags: emptyNest(MAX_JSON_DEPTH + 1) as never } },
     ]);
     expect(deep).toMatchObject({ status: 'committed' });
     expect(deeper).toMatchObject({ errorType: 'InvalidWriteRequest' });
     expect(deeper?.message).toContain(`is ${MAX_JSON_DEPTH + 1} levels deep`);
+    // Whichever check meets it (the wire's depth or the column's), the limit it names is the README's.
+    expect(deeperOnTheWire).toMatchObject({ errorType: 'InvalidWriteRequest' });
+    for (const refused of [deeper, deeperOnTheWire]) expect(refused?.message).toContain(`at most ${MAX_JSON_DEPTH}`);
+    expect(MAX_JSON_DEPTH).toBe(32);
     // Both limits are the database's own: it measures the one as deep as ours, and refuses one level more.
     const [[measured]] = (await p.pool.query(`SELECT JSON_DEPTH(?) AS depth, JSON_VALID(?) AS deeperValid`, [JSON.stringify(nest(MAX_JSON_DEPTH - 1)), JSON.stringify(nest(MAX_JSON_DEPTH))])) as unknown as [[{ depth: number; deeperValid: number }]];
     expect(Number(measured.depth)).toBe(MAX_JSON_DEPTH);
@@ -266,6 +276,47 @@ describe('database refusals', () => {
     expect(results[1]?.message).toContain('ER_CONSTRAINT_FAILED (errno 4025)');
     expect(results[1]?.message).not.toContain('AUTOEXTEND');
     expect(await query(p, 'SELECT id FROM checked ORDER BY id')).toEqual([{ id: 1 }, { id: 3 }]);
+  });
+});
+
+// Tables whose primary key the database numbers itself (AUTO_INCREMENT), beside one it does not.
+const AUTO_EVENTS = `CREATE TABLE auto_events (id INT AUTO_INCREMENT PRIMARY KEY, event_id VARCHAR(32) NOT NULL, body VARCHAR(20) NULL, UNIQUE KEY uq_event (event_id))`;
+const AUTO_PAIRS = `CREATE TABLE auto_pairs (tenant VARCHAR(8) NOT NULL, seq BIGINT NOT NULL AUTO_INCREMENT, code VARCHAR(8) NOT NULL, PRIMARY KEY (tenant, seq), KEY ix_seq (seq), UNIQUE KEY uq_code (tenant, code))`;
+const CODES = `CREATE TABLE codes (code VARCHAR(8) NOT NULL PRIMARY KEY, label VARCHAR(20) NULL)`;
+const DECLARABLE: Record<string, { keys: string[][]; numbered: string[] }> = {
+  auto_events: { keys: [['id'], ['event_id']], numbered: ['id'] },
+  auto_pairs: { keys: [['tenant', 'seq'], ['tenant', 'code']], numbered: ['seq'] },
+  codes: { keys: [['code']], numbered: [] },
+};
+
+describe('table declarations checked at start', () => {
+  it('for any declaration of a table whose key may be AUTO_INCREMENT, then insert-ignore and upsert on a key the database numbers are refused at start naming the column, and every other declaration is accepted', async (ctx) => {
+    pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: false, setupSql: [AUTO_EVENTS, AUTO_PAIRS, CODES] });
+    const p = pipeline;
+    const declarations = fc
+      .constantFrom(...Object.keys(DECLARABLE))
+      .chain((table) =>
+        fc.record({
+          table: fc.constant(table),
+          mode: fc.constantFrom('insert' as const, 'insert-ignore' as const, 'upsert' as const),
+          // undefined: the primary key (the first listed).
+          key: fc.option(fc.constantFrom(...(DECLARABLE[table] as { keys: string[][] }).keys), { nil: undefined }),
+        }),
+      );
+    await fc.assert(
+      fc.asyncProperty(declarations, async (target) => {
+        const { keys, numbered } = DECLARABLE[target.table] as { keys: string[][]; numbered: string[] };
+        const key = target.key ?? keys[0]!;
+        const refused = target.mode !== 'insert' && key.some((c) => numbered.includes(c));
+        const described = describeTable(p.pool, target.key ? target : { table: target.table, mode: target.mode }, databaseOf(p.pool) ?? '');
+        if (!refused) return void (await expect(described).resolves.toMatchObject({ target: { table: target.table, mode: target.mode, key } }));
+        const column = key.find((c) => numbered.includes(c)) as string;
+        await expect(described).rejects.toThrow(new RegExp(`table ${target.table} \\(mode ${target.mode}\\): .*AUTO_INCREMENT column ${column}.*declare \`key\``));
+      }),
+      { numRuns: 40, examples: [[{ table: 'auto_events', mode: 'insert-ignore', key: undefined }], [{ table: 'auto_events', mode: 'insert-ignore', key: ['event_id'] }]] },
+    );
+    // The reported case, through the batcher's start: the whole allow-list is refused, naming the table.
+    await expect(new Catalog(p.pool, [{ table: 'auto_events', mode: 'insert-ignore' }, { table: 'codes', mode: 'upsert' }], databaseOf(p.pool) ?? '').load(true)).rejects.toThrow(/table auto_events \(mode insert-ignore\).*AUTO_INCREMENT column id/);
   });
 });
 

@@ -10,6 +10,7 @@ import type { BulkWriteInput, BulkWriteResult, RowOutcome } from '../workflows/t
 import type { Pool } from 'mysql2/promise';
 import { describeDbError, isDataError, serverKindOf, type ServerKind } from '../db/db-errors';
 import { LEDGER_TABLE, claimForBatch, judgeRepeat, rowDigest } from '../db/ledger';
+import { utcConnection } from '../db/sessions';
 import { writeTargetRows } from '../db/target-writes';
 import type { Catalog } from '../db/targets';
 import type { Replier, Reply } from './replies';
@@ -90,7 +91,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
 
   /** One transaction: the ledger claims, then each table's rows, then commit. */
   async function writeOnce(input: BulkWriteInput, rows: Row[], count: () => void): Promise<RowOutcome[]> {
-    const conn = await pool.getConnection();
+    const conn = await utcConnection(pool);
     try {
       count();
       await conn.beginTransaction();

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Pool, PoolConnection } from 'mysql2/promise';
 import { canonicalRowText, type WireRow } from '@write-batcher/protocol';
+import { inUtcSession } from './sessions';
 
 export const LEDGER_TABLE = 'batcher_ledger';
 
@@ -100,20 +101,22 @@ export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): 
  * against the batch: exactly one of them owns the id, and the answer says which.
  */
 export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; digest: Buffer; shard: number }): Promise<LedgerEntry & { claimedNow: boolean }> {
-  let claimedNow = true;
-  try {
-    await pool.query(
-      `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, ?, ?, ?)`,
-      [input.requestId, input.table, input.digest, input.requesterWorkflowId, input.shard],
-    );
-  } catch (err) {
-    // 1062: the id has an entry already (committed by a batch, or abandoned earlier).
-    if ((err as { errno?: number }).errno !== 1062) throw err;
-    claimedNow = false;
-  }
-  const entry = (await ledgerEntries(pool, [input.requestId])).get(input.requestId);
-  if (!entry) throw new Error(`request ${input.requestId} missing from the ledger right after its claim (was it purged?)`);
-  return { ...entry, claimedNow };
+  return inUtcSession(pool, async (conn) => {
+    let claimedNow = true;
+    try {
+      await conn.query(
+        `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard) VALUES (?, 'abandoned', NULL, ?, ?, ?, ?)`,
+        [input.requestId, input.table, input.digest, input.requesterWorkflowId, input.shard],
+      );
+    } catch (err) {
+      // 1062: the id has an entry already (committed by a batch, or abandoned earlier).
+      if ((err as { errno?: number }).errno !== 1062) throw err;
+      claimedNow = false;
+    }
+    const entry = (await ledgerEntries(conn, [input.requestId])).get(input.requestId);
+    if (!entry) throw new Error(`request ${input.requestId} missing from the ledger right after its claim (was it purged?)`);
+    return { ...entry, claimedNow };
+  });
 }
 
 /**
@@ -123,8 +126,9 @@ export async function claimAbandoned(pool: Pool, input: { requestId: string; req
  */
 export async function purgeLedger(pool: Pool, olderThanSeconds: number, chunk = 1000, maxChunks = 100): Promise<number> {
   let deleted = 0;
+  // recorded_at is compared with NOW() in the session's zone: UTC, as every batcher session.
   for (let i = 0; i < maxChunks; i++) {
-    const [result] = await pool.query(`DELETE FROM ${LEDGER_TABLE} WHERE recorded_at < NOW(3) - INTERVAL ? SECOND ORDER BY recorded_at LIMIT ?`, [olderThanSeconds, chunk]);
+    const [result] = await inUtcSession(pool, (conn) => conn.query(`DELETE FROM ${LEDGER_TABLE} WHERE recorded_at < NOW(3) - INTERVAL ? SECOND ORDER BY recorded_at LIMIT ?`, [olderThanSeconds, chunk]));
     const n = (result as { affectedRows: number }).affectedRows;
     deleted += n;
     if (n < chunk) break;

@@ -2,7 +2,7 @@
 // information_schema, how a row is checked against them before it is queued, and how a value on
 // the wire becomes what its column wants.
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { COLUMN_NAME_PATTERN, TABLE_NAME_PATTERN, tagOf, type WireRow, type WireValue } from '@write-batcher/protocol';
+import { COLUMN_NAME_PATTERN, MAX_PAYLOAD_DEPTH, TABLE_NAME_PATTERN, tagOf, type WireRow, type WireValue } from '@write-batcher/protocol';
 
 /**
  * How rows are written to a table:
@@ -44,6 +44,10 @@ export interface ColumnInfo {
   maxLength: number | null;
   precision: number | null;
   scale: number | null;
+  /** Fractional-second digits a DATETIME, TIMESTAMP or TIME column keeps (information_schema DATETIME_PRECISION). */
+  fsp: number | null;
+  /** AUTO_INCREMENT: the database picks the value when a row leaves it out. */
+  autoIncrement: boolean;
   enumValues?: string[];
 }
 
@@ -54,8 +58,11 @@ export interface TableInfo {
   columns: Map<string, ColumnInfo>;
 }
 
-/** Deepest JSON a JSON column takes, as JSON_DEPTH counts it: MariaDB's limit (MySQL's is 100; the lower one wins). */
-export const MAX_JSON_DEPTH = 32;
+/**
+ * Deepest JSON a JSON column takes, as JSON_DEPTH counts it: 32, MariaDB's limit (MySQL's is 100;
+ * the lower one wins). The wire's depth limit is this plus the row and the value's tag.
+ */
+export const MAX_JSON_DEPTH = MAX_PAYLOAD_DEPTH - 2;
 
 /** An identifier quoted for MySQL; only names that passed the identifier patterns get here. */
 export function quoteIdent(name: string): string {
@@ -92,6 +99,7 @@ interface ColumnRow {
   max_length: number | string | null;
   num_precision: number | string | null;
   num_scale: number | string | null;
+  fsp: number | string | null;
 }
 
 function splitName(table: string, defaultDb: string): [string, string] {
@@ -115,7 +123,8 @@ export async function describeTable(db: Queryable, target: TargetTable, defaultD
   const [schema, name] = splitName(target.table, defaultDb);
   const [cols] = await db.query(
     `SELECT COLUMN_NAME AS name, DATA_TYPE AS data_type, COLUMN_TYPE AS column_type, IS_NULLABLE AS is_nullable, COLUMN_DEFAULT AS column_default,
-            EXTRA AS extra, CHARACTER_MAXIMUM_LENGTH AS max_length, NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale
+            EXTRA AS extra, CHARACTER_MAXIMUM_LENGTH AS max_length, NUMERIC_PRECISION AS num_precision, NUMERIC_SCALE AS num_scale,
+            DATETIME_PRECISION AS fsp
        FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
     [schema, name],
   );
@@ -147,6 +156,8 @@ export async function describeTable(db: Queryable, target: TargetTable, defaultD
       maxLength: num(r.max_length),
       precision: num(r.num_precision),
       scale: num(r.num_scale),
+      fsp: num(r.fsp),
+      autoIncrement: extra.includes('auto_increment'),
       enumValues: parseEnum(String(r.column_type)),
     });
   }
@@ -163,8 +174,17 @@ export async function describeTable(db: Queryable, target: TargetTable, defaultD
     throw new Error(`table ${target.table}: key (${key.join(', ')}) is not the primary key or a unique key of the table`);
   }
   for (const c of [...key, ...Object.keys(target.fill ?? {})]) if (!columns.has(c)) throw new Error(`table ${target.table} has no column ${c}`);
+  // insert-ignore and upsert need every key column in every row (rowProblemFor); a key the database
+  // numbers itself is never in a row, so every row would be refused: say so at start instead.
+  const mode = target.mode ?? 'insert';
+  const numbered = key.filter((c) => columns.get(c)?.autoIncrement && !(c in (target.fill ?? {})));
+  if (mode !== 'insert' && numbered.length > 0) {
+    throw new Error(
+      `table ${target.table} (mode ${mode}): its key (${key.join(', ')}) holds the AUTO_INCREMENT column ${numbered.join(', ')}, which rows never give, so every row would be refused; declare \`key\` as a unique key whose columns the rows give (e.g. key: ['event_id'])`,
+    );
+  }
   return {
-    target: { table: target.table, mode: target.mode ?? 'insert', key, fill: target.fill ?? {} },
+    target: { table: target.table, mode, key, fill: target.fill ?? {} },
     quoted: `${quoteIdent(schema)}.${quoteIdent(name)}`,
     columns,
   };
@@ -255,8 +275,7 @@ function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
     return undefined;
   }
   if (DATE_TYPES.has(t)) {
-    if (tag === 'date') return undefined;
-    if (typeof value === 'string' && DATE_TEXT.test(value)) return undefined;
+    if (tag === 'date' || (typeof value === 'string' && DATE_TEXT.test(value))) return datePrecisionProblem(col, where, value);
     return `${where} takes a Date or a 'YYYY-MM-DD[ HH:MM:SS[.ffffff]]' string; got ${describe(value)}`;
   }
   if (t === 'time') return typeof value === 'string' && /^-?\d{1,3}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(value) ? undefined : `${where} takes a 'HH:MM:SS' string; got ${describe(value)}`;
@@ -267,6 +286,27 @@ function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
     return undefined;
   }
   return `${where}: this column type is not supported by the batcher`;
+}
+
+/**
+ * A date whose time or fractional seconds the column cannot keep: refused, never rounded or cut
+ * (MariaDB rounds or truncates such a value without a word). A DATE keeps no time of day; a
+ * DATETIME(n) or TIMESTAMP(n) keeps n fractional digits (a Date carries milliseconds, 3).
+ */
+function datePrecisionProblem(col: ColumnInfo, where: string, value: WireValue): string | undefined {
+  // Only a tagged Date or a date string gets here (valueProblem checked it).
+  const text = tagOf(value) === 'date' ? utcText((value as { v: string }).v, 'datetime') : typeof value === 'string' ? value : '';
+  const m = /^\d{4}-\d{2}-\d{2}(?:[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?)?Z?$/.exec(text);
+  if (!m) return undefined;
+  const [, hh = '00', mm = '00', ss = '00', fraction = ''] = m;
+  if (col.type === 'date') {
+    if (hh !== '00' || mm !== '00' || ss !== '00' || /[1-9]/.test(fraction)) return `${where} keeps no time of day; got ${text} (refused, never cut: pass midnight UTC or a 'YYYY-MM-DD' string)`;
+    return undefined;
+  }
+  const fsp = col.fsp ?? 0;
+  const digits = fraction.replace(/0+$/, '').length;
+  if (digits > fsp) return `${where} keeps ${fsp} fractional-second digits; got ${text} (refused, never rounded: drop the extra digits, or widen the column to ${col.type.toUpperCase()}(${Math.min(6, Math.max(3, digits))}))`;
+  return undefined;
 }
 
 function describe(value: WireValue): string {
@@ -377,7 +417,7 @@ export class Catalog {
     const info = this.tables.get(table);
     if (!info) {
       if (this.targets.some((t) => t.table === table)) return `table ${table} is declared but could not be read: ${this.errors.get(table) ?? 'not loaded yet'}`;
-      return `table ${table} is not one of this batcher's tables (${this.targets.map((t) => t.table).join(', ')}); add it to BATCHER_TABLES`;
+      return `table ${table} is not one of this batcher's tables (${this.targets.map((t) => t.table).join(', ')}); add it to the batcher's \`tables\` option`;
     }
     return rowProblemFor(info, row);
   }
