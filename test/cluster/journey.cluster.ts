@@ -4,20 +4,29 @@
 // traces, scaling (kubectl scale, then an HPA on CPU from metrics-server), a rolling upgrade to a rebuilt image under load
 // and a rollback, pod deletions and a killed containerd shim mid-run — each phase audited
 // transaction by transaction against the in-cluster MariaDB —, NetworkPolicies, then staging
-// (values-staging.yaml, TLS to MySQL) in a namespace of its own, `skaffold deploy` of skaffold.yaml
-// in a third, and finally the teardown, checked to leave the host as it found it. Run by scripts/test.sh when CLUSTER_SUITE=1 (needs root):
+// (values-staging.yaml, TLS to MySQL) in a namespace of its own, `skaffold dev` of skaffold.yaml in
+// a third (Docker builds, a local registry, a one-line change rebuilt and rolled out), `skaffold run
+// -p staging` by digest from a registry that needs credentials, and finally the teardown, checked
+// to leave the host as it found it. Run by scripts/test.sh when CLUSTER_SUITE=1 (needs root):
 //   node_modules/.bin/vitest run --config test/cluster/vitest.config.ts
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type mysql from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { projectImage, startCluster, type BuiltImage, type Cluster } from '../../harness/src/cluster';
+import { projectImage, startCluster, startRegistry, type BuiltImage, type Cluster, type Registry } from '../../harness/src/cluster';
 import { repoRoot, waitUntil } from '../support/processes';
-import { SKAFFOLD_NAMESPACE, skaffold, skaffoldWorkdir } from './skaffold';
-import { MYSQL_TLS_ALIAS, MYSQL_TLS_HOST, STAGING_NAMESPACE, STAGING_TEMPORAL_NAMESPACE, stagingDatabase, stagingOverrides, stagingTemporalNamespace, tlsProbeScript } from './staging';
+import { SKAFFOLD_NAMESPACE, SKAFFOLD_STAGING_NAMESPACE, skaffold, skaffoldRepoCopy, skaffoldWorkdir, skaffoldStagingValues, startBuildEnvironment, startSkaffoldDev, type BuildEnvironment, type SkaffoldDev } from './skaffold';
+import { MYSQL_TLS_ALIAS, MYSQL_TLS_HOST, STAGING_NAMESPACE, STAGING_TEMPORAL_NAMESPACE, stagingDatabase, stagingOverrides, stagingSecrets, stagingTemporalNamespace, tlsProbeScript, type StagingDb } from './staging';
 import { auditLoad, mysqlConnection, mysqlVolume, NAMESPACE, podIp, type PodInfo, pods, processesNaming, RELEASE, restrictedNamespace, rowsFor, shardNondeterminism, source, sourceFiles, startLoad, summary, temporalClient } from './support';
 
+/**
+ * The Skaffold phases that build (`skaffold dev` with a Docker daemon and local registries, then
+ * `skaffold run -p staging` by digest) replace `skaffold deploy` of the suite's image when
+ * CLUSTER_SKAFFOLD_DEV=1. Off by default until a whole run has passed with them (docs/kubernetes.md).
+ */
+const SKAFFOLD_DEV = process.env.CLUSTER_SKAFFOLD_DEV === '1';
 const say = (line: string) => console.log(`[cluster ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const measured: Record<string, string> = {};
 const measure = (what: string, value: string) => {
@@ -33,6 +42,10 @@ let stopped = false;
 let chartDir: string;
 let k8sDir: string;
 let valuesDev: string;
+let staging: StagingDb | undefined;
+let build: BuildEnvironment | undefined;
+let dev: SkaffoldDev | undefined;
+let repo: string | undefined;
 const imageArgs = (tag: string) => ['--set', 'image.repository=localhost/write-batcher', '--set', `image.tag=${tag}`, '--set', 'image.pullPolicy=Never'];
 
 async function helm(args: string[], timeoutMs = 900_000): Promise<string> {
@@ -61,6 +74,8 @@ beforeAll(async () => {
 }, 3_600_000);
 
 afterAll(async () => {
+  await dev?.process.stop({ graceMs: 10_000 }).catch(() => undefined);
+  await build?.stop().catch((e: Error) => console.error(`[cluster] stopping the build environment: ${e.message}`));
   await temporal?.close().catch(() => undefined);
   await db?.end().catch(() => undefined);
   if (cluster && !stopped) {
@@ -286,12 +301,13 @@ describe.sequential('the user journey on a one-node cluster', () => {
     // (The migration hook's finished Job stays, by design, until its ttlSecondsAfterFinished.)
     await waitUntil('the dev release\'s pods gone', async () => (await pods(cluster, `app.kubernetes.io/instance=${RELEASE}`)).every((p) => p.status.phase === 'Succeeded'), { timeoutMs: 180_000, intervalMs: 2000 });
     const t0 = Date.now();
-    const staging = await stagingDatabase(cluster);
+    const stagingDb = await stagingDatabase(cluster);
+    staging = stagingDb;
     measure('staging MariaDB with require_secure_transport=ON Ready', `${((Date.now() - t0) / 1000).toFixed(1)} s`);
     // The release's user and password: over TLS the server takes them, without TLS it refuses
     // them (MariaDB answers a plaintext login under require_secure_transport with "Access denied").
     const attempt = (tls: boolean) =>
-      staging.connect({ tls, asApp: true }).then(
+      stagingDb.connect({ tls, asApp: true }).then(
         async (c) => {
           const [rows] = await c.query("SHOW SESSION STATUS LIKE 'Ssl_version'");
           await c.end();
@@ -328,7 +344,7 @@ describe.sequential('the user journey on a one-node cluster', () => {
     expect(test).toMatch(/Phase:\s+Succeeded/);
 
     const st = await temporalClient(cluster, STAGING_TEMPORAL_NAMESPACE);
-    const conn = await staging.connect();
+    const conn = await stagingDb.connect();
     try {
       const load = startLoad(st.client, 'staging', 60, 5);
       const v = await auditLoad(st.client, conn, load, 300_000);
@@ -344,7 +360,7 @@ describe.sequential('the user journey on a one-node cluster', () => {
     }
   });
 
-  it('skaffold deploy (Skaffold v2.16.1) of skaffold.yaml with the image built here: the local stack, then the chart; the starter\'s workflows are rows; skaffold delete removes it all', async () => {
+  it.runIf(!SKAFFOLD_DEV)('skaffold deploy (Skaffold v2.16.1) of skaffold.yaml with the image built here: the local stack, then the chart; the starter\'s workflows are rows; skaffold delete removes it all', async () => {
     // Another environment again: staging goes first.
     await cluster.helm(['uninstall', RELEASE, '-n', STAGING_NAMESPACE, '--ignore-not-found', '--wait', '--timeout', '5m'], { timeoutMs: 320_000 });
     await restrictedNamespace(cluster, SKAFFOLD_NAMESPACE);
@@ -381,11 +397,195 @@ describe.sequential('the user journey on a one-node cluster', () => {
     expect(left.every((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'migration')).toBe(true);
   });
 
+  it.runIf(SKAFFOLD_DEV)('skaffold dev (Skaffold v2.16.1) of skaffold.yaml from a copy of the repository: Docker builds the image, pushes it to the local registry, both modules deploy and the health monitor is port-forwarded; a one-line change is rebuilt, pushed and rolled out; rows exactly once; Ctrl-C removes what it deployed', async () => {
+    // Another environment again: staging goes first (its MariaDB stays, for the staging run below).
+    await cluster.helm(['uninstall', RELEASE, '-n', STAGING_NAMESPACE, '--ignore-not-found', '--wait', '--timeout', '5m'], { timeoutMs: 320_000 });
+    await restrictedNamespace(cluster, SKAFFOLD_NAMESPACE);
+    await mysqlVolume(cluster, 'wbc-mysql-data-sk');
+    const tb = Date.now();
+    build = await startBuildEnvironment(cluster, say);
+    const { registry, docker } = build;
+    measure('local registry and Docker daemon', `${((Date.now() - tb) / 1000).toFixed(1)} s (registry ${registry.address} seeded with ${(await registry.catalog()).join(', ')}; dockerd ${(await docker.docker(['version', '--format', '{{.Server.Version}}'])).trim()})`);
+    repo = await skaffoldRepoCopy(cluster, chartDir, k8sDir);
+    const version = (await skaffold(cluster, repo, ['version'])).trim();
+    expect(version).toBe('v2.16.1');
+
+    const t0 = Date.now();
+    // Not kind, minikube or Docker Desktop: Skaffold pushes to --default-repo and the node pulls.
+    dev = startSkaffoldDev(cluster, repo, ['--default-repo', registry.address, '--namespace', SKAFFOLD_NAMESPACE, '--kube-context', 'wbc', '--port-forward=user', '--status-check=true', '--tail=false', '--trigger=polling', '--watch-poll-interval=1000'], docker);
+    const running = dev;
+    const watching = (after: number) => running.until('skaffold dev deployed and watching for changes', async () => ((running.output().match(/Watching for changes/g)?.length ?? 0) > after ? true : undefined), 1_500_000);
+    await watching(0);
+    measure('skaffold dev: first build, push and deploy (local-stack, then write-batcher)', `${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const forward = /Port forwarding service\/write-batcher-health-monitor in namespace sk, remote port 8080 -> (?:http:\/\/)?127\.0\.0\.1:(\d+)/.exec(running.output());
+    expect(forward, 'the health monitor\'s port-forward line').not.toBeNull();
+    const healthz = async () => {
+      const res = await fetch(`http://127.0.0.1:${forward![1]}/healthz`, { signal: AbortSignal.timeout(5000) });
+      return (await res.json()) as { status: string; build?: string };
+    };
+    expect(await healthz()).toEqual({ status: 'alive' });
+    const release = JSON.parse(await cluster.helm(['status', RELEASE, '-n', SKAFFOLD_NAMESPACE, '-o', 'json'])) as { info: { status: string } };
+    expect(release.info.status).toBe('deployed');
+    const releaseImages = async () => new Set((await pods(cluster, `app.kubernetes.io/instance=${RELEASE}`, SKAFFOLD_NAMESPACE)).filter((p) => !p.metadata.deletionTimestamp && p.status.phase === 'Running').map((p) => p.spec.containers[0]!.image));
+    const first = [...(await releaseImages())];
+    measure('skaffold dev: first image', first.join(', '));
+    expect(first).toHaveLength(1);
+    expect(first[0]!.startsWith(`${registry.address}/write-batcher:`)).toBe(true);
+    expect(await registry.catalog()).toContain('write-batcher');
+
+    const conn = await mysqlConnection(cluster, SKAFFOLD_NAMESPACE);
+    const sk = await temporalClient(cluster, 'default', SKAFFOLD_NAMESPACE);
+    try {
+      const rows = await rowsFor(conn, 'txn-');
+      measure('skaffold dev: starter Job', `${rows.size} workflows → ${[...rows.values()].filter((s) => s.length === 1 && s[0] === 'committed').length} committed rows`);
+      expect(rows.size).toBe(50);
+      expect([...rows.values()].every((s) => s.length === 1 && s[0] === 'committed')).toBe(true);
+      const before = startLoad(sk.client, 'skdev-before', 30, 5);
+      const vBefore = await auditLoad(sk.client, conn, before, 300_000);
+      measure('skaffold dev: before the change', summary(vBefore));
+      expect(vBefore).toMatchObject({ completed: 30, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+
+      // The change: one line of the health monitor, in the copy Skaffold watches; its effect is
+      // read back from the running service through Skaffold's port-forward. Load runs across it.
+      const marker = `skaffold-dev-${Date.now()}`;
+      const file = path.join(repo, 'services', 'health-monitor', 'src', 'app.ts');
+      const text = fs.readFileSync(file, 'utf8');
+      const line = "res.json({ status: 'alive' });";
+      expect(text.split(line)).toHaveLength(2);
+      const across = startLoad(sk.client, 'skdev-rollout', 90, 1);
+      const t1 = Date.now();
+      fs.writeFileSync(file, text.replace(line, `res.json({ status: 'alive', build: '${marker}' });`));
+      const served = await running.until('the new code served by the health monitor through the port-forward', async () => {
+        const body = await healthz();
+        return body.build === marker ? body : undefined;
+      }, 1_200_000);
+      const images = await running.until('every running pod of the release on the rebuilt image', async () => {
+        const set = await releaseImages();
+        return set.size === 1 && !set.has(first[0]!) ? set : undefined;
+      }, 300_000);
+      measure('skaffold dev: change → rebuilt, pushed, rolled out and served', `${((Date.now() - t1) / 1000).toFixed(1)} s; /healthz ${JSON.stringify(served)}; image ${[...images].join(', ')}`);
+      expect([...images][0]!.startsWith(`${registry.address}/write-batcher:`)).toBe(true);
+      await watching(1);
+      const vAcross = await auditLoad(sk.client, conn, across, 600_000);
+      measure('skaffold dev: across the rebuild and rollout', summary(vAcross));
+      expect(across.startErrors).toEqual([]);
+      expect(vAcross).toMatchObject({ lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+      expect(vAcross.completed + vAcross.failed).toBe(90);
+      const after = startLoad(sk.client, 'skdev-after', 30, 5);
+      const vAfter = await auditLoad(sk.client, conn, after, 300_000);
+      measure('skaffold dev: after the change', summary(vAfter));
+      expect(vAfter).toMatchObject({ completed: 30, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+    } finally {
+      await conn.end().catch(() => undefined);
+      await sk.close().catch(() => undefined);
+    }
+
+    const t2 = Date.now();
+    const code = await running.interrupt();
+    dev = undefined;
+    // Every pod gone but the migration hook's finished one (kept until its ttlSecondsAfterFinished).
+    const left = await waitUntil('no running pod left in the skaffold namespace', async () => {
+      const all = (await cluster.getJson<{ items: PodInfo[] }>(['pods', '-n', SKAFFOLD_NAMESPACE])).items;
+      return all.every((p) => p.status.phase === 'Succeeded') ? all : undefined;
+    }, { timeoutMs: 180_000, intervalMs: 2000 });
+    const releases = (await cluster.helm(['list', '-n', SKAFFOLD_NAMESPACE, '-a', '-q'])).trim();
+    measure('skaffold dev: SIGINT', `exit ${code} after ${((Date.now() - t2) / 1000).toFixed(1)} s; helm releases left: ${releases || 'none'}; pods left: ${left.map((p) => `${p.metadata.name} (${p.status.phase})`).join(', ') || 'none'}`);
+    expect(releases).toBe('');
+    expect((await cluster.kubectl(['get', 'deployments,statefulsets,services', '-n', SKAFFOLD_NAMESPACE, '-o', 'name'])).trim()).toBe('');
+    expect(left.every((p) => p.metadata.labels?.['app.kubernetes.io/component'] === 'migration')).toBe(true);
+  });
+
+  it.runIf(SKAFFOLD_DEV)('skaffold run -p staging -m write-batcher: the image pushed to a registry that needs credentials and deployed by digest, pulled with the imagePullSecret', async () => {
+    expect(build && repo && staging, 'the skaffold dev phase and the staging phase ran').toBeTruthy();
+    const { docker } = build!;
+    const auth = { user: 'write-batcher', password: crypto.randomBytes(12).toString('hex') };
+    const priv: Registry = await startRegistry({ dir: path.join(cluster.dir, 'build', 'private-registry'), auth, logLevel: 'info' });
+    try {
+      cluster.trustRegistry(priv.address);
+      // The push side: Skaffold pushes through the Docker daemon with the client's credentials.
+      docker.writeAuths(priv.dockerAuths());
+      // The pull side: the Secrets a user creates before the staging deploy (docs/kubernetes.md).
+      await restrictedNamespace(cluster, SKAFFOLD_STAGING_NAMESPACE);
+      await stagingSecrets(cluster, SKAFFOLD_STAGING_NAMESPACE, staging!.caFile);
+      await cluster.kubectl(['create', 'secret', 'docker-registry', 'regcred', '-n', SKAFFOLD_STAGING_NAMESPACE, `--docker-server=${priv.address}`, `--docker-username=${auth.user}`, `--docker-password=${auth.password}`]);
+      skaffoldStagingValues(cluster, repo!, 'regcred');
+      // The staging build has the same digest as skaffold dev's last image, which the node still
+      // holds: without removing it, the kubelet finds the image present and never pulls.
+      const held = (await cluster.ctr(['images', 'ls', '-q'])).split('\n').filter((r) => r.startsWith(`${build!.registry.address}/write-batcher`));
+      if (held.length) await cluster.ctr(['images', 'rm', ...held]);
+      const t0 = Date.now();
+      const out = await skaffold(cluster, repo!, ['run', '-p', 'staging', '-m', 'write-batcher', '--default-repo', priv.address, '--kube-context', 'wbc', '--status-check=true', '--tail=false'], 1_500_000, docker);
+      measure('skaffold run -p staging (build, push with credentials, deploy by digest)', `${((Date.now() - t0) / 1000).toFixed(1)} s; ${out.split('\n').filter((l) => /Deployments stabilized|digest|Pushing|STATUS: deployed/i.test(l)).join(' | ').slice(0, 400)}`);
+      const running = (await pods(cluster, `app.kubernetes.io/instance=${RELEASE}`, SKAFFOLD_STAGING_NAMESPACE)).filter((p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp);
+      const images = [...new Set(running.map((p) => p.spec.containers[0]!.image))];
+      measure('skaffold staging: pod image', images.join(', '));
+      expect(images).toHaveLength(1);
+      const match = new RegExp(`^${priv.address.replace(/\./g, '\\.')}/write-batcher:([^@]+)@(sha256:[0-9a-f]{64})$`).exec(images[0]!);
+      expect(match, 'the pod spec names the image by digest').not.toBeNull();
+      expect(await priv.digestOf('write-batcher', match![1]!)).toBe(match![2]);
+      const secrets = running.map((p) => JSON.stringify((p.spec as { imagePullSecrets?: unknown }).imagePullSecrets ?? []));
+      expect(new Set(secrets)).toEqual(new Set([JSON.stringify([{ name: 'regcred' }])]));
+      // The registry answers nobody without credentials, and it logged containerd's pulls of that
+      // digest under the Secret's user.
+      expect((await fetch(`http://${priv.address}/v2/_catalog`)).status).toBe(401);
+      const log = fs.readFileSync(priv.logFile, 'utf8').split('\n');
+      const pulls = log.filter((l) => new RegExp(`auth\\.user\\.name="?${auth.user}"?\\s`).test(l) && /useragent="?containerd/.test(l) && l.includes(`/manifests/${match![2]}`));
+      measure('skaffold staging: pulls', `${pulls.length} authenticated manifest requests by containerd (user ${auth.user}) for ${match![2]!.slice(0, 19)}…`);
+      expect(pulls.length).toBeGreaterThan(0);
+      // The same image without the Secret: the kubelet's pull is refused.
+      await cluster.kubectl(['apply', '-n', SKAFFOLD_STAGING_NAMESPACE, '-f', '-'], {
+        input: `apiVersion: v1
+kind: Pod
+metadata: {name: no-pull-secret}
+spec:
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+  containers:
+    - name: c
+      image: ${images[0]}
+      imagePullPolicy: Always
+      securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+`,
+      });
+      const refused = await waitUntil('the pod without the pull Secret failing to pull', async () => {
+        const p = await cluster.getJson<{ status: { containerStatuses?: Array<{ state: { waiting?: { reason: string; message?: string } } }> } }>(['pod', 'no-pull-secret', '-n', SKAFFOLD_STAGING_NAMESPACE]);
+        const waiting = p.status.containerStatuses?.[0]?.state.waiting;
+        return waiting && /ErrImagePull|ImagePullBackOff/.test(waiting.reason) ? waiting : undefined;
+      }, { timeoutMs: 120_000, intervalMs: 2000 });
+      measure('skaffold staging: without the pull Secret', `${refused.reason}: ${(refused.message ?? '').slice(0, 200)}`);
+      expect(refused.message ?? '').toMatch(/401|[Uu]nauthorized|authorization failed/);
+
+      const st = await temporalClient(cluster, STAGING_TEMPORAL_NAMESPACE);
+      const conn = await staging!.connect();
+      try {
+        const load = startLoad(st.client, 'skstaging', 30, 5);
+        const v = await auditLoad(st.client, conn, load, 300_000);
+        measure('skaffold staging audit', summary(v));
+        expect(load.startErrors).toEqual([]);
+        expect(v).toMatchObject({ completed: 30, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0 });
+      } finally {
+        await conn.end().catch(() => undefined);
+        await st.close().catch(() => undefined);
+      }
+      await skaffold(cluster, repo!, ['delete', '-p', 'staging', '-m', 'write-batcher', '--kube-context', 'wbc'], 600_000, docker);
+      expect((await cluster.helm(['list', '-n', SKAFFOLD_STAGING_NAMESPACE, '-a', '-q'])).trim()).toBe('');
+    } finally {
+      await priv.stop();
+      await build?.stop();
+      build = undefined;
+    }
+  });
+
   it('the teardown leaves the host as it found it (processes, bridge, netns, cgroups, iptables v4+v6, sysctls)', async () => {
     await temporal?.close().catch(() => undefined);
     temporal = undefined;
     await db?.end().catch(() => undefined);
     db = undefined;
+    // The Skaffold phases' Docker daemon and registries go first (a failed phase leaves them running).
+    await dev?.process.stop({ graceMs: 10_000 });
+    dev = undefined;
+    await build?.stop();
+    build = undefined;
     const dir = cluster.dir;
     const t0 = Date.now();
     stopped = true;

@@ -106,6 +106,12 @@ export interface StagingDb {
   connect(options?: { tls?: boolean; asApp?: boolean }): Promise<mysql.Connection>;
 }
 
+/** The release's MySQL Secrets of values-staging.yaml (docs/kubernetes.md, "Staging"), in `namespace`. */
+export async function stagingSecrets(cluster: Cluster, namespace: string, caFile: string): Promise<void> {
+  await cluster.kubectl(['create', 'secret', 'generic', 'write-batcher-mysql', '-n', namespace, `--from-literal=mysql-password=${APP_PASSWORD}`]);
+  await cluster.kubectl(['create', 'secret', 'generic', 'write-batcher-mysql-tls', '-n', namespace, `--from-file=ca.crt=${caFile}`]);
+}
+
 /**
  * The staging namespace with its Secrets (as docs/kubernetes.md, "Staging", tells a user to create
  * them) and a MariaDB that requires TLS, Ready.
@@ -118,8 +124,7 @@ export async function stagingDatabase(cluster: Cluster): Promise<StagingDb> {
   const file = (name: string) => path.join(dir, name);
   await restrictedNamespace(cluster, STAGING_NAMESPACE);
   const ns = ['-n', STAGING_NAMESPACE];
-  await cluster.kubectl(['create', 'secret', 'generic', 'write-batcher-mysql', ...ns, `--from-literal=mysql-password=${APP_PASSWORD}`]);
-  await cluster.kubectl(['create', 'secret', 'generic', 'write-batcher-mysql-tls', ...ns, `--from-file=ca.crt=${file('ca.crt')}`]);
+  await stagingSecrets(cluster, STAGING_NAMESPACE, file('ca.crt'));
   await cluster.kubectl(['create', 'secret', 'generic', 'mysql-tls-server', ...ns, `--from-file=ca.crt=${file('ca.crt')}`, `--from-file=tls.crt=${file('server.crt')}`, `--from-file=tls.key=${file('server.key')}`, `--from-literal=root-password=${ROOT_PASSWORD}`]);
   await cluster.kubectl(['apply', ...ns, '-f', '-'], { input: mysqlManifest() });
   await cluster.kubectl(['rollout', 'status', ...ns, 'deployment/mysql-tls', '--timeout=300s'], { timeoutMs: 310_000 });
@@ -166,7 +171,7 @@ export async function stagingTemporalNamespace(cluster: Cluster, client: Client)
  * per host: the session's TLS version, or the error.
  */
 export function tlsProbeScript(hosts: readonly string[]): string {
-  return `const { loadConfig, createPool } = require('@batcher/shared/node');
+  return `const { loadConfig, createPool } = require('@batcher/service-kit');
 (async () => {
   for (const host of ${JSON.stringify(hosts)}) {
     const pool = createPool(loadConfig(['mysql'], { ...process.env, MYSQL_HOST: host }).mysql, { connectionLimit: 1 });

@@ -87,9 +87,9 @@ export async function mysqlConnection(cluster: Cluster, namespace = NAMESPACE): 
   return mysql.createConnection({ host, port: 3306, user: 'root', password: 'local-root', database: 'batcher', connectTimeout: 10_000 });
 }
 
-/** A client of the in-cluster Temporal dev server (pod address), in one of its namespaces. */
-export async function temporalClient(cluster: Cluster, namespace = 'default'): Promise<{ client: Client; close(): Promise<void> }> {
-  const host = await podIp(cluster, 'app.kubernetes.io/name=temporal');
+/** A client of the in-cluster Temporal dev server (pod address, in `podNamespace`), in one of its namespaces. */
+export async function temporalClient(cluster: Cluster, namespace = 'default', podNamespace = NAMESPACE): Promise<{ client: Client; close(): Promise<void> }> {
+  const host = await podIp(cluster, 'app.kubernetes.io/name=temporal', podNamespace);
   const connection = await Connection.connect({ address: `${host}:7233`, connectTimeout: 10_000 });
   return { client: new Client({ connection, namespace }), close: () => connection.close() };
 }

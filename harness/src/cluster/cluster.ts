@@ -62,6 +62,8 @@ export interface Cluster {
   helm(args: readonly string[], options?: RunOptions): Promise<string>;
   ctr(args: readonly string[], options?: RunOptions): Promise<string>;
   importImages(images: readonly BuiltImage[]): Promise<void>;
+  /** Lets the node's containerd pull from a plain-HTTP registry at host:port (this one only). */
+  trustRegistry(address: string): void;
   /** Stops everything, puts the host back; resolves with what still differs from before (empty: nothing). */
   stop(): Promise<string[]>;
 }
@@ -124,6 +126,10 @@ state = "${dir}/containerd/state"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "${cniBinDir()}"
     conf_dir = "${dir}/cni/conf"
+  # Registry hosts (hosts.toml per registry, read at each pull): the suite's local registries,
+  # plain HTTP, each named there (Cluster.trustRegistry); every other registry as by default.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "${dir}/containerd/certs.d"
 `;
 }
 
@@ -450,6 +456,7 @@ current-context: wbc
     fs.writeFileSync(path.join(dir, 'cni', 'conf', '10-wbc.conflist'), cniConfig(dir));
     fs.mkdirSync(containerdDir, { recursive: true });
     fs.writeFileSync(path.join(containerdDir, 'config.toml'), containerdConfig(dir));
+    fs.mkdirSync(path.join(containerdDir, 'certs.d'), { recursive: true });
     const containerd = start('containerd', ['--config', path.join(containerdDir, 'config.toml')]);
 
     await waitUntil(`etcd (log ${etcd.logFile})`, async () => {
@@ -565,6 +572,11 @@ current-context: wbc
       helm,
       ctr,
       importImages: (more) => importImages(ctrAddress, more, path.join(logDir, 'images.log')),
+      trustRegistry: (address) => {
+        const hostsDir = path.join(containerdDir, 'certs.d', address);
+        fs.mkdirSync(hostsDir, { recursive: true });
+        fs.writeFileSync(path.join(hostsDir, 'hosts.toml'), `server = "http://${address}"\n\n[host."http://${address}"]\n  capabilities = ["pull", "resolve"]\n`);
+      },
       stop,
     };
     return cluster;

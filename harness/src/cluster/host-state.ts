@@ -25,8 +25,8 @@ export const SYSCTLS = [
   'net.netfilter.nf_conntrack_tcp_timeout_close_wait',
 ];
 
-/** Host paths the kubelet, containerd or the CNI plugins create when missing. */
-export const WELL_KNOWN_PATHS = ['/var/log/pods', '/var/log/containers', '/var/lib/cni', '/run/containerd', '/run/netns', '/var/run/netns', '/var/lib/kubelet', '/var/lib/containerd', '/etc/cni', '/opt/cni', '/usr/libexec/kubernetes'];
+/** Host paths the kubelet, containerd, the CNI plugins or dockerd (its plugin directory) create when missing. */
+export const WELL_KNOWN_PATHS = ['/var/log/pods', '/var/log/containers', '/var/lib/cni', '/run/containerd', '/run/netns', '/var/run/netns', '/var/lib/kubelet', '/var/lib/containerd', '/etc/cni', '/opt/cni', '/usr/libexec/kubernetes', '/run/docker', '/var/lib/docker'];
 
 export interface HostSnapshot {
   sysctls: Record<string, string | null>;

@@ -35,6 +35,7 @@ export const IMAGE_NAMES = {
   mysql: 'docker.io/library/mysql:8.4',
   jaeger: 'docker.io/jaegertracing/jaeger:2.13.0',
   metricsServer: 'localhost/write-batcher-cluster/metrics-server:v0.8.0',
+  dockerfileFrontend: 'docker.io/docker/dockerfile:1',
 } as const;
 
 export interface BuiltImage {
@@ -260,6 +261,20 @@ export async function projectImage(options: ProjectImageOptions): Promise<BuiltI
       '-t', name, '-f', path.join(repoRoot, 'Dockerfile'), dir,
     ], o, 1_500_000);
   });
+}
+
+/**
+ * docker/dockerfile:1, which the Dockerfile's `# syntax=` line makes BuildKit pull: BuildKit's
+ * Dockerfile frontend built from the Go module proxy (scripts/install-tools.sh cluster), FROM
+ * scratch. The labels are the official image's: without network.none, Docker 20.10 runs the
+ * frontend on its default bridge network, which a daemon started with --bridge=none lacks.
+ */
+export async function dockerfileFrontendImage(o: ImageBuildOptions): Promise<BuiltImage> {
+  fs.mkdirSync(buildahRunRoot, { recursive: true });
+  return scratchImage(IMAGE_NAMES.dockerfileFrontend, fs.realpathSync(resolveTool('dockerfile-frontend')), '/bin/dockerfile-frontend', o, [
+    '--label', 'moby.buildkit.frontend.network.none=true',
+    '--label', 'moby.buildkit.frontend.caps=moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts',
+  ]);
 }
 
 /** Every image the cluster and the local stack need (not the project's). */

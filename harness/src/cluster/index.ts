@@ -3,5 +3,7 @@
 export * from './cluster';
 export * from './images';
 export * from './host-state';
+export * from './registry';
+export * from './docker-daemon';
 export { filterContext, parseDockerignore, isExcluded } from './docker-context';
 export { run, CommandError, type RunOptions, type RunResult } from './exec';
