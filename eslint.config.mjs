@@ -12,13 +12,7 @@ import tseslint from 'typescript-eslint';
 const repoRoot = path.dirname(fileURLToPath(import.meta.url));
 
 /** TypeScript sources covered by type-aware linting (harness/ may not exist; a glob that matches nothing is fine). */
-const tsSources = [
-  'packages/*/src/**/*.ts',
-  'services/*/src/**/*.ts',
-  'bench/src/**/*.ts',
-  'harness/src/**/*.ts',
-  'test/**/*.ts',
-];
+const tsSources = ['packages/*/src/**/*.ts', 'services/*/src/**/*.ts', 'bench/src/**/*.ts', 'harness/src/**/*.ts', 'test/**/*.ts'];
 
 /** The published packages: the product whose border the fence below keeps. */
 const productFiles = ['packages/protocol/src/**/*.ts', 'packages/requester/src/**/*.ts', 'packages/batcher/src/**/*.ts'];
@@ -32,7 +26,12 @@ const productWorkflowFiles = [
 ];
 
 /** The rest of the workflow code: the demo's workflows and their shared definitions, bench and test fixtures. */
-const otherWorkflowFiles = ['services/*/src/workflows/**/*.ts', 'services/demo/src/index.ts', 'bench/src/baseline/workflows.ts', 'test/pipeline/fixtures/row-workflows.ts'];
+const otherWorkflowFiles = [
+  'services/*/src/workflows/**/*.ts',
+  'services/demo/src/index.ts',
+  'bench/src/baseline/workflows.ts',
+  'test/pipeline/fixtures/row-workflows.ts',
+];
 
 const workflowFiles = [...productWorkflowFiles, ...otherWorkflowFiles];
 
@@ -55,7 +54,8 @@ const productBorder = {
   patterns: [
     {
       group: ['@batcher/*'],
-      message: 'The published packages (@write-batcher/*) never import the service kit, the demo or the services (@batcher/*): dependencies point services → product → protocol.',
+      message:
+        'The published packages (@write-batcher/*) never import the service kit, the demo or the services (@batcher/*): dependencies point services → product → protocol.',
     },
   ],
 };
@@ -65,7 +65,8 @@ const serviceKitBorder = {
   patterns: [
     {
       group: ['@write-batcher/*', '@batcher/*'],
-      message: 'The service kit imports nothing above it: no @write-batcher/* package, no @batcher/demo, no service. Take what it needs as a parameter or a structural type.',
+      message:
+        'The service kit imports nothing above it: no @write-batcher/* package, no @batcher/demo, no service. Take what it needs as a parameter or a structural type.',
     },
   ],
 };
@@ -74,9 +75,17 @@ const serviceKitBorder = {
 const workflowSandbox = {
   paths: [
     ...nodeBuiltins.map((name) => ({ name, message: `Node built-in '${name}' ${nodeOnly}.`, allowTypeImports: true })),
-    ...['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', '@temporalio/interceptors-opentelemetry', 'mysql2', 'mysql2/promise', 'express', 'pino'].map(
-      (name) => ({ name, message: `'${name}' ${nodeOnly}.`, allowTypeImports: true }),
-    ),
+    ...[
+      '@temporalio/client',
+      '@temporalio/worker',
+      '@temporalio/activity',
+      '@temporalio/testing',
+      '@temporalio/interceptors-opentelemetry',
+      'mysql2',
+      'mysql2/promise',
+      'express',
+      'pino',
+    ].map((name) => ({ name, message: `'${name}' ${nodeOnly}.`, allowTypeImports: true })),
     ...['@write-batcher/batcher', '@write-batcher/batcher/testing'].map((name) => ({
       name,
       message: `'${name}' ${nodeOnly}; workflows import '@write-batcher/requester'.`,
@@ -90,10 +99,18 @@ const workflowSandbox = {
   ],
   patterns: [
     { group: ['node:*'], message: `Node built-ins must not enter a workflow bundle; do the work in an activity.`, allowTypeImports: true },
-    { group: ['@opentelemetry/sdk-*', '@opentelemetry/exporter-*'], message: `The OpenTelemetry SDK ${nodeOnly}; workflows use '@opentelemetry/api' only.`, allowTypeImports: true },
+    {
+      group: ['@opentelemetry/sdk-*', '@opentelemetry/exporter-*'],
+      message: `The OpenTelemetry SDK ${nodeOnly}; workflows use '@opentelemetry/api' only.`,
+      allowTypeImports: true,
+    },
     { group: ['@temporalio/*/lib/worker*'], message: `Worker-side Temporal code ${nodeOnly}.`, allowTypeImports: true },
     // Relative imports of activity modules or of shared Node-only folders: `import type` only.
-    { regex: '^\\.{1,2}/(.*/)?(activities|node|worker)(/.*)?$', message: `Activities and Node-only modules may only be imported with 'import type' in workflow code.`, allowTypeImports: true },
+    {
+      regex: '^\\.{1,2}/(.*/)?(activities|node|worker)(/.*)?$',
+      message: `Activities and Node-only modules may only be imported with 'import type' in workflow code.`,
+      allowTypeImports: true,
+    },
   ],
 };
 
@@ -137,16 +154,28 @@ export default defineConfig(
   },
   // Each file gets the fences that apply to it, in one entry (see `fences`); the most specific last.
   { files: productFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(productBorder) } },
-  { files: serviceKitFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(serviceKitBorder) } },
-  { files: otherWorkflowFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(workflowSandbox) } },
-  { files: productWorkflowFiles, rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(workflowSandbox, productBorder) } },
+  {
+    files: serviceKitFiles,
+    rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(serviceKitBorder) },
+  },
+  {
+    files: otherWorkflowFiles,
+    rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(workflowSandbox) },
+  },
+  {
+    files: productWorkflowFiles,
+    rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': fences(workflowSandbox, productBorder) },
+  },
   {
     files: workflowFiles,
     rules: {
       // Workflow code never reads the environment or loads modules at run time (habit 1).
       'no-restricted-globals': [
         'error',
-        { name: 'process', message: 'Workflow code never reads process (env, clock, argv); pass values in the input or read them in an activity.' },
+        {
+          name: 'process',
+          message: 'Workflow code never reads process (env, clock, argv); pass values in the input or read them in an activity.',
+        },
         { name: 'require', message: 'Workflow code imports statically; the bundler resolves imports.' },
         { name: '__dirname', message: 'Workflow code has no file system.' },
         { name: '__filename', message: 'Workflow code has no file system.' },

@@ -21,6 +21,7 @@ const UNIT = [
   'test/chaos/typed-audit.test.ts',
   'test/health-monitor/restart-policy.test.ts',
   'test/health-monitor/shard-state.test.ts',
+  'test/lint/format.test.ts',
   'test/observability/telemetry.test.ts',
   'test/package/readme.test.ts',
   'test/packaging/chart-readme.test.ts',

@@ -62,7 +62,8 @@ const cell = (s) => String(s).replace(/\|/g, '\\|');
 /** The Markdown table, between its markers. */
 export function parametersTable(text) {
   const lines = ['| Key | Type | Default | Description |', '| --- | --- | --- | --- |'];
-  for (const r of parameters(text)) lines.push(`| \`${r.key}\` | ${r.type} | \`${cell(JSON.stringify(r.default))}\` | ${cell(r.description)} |`);
+  for (const r of parameters(text))
+    lines.push(`| \`${r.key}\` | ${r.type} | \`${cell(JSON.stringify(r.default))}\` | ${cell(r.description)} |`);
   return `${START}\n${lines.join('\n')}\n${END}`;
 }
 

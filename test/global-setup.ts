@@ -25,7 +25,9 @@ async function startServers(): Promise<RunServers> {
     started.push(mysql);
     const temporal = await startTemporalDevServer();
     started.push(temporal);
-    console.log(`[global-setup] MariaDB ${mysql.host}:${mysql.port} (log ${mysql.logFile}), Temporal ${temporal.address}${temporal.uiPort ? ` UI http://127.0.0.1:${temporal.uiPort}` : ''} (log ${temporal.logFile})`);
+    console.log(
+      `[global-setup] MariaDB ${mysql.host}:${mysql.port} (log ${mysql.logFile}), Temporal ${temporal.address}${temporal.uiPort ? ` UI http://127.0.0.1:${temporal.uiPort}` : ''} (log ${temporal.logFile})`,
+    );
     return { mysql, temporal };
   } catch (err) {
     await Promise.allSettled(started.map((s) => s.stop()));
@@ -46,7 +48,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const { mysql, temporal } = await entry.servers;
   entry.users++;
 
-  project.provide('mysql', { host: mysql.host, port: mysql.port, user: mysql.user, password: mysql.password, database: mysql.database, env: mysql.env });
+  project.provide('mysql', {
+    host: mysql.host,
+    port: mysql.port,
+    user: mysql.user,
+    password: mysql.password,
+    database: mysql.database,
+    env: mysql.env,
+  });
   project.provide('temporal', { address: temporal.address, namespace: temporal.namespace, uiPort: temporal.uiPort, env: temporal.env });
   // Test workers are forked after global setup, so they inherit these.
   Object.assign(process.env, mysql.env, temporal.env);

@@ -131,14 +131,25 @@ interface WorkerProc {
  */
 async function workerSideTasks(worker: WorkerProc): Promise<{ count: number; totalMs: number; over1s: number } | undefined> {
   if (!worker.metricsPort) return undefined;
-  const text = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).then((r) => r.text(), () => '');
+  const text = await fetch(`http://127.0.0.1:${worker.metricsPort}/metrics`).then(
+    (r) => r.text(),
+    () => '',
+  );
   const value = (name: string, le?: string) => {
-    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes('workflow_type="batcherWorkflow"') && (le === undefined || l.includes(`le="${le}"`)));
+    const line = text
+      .split('\n')
+      .find(
+        (l) => l.startsWith(`${name}{`) && l.includes('workflow_type="batcherWorkflow"') && (le === undefined || l.includes(`le="${le}"`)),
+      );
     return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
   };
   const count = value('temporal_workflow_task_execution_latency_count');
   if (!Number.isFinite(count)) return undefined;
-  return { count, totalMs: value('temporal_workflow_task_execution_latency_sum'), over1s: count - value('temporal_workflow_task_execution_latency_bucket', '1000') };
+  return {
+    count,
+    totalMs: value('temporal_workflow_task_execution_latency_sum'),
+    over1s: count - value('temporal_workflow_task_execution_latency_bucket', '1000'),
+  };
 }
 
 /** Starts a worker program as a process of its own and waits until it polls (its /readyz, or its first line). */
@@ -146,18 +157,36 @@ async function startWorker(name: string, script: string, env: Record<string, str
   const healthPort = await freePort();
   const metricsPort = script.includes('batcher-worker') ? await freePort() : undefined;
   const log = fs.openSync(path.join(logDir, `${runTag}-${name}.log`), 'a');
-  const child = spawn(process.execPath, [...(name.startsWith('flood') && process.env.BENCH_FLOOD_EXEC_ARGV ? process.env.BENCH_FLOOD_EXEC_ARGV.split(' ') : []), path.join(repoRoot, script)], {
-    env: { ...process.env, WORKER_HEALTH_PORT: String(healthPort), WORKER_METRICS_PORT: String(metricsPort ?? 0), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', log, log],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      ...(name.startsWith('flood') && process.env.BENCH_FLOOD_EXEC_ARGV ? process.env.BENCH_FLOOD_EXEC_ARGV.split(' ') : []),
+      path.join(repoRoot, script),
+    ],
+    {
+      env: {
+        ...process.env,
+        WORKER_HEALTH_PORT: String(healthPort),
+        WORKER_METRICS_PORT: String(metricsPort ?? 0),
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', log, log],
+    },
+  );
   fs.closeSync(log);
   const pid = child.pid as number;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited at start (see ${logDir})`);
-    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then((r) => r.ok, () => false);
-    const baselineUp = script.includes('baseline') && fs.readFileSync(path.join(logDir, `${runTag}-${name}.log`), 'utf8').includes('baseline worker running');
+    const ready = await fetch(`http://127.0.0.1:${healthPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    const baselineUp =
+      script.includes('baseline') &&
+      fs.readFileSync(path.join(logDir, `${runTag}-${name}.log`), 'utf8').includes('baseline worker running');
     if (ready || baselineUp) break;
     if (Date.now() > deadline) throw new Error(`${name} not ready in 120 s`);
     await new Promise((r) => setTimeout(r, 250));
@@ -221,7 +250,8 @@ const p = (xs: number[]) => ({ p50: percentile(xs, 50), p95: percentile(xs, 95),
 async function closedOnQueue(client: Client, taskQueue: string): Promise<Array<{ workflowId: string; historyLength: number; ms: number }>> {
   const out: Array<{ workflowId: string; historyLength: number; ms: number }> = [];
   for await (const w of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
-    if (w.closeTime) out.push({ workflowId: w.workflowId, historyLength: w.historyLength, ms: w.closeTime.getTime() - w.startTime.getTime() });
+    if (w.closeTime)
+      out.push({ workflowId: w.workflowId, historyLength: w.historyLength, ms: w.closeTime.getTime() - w.startTime.getTime() });
   }
   return out;
 }
@@ -252,11 +282,14 @@ async function shardEvents(client: Client, workflowId: string): Promise<{ runs: 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 /** When an event was recorded, in ms (server time). */
-const eventMs = (e: HistoryEvent | undefined): number => Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
+const eventMs = (e: HistoryEvent | undefined): number =>
+  Number(e?.eventTime?.seconds ?? 0) * 1000 + Math.floor((e?.eventTime?.nanos ?? 0) / 1e6);
 
 /** An event's type, as the name of the attributes it carries (`workflowTaskFailed`). */
 const eventKind = (e: HistoryEvent | undefined): string =>
-  Object.keys(e ?? {}).find((key) => key.endsWith('EventAttributes') && (e as Record<string, unknown>)[key])?.replace('EventAttributes', '') ?? '?';
+  Object.keys(e ?? {})
+    .find((key) => key.endsWith('EventAttributes') && (e as Record<string, unknown>)[key])
+    ?.replace('EventAttributes', '') ?? '?';
 
 /** The longest workflow task (started → completed, server time) of one run, and the signals it took in. */
 async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<number> {
@@ -278,12 +311,16 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
       started = at;
       signalsBefore = signals;
       signals = 0;
-    } else if ((e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) && started !== undefined) {
+    } else if (
+      (e.workflowTaskCompletedEventAttributes || e.workflowTaskFailedEventAttributes || e.workflowTaskTimedOutEventAttributes) &&
+      started !== undefined
+    ) {
       if (at - started > longest) {
         longest = at - started;
         // What the task answered with: the commands recorded right after it.
         const after: string[] = [];
-        for (let j = k + 1; j < list.length && after.length < 6 && !list[j]?.workflowTaskScheduledEventAttributes; j++) after.push(eventKind(list[j]));
+        for (let j = k + 1; j < list.length && after.length < 6 && !list[j]?.workflowTaskScheduledEventAttributes; j++)
+          after.push(eventKind(list[j]));
         detail = `event ${k}, took in ${signalsBefore} signal(s), waited ${scheduled === undefined ? '?' : started - scheduled} ms for a worker, then ${after.join(', ') || 'nothing'}`;
       }
       started = undefined;
@@ -335,8 +372,15 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   const workers =
     spec.kind === 'baseline'
       ? [await startWorker(`${spec.name}-baseline`, 'bench/dist/baseline/main.js', common)]
-      : [await startWorker(`${spec.name}-batcher-worker`, 'services/batcher-worker/dist/main.js', common), await startWorker(`${spec.name}-main-worker`, 'services/main-worker/dist/main.js', common)];
-  const pids: Record<string, number> = { temporal: temporalPid ?? -1, mysqld: mysqldPid ?? -1, ...Object.fromEntries(workers.map((w) => [w.name.replace(`${spec.name}-`, ''), w.pid])) };
+      : [
+          await startWorker(`${spec.name}-batcher-worker`, 'services/batcher-worker/dist/main.js', common),
+          await startWorker(`${spec.name}-main-worker`, 'services/main-worker/dist/main.js', common),
+        ];
+  const pids: Record<string, number> = {
+    temporal: temporalPid ?? -1,
+    mysqld: mysqldPid ?? -1,
+    ...Object.fromEntries(workers.map((w) => [w.name.replace(`${spec.name}-`, ''), w.pid])),
+  };
   const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   const db0 = await mysqlStatus(pool);
   const ids = Array.from({ length: spec.n }, (_, i) => `${tag}-${i}`);
@@ -345,12 +389,24 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     // A steady rate: one start every interval, not waiting for the previous one.
     const starts: Array<Promise<void>> = [];
     for (let i = 0; i < ids.length; i++) {
-      starts.push(startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: [ids[i] as string], input: (id, j) => ({ payload: { order: id, n: j }, batcherTaskQueue: queues.BATCHER_TASK_QUEUE, ...spec.extraInput?.(id, i) }) }));
+      starts.push(
+        startTransactions(client, {
+          taskQueue: queues.MAIN_TASK_QUEUE,
+          workflowType: spec.workflowType,
+          workflowIds: [ids[i] as string],
+          input: (id, j) => ({ payload: { order: id, n: j }, batcherTaskQueue: queues.BATCHER_TASK_QUEUE, ...spec.extraInput?.(id, i) }),
+        }),
+      );
       await new Promise((r) => setTimeout(r, Math.max(0, startedAt + (i + 1) * spec.rateIntervalMs! - Date.now())));
     }
     await Promise.all(starts);
   } else {
-    await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: spec.workflowType, workflowIds: ids, input: (id, j) => ({ payload: { order: id, n: j }, batcherTaskQueue: queues.BATCHER_TASK_QUEUE, ...spec.extraInput?.(id, j) }) });
+    await startTransactions(client, {
+      taskQueue: queues.MAIN_TASK_QUEUE,
+      workflowType: spec.workflowType,
+      workflowIds: ids,
+      input: (id, j) => ({ payload: { order: id, n: j }, batcherTaskQueue: queues.BATCHER_TASK_QUEUE, ...spec.extraInput?.(id, j) }),
+    });
   }
   const outcomes: TransactionOutcome[] = await awaitTransactions(client, ids, startedAt);
   const seconds = (Date.now() - startedAt) / 1000;
@@ -388,8 +444,8 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     batcherLongestTaskMs: batcher.longestTaskMs,
     batcherWorkerSideTasks: workerSide,
     rowsWritten: rows,
-    statementsPerRow: rows ? Math.round(((db1.Questions ?? 0) - (db0.Questions ?? 0) - 1) / rows * 1000) / 1000 : 0,
-    commitsPerRow: rows ? Math.round(((db1.Handler_commit ?? 0) - (db0.Handler_commit ?? 0)) / rows * 1000) / 1000 : 0,
+    statementsPerRow: rows ? Math.round((((db1.Questions ?? 0) - (db0.Questions ?? 0) - 1) / rows) * 1000) / 1000 : 0,
+    commitsPerRow: rows ? Math.round((((db1.Handler_commit ?? 0) - (db0.Handler_commit ?? 0)) / rows) * 1000) / 1000 : 0,
     cpuSecondsPer1000: Object.fromEntries(Object.keys(pids).map((k) => [k, per1000((cpu1[k] ?? 0) - (cpu0[k] ?? 0), spec.n)])),
     mysqldCpuSecondsPer1000Rows: per1000((cpu1.mysqld ?? 0) - (cpu0.mysqld ?? 0), rows),
     peakRssMb: rss,
@@ -403,13 +459,30 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   return figures;
 }
 
-const mysqlEnv = { MYSQL_HOST: mysqlCfg.host, MYSQL_PORT: String(mysqlCfg.port), MYSQL_USER: mysqlCfg.user, MYSQL_PASSWORD: mysqlCfg.password, MYSQL_DATABASE: mysqlCfg.database };
+const mysqlEnv = {
+  MYSQL_HOST: mysqlCfg.host,
+  MYSQL_PORT: String(mysqlCfg.port),
+  MYSQL_USER: mysqlCfg.user,
+  MYSQL_PASSWORD: mysqlCfg.password,
+  MYSQL_DATABASE: mysqlCfg.database,
+};
 
 // ---------- one shard: burst and flood ----------
 
 /** A burst of transactions (no business step) into one shard: how long after the last request arrived was the last one written. */
 async function burst(client: Client, pool: Pool, n: number): Promise<Record<string, unknown>> {
-  const spec: RunSpec = { name: 'burst', workflowType: 'transactionWorkflow', kind: 'batcher', n, stepMs: 0, env: { BATCH_FLUSH_POLICY: 'eager', BATCHER_MAX_PENDING_REQUESTS: String(Math.max(2000, n)), BATCHER_MAX_REQUESTS_PER_TASK: String(Math.max(1000, n)) } };
+  const spec: RunSpec = {
+    name: 'burst',
+    workflowType: 'transactionWorkflow',
+    kind: 'batcher',
+    n,
+    stepMs: 0,
+    env: {
+      BATCH_FLUSH_POLICY: 'eager',
+      BATCHER_MAX_PENDING_REQUESTS: String(Math.max(2000, n)),
+      BATCHER_MAX_REQUESTS_PER_TASK: String(Math.max(1000, n)),
+    },
+  };
   const tag = `${spec.name}-${runTag}`;
   const shardId = batcherWorkflowId(`batcher-${tag}`, 0);
   let lastArrivalMs = 0;
@@ -419,7 +492,10 @@ async function burst(client: Client, pool: Pool, n: number): Promise<Record<stri
   let sampling = true;
   const sampler = (async () => {
     while (sampling) {
-      const s = await client.workflow.getHandle(shardId).query(batcherStatsQuery).catch(() => undefined);
+      const s = await client.workflow
+        .getHandle(shardId)
+        .query(batcherStatsQuery)
+        .catch(() => undefined);
       if (s) {
         lastFlushMs = Math.max(lastFlushMs, s.lastFlushAtMs ?? 0);
         maxBatch = Math.max(maxBatch, ...s.recentBatches.map((b) => b.rows));
@@ -431,8 +507,16 @@ async function burst(client: Client, pool: Pool, n: number): Promise<Record<stri
   const figures = await runPipeline(client, pool, spec);
   sampling = false;
   await sampler;
-  const result = { transactions: n, writtenWithinMsOfLastArrival: lastFlushMs - lastArrivalMs, largestBatch: maxBatch, throughputPerS: figures.throughputPerS, confirmationMs: figures.confirmationMs };
-  say(`burst: ${n} transactions into one shard (eager): last write ended ${result.writtenWithinMsOfLastArrival} ms after the last request arrived (workflow time), largest batch ${maxBatch}`);
+  const result = {
+    transactions: n,
+    writtenWithinMsOfLastArrival: lastFlushMs - lastArrivalMs,
+    largestBatch: maxBatch,
+    throughputPerS: figures.throughputPerS,
+    confirmationMs: figures.confirmationMs,
+  };
+  say(
+    `burst: ${n} transactions into one shard (eager): last write ended ${result.writtenWithinMsOfLastArrival} ms after the last request arrived (workflow time), largest batch ${maxBatch}`,
+  );
   return result;
 }
 
@@ -444,7 +528,12 @@ async function burst(client: Client, pool: Pool, n: number): Promise<Record<stri
 async function flood(client: Client, pool: Pool, count: number, ratePerS: number, seconds: number): Promise<Record<string, unknown>> {
   const tag = `flood-${runTag}`;
   const cfg = { taskQueue: `batcher-${tag}`, workflowIdPrefix: `batcher-${tag}`, shards: 1 };
-  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BATCHER_TASK_QUEUE: cfg.taskQueue, BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix });
+  const worker = await startWorker('flood-batcher-worker', 'services/batcher-worker/dist/main.js', {
+    TEMPORAL_ADDRESS: temporalAddress,
+    ...mysqlEnv,
+    BATCHER_TASK_QUEUE: cfg.taskQueue,
+    BATCHER_WORKFLOW_ID_PREFIX: cfg.workflowIdPrefix,
+  });
   const request = (i: number): WriteRequest => ({
     requestId: `write:${tag}-${i}`,
     requesterWorkflowId: `${tag}-${i}`,
@@ -452,13 +541,20 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
     row: { payload: { '@wb': 'json', v: { i } } },
     submittedAtMs: Date.now(),
     // A well-formed address of a requester that does not exist: the shard accepts it, its answer is undeliverable.
-    reply: { workflowId: `${tag}-${i}`, runId: '00000000-0000-4000-8000-000000000000', activityId: awaitActivityIdFor(`write:${tag}-${i}`) },
+    reply: {
+      workflowId: `${tag}-${i}`,
+      runId: '00000000-0000-4000-8000-000000000000',
+      activityId: awaitActivityIdFor(`write:${tag}-${i}`),
+    },
   });
   const results: Record<string, unknown> = {};
   let next = 0;
   /** Offers `n` signals of `group` requests each (at `perS` signals/s, or as fast as this process sends). */
   const offer = async (label: string, n: number, perS: number | undefined, group = 1): Promise<void> => {
-    const before = await client.workflow.getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0)).query(batcherStatsQuery).catch(() => undefined);
+    const before = await client.workflow
+      .getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0))
+      .query(batcherStatsQuery)
+      .catch(() => undefined);
     const first = next;
     const t0 = Date.now();
     const inFlight = new Set<Promise<unknown>>();
@@ -484,34 +580,58 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
     const deadline = Date.now() + 240_000;
     let s: BatcherStats | undefined;
     for (;;) {
-      s = await client.workflow.getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0)).query(batcherStatsQuery).catch(() => undefined);
+      s = await client.workflow
+        .getHandle(batcherWorkflowId(cfg.workflowIdPrefix, 0))
+        .query(batcherStatsQuery)
+        .catch(() => undefined);
       if ((s && s.pending === 0 && s.writesInFlight === 0) || Date.now() > deadline) break;
       await new Promise((r) => setTimeout(r, 500));
     }
-    const [entries] = await pool.query(`SELECT request_id FROM ${LEDGER_TABLE} WHERE target_table = ? AND request_id LIKE ?`, [DEMO_TABLE, `write:${tag}-%`]);
+    const [entries] = await pool.query(`SELECT request_id FROM ${LEDGER_TABLE} WHERE target_table = ? AND request_id LIKE ?`, [
+      DEMO_TABLE,
+      `write:${tag}-%`,
+    ]);
     const written = (entries as Array<{ request_id: Buffer }>).filter((r) => {
       const m = new RegExp(`^write:${tag}-(\\d+)$`).exec(String(r.request_id));
       return m && Number(m[1]) >= first && Number(m[1]) < next;
     }).length;
     const refused = (s?.refused ?? 0) - (before?.refused ?? 0);
     const offered = n * group;
-    results[label] = { signals: n, requestsPerSignal: group, offered, offeredPerS: Math.round((offered / offeredSeconds) * 10) / 10, sendErrors, sendErrorKinds: Object.fromEntries(sendErrorKinds), accepted: written, refused, neitherWrittenNorRefused: offered - sendErrors - written - refused };
-    say(`flood ${label}: offered ${offered} requests in ${n} signals at ${(n / offeredSeconds).toFixed(1)} signals/s; written ${written}, refused ${refused} (BatcherOverloaded), send errors ${sendErrors}, neither ${offered - sendErrors - written - refused}`);
+    results[label] = {
+      signals: n,
+      requestsPerSignal: group,
+      offered,
+      offeredPerS: Math.round((offered / offeredSeconds) * 10) / 10,
+      sendErrors,
+      sendErrorKinds: Object.fromEntries(sendErrorKinds),
+      accepted: written,
+      refused,
+      neitherWrittenNorRefused: offered - sendErrors - written - refused,
+    };
+    say(
+      `flood ${label}: offered ${offered} requests in ${n} signals at ${(n / offeredSeconds).toFixed(1)} signals/s; written ${written}, refused ${refused} (BatcherOverloaded), send errors ${sendErrors}, neither ${offered - sendErrors - written - refused}`,
+    );
     for (const [kind, times] of sendErrorKinds) say(`  ${times} signal(s) refused by the server: ${kind}`);
   };
   if (count > 0) await offer(FLOOD_GROUP > 1 ? `max-rate-${FLOOD_GROUP}-per-signal` : 'max-rate', count, undefined, FLOOD_GROUP);
   if (seconds > 0 && ratePerS > 0) await offer(`${ratePerS}-per-s-for-${seconds}-s`, ratePerS * seconds, ratePerS);
   const shardId = batcherWorkflowId(cfg.workflowIdPrefix, 0);
-  await client.workflow.getHandle(shardId).terminate('bench flood finished').catch(() => undefined);
+  await client.workflow
+    .getHandle(shardId)
+    .terminate('bench flood finished')
+    .catch(() => undefined);
   const own = await workerSideTasks(worker);
   results.workerSideTasks = own;
-  if (own) say(`flood: the worker ran ${own.count} batcher workflow tasks, ${own.totalMs} ms in all, ${own.over1s} over 1 s (its own SDK metric)`);
+  if (own)
+    say(`flood: the worker ran ${own.count} batcher workflow tasks, ${own.totalMs} ms in all, ${own.over1s} over 1 s (its own SDK metric)`);
   const events = await shardEvents(client, shardId);
   results.longestBatcherTaskMs = events.longestTaskMs;
   results.batcherRuns = events.runs;
   const batcherWorkerPeakRssMb = peakRssMb(worker.pid);
   results.batcherWorkerPeakRssMb = batcherWorkerPeakRssMb;
-  say(`flood: longest batcher workflow task ${events.longestTaskMs} ms over ${events.runs} runs; batcher-worker peak RSS ${batcherWorkerPeakRssMb} MB`);
+  say(
+    `flood: longest batcher workflow task ${events.longestTaskMs} ms over ${events.runs} runs; batcher-worker peak RSS ${batcherWorkerPeakRssMb} MB`,
+  );
 
   // Grouped, as a main worker sends them (SUBMIT_LINGER_MS 250: a group every 250 ms), at
   // GROUPED_RATE requests/s on a fresh shard served by the same worker: its history events per request.
@@ -521,22 +641,32 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
   const groups = GROUPED_SECONDS * 4;
   const g0 = Date.now();
   for (let g = 0; g < groups; g++) {
-    await signalWithStartBatcher(client, groupedCfg, 0, Array.from({ length: perGroup }, () => request(next++)));
+    await signalWithStartBatcher(
+      client,
+      groupedCfg,
+      0,
+      Array.from({ length: perGroup }, () => request(next++)),
+    );
     await new Promise((r) => setTimeout(r, Math.max(0, g0 + (g + 1) * 250 - Date.now())));
   }
   await waitUntilDrained(client, groupedId);
   const gStats = await client.workflow.getHandle(groupedId).query(batcherStatsQuery);
-  await client.workflow.getHandle(groupedId).terminate('bench grouped finished').catch(() => undefined);
+  await client.workflow
+    .getHandle(groupedId)
+    .terminate('bench grouped finished')
+    .catch(() => undefined);
   const gEvents = await shardEvents(client, groupedId);
   results.grouped = {
     requestsPerS: Math.round(((groups * perGroup) / ((Date.now() - g0) / 1000)) * 10) / 10,
-    signalsPerS: Math.round((groups / (GROUPED_SECONDS)) * 10) / 10,
+    signalsPerS: Math.round((groups / GROUPED_SECONDS) * 10) / 10,
     requests: groups * perGroup,
     rowsWritten: gStats.rowsWritten,
     batcherEventsPerRequest: Math.round((gEvents.events / (groups * perGroup)) * 1000) / 1000,
     longestBatcherTaskMs: gEvents.longestTaskMs,
   };
-  say(`grouped: ${groups * perGroup} requests at ${GROUPED_RATE}/s in ${groups} signals (${perGroup} each, 4 signals/s), default policy: ${gStats.rowsWritten} written, batcher events per request ${(results.grouped as { batcherEventsPerRequest: number }).batcherEventsPerRequest}, longest task ${gEvents.longestTaskMs} ms`);
+  say(
+    `grouped: ${groups * perGroup} requests at ${GROUPED_RATE}/s in ${groups} signals (${perGroup} each, 4 signals/s), default policy: ${gStats.rowsWritten} written, batcher events per request ${(results.grouped as { batcherEventsPerRequest: number }).batcherEventsPerRequest}, longest task ${gEvents.longestTaskMs} ms`,
+  );
   await worker.stop();
   return results;
 }
@@ -550,40 +680,71 @@ async function flood(client: Client, pool: Pool, count: number, ratePerS: number
  */
 async function requestersFlood(client: Client, count: number): Promise<Record<string, unknown>> {
   const tag = `rflood-${runTag}`;
-  const queues = { MAIN_TASK_QUEUE: `requesters-${tag}`, BATCHER_TASK_QUEUE: `batcher-${tag}`, BATCHER_WORKFLOW_ID_PREFIX: `batcher-${tag}` };
-  const env = { TEMPORAL_ADDRESS: temporalAddress, ...mysqlEnv, BUSINESS_STEP_MS: '0', ...queues, BATCHER_MAX_PENDING_REQUESTS: String(Math.max(2000, count)) };
+  const queues = {
+    MAIN_TASK_QUEUE: `requesters-${tag}`,
+    BATCHER_TASK_QUEUE: `batcher-${tag}`,
+    BATCHER_WORKFLOW_ID_PREFIX: `batcher-${tag}`,
+  };
+  const env = {
+    TEMPORAL_ADDRESS: temporalAddress,
+    ...mysqlEnv,
+    BUSINESS_STEP_MS: '0',
+    ...queues,
+    BATCHER_MAX_PENDING_REQUESTS: String(Math.max(2000, count)),
+  };
   const batcher = await startWorker('rflood-batcher-worker', 'services/batcher-worker/dist/main.js', env);
   const requesters = await startWorker('rflood-requester-worker', 'bench/dist/baseline/main.js', env);
   const ids = Array.from({ length: count }, (_, i) => `${tag}-${i}`);
   const t0 = Date.now();
-  await startTransactions(client, { taskQueue: queues.MAIN_TASK_QUEUE, workflowType: 'floodWriteWorkflow', workflowIds: ids, concurrency: 200, input: (_id, n) => ({ batcherTaskQueue: queues.BATCHER_TASK_QUEUE, n }) as never });
+  await startTransactions(client, {
+    taskQueue: queues.MAIN_TASK_QUEUE,
+    workflowType: 'floodWriteWorkflow',
+    workflowIds: ids,
+    concurrency: 200,
+    input: (_id, n) => ({ batcherTaskQueue: queues.BATCHER_TASK_QUEUE, n }) as never,
+  });
   const startedS = (Date.now() - t0) / 1000;
   // 1,000 statistics queries at once while the requests flow: what they cost, and whether writes wait.
   const shardForQueries = client.workflow.getHandle(batcherWorkflowId(queues.BATCHER_WORKFLOW_ID_PREFIX, 0));
   const q0 = Date.now();
-  const queryMs = await Promise.all(Array.from({ length: 1000 }, async () => {
-    const s0 = Date.now();
-    await shardForQueries.query(batcherStatsQuery).catch(() => undefined);
-    return Date.now() - s0;
-  }));
+  const queryMs = await Promise.all(
+    Array.from({ length: 1000 }, async () => {
+      const s0 = Date.now();
+      await shardForQueries.query(batcherStatsQuery).catch(() => undefined);
+      return Date.now() - s0;
+    }),
+  );
   const queriesWallMs = Date.now() - q0;
   queryMs.sort((a, b) => a - b);
   // The same 1,000 readers through the memo (describe(): answered by the server, not the shard's worker).
   const m0 = Date.now();
-  const memoMs = await Promise.all(Array.from({ length: 1000 }, async () => {
-    const s0 = Date.now();
-    await readBatcherStatsMemo(client, { workflowIdPrefix: queues.BATCHER_WORKFLOW_ID_PREFIX }, 0).catch(() => undefined);
-    return Date.now() - s0;
-  }));
+  const memoMs = await Promise.all(
+    Array.from({ length: 1000 }, async () => {
+      const s0 = Date.now();
+      await readBatcherStatsMemo(client, { workflowIdPrefix: queues.BATCHER_WORKFLOW_ID_PREFIX }, 0).catch(() => undefined);
+      return Date.now() - s0;
+    }),
+  );
   const memoWallMs = Date.now() - m0;
   memoMs.sort((a, b) => a - b);
-  const outcomes = await mapLimit(ids, 200, (id) => client.workflow.getHandle(id).result().then((r) => String(r), (err: unknown) => `workflow failed: ${(err as Error).message}`));
+  const outcomes = await mapLimit(ids, 200, (id) =>
+    client.workflow
+      .getHandle(id)
+      .result()
+      .then(
+        (r) => String(r),
+        (err: unknown) => `workflow failed: ${(err as Error).message}`,
+      ),
+  );
   const seconds = (Date.now() - t0) / 1000;
   const byOutcome: Record<string, number> = {};
   for (const o of outcomes) byOutcome[o] = (byOutcome[o] ?? 0) + 1;
   const shardId = batcherWorkflowId(queues.BATCHER_WORKFLOW_ID_PREFIX, 0);
   const stats = await client.workflow.getHandle(shardId).query(batcherStatsQuery);
-  await client.workflow.getHandle(shardId).terminate('bench requesters flood finished').catch(() => undefined);
+  await client.workflow
+    .getHandle(shardId)
+    .terminate('bench requesters flood finished')
+    .catch(() => undefined);
   const own = await workerSideTasks(batcher);
   const events = await shardEvents(client, shardId);
   const result = {
@@ -618,7 +779,10 @@ async function requestersFlood(client: Client, count: number): Promise<Record<st
 async function waitUntilDrained(client: Client, workflowId: string): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const s = await client.workflow.getHandle(workflowId).query(batcherStatsQuery).catch(() => undefined);
+    const s = await client.workflow
+      .getHandle(workflowId)
+      .query(batcherStatsQuery)
+      .catch(() => undefined);
     if ((s && s.pending === 0 && s.writesInFlight === 0) || Date.now() > deadline) return;
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -642,15 +806,46 @@ async function main(): Promise<void> {
   await migrateDatabase(mysqlCfg);
   const pool = createPool(mysqlCfg, { connectionLimit: 2 });
   // A flooded shard's history pages run past gRPC's default 4 MB message limit.
-  const connection = await Connection.connect({ address: temporalAddress, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });
+  const connection = await Connection.connect({
+    address: temporalAddress,
+    channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 },
+  });
   const client = new Client({ connection });
-  say(`servers: Temporal ${temporalAddress} (pid ${temporalPid}), MariaDB ${mysqlCfg.host}:${mysqlCfg.port} (pid ${mysqldPid}); ${N} transactions, business steps ${STEP_MS} ms`);
-  const results: Record<string, unknown> = { startedAt: new Date().toISOString(), transactions: N, stepMs: STEP_MS, machine: { cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() } };
+  say(
+    `servers: Temporal ${temporalAddress} (pid ${temporalPid}), MariaDB ${mysqlCfg.host}:${mysqlCfg.port} (pid ${mysqldPid}); ${N} transactions, business steps ${STEP_MS} ms`,
+  );
+  const results: Record<string, unknown> = {
+    startedAt: new Date().toISOString(),
+    transactions: N,
+    stepMs: STEP_MS,
+    machine: { cpus: (await import('node:os')).cpus().length, loadavg: (await import('node:os')).loadavg() },
+  };
   const pipelines: Record<string, PipelineFigures> = {};
   try {
-    if (PHASES.has('ceiling')) pipelines.ceiling = await runPipeline(client, pool, { name: 'ceiling', workflowType: 'noWriteWorkflow', kind: 'baseline', n: N, stepMs: STEP_MS });
-    if (PHASES.has('naive')) pipelines.naive = await runPipeline(client, pool, { name: 'naive', workflowType: 'directWriteWorkflow', kind: 'baseline', n: N, stepMs: STEP_MS });
-    if (PHASES.has('batched')) pipelines.batched = await runPipeline(client, pool, { name: 'batched', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS });
+    if (PHASES.has('ceiling'))
+      pipelines.ceiling = await runPipeline(client, pool, {
+        name: 'ceiling',
+        workflowType: 'noWriteWorkflow',
+        kind: 'baseline',
+        n: N,
+        stepMs: STEP_MS,
+      });
+    if (PHASES.has('naive'))
+      pipelines.naive = await runPipeline(client, pool, {
+        name: 'naive',
+        workflowType: 'directWriteWorkflow',
+        kind: 'baseline',
+        n: N,
+        stepMs: STEP_MS,
+      });
+    if (PHASES.has('batched'))
+      pipelines.batched = await runPipeline(client, pool, {
+        name: 'batched',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: N,
+        stepMs: STEP_MS,
+      });
     // The same pipeline into a typed table (demo_orders: BIGINT, CHAR, DATETIME(3), JSON) instead of the JSON one.
     if (PHASES.has('typed')) {
       pipelines.typed = await runPipeline(client, pool, {
@@ -659,13 +854,36 @@ async function main(): Promise<void> {
         kind: 'batcher',
         n: N,
         stepMs: STEP_MS,
-        extraInput: (_id, j) => ({ writeJsonRow: false, order: { amountCents: String(9_007_199_254_740_993n + BigInt(j)), currency: 'EUR', placedAt: new Date(Date.UTC(2026, 0, 1) + j).toISOString(), lines: [{ sku: `s-${j % 9}`, qty: 1 }] } }),
+        extraInput: (_id, j) => ({
+          writeJsonRow: false,
+          order: {
+            amountCents: String(9_007_199_254_740_993n + BigInt(j)),
+            currency: 'EUR',
+            placedAt: new Date(Date.UTC(2026, 0, 1) + j).toISOString(),
+            lines: [{ sku: `s-${j % 9}`, qty: 1 }],
+          },
+        }),
       });
     }
-    if (PHASES.has('eager')) pipelines.eager = await runPipeline(client, pool, { name: 'eager', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS, env: { BATCH_FLUSH_POLICY: 'eager' } });
+    if (PHASES.has('eager'))
+      pipelines.eager = await runPipeline(client, pool, {
+        name: 'eager',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: N,
+        stepMs: STEP_MS,
+        env: { BATCH_FLUSH_POLICY: 'eager' },
+      });
     if (PHASES.has('traced')) {
       const sink = await otlpSink();
-      pipelines.traced = await runPipeline(client, pool, { name: 'traced', workflowType: 'transactionWorkflow', kind: 'batcher', n: N, stepMs: STEP_MS, env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } });
+      pipelines.traced = await runPipeline(client, pool, {
+        name: 'traced',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: N,
+        stepMs: STEP_MS,
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+      });
       say(`traced: ${sink.requests()} OTLP export requests received`);
       sink.close();
     }
@@ -673,10 +891,19 @@ async function main(): Promise<void> {
     if (PHASES.has('steady') && saturation && STEADY_SECONDS > 0) {
       const rate = saturation / 2;
       say(`steady: eager policy at ${rate.toFixed(1)} transactions/s (half of ${saturation}/s) for ${STEADY_SECONDS} s`);
-      pipelines.steady = await runPipeline(client, pool, { name: 'steady', workflowType: 'transactionWorkflow', kind: 'batcher', n: Math.round(rate * STEADY_SECONDS), stepMs: STEP_MS, rateIntervalMs: 1000 / rate, env: { BATCH_FLUSH_POLICY: 'eager' } });
+      pipelines.steady = await runPipeline(client, pool, {
+        name: 'steady',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: Math.round(rate * STEADY_SECONDS),
+        stepMs: STEP_MS,
+        rateIntervalMs: 1000 / rate,
+        env: { BATCH_FLUSH_POLICY: 'eager' },
+      });
     }
     results.pipelines = pipelines;
-    const ratio = (a?: PipelineFigures, b?: PipelineFigures) => (a && b ? Math.round((a.throughputPerS / b.throughputPerS) * 100) / 100 : undefined);
+    const ratio = (a?: PipelineFigures, b?: PipelineFigures) =>
+      a && b ? Math.round((a.throughputPerS / b.throughputPerS) * 100) / 100 : undefined;
     results.ratios = {
       batchedToNaive: ratio(pipelines.batched, pipelines.naive),
       typedToNaive: ratio(pipelines.typed, pipelines.naive),
@@ -685,8 +912,18 @@ async function main(): Promise<void> {
       eagerToNaive: ratio(pipelines.eager, pipelines.naive),
       eagerToCeiling: ratio(pipelines.eager, pipelines.ceiling),
       naiveToCeiling: ratio(pipelines.naive, pipelines.ceiling),
-      mainWorkerCpuToBare: pipelines.batched && pipelines.ceiling ? Math.round(((pipelines.batched.cpuSecondsPer1000['main-worker'] ?? 0) / (pipelines.ceiling.cpuSecondsPer1000.baseline ?? 1)) * 100) / 100 : undefined,
-      tracedMainWorkerCpuToUntraced: pipelines.traced && pipelines.batched ? Math.round(((pipelines.traced.cpuSecondsPer1000['main-worker'] ?? 0) / (pipelines.batched.cpuSecondsPer1000['main-worker'] ?? 1)) * 100) / 100 : undefined,
+      mainWorkerCpuToBare:
+        pipelines.batched && pipelines.ceiling
+          ? Math.round(
+              ((pipelines.batched.cpuSecondsPer1000['main-worker'] ?? 0) / (pipelines.ceiling.cpuSecondsPer1000.baseline ?? 1)) * 100,
+            ) / 100
+          : undefined,
+      tracedMainWorkerCpuToUntraced:
+        pipelines.traced && pipelines.batched
+          ? Math.round(
+              ((pipelines.traced.cpuSecondsPer1000['main-worker'] ?? 0) / (pipelines.batched.cpuSecondsPer1000['main-worker'] ?? 1)) * 100,
+            ) / 100
+          : undefined,
     };
     say(`ratios: ${JSON.stringify(results.ratios)}`);
     if (PHASES.has('burst') && BURST > 0) results.burst = await burst(client, pool, BURST);

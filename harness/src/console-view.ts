@@ -7,7 +7,26 @@ export type LogLevelName = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fata
 const LEVELS: readonly LogLevelName[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
 const NUMERIC_LEVELS: Record<number, LogLevelName> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
 // Fields every SDK log line carries (activity/workflow context, trace ids): noise on a console.
-const OMIT = new Set(['level', 'time', 'msg', 'service', 'pid', 'hostname', 'err', 'taskToken', 'trace_id', 'span_id', 'trace_flags', 'isLocal', 'namespace', 'workflowRunId', 'activityId', 'sdkComponent', 'taskQueue', 'workflowType']);
+const OMIT = new Set([
+  'level',
+  'time',
+  'msg',
+  'service',
+  'pid',
+  'hostname',
+  'err',
+  'taskToken',
+  'trace_id',
+  'span_id',
+  'trace_flags',
+  'isLocal',
+  'namespace',
+  'workflowRunId',
+  'activityId',
+  'sdkComponent',
+  'taskQueue',
+  'workflowType',
+]);
 
 function show(v: unknown): string {
   if (typeof v === 'string') return /[\s"=]/.test(v) || v === '' ? JSON.stringify(v) : v;
@@ -27,7 +46,12 @@ export function formatLogLine(line: string, minLevel: LogLevelName = 'trace'): s
   const levelName = (NUMERIC_LEVELS[entry.level as number] ?? (typeof entry.level === 'string' ? entry.level : '')) as LogLevelName;
   const rank = LEVELS.indexOf(levelName);
   if (rank >= 0 && rank < LEVELS.indexOf(minLevel)) return undefined;
-  const time = typeof entry.time === 'string' ? entry.time.slice(11, 23) : typeof entry.time === 'number' ? new Date(entry.time).toISOString().slice(11, 23) : '';
+  const time =
+    typeof entry.time === 'string'
+      ? entry.time.slice(11, 23)
+      : typeof entry.time === 'number'
+        ? new Date(entry.time).toISOString().slice(11, 23)
+        : '';
   const fields = Object.entries(entry)
     .filter(([k, v]) => !OMIT.has(k) && !(k === 'attempt' && v === 1))
     .map(([k, v]) => `${k}=${show(v)}`);
@@ -50,7 +74,12 @@ export function consoleView(prefix: string, minLevel: LogLevelName): { write(chu
   const emit = (line: string) => {
     const shown = formatLogLine(line, minLevel);
     if (shown === undefined) return;
-    process.stdout.write(shown.split('\n').map((l) => (prefix ? `[${prefix}] ${l}` : l)).join('\n') + '\n');
+    process.stdout.write(
+      shown
+        .split('\n')
+        .map((l) => (prefix ? `[${prefix}] ${l}` : l))
+        .join('\n') + '\n',
+    );
   };
   return {
     write(chunk) {

@@ -38,7 +38,16 @@ export interface Jaeger {
 /** The parts of a query-API trace that tests look at. */
 export interface JaegerTrace {
   traceID: string;
-  spans: Array<{ spanID: string; traceID: string; operationName: string; processID: string; startTime: number; duration: number; references: Array<{ refType: string; traceID: string; spanID: string }>; tags: Array<{ key: string; value: unknown }> }>;
+  spans: Array<{
+    spanID: string;
+    traceID: string;
+    operationName: string;
+    processID: string;
+    startTime: number;
+    duration: number;
+    references: Array<{ refType: string; traceID: string; spanID: string }>;
+    tags: Array<{ key: string; value: unknown }>;
+  }>;
   processes: Record<string, { serviceName: string; tags: Array<{ key: string; value: unknown }> }>;
 }
 
@@ -49,7 +58,12 @@ export async function startJaeger(options: JaegerOptions = {}): Promise<Jaeger> 
   const jaeger = resolveTool('jaeger');
   const timeoutMs = options.startTimeoutMs ?? 60_000;
   const p = options.ports ?? {};
-  const [otlpHttp, otlpGrpc, queryHttp, queryGrpc] = [p.otlpHttp ?? (await freePort()), p.otlpGrpc ?? (await freePort()), p.queryHttp ?? (await freePort()), p.queryGrpc ?? (await freePort())];
+  const [otlpHttp, otlpGrpc, queryHttp, queryGrpc] = [
+    p.otlpHttp ?? (await freePort()),
+    p.otlpGrpc ?? (await freePort()),
+    p.queryHttp ?? (await freePort()),
+    p.queryGrpc ?? (await freePort()),
+  ];
   const server = spawnLogged({
     name: 'jaeger',
     logFile: options.logFile,
@@ -86,7 +100,9 @@ export async function startJaeger(options: JaegerOptions = {}): Promise<Jaeger> 
     pid: server.pid,
     logFile: server.logFile,
     traces: async (service, { limit = 1000, lookback = '1h' } = {}) =>
-      (await getJson<JaegerTrace[] | null>(`${queryUrl}/api/traces?service=${encodeURIComponent(service)}&limit=${limit}&lookback=${lookback}`)) ?? [],
+      (await getJson<JaegerTrace[] | null>(
+        `${queryUrl}/api/traces?service=${encodeURIComponent(service)}&limit=${limit}&lookback=${lookback}`,
+      )) ?? [],
     services: async () => (await getJson<string[] | null>(`${queryUrl}/api/services`)) ?? [],
     async hasUi() {
       const response = await fetch(`${queryUrl}/`).catch(() => undefined);

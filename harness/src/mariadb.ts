@@ -6,7 +6,17 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
 import fs from 'node:fs';
-import { freePort, makeTempDir, removeTempDir, resolveTool, spawnLogged, waitForPort, waitUntil, type LogLevelName, type ManagedProcess } from './processes';
+import {
+  freePort,
+  makeTempDir,
+  removeTempDir,
+  resolveTool,
+  spawnLogged,
+  waitForPort,
+  waitUntil,
+  type LogLevelName,
+  type ManagedProcess,
+} from './processes';
 
 const execFileAsync = promisify(execFile);
 
@@ -82,10 +92,21 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaD
   // A kept data dir is initialised once; a restart (or the next demo) reuses it.
   if (!fs.existsSync(path.join(dataDir, 'mysql'))) {
     try {
-      await execFileAsync(installDb, ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--user=root', '--skip-test-db', '--skip-name-resolve'], {
-        timeout: timeoutMs,
-        maxBuffer: 16 * 1024 * 1024,
-      });
+      await execFileAsync(
+        installDb,
+        [
+          '--no-defaults',
+          `--datadir=${dataDir}`,
+          '--auth-root-authentication-method=normal',
+          '--user=root',
+          '--skip-test-db',
+          '--skip-name-resolve',
+        ],
+        {
+          timeout: timeoutMs,
+          maxBuffer: 16 * 1024 * 1024,
+        },
+      );
     } catch (err) {
       discard();
       const e = err as Error & { stdout?: string; stderr?: string };
@@ -105,7 +126,8 @@ export async function startMariaDb(options: MariaDbOptions = {}): Promise<MariaD
   let logFile = options.logFile ?? '';
   let removed = false;
 
-  const connectRaw = (db?: string) => mysql.createConnection({ host, port, user: 'root', password: '', database: db, connectTimeout: 5000 });
+  const connectRaw = (db?: string) =>
+    mysql.createConnection({ host, port, user: 'root', password: '', database: db, connectTimeout: 5000 });
 
   const startServer = async () => {
     if (server && !server.hasExited()) return;

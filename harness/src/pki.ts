@@ -11,7 +11,21 @@ function openssl(dir: string, args: string[]): void {
 /** A self-signed CA: <name>.crt and <name>.key, subject CN=`commonName` (default: the name). */
 export function makeCa(dir: string, name: string, commonName = name): void {
   fs.mkdirSync(dir, { recursive: true });
-  openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${commonName}`]);
+  openssl(dir, [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    `${name}.key`,
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${commonName}`,
+  ]);
 }
 
 /**
@@ -21,7 +35,23 @@ export function makeCa(dir: string, name: string, commonName = name): void {
 export function makeCert(dir: string, name: string, ca: string, extensions: string, commonName = name): void {
   openssl(dir, ['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${commonName}`]);
   fs.writeFileSync(path.join(dir, `${name}.ext`), `${extensions}\n`);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`]);
+  openssl(dir, [
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    `${ca}.crt`,
+    '-CAkey',
+    `${ca}.key`,
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  ]);
 }
 
 /** An RSA key pair for signing service-account tokens: <name>.key and <name>.pub. */

@@ -174,7 +174,10 @@ export function spawnLogged(options: SpawnOptions): ManagedProcess {
       child.ref();
       signalGroup(pid, 'SIGTERM');
       let timer: NodeJS.Timeout | undefined;
-      const result = await Promise.race([exited, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), graceMs)))]);
+      const result = await Promise.race([
+        exited,
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), graceMs))),
+      ]);
       // A pending grace timer would keep the test process alive for the whole grace.
       clearTimeout(timer);
       if (result) return result;
@@ -228,12 +231,17 @@ export interface WaitForPortOptions {
 }
 
 /** Resolves once a TCP connection to the port succeeds; rejects after the timeout. */
-export async function waitForPort(port: number, { host = '127.0.0.1', timeoutMs = 60_000, process: proc }: WaitForPortOptions = {}): Promise<void> {
+export async function waitForPort(
+  port: number,
+  { host = '127.0.0.1', timeoutMs = 60_000, process: proc }: WaitForPortOptions = {},
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc?.hasExited()) {
       const info = await proc.exited;
-      throw new ServerStartError(`${proc.name} exited (code ${info.code}, signal ${info.signal}) before ${host}:${port} accepted connections; log ${proc.logFile}:\n${proc.logTail()}`);
+      throw new ServerStartError(
+        `${proc.name} exited (code ${info.code}, signal ${info.signal}) before ${host}:${port} accepted connections; log ${proc.logFile}:\n${proc.logTail()}`,
+      );
     }
     if (await canConnect(host, port)) return;
     if (Date.now() >= deadline) {
@@ -245,7 +253,11 @@ export async function waitForPort(port: number, { host = '127.0.0.1', timeoutMs 
 }
 
 /** Polls `check` until it resolves truthy; rethrows its last error after the timeout. */
-export async function waitUntil<T>(what: string, check: () => Promise<T>, { timeoutMs = 60_000, intervalMs = 200 } = {}): Promise<NonNullable<T>> {
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T>,
+  { timeoutMs = 60_000, intervalMs = 200 } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -300,7 +312,9 @@ export class PortInUseError extends ServerStartError {
     readonly variable: string,
     readonly port: number,
   ) {
-    super(`${variable}=${port}: port 127.0.0.1:${port} is already in use; stop whatever listens there or set ${variable} to another port (0 picks a free one)`);
+    super(
+      `${variable}=${port}: port 127.0.0.1:${port} is already in use; stop whatever listens there or set ${variable} to another port (0 picks a free one)`,
+    );
   }
 }
 
@@ -311,7 +325,8 @@ export class PortInUseError extends ServerStartError {
 export async function portFromEnv(variable: string, fallback: number, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const raw = env[variable];
   const port = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ServerStartError(`${variable} must be a port number 0-65535 (got ${JSON.stringify(raw)})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ServerStartError(`${variable} must be a port number 0-65535 (got ${JSON.stringify(raw)})`);
   if (port === 0) return freePort();
   if (await canConnect('127.0.0.1', port)) throw new PortInUseError(variable, port);
   handedOut.add(port);
@@ -355,7 +370,11 @@ function newLogFile(name: string): string {
 
 function readTail(file: string, lines: number): string {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch {
     return '(no log)';
   }

@@ -64,20 +64,31 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
 
   const start = async () => {
     if (proc && !proc.hasExited()) return;
-    const started = spawnLogged({ name: label, command: process.execPath, args: [main], env, logFile: logFile || undefined, console: options.console });
+    const started = spawnLogged({
+      name: label,
+      command: process.execPath,
+      args: [main],
+      env,
+      logFile: logFile || undefined,
+      console: options.console,
+    });
     proc = started;
     logFile = started.logFile;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (started.hasExited()) {
         const info = await started.exited;
-        throw new ServerStartError(`${label} exited (code ${info.code}, signal ${info.signal}) during start-up; log ${started.logFile}:\n${started.logTail()}`);
+        throw new ServerStartError(
+          `${label} exited (code ${info.code}, signal ${info.signal}) during start-up; log ${started.logFile}:\n${started.logTail()}`,
+        );
       }
       const response = await fetch(readyUrl, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
       if (response?.ok) return;
       if (Date.now() > deadline) {
         await started.stop({ graceMs: 5000 });
-        throw new ServerStartError(`${label} not ready at ${readyUrl} within ${timeoutMs} ms; log ${started.logFile}:\n${started.logTail()}`);
+        throw new ServerStartError(
+          `${label} not ready at ${readyUrl} within ${timeoutMs} ms; log ${started.logFile}:\n${started.logTail()}`,
+        );
       }
       await delay(250);
     }
@@ -104,16 +115,25 @@ export async function startService(options: ServiceOptions): Promise<ServiceProc
 }
 
 /** Runs a service program to its end (the schema migration, a workflow bundle); throws on failure. */
-export async function runToEnd(label: string, args: readonly string[], env: NodeJS.ProcessEnv, { timeoutMs = 180_000, logFile }: { timeoutMs?: number; logFile?: string } = {}): Promise<string> {
+export async function runToEnd(
+  label: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  { timeoutMs = 180_000, logFile }: { timeoutMs?: number; logFile?: string } = {},
+): Promise<string> {
   const proc = spawnLogged({ name: label, command: process.execPath, args, env, logFile });
   let timer: NodeJS.Timeout | undefined;
-  const info = await Promise.race([proc.exited, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs)))]);
+  const info = await Promise.race([
+    proc.exited,
+    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), timeoutMs))),
+  ]);
   clearTimeout(timer);
   if (!info) {
     await proc.kill();
     throw new ServerStartError(`${label} did not finish within ${timeoutMs} ms; log ${proc.logFile}:\n${proc.logTail()}`);
   }
-  if (info.code !== 0) throw new ServerStartError(`${label} failed (code ${info.code}, signal ${info.signal}); log ${proc.logFile}:\n${proc.logTail()}`);
+  if (info.code !== 0)
+    throw new ServerStartError(`${label} failed (code ${info.code}, signal ${info.signal}); log ${proc.logFile}:\n${proc.logTail()}`);
   return fs.readFileSync(proc.logFile, 'utf8');
 }
 

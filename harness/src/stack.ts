@@ -76,7 +76,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   try {
     let temporal: TemporalDevServer | undefined;
     if (!options.external?.temporal) {
-      log(`starting Temporal dev server on 127.0.0.1:${p.temporal}${options.temporalDbFile ? ` (state in ${path.join(options.dir, 'temporal.db')})` : ' (in memory)'}`);
+      log(
+        `starting Temporal dev server on 127.0.0.1:${p.temporal}${options.temporalDbFile ? ` (state in ${path.join(options.dir, 'temporal.db')})` : ' (in memory)'}`,
+      );
       const t = await startTemporalDevServer({
         port: p.temporal,
         ui: p.temporalUi !== 0,
@@ -93,7 +95,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     let mysql: MariaDb | undefined;
     if (!options.external?.mysql) {
       log(`starting MariaDB on 127.0.0.1:${p.mysql} (data ${path.join(options.dir, 'mariadb')})`);
-      const m = await startMariaDb({ port: p.mysql, dir: path.join(options.dir, 'mariadb'), database: options.database, logFile: path.join(logDir, 'mariadb.log') });
+      const m = await startMariaDb({
+        port: p.mysql,
+        dir: path.join(options.dir, 'mariadb'),
+        database: options.database,
+        logFile: path.join(logDir, 'mariadb.log'),
+      });
       mysql = m;
       stoppers.push(() => m.stop());
     } else {

@@ -86,7 +86,20 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
   const httpPort = await freePort();
   const metricsPort = await freePort();
 
-  const args = ['server', 'start-dev', '--ip', host, '--port', String(port), '--http-port', String(httpPort), '--metrics-port', String(metricsPort), '--log-level', options.logLevel ?? 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    host,
+    '--port',
+    String(port),
+    '--http-port',
+    String(httpPort),
+    '--metrics-port',
+    String(metricsPort),
+    '--log-level',
+    options.logLevel ?? 'warn',
+  ];
   if (uiPort !== undefined) args.push('--ui-ip', host, '--ui-port', String(uiPort), '--ui-disable-news-fetch');
   else args.push('--headless');
   if (namespace !== 'default') args.push('--namespace', namespace);

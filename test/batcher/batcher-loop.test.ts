@@ -27,7 +27,9 @@ import { timeSkippingServerPath } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } },
+  });
 });
 afterAll(async () => {
   await env?.teardown();
@@ -67,7 +69,12 @@ async function onDevServer(body: (server: LoopServer) => Promise<void>): Promise
 }
 
 /** Runs `body` with a batcher worker whose activities are stand-ins, on a task queue of the test's own. */
-async function withBatcher(title: string, settings: Partial<BatcherSettings>, body: (h: Harness) => Promise<void>, server?: LoopServer): Promise<void> {
+async function withBatcher(
+  title: string,
+  settings: Partial<BatcherSettings>,
+  body: (h: Harness) => Promise<void>,
+  server?: LoopServer,
+): Promise<void> {
   const { nativeConnection, client } = server ?? { nativeConnection: env.nativeConnection, client: env.client };
   const nowMs = async (): Promise<number> => (server ? Date.now() : env.currentTimeMs());
   const taskQueue = `loop-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
@@ -83,7 +90,13 @@ async function withBatcher(title: string, settings: Partial<BatcherSettings>, bo
       batcherSettings: async () => ({ ...defaults, ...settings }),
       bulkWrite: async (input: BulkWriteInput): Promise<BulkWriteResult> => {
         batches.push({ input, atMs: await nowMs() });
-        return { batchId: input.batchId, outcomes: input.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: input.batchId })), statements: 4, durationMs: 1, repliesUndeliverable: 0 };
+        return {
+          batchId: input.batchId,
+          outcomes: input.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: input.batchId })),
+          statements: 4,
+          durationMs: 1,
+          repliesUndeliverable: 0,
+        };
       },
       deliverAnswers: async (a: DirectAnswer[]) => {
         answers.push(...a);
@@ -98,7 +111,13 @@ async function withBatcher(title: string, settings: Partial<BatcherSettings>, bo
       answers,
       workflowId,
       async send(requests) {
-        const sent = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [requests] });
+        const sent = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+          workflowId,
+          taskQueue,
+          args: [{ shard: 0 }],
+          signal: submitWritesSignal,
+          signalArgs: [requests],
+        });
         return sent.signaledRunId;
       },
       sendAs: (signalName, requests) => handle.signal(signalName, requests),
@@ -152,7 +171,9 @@ describe('batcher loop (time-skipping server unless said, stand-in bulk write)',
     await withBatcher(ctx.task.name, { maxPendingRequests: 5 }, async (h) => {
       await h.send(requests(8, 'full'));
       await waitUntil('the refusals', async () => h.answers.length >= 3, { timeoutMs: 30_000 });
-      expect(h.answers.map((a) => a.outcome)).toEqual([0, 1, 2].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded })));
+      expect(h.answers.map((a) => a.outcome)).toEqual(
+        [0, 1, 2].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded })),
+      );
       expect(h.batches).toHaveLength(0); // nothing due yet: the accepted five wait for the interval
       expect((await h.stats()).pending).toBe(5);
     });
@@ -195,29 +216,39 @@ describe('batcher loop (time-skipping server unless said, stand-in bulk write)',
   it('when signals keep coming, then the run continues as new only in a pause of them', async (ctx) => {
     // Temporal fails a task that closes a run while signals wait (and the next task replays the run):
     // the batcher must not try while they stream in.
-    await onDevServer((server) => withBatcher(ctx.task.name, { continueAsNewSignals: 3, flushIntervalMs: 1000 }, async (h) => {
-      const firstRunId = await h.send(requests(2, 'stream0'));
-      // Sent together rather than one after another: a 200 ms stall of a busy machine between two
-      // sends would be a real pause, and the run would rightly continue as new in it.
-      await Promise.all(Array.from({ length: 29 }, (_, i) => h.send(requests(2, `stream${i + 1}`))));
-      await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
-      const { events } = await server.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory();
-      const list = events ?? [];
-      const ms = (e: (typeof list)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
-      const signals = list.filter((e) => e.workflowExecutionSignaledEventAttributes);
-      const lastSignalMs = Math.max(...signals.map(ms));
-      const canAt = list.findIndex((e) => e.workflowExecutionContinuedAsNewEventAttributes);
-      const lastTaskStart = list.slice(0, canAt).reverse().find((e) => e.workflowTaskStartedEventAttributes);
-      expect(canAt).toBeGreaterThan(0);
-      expect(list.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
-      // The stream was not cut at the third signal, and the run closed only after a 200 ms pause.
-      expect(signals.length).toBeGreaterThan(3);
-      expect(lastTaskStart).toBeDefined();
-      expect(ms(lastTaskStart ?? {}) - lastSignalMs).toBeGreaterThanOrEqual(200);
-      await waitUntil('every request written', async () => (await h.stats()).rowsWritten === 60, { timeoutMs: 30_000 });
-      const ids = h.batches.flatMap((b) => b.input.rows.map((r) => r.requestId));
-      expect(new Set(ids).size).toBe(60);
-      expect(ids).toHaveLength(60);
-    }, server));
+    await onDevServer((server) =>
+      withBatcher(
+        ctx.task.name,
+        { continueAsNewSignals: 3, flushIntervalMs: 1000 },
+        async (h) => {
+          const firstRunId = await h.send(requests(2, 'stream0'));
+          // Sent together rather than one after another: a 200 ms stall of a busy machine between two
+          // sends would be a real pause, and the run would rightly continue as new in it.
+          await Promise.all(Array.from({ length: 29 }, (_, i) => h.send(requests(2, `stream${i + 1}`))));
+          await waitUntil('a new run', async () => (await h.stats()).continueAsNewCount >= 1, { timeoutMs: 30_000 });
+          const { events } = await server.client.workflow.getHandle(h.workflowId, firstRunId).fetchHistory();
+          const list = events ?? [];
+          const ms = (e: (typeof list)[number]) => Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
+          const signals = list.filter((e) => e.workflowExecutionSignaledEventAttributes);
+          const lastSignalMs = Math.max(...signals.map(ms));
+          const canAt = list.findIndex((e) => e.workflowExecutionContinuedAsNewEventAttributes);
+          const lastTaskStart = list
+            .slice(0, canAt)
+            .reverse()
+            .find((e) => e.workflowTaskStartedEventAttributes);
+          expect(canAt).toBeGreaterThan(0);
+          expect(list.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+          // The stream was not cut at the third signal, and the run closed only after a 200 ms pause.
+          expect(signals.length).toBeGreaterThan(3);
+          expect(lastTaskStart).toBeDefined();
+          expect(ms(lastTaskStart ?? {}) - lastSignalMs).toBeGreaterThanOrEqual(200);
+          await waitUntil('every request written', async () => (await h.stats()).rowsWritten === 60, { timeoutMs: 30_000 });
+          const ids = h.batches.flatMap((b) => b.input.rows.map((r) => r.requestId));
+          expect(new Set(ids).size).toBe(60);
+          expect(ids).toHaveLength(60);
+        },
+        server,
+      ),
+    );
   });
 });

@@ -11,7 +11,9 @@ import { timeSkippingServerPath } from '../support/temporal';
 
 let env: TestWorkflowEnvironment;
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } } });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } },
+  });
 });
 afterAll(async () => {
   await env?.teardown();
@@ -19,7 +21,12 @@ afterAll(async () => {
 
 async function withWorker(sandbox: { reuseV8Context: boolean }, body: (taskQueue: string) => Promise<void>): Promise<void> {
   const taskQueue = `plain-stacks-${randomUUID()}`;
-  const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowsPath: path.join(__dirname, 'fixtures', 'stack-workflows.ts'), ...sandbox });
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue,
+    workflowsPath: path.join(__dirname, 'fixtures', 'stack-workflows.ts'),
+    ...sandbox,
+  });
   await worker.runUntil(() => body(taskQueue));
 }
 
@@ -46,7 +53,9 @@ describe('plain stack traces in the batcher sandbox', () => {
     await withWorker(BATCHER_SANDBOX_OPTIONS, async (taskQueue) => {
       expect((await stackTraceOfAWaitingWorkflow(taskQueue)).trim()).toBe('');
       // …because the hook's requests are recognized and answered empty (not formatted, then dropped).
-      expect(await env.client.workflow.execute('hookStacksSkipped', { taskQueue, workflowId: `skipped-${randomUUID()}` })).toBeGreaterThan(0);
+      expect(await env.client.workflow.execute('hookStacksSkipped', { taskQueue, workflowId: `skipped-${randomUUID()}` })).toBeGreaterThan(
+        0,
+      );
     });
     // The control: the SDK's shared context (frozen built-ins, the setting does nothing) records them.
     await withWorker({ reuseV8Context: true }, async (taskQueue) => {

@@ -54,9 +54,17 @@ async function auditRuns(client: Client, workflowId: string, firstRunId: string)
     audit.runs++;
     // Nondeterminism only: a task that tried to continue as new while a signal came in fails
     // "UnhandledCommand" and is simply run again with the signal (Temporal's own rule).
-    for (const e of events) if (/TMPRL1100|[Nn]ondeterminism/.test(e.workflowTaskFailedEventAttributes?.failure?.message ?? '')) audit.taskFailures.push(`run ${runId} event ${String(e.eventId)}: ${e.workflowTaskFailedEventAttributes?.failure?.message ?? ''}`.slice(0, 400));
-    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, { events }, workflowId).catch((err: unknown) => audit.replayFailures.push(`run ${runId}: ${String((err as Error).message).slice(0, 400)}`));
-    runId = events.find((e) => e.workflowExecutionContinuedAsNewEventAttributes)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+    for (const e of events)
+      if (/TMPRL1100|[Nn]ondeterminism/.test(e.workflowTaskFailedEventAttributes?.failure?.message ?? ''))
+        audit.taskFailures.push(
+          `run ${runId} event ${String(e.eventId)}: ${e.workflowTaskFailedEventAttributes?.failure?.message ?? ''}`.slice(0, 400),
+        );
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, { events }, workflowId).catch((err: unknown) =>
+      audit.replayFailures.push(`run ${runId}: ${String((err as Error).message).slice(0, 400)}`),
+    );
+    runId =
+      events.find((e) => e.workflowExecutionContinuedAsNewEventAttributes)?.workflowExecutionContinuedAsNewEventAttributes
+        ?.newExecutionRunId ?? undefined;
   }
   return audit;
 }
@@ -67,7 +75,13 @@ function streamRequests(client: Client, workflowId: string, taskQueue: string): 
   let sent = 0;
   const done = (async () => {
     while (sending) {
-      await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [demoRequests(3, `${workflowId}-${sent++}`)] });
+      await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [{ shard: 0 }],
+        signal: submitWritesSignal,
+        signalArgs: [demoRequests(3, `${workflowId}-${sent++}`)],
+      });
       await sleep(150 + Math.random() * 400);
     }
   })();
@@ -86,7 +100,13 @@ function readEvery20Ms(read: () => Promise<unknown>): { stop(): Promise<number> 
   let answers = 0;
   const done = (async () => {
     while (reading) {
-      if ((await read().then(() => true, () => false)) === true) answers++;
+      if (
+        (await read().then(
+          () => true,
+          () => false,
+        )) === true
+      )
+        answers++;
       await sleep(20);
     }
   })();
@@ -117,7 +137,13 @@ describe('statistics queries while batcher workers come and go (dev server, stan
       const taskQueue = prefix;
       // A run per five signals: many run starts, each reading its settings while queries arrive.
       await startWorker(taskQueue, 'only', { flushIntervalMs: 700, continueAsNewSignals: 5 });
-      const first = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [demoRequests(1, `${prefix}-first`)] });
+      const first = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [{ shard: 0 }],
+        signal: submitWritesSignal,
+        signalArgs: [demoRequests(1, `${prefix}-first`)],
+      });
       const handle = client.workflow.getHandle(workflowId);
       const queries = readEvery20Ms(() => handle.query(batcherStatsQuery));
       const load = streamRequests(client, workflowId, taskQueue);
@@ -134,14 +160,20 @@ describe('statistics queries while batcher workers come and go (dev server, stan
     });
   }, 240_000);
 
-  it('when batcher workers are killed and replaced under load while the health monitor\'s poller reads the shard every 20 ms, then no task of the shard fails, every run replays and the poller has statistics', async () => {
+  it("when batcher workers are killed and replaced under load while the health monitor's poller reads the shard every 20 ms, then no task of the shard fails, every run replays and the poller has statistics", async () => {
     await withClient(async (client) => {
       const prefix = `cold-kill-${randomUUID().slice(0, 8)}`;
       const workflowId = batcherWorkflowId(prefix, 0);
       const taskQueue = prefix;
       const settings = { flushIntervalMs: 700 };
       let worker = await startWorker(taskQueue, 'w0', settings);
-      const first = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [demoRequests(1, `${prefix}-first`)] });
+      const first = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [{ shard: 0 }],
+        signal: submitWritesSignal,
+        signalArgs: [demoRequests(1, `${prefix}-first`)],
+      });
       const poller = new ShardPoller({ client, rpcTimeoutMs: 2000 });
       const reads = readEvery20Ms(async () => {
         const o = await poller.observe(workflowId);
@@ -160,15 +192,22 @@ describe('statistics queries while batcher workers come and go (dev server, stan
       const sent = await load.stop();
       const answered = await reads.stop();
       // Every request is written in the end: the shard was never stuck.
-      await waitUntil('every request written', async () => {
-        const stats = await client.workflow.getHandle(workflowId).query(batcherStatsQuery);
-        return stats.rowsWritten + stats.duplicates === sent * 3 + 1;
-      }, { timeoutMs: 60_000 });
+      await waitUntil(
+        'every request written',
+        async () => {
+          const stats = await client.workflow.getHandle(workflowId).query(batcherStatsQuery);
+          return stats.rowsWritten + stats.duplicates === sent * 3 + 1;
+        },
+        { timeoutMs: 60_000 },
+      );
       const audit = await auditRuns(client, workflowId, first.signaledRunId);
       expect(answered).toBeGreaterThan(100);
       expect(audit.taskFailures).toEqual([]);
       expect(audit.replayFailures).toEqual([]);
-      await client.workflow.getHandle(workflowId).terminate('test finished').catch(() => undefined);
+      await client.workflow
+        .getHandle(workflowId)
+        .terminate('test finished')
+        .catch(() => undefined);
     });
   }, 300_000);
 });

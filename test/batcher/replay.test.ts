@@ -26,7 +26,8 @@ const kinds = (history: temporal.api.history.v1.IHistory) =>
   (history.events ?? []).map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]));
 
 /** The activity types the run scheduled, in order. */
-const activityTypes = (history: temporal.api.history.v1.IHistory) => (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
+const activityTypes = (history: temporal.api.history.v1.IHistory) =>
+  (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? []);
 
 const BASELINE = 'batcher-history-baseline.bin';
 
@@ -48,14 +49,20 @@ describe('replaying the baseline history', () => {
   it('when a workflow was changed without a patch (a timer before its settings are read), then replaying the baseline fails as nondeterministic', async () => {
     const history = recorded(BASELINE);
     const changed = path.join(__dirname, 'fixtures', 'changed-batcher-workflow.ts');
-    await expect(Worker.runReplayHistory({ workflowsPath: changed, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-changed')).rejects.toThrow(DeterminismViolationError);
+    await expect(
+      Worker.runReplayHistory({ workflowsPath: changed, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-changed'),
+    ).rejects.toThrow(DeterminismViolationError);
   });
 
   it('when one event of the baseline is altered (the first bulk write scheduled as another activity), then the unchanged workflow does not replay it', async () => {
     const history = recorded(BASELINE);
-    const scheduled = history.events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'bulkWrite')?.activityTaskScheduledEventAttributes;
+    const scheduled = history.events.find(
+      (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'bulkWrite',
+    )?.activityTaskScheduledEventAttributes;
     expect(scheduled?.activityType).toBeDefined();
     scheduled!.activityType!.name = 'deliverAnswers';
-    await expect(Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-altered')).rejects.toThrow(DeterminismViolationError);
+    await expect(Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-altered')).rejects.toThrow(
+      DeterminismViolationError,
+    );
   });
 });

@@ -18,7 +18,15 @@ const request = (n: number, over: Partial<WriteRequest> & { payload?: unknown } 
   const { payload = { n }, ...rest } = over;
   const requestId = rest.requestId ?? `write:wf-${n}`;
   const requesterWorkflowId = rest.requesterWorkflowId ?? `wf-${n}`;
-  return { requestId, requesterWorkflowId, table: 'batched_writes', row: demoWireRow(payload as Record<string, unknown>), submittedAtMs: 0, reply: replyFor(requesterWorkflowId, requestId, RUN), ...rest };
+  return {
+    requestId,
+    requesterWorkflowId,
+    table: 'batched_writes',
+    row: demoWireRow(payload as Record<string, unknown>),
+    submittedAtMs: 0,
+    reply: replyFor(requesterWorkflowId, requestId, RUN),
+    ...rest,
+  };
 };
 /** The same request id from another requester workflow (one that passed `requestId` to batchedWrite). */
 const fromRequester = (n: number, requesterWorkflowId: string): WriteRequest => request(n, { requesterWorkflowId });
@@ -34,7 +42,10 @@ const committed = (batch: Batch): BulkWriteResult => ({
 describe('ShardBook', () => {
   it('when 250 requests are pending, then three batches of at most 100 are taken, the first two in parallel', () => {
     const book = new ShardBook(0, settings(), RUN);
-    book.offerSignal(Array.from({ length: 250 }, (_, i) => request(i)), 1000);
+    book.offerSignal(
+      Array.from({ length: 250 }, (_, i) => request(i)),
+      1000,
+    );
     const batches: Batch[] = [];
     while (book.writeDue(1000)) batches.push(book.takeBatch());
     expect(batches.map((b) => b.rows.length)).toEqual([100, 100]); // the last 50 wait for size or time
@@ -67,7 +78,9 @@ describe('ShardBook', () => {
     expect(batch.rows[0]?.replies).toEqual([request(1).reply, other.reply]);
     book.offerSignal([fromRequester(1, 'wf-third')], 1001); // while it is written
     book.finishBatch(batch, committed(batch), 1002);
-    expect(book.takeAnswers()).toEqual([expect.objectContaining({ requestId: 'write:wf-1', outcome: { status: 'duplicate', batchId: batch.batchId } })]);
+    expect(book.takeAnswers()).toEqual([
+      expect.objectContaining({ requestId: 'write:wf-1', outcome: { status: 'duplicate', batchId: batch.batchId } }),
+    ]);
     book.offerSignal([request(1)], 1003); // after: from the window, no write
     expect(book.writeDue(1003)).toBe(false);
     expect(book.takeAnswers()).toEqual([expect.objectContaining({ outcome: { status: 'duplicate', batchId: batch.batchId } })]);
@@ -89,17 +102,30 @@ describe('ShardBook', () => {
 
   it('when pending requests reach the count or byte limit, or one task takes too many, then new ones are refused as BatcherOverloaded', () => {
     const byCount = new ShardBook(0, settings({ maxPendingRequests: 3 }), RUN);
-    byCount.offerSignal([1, 2, 3, 4, 5].map((i) => request(i)), 1000);
+    byCount.offerSignal(
+      [1, 2, 3, 4, 5].map((i) => request(i)),
+      1000,
+    );
     expect(byCount.pendingCount).toBe(3);
-    expect(byCount.takeAnswers().map((a) => a.outcome)).toEqual([4, 5].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded, reason: expect.stringMatching(/limit 3/) })));
+    expect(byCount.takeAnswers().map((a) => a.outcome)).toEqual(
+      [4, 5].map(() =>
+        expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded, reason: expect.stringMatching(/limit 3/) }),
+      ),
+    );
 
     const byBytes = new ShardBook(0, settings({ maxPendingBytes: 100_000 }), RUN);
-    byBytes.offerSignal(Array.from({ length: 10 }, (_, i) => request(i, { payload: { blob: 'é'.repeat(6500) } })), 1000); // 13 000 bytes each in UTF-8, about 13 400 with its table, reply and fingerprint
+    byBytes.offerSignal(
+      Array.from({ length: 10 }, (_, i) => request(i, { payload: { blob: 'é'.repeat(6500) } })),
+      1000,
+    ); // 13 000 bytes each in UTF-8, about 13 400 with its table, reply and fingerprint
     expect(byBytes.pendingCount).toBe(7);
     expect(byBytes.stats(1000).refused).toBe(3);
 
     const perTask = new ShardBook(0, settings({ maxRequestsPerTask: 10 }), RUN);
-    perTask.offerSignal(Array.from({ length: 25 }, (_, i) => request(i)), 1000);
+    perTask.offerSignal(
+      Array.from({ length: 25 }, (_, i) => request(i)),
+      1000,
+    );
     expect(perTask.pendingCount).toBe(10);
     perTask.offerSignal([request(100)], 1001); // the next task has a budget of its own
     expect(perTask.pendingCount).toBe(11);
@@ -137,10 +163,22 @@ describe('ShardBook', () => {
     expect(book.pendingCount).toBe(0);
     const answers = book.takeAnswers();
     // The ones with a usable reply address: ids 2, 5, 6, 7, 10 and 11.
-    expect(answers.map((a) => a.requestId)).toEqual(['x'.repeat(256), 'write:wf-5', 'write:wf-6', 'write:wf-7', 'write:wf-10', 'write:wf-11']);
-    for (const a of answers) expect(a.outcome).toEqual(expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.InvalidRequest }));
-    expect(answers.find((a) => a.requestId === 'write:wf-6')?.outcome).toEqual(expect.objectContaining({ reason: expect.stringMatching(new RegExp(`18\\d{3} bytes.*limit is ${MAX_PAYLOAD_BYTES}`)) }));
-    expect(answers.find((a) => a.requestId === 'write:wf-11')?.outcome).toEqual(expect.objectContaining({ reason: 'table must be a table name' }));
+    expect(answers.map((a) => a.requestId)).toEqual([
+      'x'.repeat(256),
+      'write:wf-5',
+      'write:wf-6',
+      'write:wf-7',
+      'write:wf-10',
+      'write:wf-11',
+    ]);
+    for (const a of answers)
+      expect(a.outcome).toEqual(expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.InvalidRequest }));
+    expect(answers.find((a) => a.requestId === 'write:wf-6')?.outcome).toEqual(
+      expect.objectContaining({ reason: expect.stringMatching(new RegExp(`18\\d{3} bytes.*limit is ${MAX_PAYLOAD_BYTES}`)) }),
+    );
+    expect(answers.find((a) => a.requestId === 'write:wf-11')?.outcome).toEqual(
+      expect.objectContaining({ reason: 'table must be a table name' }),
+    );
     const stats = book.stats(1000);
     expect(stats.repliesRefused).toBe(11); // null, 42, { requestId }, ids 1, 3, 4, 8, 9, 12, 13 and 14
     expect(stats.rejected).toBe(7); // the six answered, and the signal that was not a group of requests
@@ -156,7 +194,13 @@ describe('ShardBook', () => {
   });
 
   it('when a request comes in an unpublished earlier form (a `payload`, no table, an unbound reply address), then it is dropped and counted, never queued', () => {
-    const unbound = { requestId: 'write:a-0', requesterWorkflowId: 'a-0', payload: { i: 0 }, submittedAtMs: 0, reply: { workflowId: 'a-0', runId: RUN, activityId: 'batched-write' } };
+    const unbound = {
+      requestId: 'write:a-0',
+      requesterWorkflowId: 'a-0',
+      payload: { i: 0 },
+      submittedAtMs: 0,
+      reply: { workflowId: 'a-0', runId: RUN, activityId: 'batched-write' },
+    };
     const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
     book.offerSignal([unbound], 1000);
     expect(book.pendingCount).toBe(0);

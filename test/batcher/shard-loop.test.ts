@@ -8,7 +8,8 @@ import { demoRequests } from '../support/requests';
 
 const RUN = '00000000-0000-4000-8000-000000000000';
 const small: HistoryInfo = { historyLength: 50, historySize: 10_000, continueAsNewSuggested: false };
-const loopWith = (over: Partial<BatcherSettings> = {}) => new ShardLoop(new ShardBook(0, { ...DEFAULT_BATCHER_SETTINGS, ...over }, RUN, undefined, 'write-batcher-0'));
+const loopWith = (over: Partial<BatcherSettings> = {}) =>
+  new ShardLoop(new ShardBook(0, { ...DEFAULT_BATCHER_SETTINGS, ...over }, RUN, undefined, 'write-batcher-0'));
 
 describe('ShardLoop', () => {
   it('when continue-as-new is due by signal count, then the run ends only after a 200 ms pause in the signals', () => {
@@ -41,7 +42,19 @@ describe('ShardLoop', () => {
     expect(loop.next(1300, small).continueAsNew).toBeUndefined();
     loop.answersDelivered({ delivered: 1, undeliverable: 0 });
     expect(loop.next(1300, small).continueAsNew).toBeUndefined();
-    expect(loop.batchWritten(batch!, { batchId: batch!.batchId, outcomes: [{ requestId: batch!.rows[0]!.requestId, status: 'committed', batchId: batch!.batchId }], statements: 4, durationMs: 1, repliesUndeliverable: 0 }, 1300)).toBeUndefined();
+    expect(
+      loop.batchWritten(
+        batch!,
+        {
+          batchId: batch!.batchId,
+          outcomes: [{ requestId: batch!.rows[0]!.requestId, status: 'committed', batchId: batch!.batchId }],
+          statements: 4,
+          durationMs: 1,
+          repliesUndeliverable: 0,
+        },
+        1300,
+      ),
+    ).toBeUndefined();
     const end = loop.next(1300, small);
     expect(end.continueAsNew?.state.pending).toEqual([]);
     expect(end.continueAsNew?.state.answers).toBeUndefined();
@@ -78,6 +91,8 @@ describe('ShardLoop', () => {
     expect(loop.batchWritten(batch!, { batchId: 'someone-else', outcomes: [] }, 1001)).toMatch(/not s0-/);
     expect(loop.version).toBeGreaterThan(version);
     const { answers } = loop.next(1001, small);
-    expect(answers?.map((a) => a.outcome)).toEqual([0, 1].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.SubmissionFailed })));
+    expect(answers?.map((a) => a.outcome)).toEqual(
+      [0, 1].map(() => expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.SubmissionFailed })),
+    );
   });
 });

@@ -16,13 +16,21 @@ const allCompleted = new Map(sent.map((t) => [t.workflowId, completed]));
 
 describe('chaos audit', () => {
   it('when every completed workflow has its own committed row with its payload, then there is no violation', () => {
-    const v = audit(sent, allCompleted, sent.map((t) => row(t.workflowId, t.payload)));
+    const v = audit(
+      sent,
+      allCompleted,
+      sent.map((t) => row(t.workflowId, t.payload)),
+    );
     expect(v).toMatchObject({ completed: 3, failed: 0, lost: 0, phantom: 0, doubled: 0, orphan: 0, open: 0 });
     expect(violationCount(v)).toBe(0);
   });
 
   it('when a completed workflow has no row, or only an abandoned one, or one whose id differs in case, then it is lost', () => {
-    const rows = [row('wf-a', sent[0]!.payload, 'abandoned'), row('wf-b', sent[1]!.payload, 'committed', 'WRITE:wf-b'), row('wf-c', sent[2]!.payload)];
+    const rows = [
+      row('wf-a', sent[0]!.payload, 'abandoned'),
+      row('wf-b', sent[1]!.payload, 'committed', 'WRITE:wf-b'),
+      row('wf-c', sent[2]!.payload),
+    ];
     const v = audit(sent, allCompleted, rows);
     expect(v.lost).toBe(2);
     expect(v.violations.filter((x) => x.kind === 'lost').map((x) => x.workflowId)).toEqual(['wf-a', 'wf-b']);
@@ -31,14 +39,27 @@ describe('chaos audit', () => {
   });
 
   it('when a failed workflow has a committed row, then it is a phantom; with an abandoned row it is not', () => {
-    const outcomes = new Map<string, Outcome>([...allCompleted, ['wf-a', { kind: 'failed', type: 'WriteConfirmationTimeout', message: 'timeout' }], ['wf-b', { kind: 'failed', type: 'WriteConfirmationTimeout', message: 'timeout' }]]);
-    const v = audit(sent, outcomes, [row('wf-a', sent[0]!.payload), row('wf-b', sent[1]!.payload, 'abandoned'), row('wf-c', sent[2]!.payload)]);
+    const outcomes = new Map<string, Outcome>([
+      ...allCompleted,
+      ['wf-a', { kind: 'failed', type: 'WriteConfirmationTimeout', message: 'timeout' }],
+      ['wf-b', { kind: 'failed', type: 'WriteConfirmationTimeout', message: 'timeout' }],
+    ]);
+    const v = audit(sent, outcomes, [
+      row('wf-a', sent[0]!.payload),
+      row('wf-b', sent[1]!.payload, 'abandoned'),
+      row('wf-c', sent[2]!.payload),
+    ]);
     expect(v).toMatchObject({ completed: 1, failed: 2, failedByType: { WriteConfirmationTimeout: 2 }, phantom: 1, lost: 0 });
     expect(v.violations.map((x) => `${x.kind}:${x.workflowId}`)).toEqual(['phantom:wf-a']);
   });
 
   it('when a row holds another payload than the one sent, or an id has two rows, then it is doubled', () => {
-    const rows = [row('wf-a', { n: 99 }), row('wf-b', sent[1]!.payload), row('wf-b', sent[1]!.payload, 'abandoned'), row('wf-c', sent[2]!.payload)];
+    const rows = [
+      row('wf-a', { n: 99 }),
+      row('wf-b', sent[1]!.payload),
+      row('wf-b', sent[1]!.payload, 'abandoned'),
+      row('wf-c', sent[2]!.payload),
+    ];
     const v = audit(sent, allCompleted, rows);
     expect(v.doubled).toBe(2);
     expect(violationCount(v)).toBe(2);
@@ -53,7 +74,11 @@ describe('chaos audit', () => {
 
   it('when a workflow fails with a type outside BatcherErrorTypes, then the verdict counts it', () => {
     const outcomes = new Map<string, Outcome>([...allCompleted, ['wf-a', { kind: 'failed', type: 'TypeError', message: 'boom' }]]);
-    const v = audit(sent, outcomes, sent.slice(1).map((t) => row(t.workflowId, t.payload)));
+    const v = audit(
+      sent,
+      outcomes,
+      sent.slice(1).map((t) => row(t.workflowId, t.payload)),
+    );
     expect(v.untypedFailures).toBe(1);
     expect(violationCount(v)).toBe(1);
   });

@@ -10,7 +10,18 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { baseImage, dockerfileFrontendImage, filterContext, nodeImage, run, startDockerDaemon, startRegistry, type Cluster, type DockerDaemon, type Registry } from '../../harness/src/cluster';
+import {
+  baseImage,
+  dockerfileFrontendImage,
+  filterContext,
+  nodeImage,
+  run,
+  startDockerDaemon,
+  startRegistry,
+  type Cluster,
+  type DockerDaemon,
+  type Registry,
+} from '../../harness/src/cluster';
 import { repoRoot, resolveTool, spawnLogged, type ManagedProcess } from '../support/processes';
 import { stagingOverrides } from './staging';
 import { source } from './support';
@@ -21,23 +32,33 @@ export const SKAFFOLD_STAGING_NAMESPACE = 'write-batcher';
 
 /** skaffold.yaml of `source` (the working tree, or a revision), as the text Skaffold v2.16.1 reads. */
 export function skaffoldConfigFor(skaffoldVersionReads = 'skaffold/v4beta13'): string {
-  const text = source === 'worktree' ? fs.readFileSync(path.join(repoRoot, 'skaffold.yaml'), 'utf8') : execFileSync('git', ['show', `${source}:skaffold.yaml`], { cwd: repoRoot, encoding: 'utf8' });
-  if (/^\s*buildpacks:/m.test(text)) throw new Error('skaffold.yaml has a buildpacks artifact: v4beta14 fields may be in use, it cannot be read as v4beta13');
+  const text =
+    source === 'worktree'
+      ? fs.readFileSync(path.join(repoRoot, 'skaffold.yaml'), 'utf8')
+      : execFileSync('git', ['show', `${source}:skaffold.yaml`], { cwd: repoRoot, encoding: 'utf8' });
+  if (/^\s*buildpacks:/m.test(text))
+    throw new Error('skaffold.yaml has a buildpacks artifact: v4beta14 fields may be in use, it cannot be read as v4beta13');
   const apiVersions = [...text.matchAll(/^apiVersion: (skaffold\/\S+)$/gm)].map((m) => m[1]);
-  if (apiVersions.length === 0 || apiVersions.some((v) => v !== 'skaffold/v4beta14')) throw new Error(`skaffold.yaml apiVersions ${apiVersions.join(', ')}: expected skaffold/v4beta14 throughout`);
+  if (apiVersions.length === 0 || apiVersions.some((v) => v !== 'skaffold/v4beta14'))
+    throw new Error(`skaffold.yaml apiVersions ${apiVersions.join(', ')}: expected skaffold/v4beta14 throughout`);
   return text.replaceAll('apiVersion: skaffold/v4beta14', `apiVersion: ${skaffoldVersionReads}`);
 }
 
 /** Skaffold's global config (~/.skaffold/config) in a home of its own: no prompts, no update check or metrics. */
 function skaffoldHome(dir: string): string {
   fs.mkdirSync(path.join(dir, '.skaffold'), { recursive: true });
-  fs.writeFileSync(path.join(dir, '.skaffold', 'config'), 'global:\n  collect-metrics: false\n  update:\n    check-for-updates: false\n  survey:\n    disable-prompt: true\n');
+  fs.writeFileSync(
+    path.join(dir, '.skaffold', 'config'),
+    'global:\n  collect-metrics: false\n  update:\n    check-for-updates: false\n  survey:\n    disable-prompt: true\n',
+  );
   return dir;
 }
 
 /** A file of `source` (the working tree, or a revision). */
 function sourceFile(file: string): Buffer {
-  return source === 'worktree' ? fs.readFileSync(path.join(repoRoot, file)) : execFileSync('git', ['show', `${source}:${file}`], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 });
+  return source === 'worktree'
+    ? fs.readFileSync(path.join(repoRoot, file))
+    : execFileSync('git', ['show', `${source}:${file}`], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 });
 }
 
 /**
@@ -58,7 +79,11 @@ export async function skaffoldRepoCopy(cluster: Cluster, chartDir: string, k8sDi
   fs.cpSync(chartDir, path.join(dir, 'charts', 'write-batcher'), { recursive: true });
   fs.cpSync(k8sDir, path.join(dir, 'k8s'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'skaffold.yaml'), skaffoldConfigFor());
-  const git = (...args: string[]) => execFileSync('git', ['-c', 'user.name=cluster suite', '-c', 'user.email=cluster@localhost', '-c', 'commit.gpgsign=false', ...args], { cwd: dir, stdio: 'pipe' });
+  const git = (...args: string[]) =>
+    execFileSync('git', ['-c', 'user.name=cluster suite', '-c', 'user.email=cluster@localhost', '-c', 'commit.gpgsign=false', ...args], {
+      cwd: dir,
+      stdio: 'pipe',
+    });
   git('init', '-q', '-b', 'main');
   git('add', '-A');
   git('commit', '-q', '-m', 'the tree the cluster suite hands Skaffold');
@@ -77,12 +102,21 @@ export function skaffoldWorkdir(cluster: Cluster, chartDir: string, k8sDir: stri
 
 /** Skaffold's environment: the cluster's kubeconfig, kubectl and helm from .tools/bin, and the suite's Docker daemon (its CLI first on PATH). */
 function skaffoldEnv(cluster: Cluster, home: string, docker?: DockerDaemon): NodeJS.ProcessEnv {
-  const toolDirs = [...(docker ? [docker.binDir] : []), ...new Set([path.dirname(resolveTool('kubectl')), path.dirname(resolveTool('helm'))])];
+  const toolDirs = [
+    ...(docker ? [docker.binDir] : []),
+    ...new Set([path.dirname(resolveTool('kubectl')), path.dirname(resolveTool('helm'))]),
+  ];
   return { ...cluster.env, ...docker?.env, HOME: home, PATH: `${toolDirs.join(':')}:${process.env.PATH ?? ''}` };
 }
 
 /** Runs skaffold in `dir` against the cluster (its kubeconfig; kubectl and helm from .tools/bin; the suite's Docker daemon if given). */
-export async function skaffold(cluster: Cluster, dir: string, args: readonly string[], timeoutMs = 900_000, docker?: DockerDaemon): Promise<string> {
+export async function skaffold(
+  cluster: Cluster,
+  dir: string,
+  args: readonly string[],
+  timeoutMs = 900_000,
+  docker?: DockerDaemon,
+): Promise<string> {
   const home = skaffoldHome(path.join(cluster.dir, 'skaffold-home'));
   const result = await run(resolveTool('skaffold'), [...args, '--update-check=false', '--interactive=false'], {
     cwd: dir,
@@ -214,7 +248,7 @@ export function skaffoldStagingValues(cluster: Cluster, repo: string, pullSecret
   const config = path.join(repo, 'skaffold.yaml');
   const text = fs.readFileSync(config, 'utf8');
   const line = '              - charts/write-batcher/values-staging.yaml\n';
-  if (text.split(line).length !== 2) throw new Error('skaffold.yaml: the staging profile\'s valuesFiles line was not found');
+  if (text.split(line).length !== 2) throw new Error("skaffold.yaml: the staging profile's valuesFiles line was not found");
   fs.writeFileSync(config, text.replace(line, `${line}              - ${file}\n`));
   return file;
 }

@@ -108,7 +108,15 @@ export interface StagingDb {
 
 /** The release's MySQL Secrets of values-staging.yaml (docs/kubernetes.md, "Staging"), in `namespace`. */
 export async function stagingSecrets(cluster: Cluster, namespace: string, caFile: string): Promise<void> {
-  await cluster.kubectl(['create', 'secret', 'generic', 'write-batcher-mysql', '-n', namespace, `--from-literal=mysql-password=${APP_PASSWORD}`]);
+  await cluster.kubectl([
+    'create',
+    'secret',
+    'generic',
+    'write-batcher-mysql',
+    '-n',
+    namespace,
+    `--from-literal=mysql-password=${APP_PASSWORD}`,
+  ]);
   await cluster.kubectl(['create', 'secret', 'generic', 'write-batcher-mysql-tls', '-n', namespace, `--from-file=ca.crt=${caFile}`]);
 }
 
@@ -125,7 +133,17 @@ export async function stagingDatabase(cluster: Cluster): Promise<StagingDb> {
   await restrictedNamespace(cluster, STAGING_NAMESPACE);
   const ns = ['-n', STAGING_NAMESPACE];
   await stagingSecrets(cluster, STAGING_NAMESPACE, file('ca.crt'));
-  await cluster.kubectl(['create', 'secret', 'generic', 'mysql-tls-server', ...ns, `--from-file=ca.crt=${file('ca.crt')}`, `--from-file=tls.crt=${file('server.crt')}`, `--from-file=tls.key=${file('server.key')}`, `--from-literal=root-password=${ROOT_PASSWORD}`]);
+  await cluster.kubectl([
+    'create',
+    'secret',
+    'generic',
+    'mysql-tls-server',
+    ...ns,
+    `--from-file=ca.crt=${file('ca.crt')}`,
+    `--from-file=tls.crt=${file('server.crt')}`,
+    `--from-file=tls.key=${file('server.key')}`,
+    `--from-literal=root-password=${ROOT_PASSWORD}`,
+  ]);
   await cluster.kubectl(['apply', ...ns, '-f', '-'], { input: mysqlManifest() });
   await cluster.kubectl(['rollout', 'status', ...ns, 'deployment/mysql-tls', '--timeout=300s'], { timeoutMs: 310_000 });
   const host = await podIp(cluster, 'app.kubernetes.io/name=mysql-tls', STAGING_NAMESPACE);
@@ -160,7 +178,21 @@ export async function stagingTemporalNamespace(cluster: Cluster, client: Client)
     }
   };
   if (!(await exists())) {
-    await cluster.kubectl(['exec', '-n', NAMESPACE, 'deployment/temporal', '--', 'temporal', 'operator', 'namespace', 'create', '--namespace', STAGING_TEMPORAL_NAMESPACE, '--retention', '24h']);
+    await cluster.kubectl([
+      'exec',
+      '-n',
+      NAMESPACE,
+      'deployment/temporal',
+      '--',
+      'temporal',
+      'operator',
+      'namespace',
+      'create',
+      '--namespace',
+      STAGING_TEMPORAL_NAMESPACE,
+      '--retention',
+      '24h',
+    ]);
   }
   await waitUntil(`Temporal namespace ${STAGING_TEMPORAL_NAMESPACE}`, exists, { timeoutMs: 60_000, intervalMs: 1000 });
 }

@@ -27,26 +27,40 @@ export function sourceFiles(dir: string): { chartDir: string; k8sDir: string } {
   if (source === 'worktree') return { chartDir: path.join(repoRoot, 'charts', 'write-batcher'), k8sDir: path.join(repoRoot, 'k8s') };
   const out = path.join(dir, 'source');
   fs.mkdirSync(out, { recursive: true });
-  const tar = execFileSync('git', ['archive', '--format=tar', source, 'charts/write-batcher', 'k8s'], { cwd: repoRoot, maxBuffer: 64 * 1024 * 1024 });
+  const tar = execFileSync('git', ['archive', '--format=tar', source, 'charts/write-batcher', 'k8s'], {
+    cwd: repoRoot,
+    maxBuffer: 64 * 1024 * 1024,
+  });
   execFileSync('tar', ['-x', '-C', out], { input: tar });
   return { chartDir: path.join(out, 'charts', 'write-batcher'), k8sDir: path.join(out, 'k8s') };
 }
 
 /** PIDs of the processes whose command line names `dir` (every process of a cluster does: none should outlive it). */
 export function processesNaming(dir: string): string[] {
-  return fs.readdirSync('/proc').filter((e) => /^\d+$/.test(e)).filter((pid) => {
-    try {
-      return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-    } catch {
-      return false;
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    });
 }
 
 export interface PodInfo {
   metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };
-  spec: { containers: Array<{ name: string; image: string; securityContext?: Record<string, unknown> }>; securityContext?: Record<string, unknown> };
-  status: { phase: string; podIP?: string; conditions?: Array<{ type: string; status: string }>; containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; containerID?: string }> };
+  spec: {
+    containers: Array<{ name: string; image: string; securityContext?: Record<string, unknown> }>;
+    securityContext?: Record<string, unknown>;
+  };
+  status: {
+    phase: string;
+    podIP?: string;
+    conditions?: Array<{ type: string; status: string }>;
+    containerStatuses?: Array<{ name: string; ready: boolean; restartCount: number; containerID?: string }>;
+  };
 }
 
 export async function pods(cluster: Cluster, selector: string, namespace = NAMESPACE): Promise<PodInfo[]> {
@@ -54,14 +68,30 @@ export async function pods(cluster: Cluster, selector: string, namespace = NAMES
 }
 
 export async function podIp(cluster: Cluster, selector: string, namespace = NAMESPACE): Promise<string> {
-  return waitUntil(`a running pod ${selector} with an IP`, async () => (await pods(cluster, selector, namespace)).find((p) => p.status.phase === 'Running' && p.status.podIP)?.status.podIP, { timeoutMs: 120_000, intervalMs: 1000 });
+  return waitUntil(
+    `a running pod ${selector} with an IP`,
+    async () => (await pods(cluster, selector, namespace)).find((p) => p.status.phase === 'Running' && p.status.podIP)?.status.podIP,
+    { timeoutMs: 120_000, intervalMs: 1000 },
+  );
 }
 
 /** A namespace labelled for cleanup, enforcing Pod Security `restricted`. */
 export async function restrictedNamespace(cluster: Cluster, namespace = NAMESPACE): Promise<void> {
   await cluster.kubectl(['create', 'namespace', namespace]);
-  await cluster.kubectl(['label', 'namespace', namespace, 'wbc-test=true', 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
-  await waitUntil(`ServiceAccount default in ${namespace}`, async () => (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', namespace, '-o', 'name'], { allowFailure: true })).trim() !== '', { timeoutMs: 60_000, intervalMs: 500 });
+  await cluster.kubectl([
+    'label',
+    'namespace',
+    namespace,
+    'wbc-test=true',
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/enforce-version=latest',
+  ]);
+  await waitUntil(
+    `ServiceAccount default in ${namespace}`,
+    async () =>
+      (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', namespace, '-o', 'name'], { allowFailure: true })).trim() !== '',
+    { timeoutMs: 60_000, intervalMs: 500 },
+  );
 }
 
 /** A hostPath PersistentVolume for k8s/mysql.yaml's claim (the node has no provisioner). */
@@ -88,7 +118,11 @@ export async function mysqlConnection(cluster: Cluster, namespace = NAMESPACE): 
 }
 
 /** A client of the in-cluster Temporal dev server (pod address, in `podNamespace`), in one of its namespaces. */
-export async function temporalClient(cluster: Cluster, namespace = 'default', podNamespace = NAMESPACE): Promise<{ client: Client; close(): Promise<void> }> {
+export async function temporalClient(
+  cluster: Cluster,
+  namespace = 'default',
+  podNamespace = NAMESPACE,
+): Promise<{ client: Client; close(): Promise<void> }> {
   const host = await podIp(cluster, 'app.kubernetes.io/name=temporal', podNamespace);
   const connection = await Connection.connect({ address: `${host}:7233`, connectTimeout: 10_000 });
   return { client: new Client({ connection, namespace }), close: () => connection.close() };
@@ -96,7 +130,9 @@ export async function temporalClient(cluster: Cluster, namespace = 'default', po
 
 /** Rows of batched_writes whose request id starts with `write:<prefix>`: request id → statuses. */
 export async function rowsFor(conn: mysql.Connection, prefix: string): Promise<Map<string, string[]>> {
-  const [rows] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batched_writes WHERE request_id LIKE ?', [`write:${prefix}%`]);
+  const [rows] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batched_writes WHERE request_id LIKE ?', [
+    `write:${prefix}%`,
+  ]);
   const out = new Map<string, string[]>();
   for (const r of rows as Array<{ id: string; status: string }>) out.set(r.id, [...(out.get(r.id) ?? []), r.status]);
   return out;
@@ -107,9 +143,13 @@ export async function rowsFor(conn: mysql.Connection, prefix: string): Promise<M
  * (`batcher_ledger`, from the release with typed target tables on); undefined without one.
  */
 export async function ledgerFor(conn: mysql.Connection, prefix: string): Promise<Map<string, string> | undefined> {
-  const [tables] = await conn.query("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'batcher_ledger'");
+  const [tables] = await conn.query(
+    "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'batcher_ledger'",
+  );
   if ((tables as unknown[]).length === 0) return undefined;
-  const [rows] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batcher_ledger WHERE request_id LIKE ?', [`write:${prefix}%`]);
+  const [rows] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batcher_ledger WHERE request_id LIKE ?', [
+    `write:${prefix}%`,
+  ]);
   return new Map((rows as Array<{ id: string; status: string }>).map((r) => [r.id, r.status]));
 }
 
@@ -150,15 +190,24 @@ export function startLoad(client: Client, prefix: string, count: number, perSeco
 
 /** The typed order of the i-th transaction of a load (its amount is what the audit reads back). */
 function orderFor(i: number): { amountCents: string; currency: string; placedAt: string; lines: Array<{ sku: string; qty: number }> } {
-  return { amountCents: String(100 + i), currency: 'EUR', placedAt: new Date().toISOString(), lines: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }] };
+  return {
+    amountCents: String(100 + i),
+    currency: 'EUR',
+    placedAt: new Date().toISOString(),
+    lines: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }],
+  };
 }
 
 /** demo_orders rows of the load (order id → amounts, as text) and their ledger entries (`order:<id>` → status). */
 async function typedRowsFor(conn: mysql.Connection, prefix: string): Promise<{ rows: Map<string, string[]>; ledger: Map<string, string> }> {
-  const [rows] = await conn.query('SELECT order_id AS id, CAST(amount_cents AS CHAR) AS amount FROM demo_orders WHERE order_id LIKE ?', [`${prefix}-%`]);
+  const [rows] = await conn.query('SELECT order_id AS id, CAST(amount_cents AS CHAR) AS amount FROM demo_orders WHERE order_id LIKE ?', [
+    `${prefix}-%`,
+  ]);
   const out = new Map<string, string[]>();
   for (const r of rows as Array<{ id: string; amount: string }>) out.set(r.id, [...(out.get(r.id) ?? []), r.amount]);
-  const [entries] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batcher_ledger WHERE request_id LIKE ?', [`${ORDER_REQUEST_ID_PREFIX}${prefix}-%`]);
+  const [entries] = await conn.query('SELECT CAST(request_id AS CHAR) AS id, status FROM batcher_ledger WHERE request_id LIKE ?', [
+    `${ORDER_REQUEST_ID_PREFIX}${prefix}-%`,
+  ]);
   return { rows: out, ledger: new Map((entries as Array<{ id: string; status: string }>).map((e) => [e.id, e.status])) };
 }
 
@@ -210,7 +259,8 @@ export async function shardNondeterminism(client: Client, prefix: string, shards
     const { events } = await client.workflow.getHandle(`${prefix}-${shard}`).fetchHistory();
     for (const e of events ?? []) {
       const message = e.workflowTaskFailedEventAttributes?.failure?.message ?? '';
-      if (/TMPRL1100|[Nn]ondeterminism/.test(message)) found.push(`${prefix}-${shard} event ${String(e.eventId)}: ${message.slice(0, 200)}`);
+      if (/TMPRL1100|[Nn]ondeterminism/.test(message))
+        found.push(`${prefix}-${shard} event ${String(e.eventId)}: ${message.slice(0, 200)}`);
     }
   }
   return found;
@@ -235,7 +285,21 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
   const rows = await rowsFor(conn, load.prefix);
   const ledger = await ledgerFor(conn, load.prefix);
   const typed = await typedRowsFor(conn, load.prefix);
-  const v: Verdict = { transactions: load.ids.length, completed: 0, failed: 0, failedTypes: {}, lost: 0, phantom: 0, doubled: 0, open: 0, other: 0, ledger: ledger !== undefined, typed: load.typed, typedRows: [...typed.rows.values()].reduce((n, a) => n + a.length, 0), examples: [] };
+  const v: Verdict = {
+    transactions: load.ids.length,
+    completed: 0,
+    failed: 0,
+    failedTypes: {},
+    lost: 0,
+    phantom: 0,
+    doubled: 0,
+    open: 0,
+    other: 0,
+    ledger: ledger !== undefined,
+    typed: load.typed,
+    typedRows: [...typed.rows.values()].reduce((n, a) => n + a.length, 0),
+    examples: [],
+  };
   const note = (s: string) => v.examples.length < 10 && v.examples.push(s);
   for (const [i, id] of load.ids.entries()) {
     const own = rows.get(`write:${id}`) ?? [];
@@ -257,7 +321,9 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
         note(`${id}: completed and its row is there, but the ledger says ${ledger.get(`write:${id}`) ?? 'nothing'}`);
       } else if (load.typed && (orders.length !== 1 || orders[0] !== String(100 + i) || orderLedger !== 'committed')) {
         v.lost++;
-        note(`${id}: completed, but its typed row is ${orders.length ? `amount ${orders.join(',')}` : 'missing'} (expected ${100 + i}) and its ledger entry ${orderLedger ?? 'missing'}`);
+        note(
+          `${id}: completed, but its typed row is ${orders.length ? `amount ${orders.join(',')}` : 'missing'} (expected ${100 + i}) and its ledger entry ${orderLedger ?? 'missing'}`,
+        );
       }
     } else if (s === 'FAILED') {
       v.failed++;
@@ -283,9 +349,11 @@ export async function auditLoad(client: Client, conn: mysql.Connection, load: Lo
         note(`${id}: failed (${type}: ${message}) but its row${committed > 0 ? '' : "'s ledger entry"} is committed`);
       } else if (orderCommitted && failedOn === `${ORDER_REQUEST_ID_PREFIX}${id}`) {
         v.phantom++;
-        note(`${id}: failed on its order (${type}: ${message}) but the typed row${orders.length > 0 ? '' : "'s ledger entry"} is committed`);
+        note(
+          `${id}: failed on its order (${type}: ${message}) but the typed row${orders.length > 0 ? '' : "'s ledger entry"} is committed`,
+        );
       }
-      if ((orders.length > 0) !== (orderLedger === 'committed')) {
+      if (orders.length > 0 !== (orderLedger === 'committed')) {
         v.phantom++;
         note(`${id}: its typed row is ${orders.length ? 'there' : 'missing'} but its ledger entry says ${orderLedger ?? 'nothing'}`);
       }

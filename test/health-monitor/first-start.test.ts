@@ -22,7 +22,11 @@ afterEach(async () => {
 
 /** The value of one sample in Prometheus text, e.g. sample(text, 'batcher_shard_starts_total', { shard: '0' }). */
 function sample(metrics: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const labelText = Object.keys(labels).length ? `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}` : '';
+  const labelText = Object.keys(labels).length
+    ? `{${Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',')}}`
+    : '';
   const line = metrics.split('\n').find((l) => l.startsWith(`${name}${labelText} `));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
@@ -30,10 +34,21 @@ function sample(metrics: string, name: string, labels: Record<string, string> = 
 describe('health monitor: starts and restarts', () => {
   it('when the monitor starts a shard that never ran, then the state machine calls it starting, not restarting', () => {
     const m = new ShardStateMachine({ flushIntervals: 3, minFlushStallMs: 0, workflowTaskAttempts: 3, workflowTaskAgeMs: 30_000 }, 0);
-    const notFound: ShardObservation = { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null };
+    const notFound: ShardObservation = {
+      kind: 'described',
+      runId: null,
+      status: 'NOT_FOUND',
+      historyLength: null,
+      pendingWorkflowTask: null,
+      stats: null,
+    };
     m.observe(notFound, 1);
     expect(m.started('first', 2, 'start')).toEqual({ from: 'not-running', to: 'starting', reason: 'run first started, not yet confirmed' });
-    expect(m.started('again', 3, 'restart')).toEqual({ from: 'starting', to: 'restarting', reason: 'run again started, not yet confirmed' });
+    expect(m.started('again', 3, 'restart')).toEqual({
+      from: 'starting',
+      to: 'restarting',
+      reason: 'run again started, not yet confirmed',
+    });
   });
 
   it('when the monitor finds one shard never started and another closed before it came, then it counts both as starts, not restarts (in /api/status, /metrics and the page); a shard stopped later is a restart', async () => {
@@ -42,9 +57,20 @@ describe('health monitor: starts and restarts', () => {
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: temporal.namespace });
     const slug = `hm-first-start-${Date.now().toString(36)}`;
-    const config = loadConfig(['batcher', 'monitor'], { BATCHER_SHARDS: '2', BATCHER_TASK_QUEUE: slug, BATCHER_WORKFLOW_ID_PREFIX: slug, HEALTH_MONITOR_PORT: '0', HEALTH_POLL_INTERVAL_MS: '250', HEALTH_AUTO_RESTART: 'true' });
+    const config = loadConfig(['batcher', 'monitor'], {
+      BATCHER_SHARDS: '2',
+      BATCHER_TASK_QUEUE: slug,
+      BATCHER_WORKFLOW_ID_PREFIX: slug,
+      HEALTH_MONITOR_PORT: '0',
+      HEALTH_POLL_INTERVAL_MS: '250',
+      HEALTH_AUTO_RESTART: 'true',
+    });
     const terminateAll = async () => {
-      for (const shard of [0, 1]) await client.workflow.getHandle(`${slug}-${shard}`).terminate('test finished').catch(() => undefined);
+      for (const shard of [0, 1])
+        await client.workflow
+          .getHandle(`${slug}-${shard}`)
+          .terminate('test finished')
+          .catch(() => undefined);
     };
     cleanups.push(terminateAll);
 
@@ -56,9 +82,18 @@ describe('health monitor: starts and restarts', () => {
 
     // The monitor's own log lines, as pino writes them (level as a label: see createLogger).
     const logLines: Array<{ level: string; msg: string; shard?: number }> = [];
-    const logger = createLogger('health-monitor-test', 'info', undefined, { write: (line: string) => void logLines.push(JSON.parse(line) as (typeof logLines)[number]) });
+    const logger = createLogger('health-monitor-test', 'info', undefined, {
+      write: (line: string) => void logLines.push(JSON.parse(line) as (typeof logLines)[number]),
+    });
     // Short deadlines: no worker polls this task queue.
-    const monitor = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger, host: '127.0.0.1', rpcTimeoutMs: 1000 });
+    const monitor = await startHealthMonitor({
+      client,
+      batcher: config.batcher,
+      monitor: config.monitor,
+      logger,
+      host: '127.0.0.1',
+      rpcTimeoutMs: 1000,
+    });
     cleanups.push(() => monitor.close());
     const get = async (route: string) => {
       const res = await fetch(`${monitor.url}${route}`, { signal: AbortSignal.timeout(5000) });
@@ -77,16 +112,27 @@ describe('health monitor: starts and restarts', () => {
     );
     for (const s of first.shards) expect(s, `shard ${s.shard}`).toMatchObject({ starts: 1, restarts: 0, lastRestartAtMs: null });
     expect(first.shards[1]!.runId).not.toBe(closedRunId);
-    expect(first.events.filter((e) => e.kind === 'started').map((e) => e.shard).sort()).toEqual([0, 1]);
+    expect(
+      first.events
+        .filter((e) => e.kind === 'started')
+        .map((e) => e.shard)
+        .sort(),
+    ).toEqual([0, 1]);
     expect(first.events.map((e) => e.kind)).not.toContain('restarted');
-    expect(first.events.find((e) => e.kind === 'started' && e.shard === 0)?.message).toMatch(/^started as run \S+ \(workflow has never been started\)$/);
-    expect(first.events.find((e) => e.kind === 'started' && e.shard === 1)?.message).toMatch(/^started as run \S+ \(newest run \S+ is TERMINATED\)$/);
+    expect(first.events.find((e) => e.kind === 'started' && e.shard === 0)?.message).toMatch(
+      /^started as run \S+ \(workflow has never been started\)$/,
+    );
+    expect(first.events.find((e) => e.kind === 'started' && e.shard === 1)?.message).toMatch(
+      /^started as run \S+ \(newest run \S+ is TERMINATED\)$/,
+    );
     let metrics = (await get('/metrics')).body;
     for (const shard of ['0', '1']) {
       expect(sample(metrics, 'batcher_shard_starts_total', { shard })).toBe(1);
       expect(sample(metrics, 'batcher_shard_restarts_total', { shard })).toBe(0);
     }
-    expect(metrics).toContain('# HELP batcher_shard_starts_total Times the health monitor started a shard that had not run under its watch');
+    expect(metrics).toContain(
+      '# HELP batcher_shard_starts_total Times the health monitor started a shard that had not run under its watch',
+    );
 
     // A first start is news, not a warning: shard 0, which had never run, brings no warning at all;
     // shard 1's closed run is worth one (someone stopped it), its start again is not.
@@ -98,7 +144,11 @@ describe('health monitor: starts and restarts', () => {
     if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/install-tools.sh test`);
     const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'health-monitor-chromium-'));
     cleanups.push(async () => fs.rmSync(userDataDir, { recursive: true, force: true }));
-    const browser = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    const browser = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+    });
     cleanups.push(() => browser.close());
     const page = browser.pages()[0] ?? (await browser.newPage());
     await page.goto(`${monitor.url}/`);
@@ -118,7 +168,12 @@ describe('health monitor: starts and restarts', () => {
       { timeout: 30_000, interval: 100 },
     );
     expect(after.starts).toBe(1);
-    expect((await status()).events.filter((e) => e.shard === 0).map((e) => e.kind).slice(-2)).toEqual(['down', 'restarted']);
+    expect(
+      (await status()).events
+        .filter((e) => e.shard === 0)
+        .map((e) => e.kind)
+        .slice(-2),
+    ).toEqual(['down', 'restarted']);
     metrics = (await get('/metrics')).body;
     expect(sample(metrics, 'batcher_shard_starts_total', { shard: '0' })).toBe(1);
     expect(sample(metrics, 'batcher_shard_restarts_total', { shard: '0' })).toBe(1);

@@ -14,7 +14,15 @@ import { batcherSettings, createLogger, createPool, loadConfig, type Config } fr
 import { writeWorkflowBundle } from '@batcher/service-kit/worker';
 import { migrateDatabase } from '@batcher/batcher-worker/schema';
 import { createBatcherWorker, workflowsPath } from '@write-batcher/batcher';
-import { MAX_POLL_INTERVAL_MS, ShardMonitor, startHealthMonitor, type HealthMonitorOptions, type MonitorStatus, type RunningHealthMonitor, type ShardStatus } from '@batcher/health-monitor';
+import {
+  MAX_POLL_INTERVAL_MS,
+  ShardMonitor,
+  startHealthMonitor,
+  type HealthMonitorOptions,
+  type MonitorStatus,
+  type RunningHealthMonitor,
+  type ShardStatus,
+} from '@batcher/health-monitor';
 import { globalMysql, globalTemporal, serviceEnv } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { freePort, repoRoot, spawnLogged } from '../support/processes';
@@ -149,7 +157,10 @@ async function startBatcher(title: string, overrides: Record<string, string>, op
   cleanups.push(async () => {
     // Terminated only after the monitor is gone (it is closed first), or it would restart them.
     for (let shard = 0; shard < config.batcher.shards; shard++) {
-      await client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).terminate('test finished').catch(() => undefined);
+      await client.workflow
+        .getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard))
+        .terminate('test finished')
+        .catch(() => undefined);
     }
     if (worker?.getState() === 'RUNNING') worker.shutdown();
     await workerRun;
@@ -180,7 +191,9 @@ async function startBatcher(title: string, overrides: Record<string, string>, op
       return ids;
     },
     async committedRows() {
-      const [rows] = await pool.query(`SELECT CAST(request_id AS CHAR) AS request_id, CAST(batch_id AS CHAR) AS batch_id FROM batched_writes WHERE status = 'committed' ORDER BY id`);
+      const [rows] = await pool.query(
+        `SELECT CAST(request_id AS CHAR) AS request_id, CAST(batch_id AS CHAR) AS batch_id FROM batched_writes WHERE status = 'committed' ORDER BY id`,
+      );
       return rows as Array<{ request_id: string; batch_id: string }>;
     },
   };
@@ -209,7 +222,11 @@ function monitorHttp(url: string): MonitorHttp {
 }
 
 /** A batcher plus the health monitor in this process, on a free port. */
-async function startFixture(title: string, env: Record<string, string>, options: BatcherOptions & Pick<HealthMonitorOptions, 'stall' | 'rpcTimeoutMs'> = {}): Promise<Fixture> {
+async function startFixture(
+  title: string,
+  env: Record<string, string>,
+  options: BatcherOptions & Pick<HealthMonitorOptions, 'stall' | 'rpcTimeoutMs'> = {},
+): Promise<Fixture> {
   const batcher = await startBatcher(title, env, options);
   const monitor = await startHealthMonitor({
     client: batcher.client,
@@ -233,7 +250,16 @@ async function openBrowserPage(): Promise<Page> {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1100, height: 760 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   cleanups.push(() => browser.close());
   return browser.pages()[0] ?? (await browser.newPage());
@@ -241,7 +267,11 @@ async function openBrowserPage(): Promise<Page> {
 
 /** The value of one sample in Prometheus text, e.g. sample(text, 'batcher_shard_up', { shard: '0' }). */
 function sample(metrics: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const labelText = Object.keys(labels).length ? `{${Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',')}}` : '';
+  const labelText = Object.keys(labels).length
+    ? `{${Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',')}}`
+    : '';
   const line = metrics.split('\n').find((l) => l.startsWith(`${name}${labelText} `));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
@@ -336,7 +366,11 @@ describe('health monitor', () => {
     }
     // The restart follows in the same check, so a reader sees the shard restarting (rarely, not-running).
     expect(degraded.reasons).toHaveLength(1);
-    expect(degraded.reasons[0]).toMatch(new RegExp(`^shard 0 \\(${before.workflowId}\\) is (restarting: run \\S+ started, not yet confirmed|not-running: newest run ${before.runId} is TERMINATED)$`));
+    expect(degraded.reasons[0]).toMatch(
+      new RegExp(
+        `^shard 0 \\(${before.workflowId}\\) is (restarting: run \\S+ started, not yet confirmed|not-running: newest run ${before.runId} is TERMINATED)$`,
+      ),
+    );
     expect(readyz.length).toBeGreaterThan(5);
     expect(readyz.filter((code) => code !== 200)).toEqual([]);
 
@@ -353,11 +387,19 @@ describe('health monitor', () => {
     expect(payloads.map((p) => JSON.parse(Buffer.from(p.data ?? new Uint8Array()).toString('utf8')))).toEqual([{ shard: 0 }]);
     // … and that run works: a request sent now is written.
     const [late] = (await f.send(1)) as [string];
-    await vi.waitFor(async () => expect((await f.committedRows()).map((r) => r.request_id)).toContain(late), { timeout: 60_000, interval: 200 });
+    await vi.waitFor(async () => expect((await f.committedRows()).map((r) => r.request_id)).toContain(late), {
+      timeout: 60_000,
+      interval: 200,
+    });
   });
 
   it('when a shard continues as new twice, then the monitor follows each new run without a gap and counts every signal', async (ctx) => {
-    const f = await startFixture(ctx.task.name, { CONTINUE_AS_NEW_SIGNALS: '5', BATCH_MAX_SIZE: '100', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' });
+    const f = await startFixture(ctx.task.name, {
+      CONTINUE_AS_NEW_SIGNALS: '5',
+      BATCH_MAX_SIZE: '100',
+      BATCH_FLUSH_INTERVAL_MS: '300',
+      HEALTH_POLL_INTERVAL_MS: '200',
+    });
     await vi.waitFor(async () => expect((await f.status()).overall).toBe('ok'), { timeout: 30_000, interval: 100 });
     // The first statistics the shard publishes (its memo) once its first run has read its settings.
     await vi.waitFor(async () => expect((await f.shard()).stats).not.toBeNull(), { timeout: 30_000, interval: 100 });
@@ -382,7 +424,10 @@ describe('health monitor', () => {
     try {
       for (let round = 1; round <= rounds; round++) {
         ids.push(...(await f.send(5)));
-        await vi.waitFor(async () => expect((await f.shard()).stats?.continueAsNewCount).toBeGreaterThanOrEqual(round), { timeout: 30_000, interval: 100 });
+        await vi.waitFor(async () => expect((await f.shard()).stats?.continueAsNewCount).toBeGreaterThanOrEqual(round), {
+          timeout: 30_000,
+          interval: 100,
+        });
       }
       await vi.waitFor(
         async () => {
@@ -455,8 +500,20 @@ describe('health monitor', () => {
     const connection = await Connection.connect({ address: temporal.address });
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: temporal.namespace });
-    const config = loadConfig(['batcher', 'monitor'], { BATCHER_WORKFLOW_ID_PREFIX: 'hm-unreachable', HEALTH_MONITOR_PORT: '0', HEALTH_POLL_INTERVAL_MS: '200', HEALTH_AUTO_RESTART: 'false' });
-    const monitor = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger: createLogger('health-monitor-test', 'error'), host: '127.0.0.1', rpcTimeoutMs: 1000 });
+    const config = loadConfig(['batcher', 'monitor'], {
+      BATCHER_WORKFLOW_ID_PREFIX: 'hm-unreachable',
+      HEALTH_MONITOR_PORT: '0',
+      HEALTH_POLL_INTERVAL_MS: '200',
+      HEALTH_AUTO_RESTART: 'false',
+    });
+    const monitor = await startHealthMonitor({
+      client,
+      batcher: config.batcher,
+      monitor: config.monitor,
+      logger: createLogger('health-monitor-test', 'error'),
+      host: '127.0.0.1',
+      rpcTimeoutMs: 1000,
+    });
     cleanups.push(() => monitor.close());
     const http = monitorHttp(monitor.url);
 
@@ -471,7 +528,10 @@ describe('health monitor', () => {
       { timeout: 15_000, interval: 100 },
     );
     expect(first.shards[0]).toMatchObject({ state: 'not-running', workflowStatus: 'NOT_FOUND', restarts: 0 });
-    expect(first).toMatchObject({ overall: 'degraded', reasons: ['shard 0 (hm-unreachable-0) is not-running: workflow has never been started'] });
+    expect(first).toMatchObject({
+      overall: 'degraded',
+      reasons: ['shard 0 (hm-unreachable-0) is not-running: workflow has never been started'],
+    });
     expect((await http.get('/readyz')).status).toBe(200);
 
     await temporal.stop();
@@ -559,13 +619,21 @@ describe('health monitor', () => {
   });
 
   it('when the workflow task of a RUNNING shard keeps failing, then the shard is stalled and the reason names the attempt', async (ctx) => {
-    const f = await startFixture(ctx.task.name, { BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200', HEALTH_AUTO_RESTART: 'false' }, { rpcTimeoutMs: 1000, stall: { workflowTaskAttempts: 2 } });
+    const f = await startFixture(
+      ctx.task.name,
+      { BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200', HEALTH_AUTO_RESTART: 'false' },
+      { rpcTimeoutMs: 1000, stall: { workflowTaskAttempts: 2 } },
+    );
     await vi.waitFor(async () => expect((await f.shard()).state).toBe('running'), { timeout: 30_000, interval: 100 });
     const { workflowId } = await f.shard();
     // Replace the shard by a run of a workflow type the worker does not have (a deploy that lost
     // it): the worker fails every workflow task of it, and Temporal keeps the run RUNNING.
     await f.client.workflow.getHandle(workflowId).terminate('test: replaced by a broken run');
-    await f.client.workflow.start('batcherWorkflowThatNoWorkerHas', { workflowId, taskQueue: f.config.batcher.taskQueue, args: [{ shard: 0 }] });
+    await f.client.workflow.start('batcherWorkflowThatNoWorkerHas', {
+      workflowId,
+      taskQueue: f.config.batcher.taskQueue,
+      args: [{ shard: 0 }],
+    });
 
     const s = await vi.waitFor(
       async () => {
@@ -602,7 +670,9 @@ describe('health monitor', () => {
     expect(s.stats?.batchesWritten).toBe(0);
     expect((s.stats?.pending ?? 0) + (s.stats?.writesInFlight ?? 0)).toBeGreaterThanOrEqual(1);
     expect(s.stateReasons).toHaveLength(1);
-    expect(s.stateReasons[0]).toMatch(/requests pending.*, no flush for \d+\.\d s \(limit 2\.0 s: 3 flush intervals of 0\.3 s, at least 2\.0 s\)$/);
+    expect(s.stateReasons[0]).toMatch(
+      /requests pending.*, no flush for \d+\.\d s \(limit 2\.0 s: 3 flush intervals of 0\.3 s, at least 2\.0 s\)$/,
+    );
     expect(s.error).toBeNull(); // the workflow itself is described and publishes: it is the writes that are stuck
   });
 
@@ -612,7 +682,14 @@ describe('health monitor', () => {
     cleanups.push(() => connection.close());
     const client = new Client({ connection, namespace: temporal.namespace });
     const config = loadConfig(['batcher'], { BATCHER_WORKFLOW_ID_PREFIX: `hm-interval-${Date.now().toString(36)}` });
-    const monitor = new ShardMonitor({ client, batcher: config.batcher, pollIntervalMs: 2 ** 32, autoRestart: false, logger: createLogger('health-monitor-test', 'error'), rpcTimeoutMs: 2000 });
+    const monitor = new ShardMonitor({
+      client,
+      batcher: config.batcher,
+      pollIntervalMs: 2 ** 32,
+      autoRestart: false,
+      logger: createLogger('health-monitor-test', 'error'),
+      rpcTimeoutMs: 2000,
+    });
     cleanups.push(() => monitor.stop());
     monitor.start();
     await vi.waitFor(() => expect(monitor.status().polls).toBe(1), { timeout: 10_000, interval: 20 });
@@ -626,13 +703,21 @@ describe('health monitor', () => {
   it('when main.js runs as a process, then it serves the real status until SIGTERM ends it cleanly, and a bad setting stops it with one line naming the variable', async (ctx) => {
     const b = await startBatcher(ctx.task.name, { BATCH_MAX_SIZE: '2', BATCH_FLUSH_INTERVAL_MS: '300' });
     const port = await freePort();
-    const service = spawnLogged({ name: 'health-monitor', command: process.execPath, args: [MAIN], env: serviceEnv({ ...b.env, HEALTH_MONITOR_PORT: String(port), HEALTH_POLL_INTERVAL_MS: '250', LOG_LEVEL: 'info' }) });
+    const service = spawnLogged({
+      name: 'health-monitor',
+      command: process.execPath,
+      args: [MAIN],
+      env: serviceEnv({ ...b.env, HEALTH_MONITOR_PORT: String(port), HEALTH_POLL_INTERVAL_MS: '250', LOG_LEVEL: 'info' }),
+    });
     cleanups.push(() => service.stop({ graceMs: 5000 }));
     const http = monitorHttp(`http://127.0.0.1:${port}`);
 
     await vi.waitFor(async () => expect((await http.get('/readyz')).status).toBe(200), { timeout: 30_000, interval: 200 });
     await b.send(2);
-    await vi.waitFor(async () => expect((await http.shard()).stats).toMatchObject({ batchesWritten: 1, rowsWritten: 2 }), { timeout: 30_000, interval: 200 });
+    await vi.waitFor(async () => expect((await http.shard()).stats).toMatchObject({ batchesWritten: 1, rowsWritten: 2 }), {
+      timeout: 30_000,
+      interval: 200,
+    });
     expect(sample((await http.get('/metrics')).body, 'batcher_shard_rows_written', shard0)).toBe(2);
     expect((await http.get('/')).body).toContain('<title>Write batcher · health</title>');
 
@@ -641,7 +726,12 @@ describe('health monitor', () => {
     expect(log).toContain('"msg":"health monitor running"');
     expect(log).toContain('"msg":"shutting down"');
 
-    const bad = spawnLogged({ name: 'health-monitor-bad-config', command: process.execPath, args: [MAIN], env: serviceEnv({ ...b.env, HEALTH_POLL_INTERVAL_MS: '5' }) });
+    const bad = spawnLogged({
+      name: 'health-monitor-bad-config',
+      command: process.execPath,
+      args: [MAIN],
+      env: serviceEnv({ ...b.env, HEALTH_POLL_INTERVAL_MS: '5' }),
+    });
     cleanups.push(() => bad.stop({ graceMs: 1000 }));
     expect(await bad.exited).toEqual({ code: 1, signal: null });
     const lines = fs.readFileSync(bad.logFile, 'utf8').trim().split('\n');

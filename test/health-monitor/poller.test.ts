@@ -49,7 +49,14 @@ describe('shard poller', () => {
     const { workflowId } = idsFor(ctx.task.name);
     const poller = new ShardPoller({ client, rpcTimeoutMs: 2000 });
     expect(await poller.checkTemporal()).toEqual({ reachable: true });
-    expect(await poller.observe(workflowId)).toEqual({ kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null });
+    expect(await poller.observe(workflowId)).toEqual({
+      kind: 'described',
+      runId: null,
+      status: 'NOT_FOUND',
+      historyLength: null,
+      pendingWorkflowTask: null,
+      stats: null,
+    });
   });
 
   it('when a shard runs on a task queue no worker polls, then describe shows its workflow task scheduled and not started, and the poller does not query it (no statistics, no error, no wait)', async (ctx) => {
@@ -73,32 +80,55 @@ describe('shard poller', () => {
     }
   });
 
-  it('when a shard\'s worker is gone, then its statistics come from its memo at once, with a workflow task waiting or not, and the poller sends it no query', async (ctx) => {
+  it("when a shard's worker is gone, then its statistics come from its memo at once, with a workflow task waiting or not, and the poller sends it no query", async (ctx) => {
     const { workflowId, taskQueue } = idsFor(ctx.task.name);
     const worker = await startStandInBatcher(taskQueue, 'poller', { flushIntervalMs: 300 });
     const poller = new ShardPoller({ client, rpcTimeoutMs: 1000 });
     try {
-      await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, { workflowId, taskQueue, args: [{ shard: 0 }], signal: submitWritesSignal, signalArgs: [demoRequests(2, workflowId)] });
-      await waitUntil('the shard quiet with its statistics published', async () => {
-        const d = await client.workflow.getHandle(workflowId).describe();
-        return publishedStats(d)?.rowsWritten === 2 && !d.raw.pendingWorkflowTask;
-      }, { timeoutMs: 30_000 });
+      await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [{ shard: 0 }],
+        signal: submitWritesSignal,
+        signalArgs: [demoRequests(2, workflowId)],
+      });
+      await waitUntil(
+        'the shard quiet with its statistics published',
+        async () => {
+          const d = await client.workflow.getHandle(workflowId).describe();
+          return publishedStats(d)?.rowsWritten === 2 && !d.raw.pendingWorkflowTask;
+        },
+        { timeoutMs: 30_000 },
+      );
       await worker.kill();
 
       // No task waits, and no query is sent (one would wait for a worker until the 1 s deadline).
       const { result: quiet, queries: quietQueries } = await countingQueries(() => poller.observe(workflowId));
       expect(quietQueries).toBe(0);
-      expect(quiet).toMatchObject({ kind: 'described', status: 'RUNNING', pendingWorkflowTask: null, stats: { rowsWritten: 2, batchesWritten: 1 } });
+      expect(quiet).toMatchObject({
+        kind: 'described',
+        status: 'RUNNING',
+        pendingWorkflowTask: null,
+        stats: { rowsWritten: 2, batchesWritten: 1 },
+      });
       if (quiet.kind === 'described') expect(quiet.stats?.recentBatches.map((b) => b.rows)).toEqual([2]);
 
       // A signal makes a task wait that no worker takes.
       await client.workflow.getHandle(workflowId).signal(submitWritesSignal, demoRequests(1, `${workflowId}-late`));
       const { result: waiting, queries: waitingQueries } = await countingQueries(() => poller.observe(workflowId));
       expect(waitingQueries).toBe(0);
-      expect(waiting).toMatchObject({ kind: 'described', status: 'RUNNING', pendingWorkflowTask: { startedAtMs: null }, stats: { rowsWritten: 2 } });
+      expect(waiting).toMatchObject({
+        kind: 'described',
+        status: 'RUNNING',
+        pendingWorkflowTask: { startedAtMs: null },
+        stats: { rowsWritten: 2 },
+      });
     } finally {
       await worker.kill();
-      await client.workflow.getHandle(workflowId).terminate('test finished').catch(() => undefined);
+      await client.workflow
+        .getHandle(workflowId)
+        .terminate('test finished')
+        .catch(() => undefined);
     }
   });
 

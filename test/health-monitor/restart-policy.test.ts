@@ -16,11 +16,17 @@ describe('restart policy', () => {
     const policy = new RestartPolicy({ autoRestart: true });
     expect(policy.decide('RUNNING', null, T0)).toEqual({ action: 'leave', reason: 'running' });
     expect(policy.decide('PAUSED', null, T0)).toEqual({ action: 'leave', reason: 'paused by an operator' });
-    expect(policy.decide('CONTINUED_AS_NEW', null, T0)).toEqual({ action: 'leave', reason: 'status CONTINUED_AS_NEW is not one to restart from' });
+    expect(policy.decide('CONTINUED_AS_NEW', null, T0)).toEqual({
+      action: 'leave',
+      reason: 'status CONTINUED_AS_NEW is not one to restart from',
+    });
   });
 
   it('when auto-restart is off, then a terminated shard is left alone', () => {
-    expect(new RestartPolicy({ autoRestart: false }).decide('TERMINATED', null, T0)).toEqual({ action: 'leave', reason: 'auto-restart is off' });
+    expect(new RestartPolicy({ autoRestart: false }).decide('TERMINATED', null, T0)).toEqual({
+      action: 'leave',
+      reason: 'auto-restart is off',
+    });
   });
 
   it('when the last restart was less than the minimum interval ago, then the policy waits until the interval has passed', () => {
@@ -53,9 +59,34 @@ describe('bounded history', () => {
 
   it('when batches are merged again (every memo the monitor reads reports them), then each is kept once, in time order, and the list stays bounded', () => {
     const h = new BoundedHistory<{ id: string; at: number }>(3);
-    expect(h.merge([{ id: 'b', at: 2 }, { id: 'a', at: 1 }], (x) => x.id, (x) => x.at)).toBe(2);
-    expect(h.merge([{ id: 'a', at: 1 }, { id: 'b', at: 2 }], (x) => x.id, (x) => x.at)).toBe(0);
-    h.merge([{ id: 'c', at: 3 }, { id: 'd', at: 4 }], (x) => x.id, (x) => x.at);
+    expect(
+      h.merge(
+        [
+          { id: 'b', at: 2 },
+          { id: 'a', at: 1 },
+        ],
+        (x) => x.id,
+        (x) => x.at,
+      ),
+    ).toBe(2);
+    expect(
+      h.merge(
+        [
+          { id: 'a', at: 1 },
+          { id: 'b', at: 2 },
+        ],
+        (x) => x.id,
+        (x) => x.at,
+      ),
+    ).toBe(0);
+    h.merge(
+      [
+        { id: 'c', at: 3 },
+        { id: 'd', at: 4 },
+      ],
+      (x) => x.id,
+      (x) => x.at,
+    );
     expect(h.toArray().map((x) => x.id)).toEqual(['b', 'c', 'd']);
   });
 

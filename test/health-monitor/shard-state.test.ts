@@ -1,7 +1,13 @@
 // The shard state machine alone: observations in, states and reasons out. No server is needed, the
 // machine does no I/O and is handed the time.
 import { describe, expect, it } from 'vitest';
-import { ShardStateMachine, type MonitoredBatcherStats, type PendingWorkflowTask, type ShardObservation, type StallThresholds } from '@batcher/health-monitor';
+import {
+  ShardStateMachine,
+  type MonitoredBatcherStats,
+  type PendingWorkflowTask,
+  type ShardObservation,
+  type StallThresholds,
+} from '@batcher/health-monitor';
 
 const T0 = 1_800_000_000_000;
 // No minimum, so the flush-interval rule is seen alone; the minimum has a test of its own.
@@ -9,15 +15,45 @@ const thresholds: StallThresholds = { flushIntervals: 3, minFlushStallMs: 0, wor
 
 function stats(over: Partial<MonitoredBatcherStats> = {}): MonitoredBatcherStats {
   return {
-    shard: 0, pending: 0, pendingBytes: 0, batchesWritten: 0, rowsWritten: 0, duplicates: 0, rejected: 0, signalsThisRun: 0, signalsTotal: 0,
-    continueAsNewCount: 0, dedupWindowSize: 0, continueAsNewPayloadBytes: 0, largestContinueAsNewPayloadBytes: 0, lastFlushAtMs: null, lastBatch: null,
-    confirmationsUndeliverable: 0, answersDropped: 0, repliesRefused: 0, recentBatches: [], lastRequestAtMs: null, writesInFlight: 0, refused: 0,
-    requestsTotal: 0, flushPolicy: 'size-or-interval', flushIntervalMs: 1000, maxBatchSize: 100, ...over,
+    shard: 0,
+    pending: 0,
+    pendingBytes: 0,
+    batchesWritten: 0,
+    rowsWritten: 0,
+    duplicates: 0,
+    rejected: 0,
+    signalsThisRun: 0,
+    signalsTotal: 0,
+    continueAsNewCount: 0,
+    dedupWindowSize: 0,
+    continueAsNewPayloadBytes: 0,
+    largestContinueAsNewPayloadBytes: 0,
+    lastFlushAtMs: null,
+    lastBatch: null,
+    confirmationsUndeliverable: 0,
+    answersDropped: 0,
+    repliesRefused: 0,
+    recentBatches: [],
+    lastRequestAtMs: null,
+    writesInFlight: 0,
+    refused: 0,
+    requestsTotal: 0,
+    flushPolicy: 'size-or-interval',
+    flushIntervalMs: 1000,
+    maxBatchSize: 100,
+    ...over,
   };
 }
 
 function running(over: { stats?: MonitoredBatcherStats | null; task?: PendingWorkflowTask | null } = {}): ShardObservation {
-  return { kind: 'described', runId: 'run-1', status: 'RUNNING', historyLength: 10, pendingWorkflowTask: over.task ?? null, stats: over.stats === undefined ? stats() : over.stats };
+  return {
+    kind: 'described',
+    runId: 'run-1',
+    status: 'RUNNING',
+    historyLength: 10,
+    pendingWorkflowTask: over.task ?? null,
+    stats: over.stats === undefined ? stats() : over.stats,
+  };
 }
 
 describe('shard state machine', () => {
@@ -43,7 +79,10 @@ describe('shard state machine', () => {
     m.observe(running({ stats: s }), T0 + 10_000);
     expect(m.state).toBe('running');
     m.observe(running({ stats: s }), T0 + 10_001);
-    expect(m).toMatchObject({ state: 'stalled', reasons: ['5 requests pending, no flush for 10 s (limit 10 s: 3 flush intervals of 0.3 s, at least 10 s)'] });
+    expect(m).toMatchObject({
+      state: 'stalled',
+      reasons: ['5 requests pending, no flush for 10 s (limit 10 s: 3 flush intervals of 0.3 s, at least 10 s)'],
+    });
   });
 
   it('when the number of flush intervals is configured as 5, then 4 intervals without a flush are still running', () => {
@@ -60,7 +99,7 @@ describe('shard state machine', () => {
     expect(m.state).toBe('running');
   });
 
-  it('when the oldest request\'s age is not known (the poller leaves the memo\'s out), then the work is judged from the first time the monitor saw it', () => {
+  it("when the oldest request's age is not known (the poller leaves the memo's out), then the work is judged from the first time the monitor saw it", () => {
     const m = new ShardStateMachine(thresholds, T0); // flush interval 1000 ms, bound 3000 ms
     const s = stats({ pending: 2, lastFlushAtMs: T0 - 3_600_000 });
     m.observe(running({ stats: s }), T0);

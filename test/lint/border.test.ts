@@ -37,27 +37,31 @@ async function lintAs(eslint: ESLint, file: string, code: string): Promise<strin
 describe('the product border', () => {
   const eslint = new ESLint({ cwd: repoRoot });
 
-  it('when a product package imports the service kit, the demo or a service, even as a type, then lint fails', { timeout: 120_000 }, async () => {
-    const code = [
-      "import { loadConfig } from '@batcher/service-kit';",
-      "import type { TransactionInput } from '@batcher/demo';",
-      "import { DEMO_TARGET } from '@batcher/demo/tables';",
-      "import type { HealthMonitorOptions } from '@batcher/health-monitor';",
-      "import { LEDGER_TABLE } from './db/ledger';",
-      'export const bad = [loadConfig, DEMO_TARGET, LEDGER_TABLE];',
-      'export type Bad = TransactionInput | HealthMonitorOptions;',
-      '',
-    ].join('\n');
-    const rule = '@typescript-eslint/no-restricted-imports';
-    // Linted as the text of existing files, so each package's rules and project apply; line 5 is the
-    // control: an import inside the product passes.
-    expect(await lintAs(eslint, 'packages/batcher/src/index.ts', code)).toEqual([`1 ${rule}`, `2 ${rule}`, `3 ${rule}`, `4 ${rule}`]);
-    // Workflow-safe packages: the sandbox fence may name lines 1 and 3 as well (Node-only modules).
-    for (const file of ['packages/requester/src/index.ts', 'packages/protocol/src/index.ts']) {
-      const lines = new Set((await lintAs(eslint, file, code)).filter((p) => p.endsWith(rule)).map((p) => p.split(' ')[0]));
-      expect([...lines], file).toEqual(['1', '2', '3', '4']);
-    }
-  });
+  it(
+    'when a product package imports the service kit, the demo or a service, even as a type, then lint fails',
+    { timeout: 120_000 },
+    async () => {
+      const code = [
+        "import { loadConfig } from '@batcher/service-kit';",
+        "import type { TransactionInput } from '@batcher/demo';",
+        "import { DEMO_TARGET } from '@batcher/demo/tables';",
+        "import type { HealthMonitorOptions } from '@batcher/health-monitor';",
+        "import { LEDGER_TABLE } from './db/ledger';",
+        'export const bad = [loadConfig, DEMO_TARGET, LEDGER_TABLE];',
+        'export type Bad = TransactionInput | HealthMonitorOptions;',
+        '',
+      ].join('\n');
+      const rule = '@typescript-eslint/no-restricted-imports';
+      // Linted as the text of existing files, so each package's rules and project apply; line 5 is the
+      // control: an import inside the product passes.
+      expect(await lintAs(eslint, 'packages/batcher/src/index.ts', code)).toEqual([`1 ${rule}`, `2 ${rule}`, `3 ${rule}`, `4 ${rule}`]);
+      // Workflow-safe packages: the sandbox fence may name lines 1 and 3 as well (Node-only modules).
+      for (const file of ['packages/requester/src/index.ts', 'packages/protocol/src/index.ts']) {
+        const lines = new Set((await lintAs(eslint, file, code)).filter((p) => p.endsWith(rule)).map((p) => p.split(' ')[0]));
+        expect([...lines], file).toEqual(['1', '2', '3', '4']);
+      }
+    },
+  );
 
   it('when the service kit imports a product package or the demo, even as a type, then lint fails', { timeout: 120_000 }, async () => {
     const code = [
@@ -77,7 +81,10 @@ describe('the product border', () => {
     for (const name of PRODUCT_PACKAGES) {
       const m = manifest(`packages/${name}`);
       expect(m.name).toBe(`@write-batcher/${name}`);
-      expect(dependencyNames(m).filter((d) => d.startsWith('@batcher/')), m.name).toEqual([]);
+      expect(
+        dependencyNames(m).filter((d) => d.startsWith('@batcher/')),
+        m.name,
+      ).toEqual([]);
     }
     // The protocol is the bottom of the product: it depends on neither side.
     expect(dependencyNames(manifest('packages/protocol')).filter((d) => d.startsWith('@write-batcher/'))).toEqual([]);
@@ -92,7 +99,11 @@ describe('the product border', () => {
 
   it('when the main worker manifest is read, then it runs workflows with the requester, the kit and the demo only: no batcher package, no MySQL driver', () => {
     const deps = dependencyNames(manifest('services/main-worker'));
-    expect(deps.filter((d) => d.startsWith('@write-batcher/') || d.startsWith('@batcher/')).sort()).toEqual(['@batcher/demo', '@batcher/service-kit', '@write-batcher/requester']);
+    expect(deps.filter((d) => d.startsWith('@write-batcher/') || d.startsWith('@batcher/')).sort()).toEqual([
+      '@batcher/demo',
+      '@batcher/service-kit',
+      '@write-batcher/requester',
+    ]);
     expect(deps).not.toContain('mysql2');
     // The demo's shared definitions reach the batcher only as an optional peer (types of ./tables).
     const demo = manifest('services/demo') as Manifest & { peerDependenciesMeta?: Record<string, { optional?: boolean }> };

@@ -23,8 +23,24 @@ describe('eslint', () => {
     expect(found).toEqual([]);
     // The globs did reach every workspace (a typo in one would lint nothing there, silently).
     const linted = results.map((r) => path.relative(repoRoot, r.filePath));
-    for (const dir of ['packages/service-kit/src/', 'packages/protocol/src/', 'packages/requester/src/', 'packages/batcher/src/workflows/', 'services/batcher-worker/src/', 'services/main-worker/src/', 'services/health-monitor/src/', 'services/starter/src/', 'services/demo/src/', 'harness/src/', 'bench/src/', 'test/']) {
-      expect(linted.some((f) => f.startsWith(dir)), dir).toBe(true);
+    for (const dir of [
+      'packages/service-kit/src/',
+      'packages/protocol/src/',
+      'packages/requester/src/',
+      'packages/batcher/src/workflows/',
+      'services/batcher-worker/src/',
+      'services/main-worker/src/',
+      'services/health-monitor/src/',
+      'services/starter/src/',
+      'services/demo/src/',
+      'harness/src/',
+      'bench/src/',
+      'test/',
+    ]) {
+      expect(
+        linted.some((f) => f.startsWith(dir)),
+        dir,
+      ).toBe(true);
     }
   });
 

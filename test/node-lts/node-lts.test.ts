@@ -17,11 +17,18 @@ const nodeLts = path.join(repoRoot, '.tools/bin/node-lts');
 const IMAGE_NODE_MAJOR = 24;
 const FILES = ['test/pipeline/config.test.ts', 'test/pipeline/worker-endpoints.test.ts', 'test/pipeline/batching.test.ts'];
 
-const missing = existsSync(nodeLts) ? undefined : `${path.relative(repoRoot, nodeLts)} not installed (run bash scripts/install-tools.sh all)`;
+const missing = existsSync(nodeLts)
+  ? undefined
+  : `${path.relative(repoRoot, nodeLts)} not installed (run bash scripts/install-tools.sh all)`;
 if (missing) console.warn(`[node-lts] skipped: ${missing}`);
 
 interface Report {
-  testResults: Array<{ name: string; status: string; message?: string; assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }> }>;
+  testResults: Array<{
+    name: string;
+    status: string;
+    message?: string;
+    assertionResults: Array<{ fullName: string; status: string; failureMessages: string[] }>;
+  }>;
 }
 
 describe.skipIf(missing)(`the suites on Node ${IMAGE_NODE_MAJOR} (the image's Node)`, () => {
@@ -36,15 +43,24 @@ describe.skipIf(missing)(`the suites on Node ${IMAGE_NODE_MAJOR} (the image's No
     const json = path.join(dir, 'report.json');
     // Its own vitest run (and so its own MariaDB and Temporal from test/global-setup.ts). Async:
     // a blocked event loop would cut this worker off from vitest for minutes.
-    const r = await promisify(execFile)(nodeLts, [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', ...FILES, '--reporter=json', `--outputFile=${json}`], {
-      cwd: repoRoot,
-      timeout: 15 * 60_000,
-      maxBuffer: 64 * 1024 * 1024,
-    }).catch((err: Error & { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: `${err.stderr ?? ''}\n${err.message}` }));
+    const r = await promisify(execFile)(
+      nodeLts,
+      [path.join(repoRoot, 'node_modules/vitest/vitest.mjs'), 'run', ...FILES, '--reporter=json', `--outputFile=${json}`],
+      {
+        cwd: repoRoot,
+        timeout: 15 * 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    ).catch((err: Error & { stdout?: string; stderr?: string }) => ({
+      stdout: err.stdout ?? '',
+      stderr: `${err.stderr ?? ''}\n${err.message}`,
+    }));
     output = `${r.stdout}${r.stderr}`.slice(-4000);
     if (existsSync(json)) report = JSON.parse(readFileSync(json, 'utf8')) as Report;
     const results = report?.testResults.flatMap((t) => t.assertionResults) ?? [];
-    console.log(`[node-lts] ${version}: ${results.filter((a) => a.status === 'passed').length} of ${results.length} tests passed in ${report?.testResults.length ?? 0} files`);
+    console.log(
+      `[node-lts] ${version}: ${results.filter((a) => a.status === 'passed').length} of ${results.length} tests passed in ${report?.testResults.length ?? 0} files`,
+    );
   }, 16 * 60_000);
 
   it('runs on the Node version of the image', () => {
@@ -56,7 +72,10 @@ describe.skipIf(missing)(`the suites on Node ${IMAGE_NODE_MAJOR} (the image's No
     const result = report?.testResults.find((t) => t.name === path.join(repoRoot, file));
     expect(result, `${file} did not run:\n${output}`).toBeDefined();
     const failed = result!.assertionResults.filter((a) => a.status !== 'passed');
-    expect(failed.map((a) => `${a.fullName}: ${a.status} ${a.failureMessages.join('\n').slice(0, 500)}`), result!.message).toEqual([]);
+    expect(
+      failed.map((a) => `${a.fullName}: ${a.status} ${a.failureMessages.join('\n').slice(0, 500)}`),
+      result!.message,
+    ).toEqual([]);
     expect(result!.assertionResults.length).toBeGreaterThan(0);
     expect(result!.status).toBe('passed');
   });

@@ -122,7 +122,12 @@ describe('tracing in Jaeger', () => {
     const bundleDir = makeTempDir('otel-bundles');
     const bundles = Object.fromEntries(['batcher-worker', 'main-worker'].map((s) => [s, path.join(bundleDir, `${s}.js`)]));
     await Promise.all(
-      Object.entries(bundles).map(([service, out]) => runToEnd(spawnLogged({ name: `bundle-${service}`, command: process.execPath, args: [program(service, 'bundle.js'), out], env }), 150_000)),
+      Object.entries(bundles).map(([service, out]) =>
+        runToEnd(
+          spawnLogged({ name: `bundle-${service}`, command: process.execPath, args: [program(service, 'bundle.js'), out], env }),
+          150_000,
+        ),
+      ),
     );
 
     for (const service of ['batcher-worker', 'main-worker']) {
@@ -145,7 +150,12 @@ describe('tracing in Jaeger', () => {
     }
 
     starterOutput = await runToEnd(
-      spawnLogged({ name: 'starter', command: process.execPath, args: [program('starter'), '--workflows', String(WORKFLOWS), '--stats-interval-ms', '60000'], env }),
+      spawnLogged({
+        name: 'starter',
+        command: process.execPath,
+        args: [program('starter'), '--workflows', String(WORKFLOWS), '--stats-interval-ms', '60000'],
+        env,
+      }),
       120_000,
     );
     for (const m of starterOutput.matchAll(/^trace (\S+): ([0-9a-f]{32}) (\S+)$/gm)) traceOf.set(m[1] as string, m[2] as string);
@@ -163,7 +173,11 @@ describe('tracing in Jaeger', () => {
   afterAll(async () => {
     // Everything Jaeger holds, for reading a failure after the run.
     if (jaeger) {
-      const dump = Object.fromEntries(await Promise.all(['starter', 'main-worker', 'batcher-worker'].map(async (s) => [s, await jaeger!.traces(s).catch(String)] as const)));
+      const dump = Object.fromEntries(
+        await Promise.all(
+          ['starter', 'main-worker', 'batcher-worker'].map(async (s) => [s, await jaeger!.traces(s).catch(String)] as const),
+        ),
+      );
       fs.writeFileSync(path.join(logDir, `jaeger-traces-${slug}.json`), JSON.stringify(dump));
     }
     await Promise.allSettled(workers.map((w) => w.stop({ graceMs: 10_000 })));
@@ -197,7 +211,11 @@ describe('tracing in Jaeger', () => {
   it('when a main workflow runs, then its one trace shows every hop through both workers in parent order', async () => {
     let carriedTheGroup = 0;
     for (const traceId of traceOf.values()) {
-      const t = await traceWith(traceId, ['RunWorkflow:transactionWorkflow', 'CompleteActivity:awaitBatchedWrite', 'RunActivity:finalizeTransaction']);
+      const t = await traceWith(traceId, [
+        'RunWorkflow:transactionWorkflow',
+        'CompleteActivity:awaitBatchedWrite',
+        'RunActivity:finalizeTransaction',
+      ]);
       const serviceOf = (s: Span) => t.processes[s.processID]?.serviceName;
       expect(new Set(t.spans.map(serviceOf))).toEqual(new Set(['starter', 'main-worker', 'batcher-worker']));
 
@@ -209,7 +227,10 @@ describe('tracing in Jaeger', () => {
       };
       const one = (operation: string, service: string): Span => {
         const found = all(operation, service);
-        expect(found.length, `${operation} in ${service}; trace has ${t.spans.map((s) => `${s.operationName}@${serviceOf(s)}`).join(', ')}`).toBe(1);
+        expect(
+          found.length,
+          `${operation} in ${service}; trace has ${t.spans.map((s) => `${s.operationName}@${serviceOf(s)}`).join(', ')}`,
+        ).toBe(1);
         return found[0] as Span;
       };
       const start = one('StartWorkflow:transactionWorkflow', 'starter');
@@ -255,7 +276,9 @@ describe('tracing in Jaeger', () => {
         const answer = answers.find((a) => parentOf(a) === write.spanID)!;
         const order = [start, run, prepare, write, answer, scheduleFinalize, finalize];
         for (let i = 1; i < order.length; i++) {
-          expect(order[i]!.startTime, `${order[i]!.operationName} starts after ${order[i - 1]!.operationName}`).toBeGreaterThanOrEqual(order[i - 1]!.startTime);
+          expect(order[i]!.startTime, `${order[i]!.operationName} starts after ${order[i - 1]!.operationName}`).toBeGreaterThanOrEqual(
+            order[i - 1]!.startTime,
+          );
         }
         expect(answer.duration).toBeGreaterThan(0);
       }
@@ -319,7 +342,10 @@ describe('tracing in Jaeger', () => {
   });
 
   it('when workflows and activities log, then each JSON line carries the trace and span ids', () => {
-    const [batcherLog, mainLog] = workers.map((w) => jsonLines(w.logFile)) as [Array<Record<string, unknown>>, Array<Record<string, unknown>>];
+    const [batcherLog, mainLog] = workers.map((w) => jsonLines(w.logFile)) as [
+      Array<Record<string, unknown>>,
+      Array<Record<string, unknown>>,
+    ];
     // Activity lines: the business step logs in its workflow's trace.
     for (const [workflowId, traceId] of traceOf) {
       const prepared = mainLog.find((l) => l.msg === 'transaction prepared' && l.workflowId === workflowId);

@@ -31,7 +31,10 @@ describe('telemetry', () => {
   });
 
   it('when the pod name and namespace are set, then the resource names the service, its version and the pod', () => {
-    const attributes = telemetryResource({ serviceName: 'batcher-worker', config: telemetryConfig({ K8S_POD_NAME: 'batcher-worker-7d9f-abcde', K8S_NAMESPACE: 'write-batcher' }) }).attributes;
+    const attributes = telemetryResource({
+      serviceName: 'batcher-worker',
+      config: telemetryConfig({ K8S_POD_NAME: 'batcher-worker-7d9f-abcde', K8S_NAMESPACE: 'write-batcher' }),
+    }).attributes;
     expect(attributes).toMatchObject({
       'service.name': 'batcher-worker',
       'k8s.pod.name': 'batcher-worker-7d9f-abcde',
@@ -41,14 +44,16 @@ describe('telemetry', () => {
     expect(attributes['service.version']).toMatch(/^\d+\.\d+\.\d+/);
     expect(telemetryResource({ serviceName: 'starter', config: telemetryConfig() }).attributes).not.toHaveProperty('k8s.pod.name');
   });
-
 });
 
 describe('telemetry with tracing on', () => {
   let traced: Telemetry;
   beforeAll(async () => {
     // An endpoint nothing listens on: spans are made and propagated; their export simply fails.
-    traced = await startTelemetry({ serviceName: 'telemetry-test', config: telemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }) });
+    traced = await startTelemetry({
+      serviceName: 'telemetry-test',
+      config: telemetryConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9' }),
+    });
   });
   afterAll(async () => {
     await traced.shutdown().catch(() => undefined);

@@ -9,7 +9,14 @@ import { BatcherErrorTypes } from '@write-batcher/requester';
 
 const root = path.resolve(__dirname, '../..');
 const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-const pkg = (dir: string) => JSON.parse(readFileSync(path.join(root, dir, 'package.json'), 'utf8')) as { name: string; version: string; private?: boolean; peerDependencies?: Record<string, string>; dependencies?: Record<string, string> };
+const pkg = (dir: string) =>
+  JSON.parse(readFileSync(path.join(root, dir, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    private?: boolean;
+    peerDependencies?: Record<string, string>;
+    dependencies?: Record<string, string>;
+  };
 
 /** The first-column entries of the markdown table that follows a heading. */
 function tableAfter(heading: string): string[] {
@@ -20,7 +27,12 @@ function tableAfter(heading: string): string[] {
   const rows: string[] = [];
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith('|')) break;
-    rows.push((line.split('|')[1] ?? '').trim().replace(/`/g, '').replace(/ \(default\)$/, ''));
+    rows.push(
+      (line.split('|')[1] ?? '')
+        .trim()
+        .replace(/`/g, '')
+        .replace(/ \(default\)$/, ''),
+    );
   }
   return rows;
 }
@@ -33,14 +45,20 @@ describe('README: using the library', () => {
       expect(readme).toContain(`npm install ${p.name}`);
       expect(readme).toContain(`${p.name.replace('@', '').replace('/', '-')}-${p.version}.tgz`);
       // The SDK is the host's: peers only, never a second copy; no service stack.
-      for (const dep of Object.keys(p.dependencies ?? {})) expect(dep.startsWith('@temporalio/') || ['express', 'pino', 'zod', '@opentelemetry/sdk-node'].includes(dep), `${p.name} depends on ${dep}`).toBe(false);
+      for (const dep of Object.keys(p.dependencies ?? {}))
+        expect(
+          dep.startsWith('@temporalio/') || ['express', 'pino', 'zod', '@opentelemetry/sdk-node'].includes(dep),
+          `${p.name} depends on ${dep}`,
+        ).toBe(false);
       expect(Object.keys(p.peerDependencies ?? {})).toContain('@temporalio/workflow');
     }
   });
 
   it('when it lists the typed failures, then the table is exactly the error types batchedWrite can throw', () => {
     const listed = tableAfter('### Typed failures, and what to do').sort();
-    const thrown = Object.values(BatcherErrorTypes).filter((t) => t !== BatcherErrorTypes.DatabaseUnavailable).sort();
+    const thrown = Object.values(BatcherErrorTypes)
+      .filter((t) => t !== BatcherErrorTypes.DatabaseUnavailable)
+      .sort();
     expect(listed).toEqual(thrown);
   });
 

@@ -7,7 +7,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ConfigError, describeSettings, loadConfig, SERVICE_CONFIG, temporalConnectConfig, type SectionName, type ServiceName } from '@batcher/service-kit';
+import {
+  ConfigError,
+  describeSettings,
+  loadConfig,
+  SERVICE_CONFIG,
+  temporalConnectConfig,
+  type SectionName,
+  type ServiceName,
+} from '@batcher/service-kit';
 import { chartDir, releaseNamespace, renderChart, repoRoot, valuesSets, type Manifest } from './render-chart';
 
 /**
@@ -85,7 +93,10 @@ function mergeValues(base: Record<string, unknown>, override: Record<string, unk
 // Values files are free-form YAML; the assertions below name the keys they read.
 type Values = any;
 function effectiveValues(files: string[]): Values {
-  return files.reduce((acc, f) => mergeValues(acc, parse(readFileSync(f, 'utf8')) ?? {}), parse(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')));
+  return files.reduce(
+    (acc, f) => mergeValues(acc, parse(readFileSync(f, 'utf8')) ?? {}),
+    parse(readFileSync(path.join(chartDir, 'values.yaml'), 'utf8')),
+  );
 }
 
 const tempDirs: string[] = [];
@@ -99,7 +110,9 @@ afterAll(() => {
  * (the Temporal loader reads certificate files at load time).
  */
 function resolveEnv(container: Container, pod: PodSpec, manifests: Manifest[]): Record<string, string> {
-  const configMaps = new Map(manifests.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, (m.data ?? {}) as Record<string, string>]));
+  const configMaps = new Map(
+    manifests.filter((m) => m.kind === 'ConfigMap').map((m) => [m.metadata.name, (m.data ?? {}) as Record<string, string>]),
+  );
   const env: Record<string, string> = {};
   for (const v of container.env ?? []) {
     if (v.value !== undefined) env[v.name] = v.value;
@@ -125,7 +138,8 @@ function resolveEnv(container: Container, pod: PodSpec, manifests: Manifest[]): 
     for (const [name, value] of Object.entries(env)) {
       if (value.startsWith(`${mount.mountPath}/`)) {
         const file = value.slice(mount.mountPath.length + 1);
-        if (!volume.secret.items?.some((i) => i.path === file)) throw new Error(`${container.name}: ${name}=${value} names no file of the mounted secret ${volume.secret.secretName}`);
+        if (!volume.secret.items?.some((i) => i.path === file))
+          throw new Error(`${container.name}: ${name}=${value} names no file of the mounted secret ${volume.secret.secretName}`);
         env[name] = path.join(dir, file);
       }
     }
@@ -148,7 +162,13 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
 
   it('renders a container for every service it enables', () => {
     const services = containers.map(({ container }) => entryPoint(container.command?.[1] ?? '').service).sort();
-    const expected = ['batcher-worker', 'health-monitor', 'main-worker', ...(values.migration.enabled ? ['migration'] : []), ...(values.starter.enabled ? ['starter'] : [])].sort();
+    const expected = [
+      'batcher-worker',
+      'health-monitor',
+      'main-worker',
+      ...(values.migration.enabled ? ['migration'] : []),
+      ...(values.starter.enabled ? ['starter'] : []),
+    ].sort();
     expect(services).toEqual(expected);
   });
 
@@ -189,12 +209,14 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
         const temporal = temporalConnectConfig(env);
         expect(temporal.connectionOptions.address).toBe(values.temporal.address);
         expect(temporal.namespace).toBe(values.temporal.namespace);
-        if (values.temporal.tls.enabled || values.temporal.apiKey.existingSecret || values.temporal.apiKey.value) expect(temporal.connectionOptions.tls).toBeTruthy();
+        if (values.temporal.tls.enabled || values.temporal.apiKey.existingSecret || values.temporal.apiKey.value)
+          expect(temporal.connectionOptions.tls).toBeTruthy();
         else expect(temporal.connectionOptions.tls).toBeFalsy();
         const mtls = values.temporal.tls.enabled && values.temporal.tls.existingSecret && values.temporal.tls.certKey;
         const tls = temporal.connectionOptions.tls;
         expect(typeof tls === 'object' && tls !== null && tls.clientCertPair !== undefined).toBe(Boolean(mtls));
-        if (values.temporal.apiKey.existingSecret || values.temporal.apiKey.value) expect(temporal.connectionOptions.apiKey).toBe(SECRET_PLACEHOLDER);
+        if (values.temporal.apiKey.existingSecret || values.temporal.apiKey.value)
+          expect(temporal.connectionOptions.apiKey).toBe(SECRET_PLACEHOLDER);
       } else {
         expect(Object.keys(env).filter((n) => n.startsWith('TEMPORAL_'))).toEqual([]);
       }
@@ -208,7 +230,11 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
         expect(c.telemetry.podNamespace).toBe('downward-api:metadata.namespace');
       }
       if (c.batcher) {
-        expect(c.batcher).toEqual({ taskQueue: values.batching.taskQueue, shards: values.batching.shards, workflowIdPrefix: values.batching.workflowIdPrefix });
+        expect(c.batcher).toEqual({
+          taskQueue: values.batching.taskQueue,
+          shards: values.batching.shards,
+          workflowIdPrefix: values.batching.workflowIdPrefix,
+        });
       }
       if (c.batching) {
         expect(c.batching).toEqual({
@@ -303,7 +329,10 @@ describe.each(Object.keys(valuesSets))('the chart with %s values', (setName) => 
       const name = v.valueFrom!.secretKeyRef!.name;
       const hookSecret = manifests.find((m) => m.kind === 'Secret' && m.metadata.name === name);
       // Either an existing Secret (named in values) or a hook Secret created before the Job.
-      if (hookSecret) expect(Number(hookSecret.metadata.annotations?.['helm.sh/hook-weight'])).toBeLessThan(Number(hook!.metadata.annotations?.['helm.sh/hook-weight']));
+      if (hookSecret)
+        expect(Number(hookSecret.metadata.annotations?.['helm.sh/hook-weight'])).toBeLessThan(
+          Number(hook!.metadata.annotations?.['helm.sh/hook-weight']),
+        );
       else expect(name).toBe(values.mysql.auth.existingSecret);
     }
   });

@@ -25,7 +25,11 @@ describe('charts/write-batcher/README.md parameters', () => {
   it('lists every value: each leaf is a row or inside a documented row', () => {
     const rows = parameters(valuesText) as Row[];
     const keys = rows.map((r) => r.key);
-    for (const leaf of leaves(parse(valuesText))) expect(keys.some((k) => leaf === k || leaf.startsWith(`${k}.`)), leaf).toBe(true);
+    for (const leaf of leaves(parse(valuesText)))
+      expect(
+        keys.some((k) => leaf === k || leaf.startsWith(`${k}.`)),
+        leaf,
+      ).toBe(true);
     expect(rows.find((r) => r.key === 'mysql.tls.mode')?.description).toMatch(/MYSQL_TLS_MODE/);
     expect(rows.find((r) => r.key === 'mainWorker.keda.enabled')?.description).toMatch(/KEDA/);
   });

@@ -71,7 +71,14 @@ function dockerignore(text: string): (relPath: string) => boolean {
       const re = new RegExp(
         `^${pattern
           .split('/')
-          .map((seg) => (seg === '**' ? '.*' : seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')))
+          .map((seg) =>
+            seg === '**'
+              ? '.*'
+              : seg
+                  .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                  .replace(/\*/g, '[^/]*')
+                  .replace(/\?/g, '[^/]'),
+          )
           .join('/')}$`,
       );
       return { exclude, re };
@@ -97,19 +104,22 @@ const excluded = dockerignore(readFileSync(path.join(repoRoot, '.dockerignore'),
 const runtime = stages.at(-1)!;
 const build = stages.find((s) => s.name === 'build')!;
 const rel = (p: string) => path.relative(repoRoot, p);
-const workspaces: string[] = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).workspaces as string[]).flatMap((glob) => {
-  const dir = glob.replace(/\/\*$/, '');
-  return readdirSync(path.join(repoRoot, dir))
-    .map((d) => `${dir}/${d}`)
-    .filter((d) => existsSync(path.join(repoRoot, d, 'package.json')));
-});
+const workspaces: string[] = (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).workspaces as string[]).flatMap(
+  (glob) => {
+    const dir = glob.replace(/\/\*$/, '');
+    return readdirSync(path.join(repoRoot, dir))
+      .map((d) => `${dir}/${d}`)
+      .filter((d) => existsSync(path.join(repoRoot, d, 'package.json')));
+  },
+);
 
 /** Where a runtime path comes from in the repository: a dist/ the runtime stage copies from the build stage. */
 function repoPathOfRuntimeFile(runtimePath: string): string | undefined {
   for (const c of copies(runtime).filter((x) => x.from === build.name)) {
     const source = c.sources[0]!.replace(/\/$/, '');
     const dest = c.dest.replace(/\/$/, '');
-    if (runtimePath.startsWith(`${dest}/`)) return path.join(repoRoot, path.posix.relative(build.workdir, source), runtimePath.slice(dest.length + 1));
+    if (runtimePath.startsWith(`${dest}/`))
+      return path.join(repoRoot, path.posix.relative(build.workdir, source), runtimePath.slice(dest.length + 1));
   }
   return undefined;
 }
@@ -149,7 +159,14 @@ describe('Dockerfile', () => {
   });
 
   it('keeps local build output, node_modules and the tools out of the build context', () => {
-    for (const p of ['node_modules/typescript/package.json', 'packages/service-kit/dist/node/index.js', 'services/starter/dist/main.js', '.tools/bin/helm', '.run/results', '.git/HEAD']) {
+    for (const p of [
+      'node_modules/typescript/package.json',
+      'packages/service-kit/dist/node/index.js',
+      'services/starter/dist/main.js',
+      '.tools/bin/helm',
+      '.run/results',
+      '.git/HEAD',
+    ]) {
       expect(excluded(p), p).toBe(true);
     }
   });
@@ -181,15 +198,27 @@ describe('Dockerfile', () => {
     // `tsc -b` builds the root tsconfig's references; each must be inside what the stage copies.
     expect(runs.join(' ')).toMatch(/\btsc -b\b/);
     const copied = copies(build).flatMap((c) => c.sources.map((src) => path.posix.normalize(src).replace(/\/$/, '')));
-    const refs = (JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as { references: Array<{ path: string }> }).references.map((r) => r.path);
-    for (const ref of refs) expect(copied.some((c) => ref === c || ref.startsWith(`${c}/`)), `${ref} is built but not copied`).toBe(true);
+    const refs = (
+      JSON.parse(readFileSync(path.join(repoRoot, 'tsconfig.json'), 'utf8')) as { references: Array<{ path: string }> }
+    ).references.map((r) => r.path);
+    for (const ref of refs)
+      expect(
+        copied.some((c) => ref === c || ref.startsWith(`${c}/`)),
+        `${ref} is built but not copied`,
+      ).toBe(true);
   });
 });
 
 describe('the chart runs what the image contains', () => {
   const manifests: Manifest[] = renderChart([]);
-  const containers = manifests
-    .flatMap((m) => ((m.spec as { template?: { spec?: { containers?: unknown[] } } })?.template?.spec?.containers ?? []) as Array<{ name: string; command?: string[]; env?: Array<{ name: string; value?: string }> }>);
+  const containers = manifests.flatMap(
+    (m) =>
+      ((m.spec as { template?: { spec?: { containers?: unknown[] } } })?.template?.spec?.containers ?? []) as Array<{
+        name: string;
+        command?: string[];
+        env?: Array<{ name: string; value?: string }>;
+      }>,
+  );
 
   it('names, for every container, a script under the image WORKDIR that the build produces', () => {
     expect(containers.length).toBeGreaterThanOrEqual(5);
@@ -204,7 +233,10 @@ describe('the chart runs what the image contains', () => {
 
   it('points WORKFLOW_BUNDLE_PATH at the file each worker prebundles into its copied dist/', () => {
     const bundles = containers.flatMap((c) => (c.env ?? []).filter((e) => e.name === 'WORKFLOW_BUNDLE_PATH').map((e) => e.value!));
-    expect(bundles.sort()).toEqual([`${runtime.workdir}/services/batcher-worker/dist/workflow-bundle.js`, `${runtime.workdir}/services/main-worker/dist/workflow-bundle.js`]);
+    expect(bundles.sort()).toEqual([
+      `${runtime.workdir}/services/batcher-worker/dist/workflow-bundle.js`,
+      `${runtime.workdir}/services/main-worker/dist/workflow-bundle.js`,
+    ]);
     for (const bundle of bundles) {
       const inRepo = repoPathOfRuntimeFile(bundle);
       expect(inRepo).toBeDefined();
@@ -226,7 +258,9 @@ describe('the chart runs what the image contains', () => {
       'services/health-monitor/dist/main.js',
     ]) {
       expect(existsSync(path.join(repoRoot, script)), `${script} (run npm run build)`).toBe(true);
-      expect(repoPathOfRuntimeFile(path.posix.join(runtime.workdir, script)), `${script} is not copied into the image`).toBe(path.join(repoRoot, script));
+      expect(repoPathOfRuntimeFile(path.posix.join(runtime.workdir, script)), `${script} is not copied into the image`).toBe(
+        path.join(repoRoot, script),
+      );
     }
   });
 });

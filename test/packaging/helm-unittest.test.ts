@@ -29,7 +29,11 @@ function parseJUnit(xml: string): Case[] {
     const suiteName = attr(suite[1]!, 'name');
     for (const tc of suite[2]!.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
       const failure = /<(failure|error)\b([^>]*)(?:\/>|>([\s\S]*?)<\/\1>)/.exec(tc[2] ?? '');
-      cases.push({ suite: suiteName, name: attr(tc[1]!, 'name'), failure: failure ? unescape(`${attr(failure[2]!, 'message')}\n${failure[3] ?? ''}`).trim() || 'failed' : undefined });
+      cases.push({
+        suite: suiteName,
+        name: attr(tc[1]!, 'name'),
+        failure: failure ? unescape(`${attr(failure[2]!, 'message')}\n${failure[3] ?? ''}`).trim() || 'failed' : undefined,
+      });
     }
   }
   return cases;

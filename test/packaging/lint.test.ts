@@ -15,7 +15,14 @@ describe.skipIf(missingTools('hadolint', 'hadolint'))('the Dockerfile', () => {
 describe.skipIf(missingTools('helm lint', 'helm'))('helm lint --strict', () => {
   const cases = Object.keys(valuesSets).flatMap((set) => KUBE_VERSIONS.map((version) => [set, version] as const));
   it.each(cases)('passes with the %s values for Kubernetes %s', (set, version) => {
-    const r = runTool(tools.helm, ['lint', chartDir, '--strict', '--kube-version', `${version}.0`, ...valuesSets[set]!.flatMap((f) => ['-f', f])]);
+    const r = runTool(tools.helm, [
+      'lint',
+      chartDir,
+      '--strict',
+      '--kube-version',
+      `${version}.0`,
+      ...valuesSets[set]!.flatMap((f) => ['-f', f]),
+    ]);
     expect(r.status, r.output).toBe(0);
     expect(r.output).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
   });

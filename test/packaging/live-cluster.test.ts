@@ -29,13 +29,18 @@ if (missing.length) console.warn(`[live-cluster] skipped: ${missing.join(', ')} 
 
 const K8S_VERSION = 'v1.33.13';
 /** Kinds the chart creates as release resources (what "nothing is left" is checked against). */
-const RELEASE_KINDS = 'deployments,replicasets,pods,services,configmaps,secrets,serviceaccounts,poddisruptionbudgets,horizontalpodautoscalers,networkpolicies,jobs';
+const RELEASE_KINDS =
+  'deployments,replicasets,pods,services,configmaps,secrets,serviceaccounts,poddisruptionbudgets,horizontalpodautoscalers,networkpolicies,jobs';
 
 let cluster: KubeControlPlane;
 
 async function helm(args: readonly string[], timeoutMs = 120_000): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(resolveTool('helm'), [...args], { env: { ...process.env, ...cluster.env }, timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await execFileAsync(resolveTool('helm'), [...args], {
+      env: { ...process.env, ...cluster.env },
+      timeout: timeoutMs,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     return stdout;
   } catch (err) {
     const e = err as Error & { stderr?: string; stdout?: string };
@@ -46,9 +51,19 @@ async function helm(args: readonly string[], timeoutMs = 120_000): Promise<strin
 /** A namespace whose Pod Security admission enforces `restricted`. */
 async function restrictedNamespace(name: string): Promise<string> {
   await cluster.kubectl(['create', 'namespace', name]);
-  await cluster.kubectl(['label', 'namespace', name, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest']);
+  await cluster.kubectl([
+    'label',
+    'namespace',
+    name,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/enforce-version=latest',
+  ]);
   // The controller manager creates the namespace's `default` ServiceAccount; Pods need it to exist.
-  await waitUntil(`ServiceAccount default in ${name}`, async () => (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', name, '-o', 'name']).catch(() => '')).trim() !== '', { timeoutMs: 30_000, intervalMs: 500 });
+  await waitUntil(
+    `ServiceAccount default in ${name}`,
+    async () => (await cluster.kubectl(['get', 'serviceaccount', 'default', '-n', name, '-o', 'name']).catch(() => '')).trim() !== '',
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
   return name;
 }
 
@@ -90,7 +105,11 @@ async function expectPendingPods(namespace: string, release: string, deployments
 async function uninstallLeavesNothing(namespace: string, release: string): Promise<void> {
   await helm(['uninstall', release, '-n', namespace]);
   // Pods and ReplicaSets go through the garbage collector, a moment later.
-  const left = await waitUntil('nothing of the release left', async () => ((await list(namespace, release)).length === 0 ? [] : undefined), { timeoutMs: 60_000, intervalMs: 1000 }).catch(async () => list(namespace, release));
+  const left = await waitUntil(
+    'nothing of the release left',
+    async () => ((await list(namespace, release)).length === 0 ? [] : undefined),
+    { timeoutMs: 60_000, intervalMs: 1000 },
+  ).catch(async () => list(namespace, release));
   expect(left.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([]);
 }
 
@@ -104,7 +123,9 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
   beforeAll(async () => {
     const started = Date.now();
     cluster = await startKubeControlPlane();
-    console.log(`[live-cluster] control plane ${cluster.version} at ${cluster.server} ready in ${((Date.now() - started) / 1000).toFixed(1)} s (logs: ${Object.values(cluster.logFiles).join(', ')})`);
+    console.log(
+      `[live-cluster] control plane ${cluster.version} at ${cluster.server} ready in ${((Date.now() - started) / 1000).toFixed(1)} s (logs: ${Object.values(cluster.logFiles).join(', ')})`,
+    );
   }, 240_000);
 
   afterAll(async () => {
@@ -126,7 +147,8 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
       expect(names).toEqual(['write-batcher-batcher-worker', 'write-batcher-health-monitor', 'write-batcher-main-worker']);
       await expectPendingPods(ns, release, 3);
       expect(await failedCreates(ns), 'Pod Security (restricted) or another admission refused a Pod').toEqual([]);
-      if (set === 'staging') expect((await list(ns, release, 'horizontalpodautoscalers')).map((h) => h.metadata.name)).toEqual(['write-batcher-main-worker']);
+      if (set === 'staging')
+        expect((await list(ns, release, 'horizontalpodautoscalers')).map((h) => h.metadata.name)).toEqual(['write-batcher-main-worker']);
     });
   });
 
@@ -149,7 +171,11 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     expect((await deployment(ns, 'wb-write-batcher-main-worker')).spec?.replicas).toBe(7);
 
     await helm(['rollback', release, '1', '-n', ns, ...noWait, ...noHooks]);
-    const history = JSON.parse(await helm(['history', release, '-n', ns, '-o', 'json'])) as Array<{ revision: number; status: string; description: string }>;
+    const history = JSON.parse(await helm(['history', release, '-n', ns, '-o', 'json'])) as Array<{
+      revision: number;
+      status: string;
+      description: string;
+    }>;
     expect(history.at(-1)).toMatchObject({ revision: 5, status: 'deployed', description: 'Rollback to 1' });
     expect(await list(ns, release, 'horizontalpodautoscalers')).toEqual([]);
     expect((await deployment(ns, 'wb-write-batcher-main-worker')).spec?.replicas).toBe(2);
@@ -168,7 +194,9 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     expect(after.map((d) => [d.metadata.name, d.metadata.generation])).toEqual(before.map((d) => [d.metadata.name, d.metadata.generation]));
     // ...while a setting the main worker reads rolls the main worker only.
     await helm(['upgrade', release, chartDir, '-n', ns, '--set', 'main.businessStepMs=300', ...noWait, ...noHooks]);
-    const rolled = (await list(ns, release, 'deployments')).filter((d, i) => d.metadata.generation !== after[i]!.metadata.generation).map((d) => d.metadata.name);
+    const rolled = (await list(ns, release, 'deployments'))
+      .filter((d, i) => d.metadata.generation !== after[i]!.metadata.generation)
+      .map((d) => d.metadata.name);
     expect(rolled).toEqual(['wb-write-batcher-main-worker']);
   });
 
@@ -213,16 +241,33 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     );
     expect(failed, 'the upgrade waits for the starter and times out').toMatch(/post-upgrade hooks failed|timed out waiting/);
     // hook-failed: Helm deleted it (background propagation removes its Pod too).
-    await waitUntil('the failed starter Job deleted', async () => (await list(ns, release, 'jobs')).length === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitUntil('the failed starter Job deleted', async () => (await list(ns, release, 'jobs')).length === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     await helm(['rollback', release, '1', '-n', ns, ...noWait, ...noHooks]);
-    expect((JSON.parse(await helm(['status', release, '-n', ns, '-o', 'json'])) as { info: { status: string } }).info.status).toBe('deployed');
+    expect((JSON.parse(await helm(['status', release, '-n', ns, '-o', 'json'])) as { info: { status: string } }).info.status).toBe(
+      'deployed',
+    );
     await uninstallLeavesNothing(ns, release);
   });
 
   it('when the migration hook times out, then its password Secret stays while the Job still runs, and uninstall removes it', async () => {
     const ns = await restrictedNamespace('migration');
     const release = 'mg';
-    const failed = await helm(['install', release, chartDir, '-n', ns, '--set', 'starter.enabled=false', '--set', 'mysql.auth.password=s3cret', '--timeout', '15s']).then(
+    const failed = await helm([
+      'install',
+      release,
+      chartDir,
+      '-n',
+      ns,
+      '--set',
+      'starter.enabled=false',
+      '--set',
+      'mysql.auth.password=s3cret',
+      '--timeout',
+      '15s',
+    ]).then(
       () => undefined,
       (err: Error) => err.message,
     );
@@ -234,7 +279,10 @@ describe.skipIf(missing.length > 0)('the chart on a live API server (no kubelet:
     const secret = await cluster.getJson<{ data: Record<string, string> }>(['secret', 'mg-write-batcher-migration', '-n', ns]);
     expect(Buffer.from(secret.data['mysql-password']!, 'base64').toString()).toBe('s3cret');
     await helm(['uninstall', release, '-n', ns]);
-    await waitUntil('the hook Secret removed by the post-delete hook', async () => (await list(ns, release, 'secrets')).length === 0, { timeoutMs: 30_000, intervalMs: 500 });
+    await waitUntil('the hook Secret removed by the post-delete hook', async () => (await list(ns, release, 'secrets')).length === 0, {
+      timeoutMs: 30_000,
+      intervalMs: 500,
+    });
     // Documented: the last migration Job is a hook resource and outlives uninstall (its TTL removes it).
     expect((await list(ns, release, 'jobs')).map((j) => j.metadata.name)).toEqual(['mg-write-batcher-migration']);
   });
@@ -273,25 +321,58 @@ spec:
 `,
       });
     }
-    await waitUntil('the custom resource APIs served', async () => {
-      const served = await cluster.kubectl(['api-resources', '-o', 'name']);
-      return Object.values(switches).every(([group, , , plural]) => served.includes(`${plural}.${group}`));
-    }, { timeoutMs: 30_000, intervalMs: 500 });
-    await helm(['install', 'mon', chartDir, '-n', ns, ...Object.keys(switches).flatMap((v) => ['--set', `${v}=true`]), ...noWait, ...noHooks]);
+    await waitUntil(
+      'the custom resource APIs served',
+      async () => {
+        const served = await cluster.kubectl(['api-resources', '-o', 'name']);
+        return Object.values(switches).every(([group, , , plural]) => served.includes(`${plural}.${group}`));
+      },
+      { timeoutMs: 30_000, intervalMs: 500 },
+    );
+    await helm([
+      'install',
+      'mon',
+      chartDir,
+      '-n',
+      ns,
+      ...Object.keys(switches).flatMap((v) => ['--set', `${v}=true`]),
+      ...noWait,
+      ...noHooks,
+    ]);
     expect((await cluster.getJson<{ items: KubeObject[] }>(['servicemonitors', '-n', ns])).items).toHaveLength(3);
     expect((await cluster.getJson<{ items: KubeObject[] }>(['prometheusrules', '-n', ns])).items).toHaveLength(1);
     const scaledObjects = (await cluster.getJson<{ items: KubeObject[] }>(['scaledobjects', '-n', ns])).items;
     expect(scaledObjects.map((o) => o.metadata.name)).toEqual(['mon-write-batcher-main-worker']);
   });
 
-  it('admits the `helm test` Pod, and the starter Job\'s pod template draws no Pod Security warning, under the restricted level (server dry run: no kubelet would run them)', async () => {
+  it("admits the `helm test` Pod, and the starter Job's pod template draws no Pod Security warning, under the restricted level (server dry run: no kubelet would run them)", async () => {
     const ns = await restrictedNamespace('test-pod');
-    const rendered = (await execFileAsync(resolveTool('helm'), ['template', 'wb', chartDir, '-n', ns, '--kube-version', '1.33.0', '--show-only', 'templates/test-connectivity.yaml', '--show-only', 'templates/job-starter.yaml'], { env: { ...process.env, ...cluster.env } })).stdout;
+    const rendered = (
+      await execFileAsync(
+        resolveTool('helm'),
+        [
+          'template',
+          'wb',
+          chartDir,
+          '-n',
+          ns,
+          '--kube-version',
+          '1.33.0',
+          '--show-only',
+          'templates/test-connectivity.yaml',
+          '--show-only',
+          'templates/job-starter.yaml',
+        ],
+        { env: { ...process.env, ...cluster.env } },
+      )
+    ).stdout;
     const file = path.join(os.tmpdir(), `helm-test-pod-${process.pid}.yaml`);
     const apply = async (yaml: string) => {
       writeFileSync(file, yaml);
       try {
-        return await execFileAsync(resolveTool('kubectl'), ['apply', '--dry-run=server', '-n', ns, '-f', file], { env: { ...process.env, ...cluster.env } });
+        return await execFileAsync(resolveTool('kubectl'), ['apply', '--dry-run=server', '-n', ns, '-f', file], {
+          env: { ...process.env, ...cluster.env },
+        });
       } finally {
         rmSync(file, { force: true });
       }

@@ -24,7 +24,16 @@ describe.skipIf(missingTools('kubernetes-validate', 'kubernetesValidate', 'pytho
 
   const cases = Object.keys(valuesSets).flatMap((set) => KUBE_VERSIONS.map((version) => [set, version] as const));
   it.each(cases)('accepts every manifest rendered with the %s values for Kubernetes %s', (set, version) => {
-    const r = runTool(tools.helm, ['template', 'write-batcher', chartDir, '--namespace', releaseNamespace, '--kube-version', `${version}.0`, ...valuesSets[set]!.flatMap((f) => ['-f', f])]);
+    const r = runTool(tools.helm, [
+      'template',
+      'write-batcher',
+      chartDir,
+      '--namespace',
+      releaseNamespace,
+      '--kube-version',
+      `${version}.0`,
+      ...valuesSets[set]!.flatMap((f) => ['-f', f]),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.match(/^kind:/gm)?.length ?? 0).toBeGreaterThanOrEqual(10);
     const file = path.join(work, `${set}-${version}.yaml`);

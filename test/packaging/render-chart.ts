@@ -39,7 +39,16 @@ export const helmHomes = {
 
 export function renderChart(valuesFiles: string[], kubeVersion = '1.33.0'): Manifest[] {
   if (!existsSync(helmBin)) throw new Error(`${helmBin} is missing: run bash scripts/install-tools.sh all`);
-  const args = ['template', releaseName, chartDir, '--namespace', releaseNamespace, '--kube-version', kubeVersion, ...valuesFiles.flatMap((f) => ['-f', f])];
+  const args = [
+    'template',
+    releaseName,
+    chartDir,
+    '--namespace',
+    releaseNamespace,
+    '--kube-version',
+    kubeVersion,
+    ...valuesFiles.flatMap((f) => ['-f', f]),
+  ];
   const out = execFileSync(helmBin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...helmHomes } });
   return parseAllDocuments(out)
     .map((d) => d.toJS() as Manifest | null)
@@ -76,8 +85,18 @@ export interface ToolRun {
 }
 
 /** Runs a tool to completion within a time limit; never throws on a non-zero exit. */
-export function runTool(command: string, args: readonly string[], { timeoutMs = 120_000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): ToolRun {
-  const r = spawnSync(command, [...args], { cwd: repoRoot, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, ...helmHomes, ...env } });
+export function runTool(
+  command: string,
+  args: readonly string[],
+  { timeoutMs = 120_000, env = {} }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): ToolRun {
+  const r = spawnSync(command, [...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, ...helmHomes, ...env },
+  });
   if (r.error) throw new Error(`${command} ${args.join(' ')}: ${r.error.message}`);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, output: `${r.stdout}${r.stderr}` };
 }

@@ -49,7 +49,11 @@ describe('batching', () => {
   });
 
   it('when one shard is stuck, then requests routed to the other shard are still written and the stuck ones fail typed with no row', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_SHARDS: '2', BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { BATCHER_SHARDS: '2', BATCH_FLUSH_INTERVAL_MS: '1000' },
+      businessStepMs: 0,
+    });
     // Shard 1 runs on a task queue no worker polls: it accepts signals but never writes.
     await pipeline.client.workflow.start(BATCHER_WORKFLOW_TYPE, {
       workflowId: batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 1),
@@ -64,13 +68,34 @@ describe('batching', () => {
     expect(byShard(0).every((o) => o.ok)).toBe(true);
     expect(byShard(1).map((o) => o.errorType)).toEqual(byShard(1).map(() => BatcherErrorTypes.ConfirmationTimeout));
     const rows = await pipeline.rows();
-    expect(rows.filter((r) => r.status === 'committed').map((r) => r.request_id).sort()).toEqual(byShard(0).map((o) => requestIdFor(o.workflowId)).sort());
-    expect(rows.filter((r) => r.status === 'abandoned').map((r) => r.request_id).sort()).toEqual(byShard(1).map((o) => requestIdFor(o.workflowId)).sort());
+    expect(
+      rows
+        .filter((r) => r.status === 'committed')
+        .map((r) => r.request_id)
+        .sort(),
+    ).toEqual(
+      byShard(0)
+        .map((o) => requestIdFor(o.workflowId))
+        .sort(),
+    );
+    expect(
+      rows
+        .filter((r) => r.status === 'abandoned')
+        .map((r) => r.request_id)
+        .sort(),
+    ).toEqual(
+      byShard(1)
+        .map((o) => requestIdFor(o.workflowId))
+        .sort(),
+    );
   });
 
   it('when the threshold is lowered, then the batcher continues as new several times and loses or doubles nothing', async (ctx) => {
     // SUBMIT_LINGER_MS=0: one signal per request, so the signal count is known.
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500', SUBMIT_LINGER_MS: '0' } });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { CONTINUE_AS_NEW_SIGNALS: '20', BATCH_MAX_SIZE: '25', BATCH_FLUSH_INTERVAL_MS: '1500', SUBMIT_LINGER_MS: '0' },
+    });
     // Six waves of 50: each wave alone passes the threshold. A run continues as new only in a pause
     // in the signals (200 ms, see batcher.ts), so the test leaves one after each wave and waits for
     // that run to end before the next: every wave ends a run, however fast the machine answers and
@@ -79,7 +104,10 @@ describe('batching', () => {
     const outcomes = [];
     for (let wave = 0; wave < 6; wave++) {
       outcomes.push(...(await pipeline.run(ids.slice(wave * 50, wave * 50 + 50))));
-      await vi.waitFor(async () => expect((await pipeline.stats()).continueAsNewCount).toBeGreaterThanOrEqual(wave + 1), { timeout: 20_000, interval: 100 });
+      await vi.waitFor(async () => expect((await pipeline.stats()).continueAsNewCount).toBeGreaterThanOrEqual(wave + 1), {
+        timeout: 20_000,
+        interval: 100,
+      });
     }
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     const rows = await pipeline.rows();

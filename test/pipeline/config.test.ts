@@ -14,7 +14,12 @@ describe('configuration', () => {
   it('when nothing is set, then the defaults of the reference design apply', () => {
     const c = loadConfig(['batcher', 'batching', 'main', 'starter'], {});
     expect(c.batcher).toMatchObject({ taskQueue: 'batcher-queue', shards: 1 });
-    expect(c.batching).toMatchObject({ flushPolicy: 'size-or-interval', maxBatchSize: 100, flushIntervalMs: 20_000, dedupWindowBytes: 65_536 });
+    expect(c.batching).toMatchObject({
+      flushPolicy: 'size-or-interval',
+      maxBatchSize: 100,
+      flushIntervalMs: 20_000,
+      dedupWindowBytes: 65_536,
+    });
     expect(c.main).toMatchObject({ taskQueue: 'main-workflow-queue' });
     expect(c.starter).toMatchObject({ confirmationTimeoutMs: 120_000, submitAttemptTimeoutMs: 60_000 });
   });
@@ -29,12 +34,25 @@ describe('configuration', () => {
   });
 
   it('when several values are bad, then one ConfigError names each variable', () => {
-    const attempt = () => loadConfig(['batcher', 'batching', 'mysql', 'worker', 'monitor'], { BATCH_MAX_SIZE: 'lots', BATCHER_SHARDS: '0', MYSQL_PORT: '99999', WORKER_HEALTH_PORT: '80a', HEALTH_POLL_INTERVAL_MS: String(2 ** 32) });
+    const attempt = () =>
+      loadConfig(['batcher', 'batching', 'mysql', 'worker', 'monitor'], {
+        BATCH_MAX_SIZE: 'lots',
+        BATCHER_SHARDS: '0',
+        MYSQL_PORT: '99999',
+        WORKER_HEALTH_PORT: '80a',
+        HEALTH_POLL_INTERVAL_MS: String(2 ** 32),
+      });
     expect(attempt).toThrow(ConfigError);
     try {
       attempt();
     } catch (err) {
-      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['BATCHER_SHARDS', 'BATCH_MAX_SIZE', 'HEALTH_POLL_INTERVAL_MS', 'MYSQL_PORT', 'WORKER_HEALTH_PORT']);
+      expect((err as ConfigError).problems.map((p) => p.variable).sort()).toEqual([
+        'BATCHER_SHARDS',
+        'BATCH_MAX_SIZE',
+        'HEALTH_POLL_INTERVAL_MS',
+        'MYSQL_PORT',
+        'WORKER_HEALTH_PORT',
+      ]);
       expect((err as Error).message).toContain('BATCH_MAX_SIZE: must be an integer (got "lots")');
     }
   });
@@ -52,12 +70,26 @@ describe('configuration', () => {
     ['main-worker', 'services/main-worker/dist/main.js', { BUSINESS_STEP_MS: '-5' }, 'BUSINESS_STEP_MS'],
     ['starter', 'services/starter/dist/main.js', { STARTER_WAIT: 'maybe' }, 'STARTER_WAIT'],
     ['schema migration', 'services/batcher-worker/dist/migrate.js', { MYSQL_DATABASE: 'no-dashes-allowed' }, 'MYSQL_DATABASE'],
-    ['batcher-worker (Temporal address)', 'services/batcher-worker/dist/main.js', { TEMPORAL_ADDRESS: 'not an address' }, 'TEMPORAL_ADDRESS'],
-    ['main-worker (Temporal port out of range)', 'services/main-worker/dist/main.js', { TEMPORAL_ADDRESS: 'localhost:99999' }, 'TEMPORAL_ADDRESS'],
+    [
+      'batcher-worker (Temporal address)',
+      'services/batcher-worker/dist/main.js',
+      { TEMPORAL_ADDRESS: 'not an address' },
+      'TEMPORAL_ADDRESS',
+    ],
+    [
+      'main-worker (Temporal port out of range)',
+      'services/main-worker/dist/main.js',
+      { TEMPORAL_ADDRESS: 'localhost:99999' },
+      'TEMPORAL_ADDRESS',
+    ],
   ] as const;
   for (const [name, script, env, variable] of services) {
     it(`when ${name} starts with a bad ${variable}, then it exits non-zero with one line naming ${variable}`, () => {
-      const r = spawnSync(process.execPath, [path.join(repoRoot, script)], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(process.execPath, [path.join(repoRoot, script)], {
+        env: { PATH: process.env.PATH, ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(variable);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
@@ -69,7 +101,11 @@ describe('configuration', () => {
     await new Promise<void>((resolve) => taken.listen(0, '0.0.0.0', resolve));
     const port = (taken.address() as net.AddressInfo).port;
     try {
-      const r = spawnSync(process.execPath, [path.join(repoRoot, 'services/batcher-worker/dist/main.js')], { env: { PATH: process.env.PATH, WORKER_METRICS_PORT: String(port) }, encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(process.execPath, [path.join(repoRoot, 'services/batcher-worker/dist/main.js')], {
+        env: { PATH: process.env.PATH, WORKER_METRICS_PORT: String(port) },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
       expect(r.status).toBe(1);
       expect(r.stderr).toContain(`WORKER_METRICS_PORT=${port}: port already in use`);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);

@@ -18,10 +18,19 @@ describe('exactly once', () => {
     const requestId = requestIdFor(workflowId);
     const running = pipeline.run([workflowId]);
     const handle = pipeline.client.workflow.getHandle(workflowId);
-    await waitUntil('the transaction to start', async () => (await handle.describe().catch(() => undefined)) !== undefined, { timeoutMs: 20_000 });
+    await waitUntil('the transaction to start', async () => (await handle.describe().catch(() => undefined)) !== undefined, {
+      timeoutMs: 20_000,
+    });
     const { runId } = await handle.describe();
     // Two more copies of the very request the workflow submits, as a re-sent signal would carry.
-    const copy: WriteRequest = { requestId, requesterWorkflowId: workflowId, table: 'batched_writes', row: demoRow({ order: workflowId, amountCents: 0 }), submittedAtMs: Date.now(), reply: replyOf(workflowId, runId) };
+    const copy: WriteRequest = {
+      requestId,
+      requesterWorkflowId: workflowId,
+      table: 'batched_writes',
+      row: demoRow({ order: workflowId, amountCents: 0 }),
+      submittedAtMs: Date.now(),
+      reply: replyOf(workflowId, runId),
+    };
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, [copy, copy]);
     const [outcome] = await running;
     expect(outcome?.ok).toBe(true);
@@ -51,7 +60,11 @@ describe('exactly once', () => {
   });
 
   it('when the dedup window has forgotten a request, then the ledger still refuses a second row and the requester is told it is committed', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', DEDUP_WINDOW_BYTES: '0' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { BATCH_FLUSH_INTERVAL_MS: '1000', DEDUP_WINDOW_BYTES: '0' },
+      businessStepMs: 0,
+    });
     const [workflowId] = pipeline.ids(1) as [string];
     const [first] = await pipeline.run([workflowId]);
     const [again] = await pipeline.run([workflowId]);
@@ -101,11 +114,20 @@ describe('exactly once', () => {
     const ids = pipeline.ids(3);
     const running = pipeline.run(ids);
     // A bound reply address (the requester's own derived activity) with a row that is not an object.
-    const malformed = { requestId: 'write:nobody', requesterWorkflowId: 'nobody', table: 'batched_writes', row: [], submittedAtMs: 0, reply: { workflowId: 'nobody', runId: randomUUID(), activityId: 'batched-write:write:nobody' } };
+    const malformed = {
+      requestId: 'write:nobody',
+      requesterWorkflowId: 'nobody',
+      table: 'batched_writes',
+      row: [],
+      submittedAtMs: 0,
+      reply: { workflowId: 'nobody', runId: randomUUID(), activityId: 'batched-write:write:nobody' },
+    };
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, [malformed as unknown as WriteRequest]);
     const outcomes = await running;
     expect(outcomes.every((o) => o.ok)).toBe(true);
-    await waitUntil('the refusal to be answered', async () => (await pipeline.stats()).confirmationsUndeliverable >= 1, { timeoutMs: 30_000 });
+    await waitUntil('the refusal to be answered', async () => (await pipeline.stats()).confirmationsUndeliverable >= 1, {
+      timeoutMs: 30_000,
+    });
     const stats = await pipeline.stats();
     expect(stats.rejected).toBe(1);
     expect(await pipeline.rows()).toHaveLength(3);
@@ -117,10 +139,31 @@ describe('exactly once', () => {
     const shardId = `${pipeline.batcher.workflowIdPrefix}-0`;
     const forged: WriteRequest[] = [
       // Another workflow's activity.
-      { requestId: 'write:forged-1', requesterWorkflowId: 'forger', table: 'batched_writes', row: demoRow({ x: 1 }), submittedAtMs: 0, reply: { workflowId: ids[0] as string, runId: randomUUID(), activityId: `batched-write:write:${ids[0]}` } },
+      {
+        requestId: 'write:forged-1',
+        requesterWorkflowId: 'forger',
+        table: 'batched_writes',
+        row: demoRow({ x: 1 }),
+        submittedAtMs: 0,
+        reply: { workflowId: ids[0] as string, runId: randomUUID(), activityId: `batched-write:write:${ids[0]}` },
+      },
       // The shard's own next bulk write.
-      { requestId: 'write:forged-2', requesterWorkflowId: shardId, table: 'batched_writes', row: demoRow({ x: 2 }), submittedAtMs: 0, reply: { workflowId: shardId, runId: randomUUID(), activityId: 'batched-write:write:forged-2' } },
-      { requestId: 'write:forged-3', requesterWorkflowId: 'forger', table: 'batched_writes', row: demoRow({ x: 3 }), submittedAtMs: 0, reply: { workflowId: 'forger', runId: randomUUID(), activityId: '1' } },
+      {
+        requestId: 'write:forged-2',
+        requesterWorkflowId: shardId,
+        table: 'batched_writes',
+        row: demoRow({ x: 2 }),
+        submittedAtMs: 0,
+        reply: { workflowId: shardId, runId: randomUUID(), activityId: 'batched-write:write:forged-2' },
+      },
+      {
+        requestId: 'write:forged-3',
+        requesterWorkflowId: 'forger',
+        table: 'batched_writes',
+        row: demoRow({ x: 3 }),
+        submittedAtMs: 0,
+        reply: { workflowId: 'forger', runId: randomUUID(), activityId: '1' },
+      },
     ];
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, forged);
     const outcomes = await pipeline.run(ids);

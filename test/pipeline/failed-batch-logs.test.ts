@@ -22,7 +22,8 @@ describe('logs of a failed batch', () => {
       workflowId,
       args: [{ payload: { note: marker, card: `${marker}-4111` }, batcherTaskQueue: pipeline.batcher.taskQueue }],
     });
-    const failures = () => captured.slice(from).filter((e) => /failed/i.test(e.message) && inspect(e.meta, { depth: 10 }).includes('bulk write'));
+    const failures = () =>
+      captured.slice(from).filter((e) => /failed/i.test(e.message) && inspect(e.meta, { depth: 10 }).includes('bulk write'));
     await waitUntil('three failed attempts of the bulk write', async () => failures().length >= 3, { timeoutMs: 60_000 });
     await pipeline.pool.query('RENAME TABLE batched_writes_away TO batched_writes');
     const result = (await running) as { status: string };
@@ -30,7 +31,9 @@ describe('logs of a failed batch', () => {
     // The failures were logged, naming the database's error…
     expect(inspect(failures()[0]?.meta, { depth: 10 })).toMatch(/ER_NO_SUCH_TABLE|errno 1146/);
     // …and no line at all, of any level, carries the row.
-    const leaking = captured.slice(from).filter((e) => `${e.message} ${inspect(e.meta, { depth: 20, maxStringLength: Infinity })}`.includes(marker));
+    const leaking = captured
+      .slice(from)
+      .filter((e) => `${e.message} ${inspect(e.meta, { depth: 20, maxStringLength: Infinity })}`.includes(marker));
     expect(leaking.map((e) => e.message)).toEqual([]);
   });
 });

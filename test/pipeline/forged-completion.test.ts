@@ -18,14 +18,21 @@ describe('a forged completion of a shard activity', () => {
     const running = pipeline.run(first, 30_000);
     const handle = pipeline.client.workflow.getHandle(shardId);
     let pending: { activityId?: string | null; activityType?: { name?: string | null } | null } | undefined;
-    await waitUntil('the bulk write to be pending', async () => {
-      const d = await handle.describe().catch(() => undefined);
-      pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite');
-      return pending !== undefined;
-    }, { timeoutMs: 30_000 });
+    await waitUntil(
+      'the bulk write to be pending',
+      async () => {
+        const d = await handle.describe().catch(() => undefined);
+        pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite');
+        return pending !== undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     const { runId } = await handle.describe();
     // The forged completion: a result of the wrong shape, for the shard's own activity id.
-    await pipeline.client.activity.complete({ workflowId: shardId, runId, activityId: pending?.activityId as string }, { outcomes: 'not a list', batchId: 42 });
+    await pipeline.client.activity.complete(
+      { workflowId: shardId, runId, activityId: pending?.activityId as string },
+      { outcomes: 'not a list', batchId: 42 },
+    );
     await pipeline.pool.query('RENAME TABLE batched_writes_away TO batched_writes');
     const outcomes = await running;
     // Told the batch's result was unreadable, each requester settled in the ledger: not written, typed.
@@ -39,8 +46,17 @@ describe('a forged completion of a shard activity', () => {
     const after = await pipeline.run(second);
     expect(after.map((o) => o.result?.status)).toEqual(['committed', 'committed', 'committed']);
     const rows = await pipeline.rows();
-    expect(rows.filter((r) => r.rows_in_table === 1).map((r) => r.request_id).sort()).toEqual(second.map(requestIdFor).sort());
-    expect(rows.filter((r) => first.map(requestIdFor).includes(r.request_id)).map((r) => r.status)).toEqual(['abandoned', 'abandoned', 'abandoned']);
+    expect(
+      rows
+        .filter((r) => r.rows_in_table === 1)
+        .map((r) => r.request_id)
+        .sort(),
+    ).toEqual(second.map(requestIdFor).sort());
+    expect(rows.filter((r) => first.map(requestIdFor).includes(r.request_id)).map((r) => r.status)).toEqual([
+      'abandoned',
+      'abandoned',
+      'abandoned',
+    ]);
     const history = await handle.fetchHistory();
     expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
   });

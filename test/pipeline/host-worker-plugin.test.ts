@@ -4,7 +4,13 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BATCHER_SANDBOX_OPTIONS, LEDGER_TABLE, workflowsPath as batcherWorkflowsPath, writeBatcherPlugin, type TargetTable } from '@write-batcher/batcher';
+import {
+  BATCHER_SANDBOX_OPTIONS,
+  LEDGER_TABLE,
+  workflowsPath as batcherWorkflowsPath,
+  writeBatcherPlugin,
+  type TargetTable,
+} from '@write-batcher/batcher';
 import { globalTemporal } from '../support/global-servers';
 import type { HostActivities } from './fixtures/host-workflows';
 import { startPipeline, type Pipeline } from './pipeline';
@@ -33,10 +39,21 @@ const hostActivities: HostActivities = {
 describe('writeBatcherPlugin on a host worker', () => {
   it("when a host worker with its own workflows and activities adds the plugin, then the host's workflow runs its own activity and its batchedWrite commits", async (ctx) => {
     // No batcher worker of the pipeline's: the host's worker is the only one on the batcher's queue.
-    pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: false, env: { BATCH_FLUSH_INTERVAL_MS: '200' }, setupSql: [HOST_NOTES] });
+    pipeline = await startPipeline({
+      title: ctx.task.name,
+      batcherWorker: false,
+      env: { BATCH_FLUSH_INTERVAL_MS: '200' },
+      setupSql: [HOST_NOTES],
+    });
     const p = pipeline;
     connection = await NativeConnection.connect({ address: globalTemporal().address });
-    const plugin = await writeBatcherPlugin({ pool: p.pool, tables: TABLES, routing: p.batcher, settings: { flushIntervalMs: 200 }, client: p.client });
+    const plugin = await writeBatcherPlugin({
+      pool: p.pool,
+      tables: TABLES,
+      routing: p.batcher,
+      settings: { flushIntervalMs: 200 },
+      client: p.client,
+    });
     worker = await Worker.create({
       connection,
       namespace: globalTemporal().namespace,
@@ -50,13 +67,20 @@ describe('writeBatcherPlugin on a host worker', () => {
     const noteIds = ['n-1', 'n-2', 'n-3'];
     const results = await Promise.all(
       noteIds.map((noteId) =>
-        p.client.workflow.execute('hostNoteWorkflow', { taskQueue: p.batcher.taskQueue, workflowId: `host-${randomUUID()}`, args: [{ noteId, batcherTaskQueue: p.batcher.taskQueue }], workflowExecutionTimeout: '2 minutes' }),
+        p.client.workflow.execute('hostNoteWorkflow', {
+          taskQueue: p.batcher.taskQueue,
+          workflowId: `host-${randomUUID()}`,
+          args: [{ noteId, batcherTaskQueue: p.batcher.taskQueue }],
+          workflowExecutionTimeout: '2 minutes',
+        }),
       ),
     );
     expect(results.map((r) => [r.greeting, r.status])).toEqual(noteIds.map((n) => [`hello from the host, ${n}`, 'committed']));
     const [rows] = await p.pool.query('SELECT note_id, body FROM host_notes ORDER BY note_id');
     expect(rows).toEqual(noteIds.map((n) => ({ note_id: n, body: `hello from the host, ${n}` })));
-    const [ledger] = await p.pool.query(`SELECT COUNT(*) AS n FROM ${LEDGER_TABLE} WHERE request_id LIKE 'note:%' AND status = 'committed'`);
+    const [ledger] = await p.pool.query(
+      `SELECT COUNT(*) AS n FROM ${LEDGER_TABLE} WHERE request_id LIKE 'note:%' AND status = 'committed'`,
+    );
     expect(Number((ledger as Array<{ n: number }>)[0]?.n)).toBe(3);
   });
 
@@ -86,7 +110,11 @@ describe('writeBatcherPlugin on a host worker', () => {
     expect(entry).toContain(JSON.stringify(HOST_WORKFLOWS));
     expect(entry).toContain('batcherWorkflow');
     // The batcher's own worker keeps its module and sandbox: nothing to merge.
-    const own = await plugin.configureWorker!({ taskQueue: p.batcher.taskQueue, workflowsPath: batcherWorkflowsPath, ...BATCHER_SANDBOX_OPTIONS });
+    const own = await plugin.configureWorker!({
+      taskQueue: p.batcher.taskQueue,
+      workflowsPath: batcherWorkflowsPath,
+      ...BATCHER_SANDBOX_OPTIONS,
+    });
     expect(own.workflowsPath).toBe(batcherWorkflowsPath);
     expect(own.reuseV8Context).toBe(false);
   });

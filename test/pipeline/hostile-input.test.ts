@@ -51,7 +51,8 @@ async function batcherTaskTrouble(pipeline: Pipeline): Promise<string[]> {
     const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.floor((e.eventTime?.nanos ?? 0) / 1e6);
     if (e.workflowTaskStartedEventAttributes) startedAt = at;
     if (e.workflowTaskCompletedEventAttributes && startedAt !== undefined) longest = Math.max(longest, at - startedAt);
-    if (e.workflowTaskFailedEventAttributes) trouble.push(`event ${String(e.eventId)}: task failed: ${e.workflowTaskFailedEventAttributes.failure?.message ?? ''}`);
+    if (e.workflowTaskFailedEventAttributes)
+      trouble.push(`event ${String(e.eventId)}: task failed: ${e.workflowTaskFailedEventAttributes.failure?.message ?? ''}`);
     if (e.workflowTaskTimedOutEventAttributes) trouble.push(`event ${String(e.eventId)}: task timed out`);
   }
   console.log(`longest batcher workflow task: ${longest} ms (${events?.length ?? 0} events)`);
@@ -85,15 +86,31 @@ describe('hostile input', () => {
       { id: `${base}-café`, input: { payload: { a: 1 } }, why: /printable ASCII/ },
       { id: `${base} space`, input: { payload: { a: 1 } }, why: /printable ASCII/ },
       { id: `${base}-cjk`, input: { payload: { text: '字'.repeat(16_000) } }, why: /48\d{3} bytes as JSON; the limit is 16384/ },
-      { id: `${base}-deep`, input: { payload: JSON.parse(`${'{"d":'.repeat(100)}{}${'}'.repeat(100)}`) }, why: new RegExp(`row is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`) }, // 32 levels of JSON, plus the row and the value's tag
+      {
+        id: `${base}-deep`,
+        input: { payload: JSON.parse(`${'{"d":'.repeat(100)}{}${'}'.repeat(100)}`) },
+        why: new RegExp(`row is nested deeper than ${MAX_PAYLOAD_DEPTH} levels`),
+      }, // 32 levels of JSON, plus the row and the value's tag
       { id: `${base}-null`, input: null, why: /input must be an object/ },
-      { id: `${base}-abc`, input: { payload: { a: 1 }, confirmationTimeoutMs: 'abc' }, why: /confirmationTimeoutMs must be a whole number/ },
+      {
+        id: `${base}-abc`,
+        input: { payload: { a: 1 }, confirmationTimeoutMs: 'abc' },
+        why: /confirmationTimeoutMs must be a whole number/,
+      },
       { id: `${base}-array`, input: { payload: [1, 2] }, why: /payload must be a JSON object/ },
     ];
     const { startTransactions, awaitTransactions } = await import('@batcher/demo/transactions');
     const startedAt = Date.now();
-    await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: cases.map((c) => c.id), input: (id) => cases.find((c) => c.id === id)?.input as never });
-    const outcomes = await awaitTransactions(pipeline.client, cases.map((c) => c.id), startedAt);
+    await startTransactions(pipeline.client, {
+      taskQueue: pipeline.mainTaskQueue,
+      workflowIds: cases.map((c) => c.id),
+      input: (id) => cases.find((c) => c.id === id)?.input as never,
+    });
+    const outcomes = await awaitTransactions(
+      pipeline.client,
+      cases.map((c) => c.id),
+      startedAt,
+    );
     for (const c of cases) {
       const o = outcomes.find((x) => x.workflowId === c.id);
       expect(o?.ok, c.id.slice(-20)).toBe(false);
@@ -108,24 +125,34 @@ describe('hostile input', () => {
     const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000' }, businessStepMs: 0 });
     // A row nested 200 000 deep: the client cannot even serialise it, so the JSON goes raw.
     const deep = `${'{"d":'.repeat(200_000)}{}${'}'.repeat(200_000)}`;
-    await rawSignal(pipeline, `[{"requestId":"write:deep","requesterWorkflowId":"deep","submittedAtMs":0,"reply":${JSON.stringify(reply('deep', 'write:deep'))},"table":"batched_writes","row":{"payload":{"@wb":"json","v":${deep}}}}]`);
+    await rawSignal(
+      pipeline,
+      `[{"requestId":"write:deep","requesterWorkflowId":"deep","submittedAtMs":0,"reply":${JSON.stringify(reply('deep', 'write:deep'))},"table":"batched_writes","row":{"payload":{"@wb":"json","v":${deep}}}}]`,
+    );
     // A lone object (taken as a group of one), not objects, a lone surrogate in an id, a requester id
     // of 1001 characters: none of them names a reply address the shard may answer, so each is dropped
     // and counted in repliesRefused. Then a signal of an unknown name: dropped unread (never taken as
     // requests, whatever its argument).
     await rawSignal(pipeline, '{"not":"an array"}');
     await rawSignal(pipeline, '[null, 42, "x", {}]');
-    await rawSignal(pipeline, `[{"requestId":"write:\\ud800","requesterWorkflowId":"w","submittedAtMs":0,"table":"batched_writes","row":{"a":1},"reply":{"workflowId":"w","runId":"${randomUUID()}","activityId":"${awaitActivityIdFor('write:')}\\ud800"}}]`);
+    await rawSignal(
+      pipeline,
+      `[{"requestId":"write:\\ud800","requesterWorkflowId":"w","submittedAtMs":0,"table":"batched_writes","row":{"a":1},"reply":{"workflowId":"w","runId":"${randomUUID()}","activityId":"${awaitActivityIdFor('write:')}\\ud800"}}]`,
+    );
     await rawSignal(pipeline, JSON.stringify([demoRequest('write:long', 'w'.repeat(1001), {})]));
     await rawSignal(pipeline, '["anything"]', 'noSuchSignal');
     // Each group below in a workflow task of its own, so the per-task budget is exact.
     await waitUntil('the hostile signals', async () => (await pipeline.stats()).requestsTotal >= 8, { timeoutMs: 60_000 });
     // 2 500 invalid requests (no such table) in one signal: refused in one short task, answered by one delivery activity.
-    const invalid: WriteRequest[] = Array.from({ length: 2500 }, (_, i) => demoRequest(`write:bad-table-${i}`, 'w', {}, { table: 'not a table!' }));
+    const invalid: WriteRequest[] = Array.from({ length: 2500 }, (_, i) =>
+      demoRequest(`write:bad-table-${i}`, 'w', {}, { table: 'not a table!' }),
+    );
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, invalid);
     await waitUntil('the invalid requests', async () => (await pipeline.stats()).requestsTotal >= 2508, { timeoutMs: 60_000 });
     // 450 requests with ids of the longest allowed size: the dedup window stays within its bytes.
-    const longIds: WriteRequest[] = Array.from({ length: 450 }, (_, i) => demoRequest(`write:${String(i).padStart(4, '0')}-${'i'.repeat(244)}`, 'w', {}));
+    const longIds: WriteRequest[] = Array.from({ length: 450 }, (_, i) =>
+      demoRequest(`write:${String(i).padStart(4, '0')}-${'i'.repeat(244)}`, 'w', {}),
+    );
     await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, longIds);
     await waitUntil('the long-id rows', async () => (await pipeline.stats()).rowsWritten >= 450, { timeoutMs: 60_000 });
     const stats = await pipeline.stats();
@@ -140,12 +167,20 @@ describe('hostile input', () => {
   it('when 62 requests of 5 400 CJK characters arrive together, then they are written in batches that fit Temporal, and the shard stays live', async (ctx) => {
     // The shard may hold all 62 at once (1.0 MB): the pending limit is raised to its maximum, so
     // what is tested is the cut of a batch by bytes, not the overload refusal.
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '1000', SUBMIT_LINGER_MS: '500', BATCHER_MAX_PENDING_BYTES: '1200000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { BATCH_FLUSH_INTERVAL_MS: '1000', SUBMIT_LINGER_MS: '500', BATCHER_MAX_PENDING_BYTES: '1200000' },
+      businessStepMs: 0,
+    });
     const ids = pipeline.ids(62, 'cjk');
     const { startTransactions, awaitTransactions } = await import('@batcher/demo/transactions');
     const startedAt = Date.now();
     // 16 200 bytes each in UTF-8 (5 400 UTF-16 units): under the 16 KiB cap, 1 MB together.
-    await startTransactions(pipeline.client, { taskQueue: pipeline.mainTaskQueue, workflowIds: ids, input: () => ({ payload: { text: '字'.repeat(5400) }, batcherTaskQueue: pipeline.batcher.taskQueue }) }); // the write's activities run on the batcher's task queue
+    await startTransactions(pipeline.client, {
+      taskQueue: pipeline.mainTaskQueue,
+      workflowIds: ids,
+      input: () => ({ payload: { text: '字'.repeat(5400) }, batcherTaskQueue: pipeline.batcher.taskQueue }),
+    }); // the write's activities run on the batcher's task queue
     const outcomes = await awaitTransactions(pipeline.client, ids, startedAt);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
     const stats = await pipeline.stats();
@@ -166,7 +201,9 @@ describe('refusals across continue-as-new', () => {
     const ids = pipeline.ids(60);
     const outcomes = await pipeline.run(ids, 60_000);
     // Each requester heard: committed, or refused typed; none waited out its timeout unanswered.
-    expect(outcomes.filter((o) => !(o.ok || o.errorType === 'BatcherOverloaded')).map((o) => `${o.workflowId}: ${o.errorType} ${o.message}`)).toEqual([]);
+    expect(
+      outcomes.filter((o) => !(o.ok || o.errorType === 'BatcherOverloaded')).map((o) => `${o.workflowId}: ${o.errorType} ${o.message}`),
+    ).toEqual([]);
     const refusedHeard = outcomes.filter((o) => o.errorType === 'BatcherOverloaded').length;
     expect(refusedHeard).toBeGreaterThan(0);
     const stats = await pipeline.stats();
@@ -177,15 +214,24 @@ describe('refusals across continue-as-new', () => {
   });
 
   it('when refusals outgrow what continue-as-new may carry (3,000 at once), then every one is delivered before the run ends: none dropped', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_MAX_PENDING_REQUESTS: '5', CONTINUE_AS_NEW_SIGNALS: '2', BATCH_FLUSH_INTERVAL_MS: '60000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { BATCHER_MAX_PENDING_REQUESTS: '5', CONTINUE_AS_NEW_SIGNALS: '2', BATCH_FLUSH_INTERVAL_MS: '60000' },
+      businessStepMs: 0,
+    });
     // Requesters that do not exist: each answer is attempted, and counted undeliverable. 3,000
     // refusals are ~750 kB of answers, over the 200 kB a run may carry across continue-as-new.
     const requests = demoRequests(3000, `refused-${pipeline.batcher.workflowIdPrefix}`);
-    for (let i = 0; i < requests.length; i += 500) await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, requests.slice(i, i + 500));
-    await waitUntil('every refusal to be answered', async () => {
-      const s = await pipeline.stats();
-      return s.refused + s.rejected > 0 && s.confirmationsUndeliverable + s.answersDropped >= s.refused;
-    }, { timeoutMs: 120_000 });
+    for (let i = 0; i < requests.length; i += 500)
+      await signalWithStartBatcher(pipeline.client, pipeline.batcher, 0, requests.slice(i, i + 500));
+    await waitUntil(
+      'every refusal to be answered',
+      async () => {
+        const s = await pipeline.stats();
+        return s.refused + s.rejected > 0 && s.confirmationsUndeliverable + s.answersDropped >= s.refused;
+      },
+      { timeoutMs: 120_000 },
+    );
     const stats = await pipeline.stats();
     expect(stats.refused).toBeGreaterThanOrEqual(2990);
     expect(stats.continueAsNewCount).toBeGreaterThanOrEqual(1);

@@ -16,7 +16,10 @@ const startPipeline = pipelinePerTest();
 
 /** A database of the test's own, migrated, for activity-level tests. */
 async function testDatabase(title: string): Promise<Pool> {
-  const { mysql: cfg } = loadConfig(['mysql'], { ...globalMysql().env, MYSQL_DATABASE: `t_${slugOf(title).replace(/-/g, '_').slice(-20)}` });
+  const { mysql: cfg } = loadConfig(['mysql'], {
+    ...globalMysql().env,
+    MYSQL_DATABASE: `t_${slugOf(title).replace(/-/g, '_').slice(-20)}`,
+  });
   await migrateDatabase(cfg);
   await migrateDatabase(cfg); // the migration is idempotent
   return createPool(cfg);
@@ -42,7 +45,11 @@ async function bulkWriterOn(pool: Pool): Promise<(input: BulkWriteInput) => Prom
 
 describe('limits', () => {
   it('when a shard holds its pending-request limit, then further requests are refused at once as BatcherOverloaded and the accepted ones are written', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCHER_MAX_PENDING_REQUESTS: '4', BATCH_FLUSH_INTERVAL_MS: '4000', SUBMIT_LINGER_MS: '200' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { BATCHER_MAX_PENDING_REQUESTS: '4', BATCH_FLUSH_INTERVAL_MS: '4000', SUBMIT_LINGER_MS: '200' },
+      businessStepMs: 0,
+    });
     const ids = pipeline.ids(10);
     const outcomes = await pipeline.run(ids);
     const ok = outcomes.filter((o) => o.ok);
@@ -55,9 +62,19 @@ describe('limits', () => {
     // as WriteConfirmationTimeout, and every one of the 10 is either written or BatcherOverloaded.
     // (No wall-clock bound: on a busy machine even an at-once refusal can take many seconds.)
     const rows = await pipeline.rows();
-    expect(rows.filter((r) => r.status === 'committed').map((r) => r.request_id).sort()).toEqual(ok.map((o) => requestIdFor(o.workflowId)).sort());
+    expect(
+      rows
+        .filter((r) => r.status === 'committed')
+        .map((r) => r.request_id)
+        .sort(),
+    ).toEqual(ok.map((o) => requestIdFor(o.workflowId)).sort());
     // A refused write's id is settled: claimed as abandoned, so it can never appear later.
-    expect(rows.filter((r) => r.status === 'abandoned').map((r) => r.request_id).sort()).toEqual(overloaded.map((o) => requestIdFor(o.workflowId)).sort());
+    expect(
+      rows
+        .filter((r) => r.status === 'abandoned')
+        .map((r) => r.request_id)
+        .sort(),
+    ).toEqual(overloaded.map((o) => requestIdFor(o.workflowId)).sort());
     const stats = await pipeline.stats();
     expect(stats.refused).toBe(overloaded.length);
     expect(stats.pending).toBe(0);
@@ -94,7 +111,17 @@ describe('limits', () => {
     const pool = await testDatabase(ctx.task.name);
     try {
       const bulkWrite = await bulkWriterOn(pool);
-      const input = { batchId: 'retry-batch-1', shard: 0, rows: [1, 2, 3].map((i) => ({ requestId: `retry-${i}`, requesterWorkflowId: `wf-${i}`, table: 'batched_writes', row: demoRow({ i }), replies: [] })) };
+      const input = {
+        batchId: 'retry-batch-1',
+        shard: 0,
+        rows: [1, 2, 3].map((i) => ({
+          requestId: `retry-${i}`,
+          requesterWorkflowId: `wf-${i}`,
+          table: 'batched_writes',
+          row: demoRow({ i }),
+          replies: [],
+        })),
+      };
       const first = await bulkWrite(input);
       const retried = await bulkWrite(input); // as if the worker died before reporting the first
       expect(first.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'committed']);
@@ -103,7 +130,9 @@ describe('limits', () => {
       // A later batch carrying one of them again learns it is a duplicate of the first batch.
       const later = await bulkWrite({ batchId: 'retry-batch-2', shard: 0, rows: [input.rows[0]!] });
       expect(later.outcomes).toEqual([{ requestId: 'retry-1', status: 'duplicate', batchId: 'retry-batch-1' }]);
-      const [rows] = await pool.query('SELECT CAST(request_id AS CHAR) AS request_id, CAST(batch_id AS CHAR) AS batch_id FROM batched_writes ORDER BY request_id');
+      const [rows] = await pool.query(
+        'SELECT CAST(request_id AS CHAR) AS request_id, CAST(batch_id AS CHAR) AS batch_id FROM batched_writes ORDER BY request_id',
+      );
       expect(rows).toEqual([1, 2, 3].map((i) => ({ request_id: `retry-${i}`, batch_id: 'retry-batch-1' })));
     } finally {
       await pool.end();
@@ -116,7 +145,13 @@ describe('limits', () => {
       const bulkWrite = await bulkWriterOn(pool);
       // batchedWrite() refuses such an id before it is queued; here it reaches the database, as a
       // column (the ledger's request id) narrower than the limits would let it.
-      const rows = ['a', 'b', 'x'.repeat(300), 'c', 'd'].map((id) => ({ requestId: id, requesterWorkflowId: 'wf', table: 'batched_writes', row: demoRow({ id: id.slice(0, 3) }), replies: [] }));
+      const rows = ['a', 'b', 'x'.repeat(300), 'c', 'd'].map((id) => ({
+        requestId: id,
+        requesterWorkflowId: 'wf',
+        table: 'batched_writes',
+        row: demoRow({ id: id.slice(0, 3) }),
+        replies: [],
+      }));
       const result = await bulkWrite({ batchId: 'bad-row', shard: 0, rows });
       expect(result.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'rejected', 'committed', 'committed']);
       expect(result.outcomes[2]?.errorType).toBe(BatcherErrorTypes.DataRejected);

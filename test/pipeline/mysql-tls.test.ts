@@ -23,7 +23,14 @@ const makeCert = (name: string, ca: string, extensions: string) => makeCertIn(di
  * no server name for an IP address, so verify-full refuses one).
  */
 function env(extra: Record<string, string>, user = 'tls_app'): NodeJS.ProcessEnv {
-  return { MYSQL_HOST: 'localhost', MYSQL_PORT: String(db.port), MYSQL_USER: user, MYSQL_PASSWORD: 'pw', MYSQL_DATABASE: 'tls_test', ...extra };
+  return {
+    MYSQL_HOST: 'localhost',
+    MYSQL_PORT: String(db.port),
+    MYSQL_USER: user,
+    MYSQL_PASSWORD: 'pw',
+    MYSQL_DATABASE: 'tls_test',
+    ...extra,
+  };
 }
 
 /** The cipher of a fresh pool connection ('' without TLS); rejects if it cannot connect. */
@@ -46,7 +53,10 @@ beforeAll(async () => {
   makeCert('client', 'ca', 'extendedKeyUsage=clientAuth');
   copyFileSync(file('server.crt'), file('active.crt'));
   copyFileSync(file('server.key'), file('active.key'));
-  db = await startMariaDb({ database: 'tls_test', extraArgs: [`--ssl-ca=${file('ca.crt')}`, `--ssl-cert=${file('active.crt')}`, `--ssl-key=${file('active.key')}`] });
+  db = await startMariaDb({
+    database: 'tls_test',
+    extraArgs: [`--ssl-ca=${file('ca.crt')}`, `--ssl-cert=${file('active.crt')}`, `--ssl-key=${file('active.key')}`],
+  });
   const conn = await db.connect();
   try {
     // One user that must use TLS, one that must also present a certificate signed by the CA.
@@ -83,7 +93,9 @@ describe('TLS to MySQL', () => {
     await serve('server-elsewhere');
     try {
       const tls = { MYSQL_TLS_CA_PATH: file('ca.crt') };
-      await expect(cipherThroughPool(env({ ...tls, MYSQL_TLS_MODE: 'verify-full' }))).rejects.toThrow(/localhost.*db\.example\.com|altnames/i);
+      await expect(cipherThroughPool(env({ ...tls, MYSQL_TLS_MODE: 'verify-full' }))).rejects.toThrow(
+        /localhost.*db\.example\.com|altnames/i,
+      );
       expect(await cipherThroughPool(env({ ...tls, MYSQL_TLS_MODE: 'verify-ca' }))).not.toBe('');
     } finally {
       await serve('server');
@@ -91,14 +103,18 @@ describe('TLS to MySQL', () => {
   });
 
   it('when the CA did not sign the server certificate, then verify-ca refuses it and required (unverified) connects', async () => {
-    await expect(cipherThroughPool(env({ MYSQL_TLS_MODE: 'verify-ca', MYSQL_TLS_CA_PATH: file('other-ca.crt') }))).rejects.toThrow(/certificate/i);
+    await expect(cipherThroughPool(env({ MYSQL_TLS_MODE: 'verify-ca', MYSQL_TLS_CA_PATH: file('other-ca.crt') }))).rejects.toThrow(
+      /certificate/i,
+    );
     expect(await cipherThroughPool(env({ MYSQL_TLS_MODE: 'required' }))).not.toBe('');
   });
 
   it('when the user must present a client certificate, then it connects with MYSQL_TLS_CERT_PATH/KEY_PATH and is refused without', async () => {
     const tls = { MYSQL_TLS_MODE: 'verify-full', MYSQL_TLS_CA_PATH: file('ca.crt') };
     await expect(cipherThroughPool(env(tls, 'tls_x509'))).rejects.toThrow(/Access denied/);
-    expect(await cipherThroughPool(env({ ...tls, MYSQL_TLS_CERT_PATH: file('client.crt'), MYSQL_TLS_KEY_PATH: file('client.key') }, 'tls_x509'))).not.toBe('');
+    expect(
+      await cipherThroughPool(env({ ...tls, MYSQL_TLS_CERT_PATH: file('client.crt'), MYSQL_TLS_KEY_PATH: file('client.key') }, 'tls_x509')),
+    ).not.toBe('');
   });
 
   it('when the migration runs with TLS settings, then it creates the table over TLS', async () => {
@@ -117,7 +133,11 @@ describe('TLS to MySQL', () => {
     expect(tlsOf({ MYSQL_TLS_MODE: 'verify-full', MYSQL_TLS_CERT_PATH: file('client.crt') })).toThrow(/MYSQL_TLS_KEY_PATH/);
     expect(tlsOf({ MYSQL_TLS_MODE: 'verify-ca', MYSQL_TLS_CA_PATH: file('no-such.crt') })).toThrow(/MYSQL_TLS_CA_PATH: cannot read/);
     expect(tlsOf({ MYSQL_TLS_CA_PATH: file('ca.crt') })).toThrow(ConfigError);
-    expect(tlsOf({ MYSQL_TLS_MODE: 'verify-full', MYSQL_HOST: '127.0.0.1' })).toThrow(/MYSQL_TLS_MODE: verify-full needs MYSQL_HOST to be a host name/);
-    expect(() => loadConfig(['mysql'], env({ MYSQL_TLS_MODE: 'on' }))).toThrow(/MYSQL_TLS_MODE: must be one of disabled, required, verify-ca, verify-full/);
+    expect(tlsOf({ MYSQL_TLS_MODE: 'verify-full', MYSQL_HOST: '127.0.0.1' })).toThrow(
+      /MYSQL_TLS_MODE: verify-full needs MYSQL_HOST to be a host name/,
+    );
+    expect(() => loadConfig(['mysql'], env({ MYSQL_TLS_MODE: 'on' }))).toThrow(
+      /MYSQL_TLS_MODE: must be one of disabled, required, verify-ca, verify-full/,
+    );
   });
 });

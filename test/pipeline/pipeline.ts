@@ -96,7 +96,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
         connection,
         namespace,
         taskQueue: config.batcher.taskQueue,
-        activities: createSubmitActivities({ client, pool, catalog, routing: config.batcher, submit: { lingerMs: config.batching.submitLingerMs, maxRequests: config.batching.submitGroupMaxRequests } }),
+        activities: createSubmitActivities({
+          client,
+          pool,
+          catalog,
+          routing: config.batcher,
+          submit: { lingerMs: config.batching.submitLingerMs, maxRequests: config.batching.submitGroupMaxRequests },
+        }),
         shutdownGraceTime: 1000,
       }),
     );
@@ -116,7 +122,13 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     );
   }
   workers.push(
-    await createMainWorker({ connection, namespace, taskQueue: mainTaskQueue, businessStepMs: options.businessStepMs ?? 20, shutdownGraceMs: 1000 }),
+    await createMainWorker({
+      connection,
+      namespace,
+      taskQueue: mainTaskQueue,
+      businessStepMs: options.businessStepMs ?? 20,
+      shutdownGraceMs: 1000,
+    }),
   );
   const running = workers.map((w) => w.run());
 
@@ -143,13 +155,22 @@ export async function startPipeline(options: PipelineOptions): Promise<Pipeline>
     },
     stats: (shard = 0) => client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).query(batcherStatsQuery),
     async rows() {
-      return (await allRows(pool)).map((r) => ({ request_id: r.requestId, batch_id: r.batchId, shard: r.shard, status: r.status, rows_in_table: r.rowsInTable }));
+      return (await allRows(pool)).map((r) => ({
+        request_id: r.requestId,
+        batch_id: r.batchId,
+        shard: r.shard,
+        status: r.status,
+        rows_in_table: r.rowsInTable,
+      }));
     },
     async stop() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(running);
       for (let shard = 0; shard < config.batcher.shards; shard++) {
-        await client.workflow.getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard)).terminate('test finished').catch(() => undefined);
+        await client.workflow
+          .getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard))
+          .terminate('test finished')
+          .catch(() => undefined);
       }
       await pool.end();
       if (!options.connection) await connection.close();

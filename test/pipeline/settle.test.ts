@@ -14,7 +14,11 @@ describe('settle', () => {
   it('when submission attempts time out after their request reached the shard, then the write still lands once and the workflow completes committed', async (ctx) => {
     // Each attempt waits 2 s, the batch is written after 6 s: two attempts time out and are sent
     // again; the shard joins them to the pending request and the write completes whichever is current.
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { SUBMIT_ATTEMPT_TIMEOUT_MS: '2000', BATCH_FLUSH_INTERVAL_MS: '6000' }, businessStepMs: 0 });
+    const pipeline = await startPipeline({
+      title: ctx.task.name,
+      env: { SUBMIT_ATTEMPT_TIMEOUT_MS: '2000', BATCH_FLUSH_INTERVAL_MS: '6000' },
+      businessStepMs: 0,
+    });
     const ids = pipeline.ids(3);
     const outcomes = await pipeline.run(ids, 30_000);
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);
@@ -26,7 +30,9 @@ describe('settle', () => {
     expect(stats.rowsWritten).toBe(3); // …and were not written again
     const { events } = await pipeline.client.workflow.getHandle(ids[0] as string).fetchHistory();
     const scheduled = events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitBatchedWrite');
-    const started = events?.find((e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(scheduled?.eventId));
+    const started = events?.find(
+      (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId ?? '') === String(scheduled?.eventId),
+    );
     expect(started?.activityTaskStartedEventAttributes?.attempt).toBeGreaterThanOrEqual(2);
   });
 
@@ -37,10 +43,14 @@ describe('settle', () => {
     const [id] = pipeline.ids(1) as [string];
     const running = pipeline.run([id], 60_000);
     const handle = pipeline.client.workflow.getHandle(id);
-    await waitUntil('the waiting write', async () => {
-      const { events } = await handle.fetchHistory();
-      return events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitBatchedWrite');
-    }, { timeoutMs: 30_000 });
+    await waitUntil(
+      'the waiting write',
+      async () => {
+        const { events } = await handle.fetchHistory();
+        return events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'awaitBatchedWrite');
+      },
+      { timeoutMs: 30_000 },
+    );
     await handle.cancel();
     const err = await handle.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);

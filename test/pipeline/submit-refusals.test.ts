@@ -15,7 +15,11 @@ import { demoRow } from './pipeline';
 
 /** The error the TypeScript client raises when the server answers signal-with-start with `details`. */
 function refusal(code: number, details: string): ServiceError {
-  const grpc = Object.assign(new Error(`${code} ${code === 3 ? 'INVALID_ARGUMENT' : 'UNKNOWN'}: ${details}`), { code, details, metadata: new Metadata() });
+  const grpc = Object.assign(new Error(`${code} ${code === 3 ? 'INVALID_ARGUMENT' : 'UNKNOWN'}: ${details}`), {
+    code,
+    details,
+    metadata: new Metadata(),
+  });
   return new ServiceError('Failed to signalWithStart Workflow', { cause: grpc });
 }
 
@@ -32,11 +36,16 @@ async function submitAgainst(err: ServiceError): Promise<unknown> {
   const requestId = 'write:refusals-1';
   const input: AwaitWriteInput = { requestId, table: 'batched_writes', row: demoRow({ n: 1 }), submittedAtMs: 0 };
   // The activity runs on the batcher's task queue, scheduled by batchedWrite in the requester's workflow.
-  const env = new MockActivityEnvironment({ activityId: awaitActivityIdFor(requestId), workflowExecution: { workflowId: 'refusals-1', runId: '00000000-0000-4000-8000-000000000000' } });
-  return env.run((i: AwaitWriteInput) => activities.awaitBatchedWrite(i), input).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const env = new MockActivityEnvironment({
+    activityId: awaitActivityIdFor(requestId),
+    workflowExecution: { workflowId: 'refusals-1', runId: '00000000-0000-4000-8000-000000000000' },
+  });
+  return env
+    .run((i: AwaitWriteInput) => activities.awaitBatchedWrite(i), input)
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
 }
 
 describe('submission refusals', () => {

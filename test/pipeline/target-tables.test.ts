@@ -52,16 +52,34 @@ afterEach(async () => {
 });
 
 /** A pipeline with the four typed tables, and a worker running the row-writing test workflows. */
-async function start(title: string, env: Record<string, string> = {}): Promise<{ p: Pipeline; write: (rows: RowSpec[], timeoutMs?: number) => Promise<WriteResult[]> }> {
-  pipeline = await startPipeline({ title, env: { BATCH_FLUSH_INTERVAL_MS: '300', ...env }, businessStepMs: 0, tables: TABLES, setupSql: [ORDERS, ORDER_LINES, STOCK, CUSTOMERS, CHECKED] });
+async function start(
+  title: string,
+  env: Record<string, string> = {},
+): Promise<{ p: Pipeline; write: (rows: RowSpec[], timeoutMs?: number) => Promise<WriteResult[]> }> {
+  pipeline = await startPipeline({
+    title,
+    env: { BATCH_FLUSH_INTERVAL_MS: '300', ...env },
+    businessStepMs: 0,
+    tables: TABLES,
+    setupSql: [ORDERS, ORDER_LINES, STOCK, CUSTOMERS, CHECKED],
+  });
   const p = pipeline;
   connection = await NativeConnection.connect({ address: globalTemporal().address });
   const taskQueue = `${p.mainTaskQueue}-rows`;
-  worker = await Worker.create({ connection, namespace: globalTemporal().namespace, taskQueue, workflowsPath: path.join(__dirname, 'fixtures', 'row-workflows.ts') });
+  worker = await Worker.create({
+    connection,
+    namespace: globalTemporal().namespace,
+    taskQueue,
+    workflowsPath: path.join(__dirname, 'fixtures', 'row-workflows.ts'),
+  });
   running = worker.run();
   const write = async (rows: RowSpec[], timeoutMs?: number) => {
     const rowsWithQueue = { rows, taskQueue: p.batcher.taskQueue, timeoutMs };
-    return p.client.workflow.execute('writeRowsWorkflow', { taskQueue, workflowId: `rows-${randomUUID()}`, args: [rowsWithQueue] }) as Promise<WriteResult[]>;
+    return p.client.workflow.execute('writeRowsWorkflow', {
+      taskQueue,
+      workflowId: `rows-${randomUUID()}`,
+      args: [rowsWithQueue],
+    }) as Promise<WriteResult[]>;
   };
   return { p, write };
 }
@@ -81,22 +99,46 @@ describe('typed target tables', () => {
       {
         table: 'orders',
         requestId: 'order:o-1',
-        row: { order_id: 'o-1', customer: 'c-1', total: '12345678.91', placed_at: { $date: '2026-12-05T10:11:12.345Z' }, big: { $bigint: '9007199254740993' }, tags: { gift: true, n: [1, 2] }, sig: { $bytes: [0, 255, 16] } },
+        row: {
+          order_id: 'o-1',
+          customer: 'c-1',
+          total: '12345678.91',
+          placed_at: { $date: '2026-12-05T10:11:12.345Z' },
+          big: { $bigint: '9007199254740993' },
+          tags: { gift: true, n: [1, 2] },
+          sig: { $bytes: [0, 255, 16] },
+        },
       },
       { table: 'order_lines', requestId: 'line:o-1:1', row: { order_id: 'o-1', line_no: 1, sku: 'A', qty: 2 } },
       { table: 'order_lines', requestId: 'line:o-1:2', row: { order_id: 'o-1', line_no: 2, sku: 'B', qty: 3 } },
     ];
     const results = await withQueue(p, write)(specs);
     expect(results.map((r) => r.status)).toEqual(['committed', 'committed', 'committed']);
-    const [order] = await query<Record<string, unknown>>(p, `SELECT order_id, customer, CAST(total AS CHAR) AS total, DATE_FORMAT(placed_at, '%Y-%m-%d %H:%i:%s.%f') AS placed_at, CAST(big AS CHAR) AS big, tags, HEX(sig) AS sig, note FROM orders`);
-    expect(order).toEqual({ order_id: 'o-1', customer: 'c-1', total: '12345678.91', placed_at: '2026-12-05 10:11:12.345000', big: '9007199254740993', tags: expect.anything(), sig: '00FF10', note: '' });
+    const [order] = await query<Record<string, unknown>>(
+      p,
+      `SELECT order_id, customer, CAST(total AS CHAR) AS total, DATE_FORMAT(placed_at, '%Y-%m-%d %H:%i:%s.%f') AS placed_at, CAST(big AS CHAR) AS big, tags, HEX(sig) AS sig, note FROM orders`,
+    );
+    expect(order).toEqual({
+      order_id: 'o-1',
+      customer: 'c-1',
+      total: '12345678.91',
+      placed_at: '2026-12-05 10:11:12.345000',
+      big: '9007199254740993',
+      tags: expect.anything(),
+      sig: '00FF10',
+      note: '',
+    });
     expect(typeof order?.tags === 'string' ? JSON.parse(order.tags) : order?.tags).toEqual({ gift: true, n: [1, 2] });
     expect(await query(p, 'SELECT order_id, line_no, sku, qty FROM order_lines ORDER BY line_no')).toEqual([
       { order_id: 'o-1', line_no: 1, sku: 'A', qty: 2 },
       { order_id: 'o-1', line_no: 2, sku: 'B', qty: 3 },
     ]);
     // The ledger holds one entry per request, all of one batch: rows of both tables, one transaction.
-    const ledger = await query<{ n: number; batches: number }>(p, `SELECT COUNT(*) AS n, COUNT(DISTINCT batch_id) AS batches FROM ${LEDGER_TABLE} WHERE request_id LIKE ?`, [`${p.batcher.taskQueue}:%`]);
+    const ledger = await query<{ n: number; batches: number }>(
+      p,
+      `SELECT COUNT(*) AS n, COUNT(DISTINCT batch_id) AS batches FROM ${LEDGER_TABLE} WHERE request_id LIKE ?`,
+      [`${p.batcher.taskQueue}:%`],
+    );
     expect(Number(ledger[0]?.n)).toBe(3);
     expect(new Set(results.map((r) => r.batchId)).size).toBe(Number(ledger[0]?.batches));
   });
@@ -105,7 +147,10 @@ describe('typed target tables', () => {
     const { p, write } = await start(ctx.task.name);
     await p.pool.query(`INSERT INTO customers VALUES ('k-1', 'first')`);
     await p.pool.query(`INSERT INTO order_lines VALUES ('o-9', 1, 'OLD', 1)`);
-    const results = await withQueue(p, write)([
+    const results = await withQueue(
+      p,
+      write,
+    )([
       { table: 'order_lines', requestId: 'l-dup', row: { order_id: 'o-9', line_no: 1, sku: 'NEW', qty: 5 } },
       { table: 'order_lines', requestId: 'l-new', row: { order_id: 'o-9', line_no: 2, sku: 'NEW', qty: 5 } },
       { table: 'customers', requestId: 'c-dup', row: { customer_id: 'k-1', name: 'second' } },
@@ -129,7 +174,10 @@ describe('typed target tables', () => {
   it('when an upsert meets a table with two unique keys, then it matches the declared key only and never overwrites the row another key matches', async (ctx) => {
     const { p, write } = await start(ctx.task.name);
     await p.pool.query(`INSERT INTO stock (sku, email, qty) VALUES ('S1', 'a@x', 1), ('S2', 'b@x', 1)`);
-    const results = await withQueue(p, write)([
+    const results = await withQueue(
+      p,
+      write,
+    )([
       // Declared key S1 exists: its other columns are updated.
       { table: 'stock', requestId: 'u-1', row: { sku: 'S1', email: 'a@x', qty: 10 } },
       // New sku, but its email is S2's: ON DUPLICATE KEY UPDATE would have overwritten S2. Here: refused.
@@ -178,7 +226,12 @@ describe('typed target tables', () => {
     expect(otherTable?.errorType).toBe('WriteConflict');
     expect(otherTable?.message).toMatch(/order_lines|different table or row/);
     // Two workflows with different rows under one id, in flight together: one is written, the other conflicts.
-    const pair = (await Promise.all([w([{ table: 'order_lines', requestId: 'reuse-2', row: { ...line, line_no: 2 } }]), w([{ table: 'order_lines', requestId: 'reuse-2', row: { ...line, line_no: 3 } }])])).flat();
+    const pair = (
+      await Promise.all([
+        w([{ table: 'order_lines', requestId: 'reuse-2', row: { ...line, line_no: 2 } }]),
+        w([{ table: 'order_lines', requestId: 'reuse-2', row: { ...line, line_no: 3 } }]),
+      ])
+    ).flat();
     expect(pair.map((r) => r.status ?? r.errorType).sort()).toEqual(['WriteConflict', 'committed']);
     // One workflow writing one id twice at once is refused typed (not a task that fails for ever).
     const twice = await w([
@@ -191,21 +244,32 @@ describe('typed target tables', () => {
 
   it('when a row does not fit its table, then it is refused InvalidWriteRequest before it is queued, naming what is wrong', async (ctx) => {
     const { p, write } = await start(ctx.task.name);
-    const results = await withQueue(p, write)([
+    const results = await withQueue(
+      p,
+      write,
+    )([
       { table: 'payments', row: { id: 1 } },
-      { table: 'orders', row: { order_id: 'o-3', customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' }, colour: 'red' } },
+      {
+        table: 'orders',
+        row: { order_id: 'o-3', customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' }, colour: 'red' },
+      },
       { table: 'orders', row: { order_id: 'o-4', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' } } },
       { table: 'orders', row: { order_id: 'o-5', customer: 'much-too-long', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' } } },
       { table: 'orders', row: { order_id: 'o-6', customer: 'c', total: '1.005', placed_at: { $date: '2026-01-01T00:00:00Z' } } },
       { table: 'order_lines', row: { order_id: 'o-7', line_no: 1, sku: 'A', qty: -1 } },
       { table: 'orders', row: { order_id: 'o-8', customer: 'c', total: '1.00', placed_at: 'yesterday' } },
-      { table: 'orders', row: { order_id: 'o-9', customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' }, tags: 'not json' } },
+      {
+        table: 'orders',
+        row: { order_id: 'o-9', customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' }, tags: 'not json' },
+      },
       { table: 'orders; DROP TABLE orders', row: { a: 1 } },
       { table: 'orders', row: { order_id: 'o-ok', customer: 'c', total: '1.00', placed_at: { $date: '2026-01-01T00:00:00Z' } } },
     ]);
     const messages = results.map((r) => `${r.errorType ?? r.status}: ${r.message ?? ''}`);
     // Named in the library's terms: its option is `tables` (the demo service's env var is the demo's business).
-    expect(messages[0]).toMatch(/InvalidWriteRequest: .*table payments is not one of this batcher's tables \(.*\); add it to the batcher's `tables` option/);
+    expect(messages[0]).toMatch(
+      /InvalidWriteRequest: .*table payments is not one of this batcher's tables \(.*\); add it to the batcher's `tables` option/,
+    );
     expect(messages[1]).toMatch(/InvalidWriteRequest: .*table orders has no column colour/);
     expect(messages[2]).toMatch(/InvalidWriteRequest: .*required column customer is missing/);
     expect(messages[3]).toMatch(/InvalidWriteRequest: .*column customer .* 13 characters; the column holds 8/);
@@ -229,7 +293,10 @@ describe('typed target tables', () => {
     // emptyNest(n): n objects, the innermost empty: JSON_DEPTH n, and the deepest the wire sees.
     const emptyNest = (objects: number): unknown => (objects === 1 ? {} : { d: emptyNest(objects - 1) });
     expect(jsonDepth(emptyNest(MAX_JSON_DEPTH + 1))).toBe(MAX_JSON_DEPTH + 1);
-    const [deep, deeper, deeperOnTheWire] = await withQueue(p, write)([
+    const [deep, deeper, deeperOnTheWire] = await withQueue(
+      p,
+      write,
+    )([
       { table: 'orders', row: { order_id: 'deep', ...base, tags: nest(MAX_JSON_DEPTH - 1) as never } },
       { table: 'orders', row: { order_id: 'deeper', ...base, tags: nest(MAX_JSON_DEPTH) as never } },
       { table: 'orders', row: { order_id: 'deeper-wire', ...base, tags: emptyNest(MAX_JSON_DEPTH + 1) as never } },
@@ -242,10 +309,17 @@ describe('typed target tables', () => {
     for (const refused of [deeper, deeperOnTheWire]) expect(refused?.message).toContain(`at most ${MAX_JSON_DEPTH}`);
     expect(MAX_JSON_DEPTH).toBe(32);
     // Both limits are the database's own: it measures the one as deep as ours, and refuses one level more.
-    const [[measured]] = (await p.pool.query(`SELECT JSON_DEPTH(?) AS depth, JSON_VALID(?) AS deeperValid`, [JSON.stringify(nest(MAX_JSON_DEPTH - 1)), JSON.stringify(nest(MAX_JSON_DEPTH))])) as unknown as [[{ depth: number; deeperValid: number }]];
+    const [[measured]] = (await p.pool.query(`SELECT JSON_DEPTH(?) AS depth, JSON_VALID(?) AS deeperValid`, [
+      JSON.stringify(nest(MAX_JSON_DEPTH - 1)),
+      JSON.stringify(nest(MAX_JSON_DEPTH)),
+    ])) as unknown as [[{ depth: number; deeperValid: number }]];
     expect(Number(measured.depth)).toBe(MAX_JSON_DEPTH);
     expect(Number(measured.deeperValid)).toBe(0);
-    await expect(p.pool.query(`INSERT INTO orders (order_id, customer, total, placed_at, tags) VALUES ('direct', 'c', 1, NOW(), ?)`, [JSON.stringify(nest(MAX_JSON_DEPTH))])).rejects.toThrow(/CONSTRAINT/);
+    await expect(
+      p.pool.query(`INSERT INTO orders (order_id, customer, total, placed_at, tags) VALUES ('direct', 'c', 1, NOW(), ?)`, [
+        JSON.stringify(nest(MAX_JSON_DEPTH)),
+      ]),
+    ).rejects.toThrow(/CONSTRAINT/);
   });
 
   it('when a write times out and is retried under the same id, then it stays abandoned (WriteAbandoned), and a derived new id is written', async (ctx) => {
@@ -266,7 +340,10 @@ describe('typed target tables', () => {
 describe('database refusals', () => {
   it("when the database refuses a row (a CHECK constraint), then that row fails WriteDataRejected under the database's own error name and the rest of its batch commits", async (ctx) => {
     const { p, write } = await start(ctx.task.name);
-    const results = await withQueue(p, write)([
+    const results = await withQueue(
+      p,
+      write,
+    )([
       { table: 'checked', row: { id: 1, qty: 1 } },
       { table: 'checked', row: { id: 2, qty: 0 } },
       { table: 'checked', row: { id: 3, qty: 3 } },
@@ -285,7 +362,13 @@ const AUTO_PAIRS = `CREATE TABLE auto_pairs (tenant VARCHAR(8) NOT NULL, seq BIG
 const CODES = `CREATE TABLE codes (code VARCHAR(8) NOT NULL PRIMARY KEY, label VARCHAR(20) NULL)`;
 const DECLARABLE: Record<string, { keys: string[][]; numbered: string[] }> = {
   auto_events: { keys: [['id'], ['event_id']], numbered: ['id'] },
-  auto_pairs: { keys: [['tenant', 'seq'], ['tenant', 'code']], numbered: ['seq'] },
+  auto_pairs: {
+    keys: [
+      ['tenant', 'seq'],
+      ['tenant', 'code'],
+    ],
+    numbered: ['seq'],
+  },
   codes: { keys: [['code']], numbered: [] },
 };
 
@@ -293,30 +376,46 @@ describe('table declarations checked at start', () => {
   it('for any declaration of a table whose key may be AUTO_INCREMENT, then insert-ignore and upsert on a key the database numbers are refused at start naming the column, and every other declaration is accepted', async (ctx) => {
     pipeline = await startPipeline({ title: ctx.task.name, batcherWorker: false, setupSql: [AUTO_EVENTS, AUTO_PAIRS, CODES] });
     const p = pipeline;
-    const declarations = fc
-      .constantFrom(...Object.keys(DECLARABLE))
-      .chain((table) =>
-        fc.record({
-          table: fc.constant(table),
-          mode: fc.constantFrom('insert' as const, 'insert-ignore' as const, 'upsert' as const),
-          // undefined: the primary key (the first listed).
-          key: fc.option(fc.constantFrom(...(DECLARABLE[table] as { keys: string[][] }).keys), { nil: undefined }),
-        }),
-      );
+    const declarations = fc.constantFrom(...Object.keys(DECLARABLE)).chain((table) =>
+      fc.record({
+        table: fc.constant(table),
+        mode: fc.constantFrom('insert' as const, 'insert-ignore' as const, 'upsert' as const),
+        // undefined: the primary key (the first listed).
+        key: fc.option(fc.constantFrom(...(DECLARABLE[table] as { keys: string[][] }).keys), { nil: undefined }),
+      }),
+    );
     await fc.assert(
       fc.asyncProperty(declarations, async (target) => {
         const { keys, numbered } = DECLARABLE[target.table] as { keys: string[][]; numbered: string[] };
         const key = target.key ?? keys[0]!;
         const refused = target.mode !== 'insert' && key.some((c) => numbered.includes(c));
         const described = describeTable(p.pool, target.key ? target : { table: target.table, mode: target.mode }, databaseOf(p.pool) ?? '');
-        if (!refused) return void (await expect(described).resolves.toMatchObject({ target: { table: target.table, mode: target.mode, key } }));
+        if (!refused)
+          return void (await expect(described).resolves.toMatchObject({ target: { table: target.table, mode: target.mode, key } }));
         const column = key.find((c) => numbered.includes(c)) as string;
-        await expect(described).rejects.toThrow(new RegExp(`table ${target.table} \\(mode ${target.mode}\\): .*AUTO_INCREMENT column ${column}.*declare \`key\``));
+        await expect(described).rejects.toThrow(
+          new RegExp(`table ${target.table} \\(mode ${target.mode}\\): .*AUTO_INCREMENT column ${column}.*declare \`key\``),
+        );
       }),
-      { numRuns: 40, examples: [[{ table: 'auto_events', mode: 'insert-ignore', key: undefined }], [{ table: 'auto_events', mode: 'insert-ignore', key: ['event_id'] }]] },
+      {
+        numRuns: 40,
+        examples: [
+          [{ table: 'auto_events', mode: 'insert-ignore', key: undefined }],
+          [{ table: 'auto_events', mode: 'insert-ignore', key: ['event_id'] }],
+        ],
+      },
     );
     // The reported case, through the batcher's start: the whole allow-list is refused, naming the table.
-    await expect(new Catalog(p.pool, [{ table: 'auto_events', mode: 'insert-ignore' }, { table: 'codes', mode: 'upsert' }], databaseOf(p.pool) ?? '').load(true)).rejects.toThrow(/table auto_events \(mode insert-ignore\).*AUTO_INCREMENT column id/);
+    await expect(
+      new Catalog(
+        p.pool,
+        [
+          { table: 'auto_events', mode: 'insert-ignore' },
+          { table: 'codes', mode: 'upsert' },
+        ],
+        databaseOf(p.pool) ?? '',
+      ).load(true),
+    ).rejects.toThrow(/table auto_events \(mode insert-ignore\).*AUTO_INCREMENT column id/);
   });
 });
 
@@ -325,8 +424,14 @@ describe('the ledger', () => {
     const { p } = await start(ctx.task.name);
     const digest = Buffer.alloc(32); // every entry names its table and its row's digest
     const values = Array.from({ length: 25 }, (_, i) => [`old-${i}`, 'committed', 'b', 'orders', digest, 'w', 0, '2020-01-01 00:00:00']);
-    await p.pool.query(`INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard, recorded_at) VALUES ?`, [values]);
-    await p.pool.query(`INSERT INTO ${LEDGER_TABLE} (request_id, status, target_table, row_digest) VALUES ('new-1', 'abandoned', 'orders', ?)`, [digest]);
+    await p.pool.query(
+      `INSERT INTO ${LEDGER_TABLE} (request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard, recorded_at) VALUES ?`,
+      [values],
+    );
+    await p.pool.query(
+      `INSERT INTO ${LEDGER_TABLE} (request_id, status, target_table, row_digest) VALUES ('new-1', 'abandoned', 'orders', ?)`,
+      [digest],
+    );
     expect(await purgeLedger(p.pool, 3600, 10, 2)).toBe(20); // two chunks of 10, then it stops
     expect(await purgeLedger(p.pool, 3600, 10, 2)).toBe(5);
     expect(await query(p, `SELECT request_id FROM ${LEDGER_TABLE}`)).toEqual([{ request_id: Buffer.from('new-1') }]);

@@ -49,9 +49,20 @@ afterAll(async () => {
  */
 function teamPool(hook: ZoneHook): Pool {
   const m = globalMysql();
-  const pool = mysql.createPool({ host: m.host, port: m.port, user: m.user, password: m.password, database, connectionLimit: 2, timezone: USER_ZONE, resetOnRelease: hook === 'acquire' });
+  const pool = mysql.createPool({
+    host: m.host,
+    port: m.port,
+    user: m.user,
+    password: m.password,
+    database,
+    connectionLimit: 2,
+    timezone: USER_ZONE,
+    resetOnRelease: hook === 'acquire',
+  });
   // Either event hands the core (callback) connection; typed as an emitter because mysql2 types each event on its own.
-  (pool as unknown as NodeJS.EventEmitter).on(hook, (conn: { query: (sql: string, cb: (err: Error | null) => void) => void }) => conn.query(`SET time_zone = '${USER_ZONE}'`, () => undefined));
+  (pool as unknown as NodeJS.EventEmitter).on(hook, (conn: { query: (sql: string, cb: (err: Error | null) => void) => void }) =>
+    conn.query(`SET time_zone = '${USER_ZONE}'`, () => undefined),
+  );
   return pool;
 }
 
@@ -69,7 +80,10 @@ async function bulkWriterOn(pool: Pool): Promise<{ write: (input: BulkWriteInput
     },
   });
   const env = new MockActivityEnvironment();
-  return { write: (input) => env.run<[BulkWriteInput], BulkWriteResult, typeof bulkWrite>(bulkWrite, input), info: catalog.get('moments') as TableInfo };
+  return {
+    write: (input) => env.run<[BulkWriteInput], BulkWriteResult, typeof bulkWrite>(bulkWrite, input),
+    info: catalog.get('moments') as TableInfo,
+  };
 }
 
 /** A row in its wire form, as batchedWrite sends it. */
@@ -123,7 +137,9 @@ describe('dates and time zones', () => {
         const noon = new Date('2026-12-05T12:00:00.000Z');
         const withMs = new Date('2026-12-05T12:00:00.123Z');
         const id = `noon-${hook}`;
-        const result = await write(batchOf([{ id, row: wire({ id, dt3: withMs, ts3: withMs, dt0: noon, ts0: noon, d: new Date('2026-12-05T00:00:00.000Z') }) }]));
+        const result = await write(
+          batchOf([{ id, row: wire({ id, dt3: withMs, ts3: withMs, dt0: noon, ts0: noon, d: new Date('2026-12-05T00:00:00.000Z') }) }]),
+        );
         expect(result.outcomes.map((o) => o.status)).toEqual(['committed']);
         expect(await stored(pool, id)).toEqual({
           dt3_text: isoMicros(withMs),
@@ -148,7 +164,11 @@ describe('dates and time zones', () => {
       const cases = [
         { id: 'dt0-ms', row: wire({ id: 'dt0-ms', dt0: ms }), why: /column dt0 \(datetime\) keeps 0 fractional-second digits/ },
         { id: 'ts0-ms', row: wire({ id: 'ts0-ms', ts0: ms }), why: /column ts0 \(timestamp\) keeps 0 fractional-second digits/ },
-        { id: 'ts0-text', row: wire({ id: 'ts0-text', ts0: '2026-12-05 12:00:00.5' }), why: /column ts0 \(timestamp\) keeps 0 fractional-second digits/ },
+        {
+          id: 'ts0-text',
+          row: wire({ id: 'ts0-text', ts0: '2026-12-05 12:00:00.5' }),
+          why: /column ts0 \(timestamp\) keeps 0 fractional-second digits/,
+        },
         { id: 'd-time', row: wire({ id: 'd-time', d: ms }), why: /column d \(date\) keeps no time of day/ },
         { id: 'dt3-ok', row: wire({ id: 'dt3-ok', dt3: ms, dt0: new Date('2026-12-05T12:00:00.000Z') }), why: undefined },
       ];
@@ -169,7 +189,11 @@ describe('dates and time zones', () => {
 
   // The class: every Date a TIMESTAMP can hold (1970-01-01T00:00:01Z to 2038-01-19T03:14:07.999Z,
   // MariaDB's classic range; DATETIME holds more), whatever its milliseconds.
-  const timestampDates = fc.date({ min: new Date('1970-01-01T00:00:01.000Z'), max: new Date('2038-01-19T03:14:07.999Z'), noInvalidDate: true });
+  const timestampDates = fc.date({
+    min: new Date('1970-01-01T00:00:01.000Z'),
+    max: new Date('2038-01-19T03:14:07.999Z'),
+    noInvalidDate: true,
+  });
 
   it('for any Date a TIMESTAMP holds, written through a pool at +02:00, then DATETIME(3) and TIMESTAMP(3) give back exactly that instant', async () => {
     const pool = teamPool('connection');
@@ -187,7 +211,14 @@ describe('dates and time zones', () => {
           expect(s?.dt3_text).toBe(isoMicros(date));
           expect(s?.ts3_epoch_ms).toBe(String(date.getTime()));
         }),
-        { numRuns: 40, examples: [[new Date('2026-12-05T12:00:00.000Z')], [new Date('1970-01-01T00:00:01.000Z')], [new Date('2038-01-19T03:14:07.999Z')]] },
+        {
+          numRuns: 40,
+          examples: [
+            [new Date('2026-12-05T12:00:00.000Z')],
+            [new Date('1970-01-01T00:00:01.000Z')],
+            [new Date('2038-01-19T03:14:07.999Z')],
+          ],
+        },
       );
     } finally {
       await pool.end();
@@ -204,20 +235,26 @@ describe('dates and time zones', () => {
       await pool.end();
     }
     fc.assert(
-      fc.property(fc.date({ min: new Date('1000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }), (date) => {
-        const ms = date.getUTCMilliseconds();
-        for (const column of ['dt0', 'ts0'] as const) {
-          const problem = rowProblemFor(info, wire({ id: 'x', [column]: date }));
-          if (ms === 0) expect(problem).toBeUndefined();
-          else expect(problem).toMatch(new RegExp(`column ${column} \\(\\w+\\) keeps 0 fractional-second digits`));
-        }
-        expect(rowProblemFor(info, wire({ id: 'x', dt3: date, ts3: date }))).toBeUndefined();
-        const midnight = date.getTime() % 86_400_000 === 0;
-        const dateProblem = rowProblemFor(info, wire({ id: 'x', d: date }));
-        if (midnight) expect(dateProblem).toBeUndefined();
-        else expect(dateProblem).toMatch(/column d \(date\) keeps no time of day/);
-      }),
-      { numRuns: 500, examples: [[new Date('2026-12-05T12:00:00.000Z')], [new Date('2026-12-05T12:00:00.001Z')], [new Date('2026-12-05T00:00:00.000Z')]] },
+      fc.property(
+        fc.date({ min: new Date('1000-01-01T00:00:00.000Z'), max: new Date('9999-12-31T23:59:59.999Z'), noInvalidDate: true }),
+        (date) => {
+          const ms = date.getUTCMilliseconds();
+          for (const column of ['dt0', 'ts0'] as const) {
+            const problem = rowProblemFor(info, wire({ id: 'x', [column]: date }));
+            if (ms === 0) expect(problem).toBeUndefined();
+            else expect(problem).toMatch(new RegExp(`column ${column} \\(\\w+\\) keeps 0 fractional-second digits`));
+          }
+          expect(rowProblemFor(info, wire({ id: 'x', dt3: date, ts3: date }))).toBeUndefined();
+          const midnight = date.getTime() % 86_400_000 === 0;
+          const dateProblem = rowProblemFor(info, wire({ id: 'x', d: date }));
+          if (midnight) expect(dateProblem).toBeUndefined();
+          else expect(dateProblem).toMatch(/column d \(date\) keeps no time of day/);
+        },
+      ),
+      {
+        numRuns: 500,
+        examples: [[new Date('2026-12-05T12:00:00.000Z')], [new Date('2026-12-05T12:00:00.001Z')], [new Date('2026-12-05T00:00:00.000Z')]],
+      },
     );
   });
 });

@@ -45,7 +45,14 @@ export interface KubeControlPlane {
 export interface KubeObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; generation?: number; uid?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    generation?: number;
+    uid?: string;
+  };
   spec?: Record<string, unknown>;
   status?: Record<string, unknown>;
   items?: KubeObject[];
@@ -56,7 +63,13 @@ const TOKEN = 'packaging-tests-admin';
 
 function writePki(dir: string): void {
   makeCa(dir, 'ca', 'packaging-tests-ca');
-  makeCert(dir, 'apiserver', 'ca', 'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth', 'kube-apiserver');
+  makeCert(
+    dir,
+    'apiserver',
+    'ca',
+    'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc,IP:127.0.0.1,IP:10.96.0.1\nextendedKeyUsage=serverAuth',
+    'kube-apiserver',
+  );
   makeKeyPair(dir, 'sa');
   fs.writeFileSync(path.join(dir, 'tokens.csv'), `${TOKEN},admin,admin-uid,system:masters\n`);
 }
@@ -64,10 +77,19 @@ function writePki(dir: string): void {
 /** GET over HTTPS; resolves the status code (never rejects on an HTTP status). */
 function httpsGet(url: string, options: { ca?: Buffer; token?: string; insecure?: boolean }): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca: options.ca, rejectUnauthorized: !options.insecure, headers: options.token ? { Authorization: `Bearer ${options.token}` } : {}, timeout: 5000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = https.get(
+      url,
+      {
+        ca: options.ca,
+        rejectUnauthorized: !options.insecure,
+        headers: options.token ? { Authorization: `Bearer ${options.token}` } : {},
+        timeout: 5000,
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
   });
@@ -137,10 +159,14 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions = {
       ],
     });
     processes.push(etcd);
-    await waitUntil(`etcd on 127.0.0.1:${etcdPort} (log ${etcd.logFile})`, async () => {
-      if (etcd.hasExited()) throw new Error(`etcd exited:\n${etcd.logTail()}`);
-      return (await httpGet(`http://127.0.0.1:${etcdPort}/health`)) === 200;
-    }, { timeoutMs });
+    await waitUntil(
+      `etcd on 127.0.0.1:${etcdPort} (log ${etcd.logFile})`,
+      async () => {
+        if (etcd.hasExited()) throw new Error(`etcd exited:\n${etcd.logTail()}`);
+        return (await httpGet(`http://127.0.0.1:${etcdPort}/health`)) === 200;
+      },
+      { timeoutMs },
+    );
 
     const apiserver = spawnLogged({
       name: 'kube-apiserver',
@@ -168,10 +194,14 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions = {
       ],
     });
     processes.push(apiserver);
-    await waitUntil(`kube-apiserver ${server}/readyz (log ${apiserver.logFile})`, async () => {
-      if (apiserver.hasExited()) throw new Error(`kube-apiserver exited:\n${apiserver.logTail()}`);
-      return (await httpsGet(`${server}/readyz`, { ca, token: TOKEN })) === 200;
-    }, { timeoutMs, intervalMs: 500 });
+    await waitUntil(
+      `kube-apiserver ${server}/readyz (log ${apiserver.logFile})`,
+      async () => {
+        if (apiserver.hasExited()) throw new Error(`kube-apiserver exited:\n${apiserver.logTail()}`);
+        return (await httpsGet(`${server}/readyz`, { ca, token: TOKEN })) === 200;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
 
     const logFiles: Record<string, string> = { etcd: etcd.logFile, apiserver: apiserver.logFile };
     if (options.controllerManager ?? true) {
@@ -193,10 +223,14 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions = {
       });
       processes.push(kcm);
       logFiles.controllerManager = kcm.logFile;
-      await waitUntil(`kube-controller-manager on 127.0.0.1:${kcmPort} (log ${kcm.logFile})`, async () => {
-        if (kcm.hasExited()) throw new Error(`kube-controller-manager exited:\n${kcm.logTail()}`);
-        return (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, { insecure: true })) === 200;
-      }, { timeoutMs, intervalMs: 500 });
+      await waitUntil(
+        `kube-controller-manager on 127.0.0.1:${kcmPort} (log ${kcm.logFile})`,
+        async () => {
+          if (kcm.hasExited()) throw new Error(`kube-controller-manager exited:\n${kcm.logTail()}`);
+          return (await httpsGet(`https://127.0.0.1:${kcmPort}/healthz`, { insecure: true })) === 200;
+        },
+        { timeoutMs, intervalMs: 500 },
+      );
     }
 
     const env = {
@@ -215,14 +249,19 @@ export async function startKubeControlPlane(options: KubeControlPlaneOptions = {
         args = args.map((a) => (a === '-' ? file : a));
       }
       try {
-        const { stdout } = await execFileAsync(bins.kubectl, [...args], { env: { ...process.env, ...env }, timeout: t, maxBuffer: 64 * 1024 * 1024 });
+        const { stdout } = await execFileAsync(bins.kubectl, [...args], {
+          env: { ...process.env, ...env },
+          timeout: t,
+          maxBuffer: 64 * 1024 * 1024,
+        });
         return stdout;
       } catch (err) {
         const e = err as Error & { stderr?: string };
         throw new Error(`kubectl ${args.join(' ')}: ${e.stderr?.trim() || e.message}`);
       }
     };
-    const version = (JSON.parse(await kubectl(['version', '-o', 'json'])) as { serverVersion: { gitVersion: string } }).serverVersion.gitVersion;
+    const version = (JSON.parse(await kubectl(['version', '-o', 'json'])) as { serverVersion: { gitVersion: string } }).serverVersion
+      .gitVersion;
     return {
       server,
       kubeconfig,

@@ -26,7 +26,17 @@ export async function allRows(pool: Pool): Promise<LedgerRow[]> {
       ORDER BY l.recorded_at, l.request_id`,
     [DEMO_TABLE],
   );
-  return (rows as Array<{ request_id: Buffer; requester_workflow_id: Buffer | null; status: 'committed' | 'abandoned'; batch_id: Buffer | null; shard: number | null; payload: unknown; n: number | string }>).map((r) => ({
+  return (
+    rows as Array<{
+      request_id: Buffer;
+      requester_workflow_id: Buffer | null;
+      status: 'committed' | 'abandoned';
+      batch_id: Buffer | null;
+      shard: number | null;
+      payload: unknown;
+      n: number | string;
+    }>
+  ).map((r) => ({
     requestId: String(r.request_id),
     requesterWorkflowId: r.requester_workflow_id === null ? '' : String(r.requester_workflow_id),
     status: r.status,

@@ -16,8 +16,21 @@ export function replyFor(workflowId: string, requestId: string, runId: string = 
 }
 
 /** A well-formed request for the demo table, from requester `requesterWorkflowId`. */
-export function demoRequest(requestId: string, requesterWorkflowId: string, payload: Record<string, unknown>, extra: Partial<WriteRequest> = {}): WriteRequest {
-  return { requestId, requesterWorkflowId, table: DEMO_TABLE, row: demoWireRow(payload), submittedAtMs: 0, reply: replyFor(requesterWorkflowId, requestId), ...extra };
+export function demoRequest(
+  requestId: string,
+  requesterWorkflowId: string,
+  payload: Record<string, unknown>,
+  extra: Partial<WriteRequest> = {},
+): WriteRequest {
+  return {
+    requestId,
+    requesterWorkflowId,
+    table: DEMO_TABLE,
+    row: demoWireRow(payload),
+    submittedAtMs: 0,
+    reply: replyFor(requesterWorkflowId, requestId),
+    ...extra,
+  };
 }
 
 /** n requests `write:<tag>-<i>` from requesters `<tag>-<i>`, with payload `{ i }`. */

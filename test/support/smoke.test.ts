@@ -15,7 +15,13 @@ import type {} from './global-servers';
 describe('test harness', () => {
   it('when a test asks for the global MariaDB, then SELECT 1 answers 1', async () => {
     const db = inject('mysql');
-    const conn = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password, database: db.database });
+    const conn = await mysql.createConnection({
+      host: db.host,
+      port: db.port,
+      user: db.user,
+      password: db.password,
+      database: db.database,
+    });
     try {
       const [rows] = await conn.query('SELECT 1 AS one');
       expect(rows).toEqual([{ one: 1 }]);
@@ -112,12 +118,32 @@ describe('test harness', () => {
     const jaeger = await startJaeger();
     try {
       const now = BigInt(Date.now()) * 1_000_000n;
-      const span = { traceId: '5b8efff798038103d269b633813fc60c', spanId: 'eee19b7ec3c1b174', name: 'smoke-op', kind: 1, startTimeUnixNano: String(now), endTimeUnixNano: String(now + 1_000_000n) };
-      const body = { resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'harness-smoke' } }] }, scopeSpans: [{ scope: { name: 'smoke' }, spans: [span] }] }] };
-      const response = await fetch(`${jaeger.otlpHttpEndpoint}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const span = {
+        traceId: '5b8efff798038103d269b633813fc60c',
+        spanId: 'eee19b7ec3c1b174',
+        name: 'smoke-op',
+        kind: 1,
+        startTimeUnixNano: String(now),
+        endTimeUnixNano: String(now + 1_000_000n),
+      };
+      const body = {
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'harness-smoke' } }] },
+            scopeSpans: [{ scope: { name: 'smoke' }, spans: [span] }],
+          },
+        ],
+      };
+      const response = await fetch(`${jaeger.otlpHttpEndpoint}/v1/traces`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       expect(response.status).toBe(200);
 
-      await expect.poll(async () => (await jaeger.traces('harness-smoke')).flatMap((t) => t.spans.map((s) => s.operationName)), { timeout: 10_000 }).toEqual(['smoke-op']);
+      await expect
+        .poll(async () => (await jaeger.traces('harness-smoke')).flatMap((t) => t.spans.map((s) => s.operationName)), { timeout: 10_000 })
+        .toEqual(['smoke-op']);
     } finally {
       await jaeger.stop();
     }

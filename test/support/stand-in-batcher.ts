@@ -7,16 +7,31 @@ import { globalTemporal } from './global-servers';
 import { repoRoot, spawnLogged, waitUntil, type ManagedProcess } from './processes';
 
 /** Starts a stand-in batcher worker on `taskQueue` of the run's dev server; resolves once it polls. */
-export async function startStandInBatcher(taskQueue: string, identity: string, settings: Partial<BatcherSettings> = {}): Promise<ManagedProcess> {
+export async function startStandInBatcher(
+  taskQueue: string,
+  identity: string,
+  settings: Partial<BatcherSettings> = {},
+): Promise<ManagedProcess> {
   const { address, namespace } = globalTemporal();
   const proc = spawnLogged({
     name: `stand-in-batcher-${identity}`,
     command: process.execPath,
-    args: [path.join(repoRoot, 'test/support/stand-in-batcher-worker.cjs'), address, namespace, taskQueue, identity, JSON.stringify(settings)],
+    args: [
+      path.join(repoRoot, 'test/support/stand-in-batcher-worker.cjs'),
+      address,
+      namespace,
+      taskQueue,
+      identity,
+      JSON.stringify(settings),
+    ],
   });
-  await waitUntil(`stand-in batcher worker ${identity} polling`, async () => {
-    if (proc.hasExited()) throw new Error(`stand-in batcher worker ${identity} exited:\n${proc.logTail()}`);
-    return proc.logTail(200).includes('READY');
-  }, { timeoutMs: 60_000 });
+  await waitUntil(
+    `stand-in batcher worker ${identity} polling`,
+    async () => {
+      if (proc.hasExited()) throw new Error(`stand-in batcher worker ${identity} exited:\n${proc.logTail()}`);
+      return proc.logTail(200).includes('READY');
+    },
+    { timeoutMs: 60_000 },
+  );
   return proc;
 }

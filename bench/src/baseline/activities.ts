@@ -14,11 +14,10 @@ export function createBaselineActivities(deps: { pool: Pool; stepMs: number }) {
     },
     async insertRowDirect(input: { requestId: string; requesterWorkflowId: string; payload: Record<string, unknown> }): Promise<void> {
       // The naive pipeline: one INSERT per workflow, idempotent by the table's unique request id.
-      await deps.pool.query(`INSERT INTO ${DEMO_TABLE} (request_id, requester_workflow_id, payload, batch_id, shard) VALUES (?, ?, ?, 'direct', -1) ON DUPLICATE KEY UPDATE id = id`, [
-        input.requestId,
-        input.requesterWorkflowId,
-        JSON.stringify(input.payload),
-      ]);
+      await deps.pool.query(
+        `INSERT INTO ${DEMO_TABLE} (request_id, requester_workflow_id, payload, batch_id, shard) VALUES (?, ?, ?, 'direct', -1) ON DUPLICATE KEY UPDATE id = id`,
+        [input.requestId, input.requesterWorkflowId, JSON.stringify(input.payload)],
+      );
     },
   };
 }

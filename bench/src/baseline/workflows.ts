@@ -24,7 +24,13 @@ export async function directWriteWorkflow(input: TransactionInput): Promise<Tran
   await acts.prepareTransaction({ workflowId, payload: input.payload });
   const submittedAt = Date.now();
   await acts.insertRowDirect({ requestId, requesterWorkflowId: workflowId, payload: input.payload });
-  const result: TransactionResult = { requestId, table: 'batched_writes', status: 'committed', shard: -1, confirmationLatencyMs: Date.now() - submittedAt };
+  const result: TransactionResult = {
+    requestId,
+    table: 'batched_writes',
+    status: 'committed',
+    shard: -1,
+    confirmationLatencyMs: Date.now() - submittedAt,
+  };
   await acts.finalizeTransaction({ workflowId });
   return result;
 }

@@ -82,7 +82,8 @@ export async function outcomeOf(client: Client, workflowId: string): Promise<Out
   const handle = client.workflow.getHandle(workflowId);
   const { status } = await handle.describe();
   if (status.name === 'RUNNING') return { kind: 'open' };
-  if (status.name === 'COMPLETED') return { kind: 'completed', result: (await handle.result()) as { requestId?: string; status?: string; batchId?: string } };
+  if (status.name === 'COMPLETED')
+    return { kind: 'completed', result: (await handle.result()) as { requestId?: string; status?: string; batchId?: string } };
   if (status.name === 'FAILED') {
     try {
       await handle.result();
@@ -105,7 +106,9 @@ interface RowOfTable {
 /** Every row of the table; the chaos run's database holds nothing else. */
 export async function readRows(conn: mysql.Connection, table = 'batched_writes'): Promise<RowOfTable[]> {
   // CAST AS BINARY: the id comes back as a Buffer whatever the column's type and collation.
-  const [rows] = await conn.query(`SELECT CAST(request_id AS BINARY) AS request_id, status, batch_id, requester_workflow_id, payload FROM ${table}`);
+  const [rows] = await conn.query(
+    `SELECT CAST(request_id AS BINARY) AS request_id, status, batch_id, requester_workflow_id, payload FROM ${table}`,
+  );
   return rows as RowOfTable[];
 }
 
@@ -122,8 +125,28 @@ function parsePayload(value: unknown): unknown {
 }
 
 /** Compares what was sent, how each workflow ended and what the table holds. */
-export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<string, Outcome>, rows: readonly RowOfTable[], typed?: { orders: readonly OrderRow[]; ledger: LedgerStatus }): Verdict {
-  const v: Verdict = { transactions: sent.length, completed: 0, failed: 0, failedByType: {}, lost: 0, phantom: 0, doubled: 0, orphan: 0, mismatch: 0, typedRowsChecked: 0, open: 0, other: 0, untypedFailures: 0, violations: [] };
+export function audit(
+  sent: readonly SentTransaction[],
+  outcomes: ReadonlyMap<string, Outcome>,
+  rows: readonly RowOfTable[],
+  typed?: { orders: readonly OrderRow[]; ledger: LedgerStatus },
+): Verdict {
+  const v: Verdict = {
+    transactions: sent.length,
+    completed: 0,
+    failed: 0,
+    failedByType: {},
+    lost: 0,
+    phantom: 0,
+    doubled: 0,
+    orphan: 0,
+    mismatch: 0,
+    typedRowsChecked: 0,
+    open: 0,
+    other: 0,
+    untypedFailures: 0,
+    violations: [],
+  };
   const add = (kind: Violation['kind'], workflowId: string, detail: string) => {
     if (kind !== 'other') v[kind]++;
     v.violations.push({ kind, workflowId, detail });
@@ -144,7 +167,12 @@ export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<st
     switch (outcome.kind) {
       case 'completed':
         v.completed++;
-        if (committed.length === 0) add('lost', t.workflowId, `completed (${outcome.result.status ?? '?'}, batch ${outcome.result.batchId ?? '?'}) but no committed row with request id ${REQUEST_ID_PREFIX}${t.workflowId}${own.length ? ` (rows: ${own.map((r) => r.status).join(', ')})` : ''}`);
+        if (committed.length === 0)
+          add(
+            'lost',
+            t.workflowId,
+            `completed (${outcome.result.status ?? '?'}, batch ${outcome.result.batchId ?? '?'}) but no committed row with request id ${REQUEST_ID_PREFIX}${t.workflowId}${own.length ? ` (rows: ${own.map((r) => r.status).join(', ')})` : ''}`,
+          );
         break;
       case 'failed':
         v.failed++;
@@ -153,7 +181,11 @@ export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<st
         // A transaction that wrote two rows may fail on one of them (its message names that request):
         // the other may be committed. The JSON row is a phantom only when the failure was its own.
         if (committed.length > 0 && failedRequestOf(outcome.message) !== `${ORDER_REQUEST_ID_PREFIX}${t.workflowId}`) {
-          add('phantom', t.workflowId, `failed with ${outcome.type} (${outcome.message}) but its row is committed in batch ${committed[0]?.batch_id ?? '?'}`);
+          add(
+            'phantom',
+            t.workflowId,
+            `failed with ${outcome.type} (${outcome.message}) but its row is committed in batch ${committed[0]?.batch_id ?? '?'}`,
+          );
         }
         break;
       case 'open':
@@ -164,9 +196,19 @@ export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<st
         add('other', t.workflowId, `closed as ${outcome.status}`);
         break;
     }
-    if (own.length > 1) add('doubled', t.workflowId, `${own.length} rows for one request id (${own.map((r) => `${r.status}/${r.batch_id ?? '-'}`).join(', ')})`);
+    if (own.length > 1)
+      add(
+        'doubled',
+        t.workflowId,
+        `${own.length} rows for one request id (${own.map((r) => `${r.status}/${r.batch_id ?? '-'}`).join(', ')})`,
+      );
     for (const r of committed) {
-      if (!isDeepStrictEqual(parsePayload(r.payload), t.payload)) add('doubled', t.workflowId, `row payload ${JSON.stringify(parsePayload(r.payload))} differs from the sent ${JSON.stringify(t.payload)}`);
+      if (!isDeepStrictEqual(parsePayload(r.payload), t.payload))
+        add(
+          'doubled',
+          t.workflowId,
+          `row payload ${JSON.stringify(parsePayload(r.payload))} differs from the sent ${JSON.stringify(t.payload)}`,
+        );
     }
   }
 
@@ -174,12 +216,17 @@ export function audit(sent: readonly SentTransaction[], outcomes: ReadonlyMap<st
     for (const r of list.filter((x) => x.status === 'committed')) {
       const t = runIds.get(key);
       if (!t) {
-        add('orphan', r.requester_workflow_id ?? '?', `committed row ${JSON.stringify(r.request_id.toString('utf8'))} belongs to no workflow of the run`);
+        add(
+          'orphan',
+          r.requester_workflow_id ?? '?',
+          `committed row ${JSON.stringify(r.request_id.toString('utf8'))} belongs to no workflow of the run`,
+        );
         continue;
       }
       const kind = outcomes.get(t.workflowId)?.kind ?? 'open';
       // A failed one with a committed row is already a phantom; open or terminated ones are orphans.
-      if (kind === 'open' || kind === 'other') add('orphan', t.workflowId, `committed row, but the workflow is ${kind === 'open' ? 'still open' : 'closed without completing'}`);
+      if (kind === 'open' || kind === 'other')
+        add('orphan', t.workflowId, `committed row, but the workflow is ${kind === 'open' ? 'still open' : 'closed without completing'}`);
     }
   }
   if (typed) auditOrders(sent, outcomes, rowsById, typed, add, v);
@@ -216,18 +263,32 @@ function auditOrders(
     const entry = typed.ledger.get(`${ORDER_REQUEST_ID_PREFIX}${t.workflowId}`);
     const outcome = outcomes.get(t.workflowId)?.kind ?? 'open';
     if (rows.length > 1) add('doubled', t.workflowId, `${rows.length} order rows`);
-    if (rows.length > 0 && entry !== 'committed') add('phantom', t.workflowId, `order row present but its ledger entry is ${entry ?? 'missing'}`);
+    if (rows.length > 0 && entry !== 'committed')
+      add('phantom', t.workflowId, `order row present but its ledger entry is ${entry ?? 'missing'}`);
     if (rows.length === 0 && entry === 'committed') add('lost', t.workflowId, 'order committed in the ledger but no row in demo_orders');
     if (outcome === 'completed' && rows.length === 0) add('lost', t.workflowId, 'completed but no order row');
     if (outcome === 'failed') {
-      const jsonCommitted = (jsonRowsById.get(Buffer.from(`${REQUEST_ID_PREFIX}${t.workflowId}`, 'utf8').toString('hex')) ?? []).some((r) => r.status === 'committed');
+      const jsonCommitted = (jsonRowsById.get(Buffer.from(`${REQUEST_ID_PREFIX}${t.workflowId}`, 'utf8').toString('hex')) ?? []).some(
+        (r) => r.status === 'committed',
+      );
       if (jsonCommitted && rows.length > 0) add('phantom', t.workflowId, 'failed, yet both its rows are committed');
     }
     for (const row of rows) {
       v.typedRowsChecked++;
-      const want = { amount_cents: t.order.amountCents, currency: t.order.currency, placed_at: new Date(t.order.placedAt).toISOString(), lines: t.order.lines ?? null };
-      const got = { amount_cents: String(row.amount_cents), currency: row.currency, placed_at: row.placed_at, lines: parsePayload(row.items) ?? null };
-      if (!isDeepStrictEqual(got, want)) add('mismatch', t.workflowId, `order row ${JSON.stringify(got)} differs from the sent ${JSON.stringify(want)}`);
+      const want = {
+        amount_cents: t.order.amountCents,
+        currency: t.order.currency,
+        placed_at: new Date(t.order.placedAt).toISOString(),
+        lines: t.order.lines ?? null,
+      };
+      const got = {
+        amount_cents: String(row.amount_cents),
+        currency: row.currency,
+        placed_at: row.placed_at,
+        lines: parsePayload(row.items) ?? null,
+      };
+      if (!isDeepStrictEqual(got, want))
+        add('mismatch', t.workflowId, `order row ${JSON.stringify(got)} differs from the sent ${JSON.stringify(want)}`);
     }
   }
   for (const id of byOrder.keys()) if (!sentIds.has(id)) add('orphan', id, 'order row belongs to no workflow of the run');
@@ -244,7 +305,9 @@ export async function readOrders(conn: mysql.Connection): Promise<OrderRow[]> {
 /** Ledger status of every request id. */
 export async function readLedger(conn: mysql.Connection): Promise<LedgerStatus> {
   const [rows] = await conn.query(`SELECT request_id, status FROM batcher_ledger`);
-  return new Map((rows as Array<{ request_id: Buffer; status: 'committed' | 'abandoned' }>).map((r) => [r.request_id.toString('utf8'), r.status]));
+  return new Map(
+    (rows as Array<{ request_id: Buffer; status: 'committed' | 'abandoned' }>).map((r) => [r.request_id.toString('utf8'), r.status]),
+  );
 }
 
 /** Outcomes of many workflows, a few at a time. */

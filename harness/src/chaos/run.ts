@@ -9,7 +9,17 @@ import pLimit from 'p-limit';
 import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/demo';
 import { delay, freePort, repoRoot, spawnLogged, type ManagedProcess } from '../processes';
 import { startStack, type Stack } from '../stack';
-import { audit, outcomesOf, readLedger, readOrders, readRows, violationCount, type Outcome, type SentTransaction, type Verdict } from './audit';
+import {
+  audit,
+  outcomesOf,
+  readLedger,
+  readOrders,
+  readRows,
+  violationCount,
+  type Outcome,
+  type SentTransaction,
+  type Verdict,
+} from './audit';
 import { SeededRandom } from './random';
 
 export const COMPONENTS = ['batcher-worker', 'main-worker', 'mariadb', 'temporal'] as const;
@@ -88,7 +98,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   try {
     if (options.busy) {
       // Busy-loops until stopped: the stack then shares the cores with a hungry neighbour.
-      burner = spawnLogged({ name: 'cpu-burner', command: process.execPath, args: ['-e', 'for (;;) {}'], logFile: path.join(dir, 'logs', 'cpu-burner.log') });
+      burner = spawnLogged({
+        name: 'cpu-burner',
+        command: process.execPath,
+        args: ['-e', 'for (;;) {}'],
+        logFile: path.join(dir, 'logs', 'cpu-burner.log'),
+      });
       log(`[chaos] CPU burner running (pid ${burner.pid})`);
     }
     const ports = {
@@ -120,7 +135,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const temporal = s.temporal;
     const mysql = s.mysql;
     if (!temporal || !mysql) throw new Error('the chaos stack must start its own Temporal and MariaDB');
-    log(`[chaos] stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s: Temporal ${temporal.address} (pid ${temporal.pid}), MariaDB :${mysql.port} (pid ${mysql.pid}), batcher worker pid ${s.batcherWorker.pid}, main worker pid ${s.mainWorker.pid}, monitor ${s.monitor?.baseUrl} (pid ${s.monitor?.pid}); logs ${s.logDir}`);
+    log(
+      `[chaos] stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s: Temporal ${temporal.address} (pid ${temporal.pid}), MariaDB :${mysql.port} (pid ${mysql.pid}), batcher worker pid ${s.batcherWorker.pid}, main worker pid ${s.mainWorker.pid}, monitor ${s.monitor?.baseUrl} (pid ${s.monitor?.pid}); logs ${s.logDir}`,
+    );
 
     connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: temporal.namespace });
@@ -131,7 +148,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       // Non-ASCII on purpose: ids and payloads must come back byte for byte.
       payload: { run: tag, n: i, amountCents: random.int(1, 100_000), note: `chaos ${i} · ünïcødé €` },
       // The typed row: an amount beyond 2^53, a millisecond date, a JSON column.
-      order: { amountCents: `${9_007_199_254_740_993n + BigInt(i)}`, currency: i % 2 ? 'EUR' : 'USD', placedAt: new Date(Date.UTC(2026, 0, 1) + i * 1001).toISOString(), lines: [{ sku: `s-${i}`, qty: 1 + (i % 5) }] },
+      order: {
+        amountCents: `${9_007_199_254_740_993n + BigInt(i)}`,
+        currency: i % 2 ? 'EUR' : 'USD',
+        placedAt: new Date(Date.UTC(2026, 0, 1) + i * 1001).toISOString(),
+        lines: [{ sku: `s-${i}`, qty: 1 + (i % 5) }],
+      },
     }));
 
     const components: Record<Component, { pid: () => number | undefined; kill: () => Promise<unknown>; start: () => Promise<void> }> = {
@@ -155,7 +177,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
             // Bounded retries: right after a restart the frontend may still refuse for a moment.
             for (let attempt = 1; ; attempt++) {
               try {
-                await client.workflow.start('transactionWorkflow', { workflowId: t.workflowId, taskQueue, args: [{ payload: t.payload, order: t.order }], workflowIdConflictPolicy: 'USE_EXISTING' });
+                await client.workflow.start('transactionWorkflow', {
+                  workflowId: t.workflowId,
+                  taskQueue,
+                  args: [{ payload: t.payload, order: t.order }],
+                  workflowIdConflictPolicy: 'USE_EXISTING',
+                });
                 return;
               } catch (err) {
                 if (attempt >= 60) throw new Error(`could not start ${t.workflowId}: ${(err as Error).message}`, { cause: err });
@@ -216,7 +243,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (running === 0) break;
       if (Date.now() > cap || Date.now() - lastProgress > stallMs) break;
       if (Date.now() - lastLog > 15_000) {
-        log(`[chaos] waiting for ${running} open workflow(s) (${Math.round((Date.now() - waitStart) / 1000)} s; gives up after ${stallMs / 1000} s without one closing)`);
+        log(
+          `[chaos] waiting for ${running} open workflow(s) (${Math.round((Date.now() - waitStart) / 1000)} s; gives up after ${stallMs / 1000} s without one closing)`,
+        );
         lastLog = Date.now();
       }
       await delay(2000);

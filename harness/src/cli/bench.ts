@@ -4,7 +4,16 @@
 // The console shows the benchmark's own lines; stderr (SDK warnings and the like) goes to a file.
 import fs from 'node:fs';
 import path from 'node:path';
-import { onStopSignal, portFromEnv, repoRoot, spawnLogged, startMariaDb, startTemporalDevServer, type MariaDb, type TemporalDevServer } from '../index';
+import {
+  onStopSignal,
+  portFromEnv,
+  repoRoot,
+  spawnLogged,
+  startMariaDb,
+  startTemporalDevServer,
+  type MariaDb,
+  type TemporalDevServer,
+} from '../index';
 
 const RUN_DIR = path.join(repoRoot, '.run', 'bench');
 
@@ -32,7 +41,12 @@ async function main(): Promise<number> {
     say(`starting Temporal dev server on 127.0.0.1:${temporalPort}${stockSettings ? " with Temporal's stock settings" : ''}`);
     temporal = await startTemporalDevServer({ port: temporalPort, ui: false, logFile: path.join(RUN_DIR, 'temporal.log'), stockSettings });
     say(`starting MariaDB on 127.0.0.1:${mysqlPort}`);
-    mysql = await startMariaDb({ port: mysqlPort, dir: path.join(RUN_DIR, 'mariadb'), database: 'bench', logFile: path.join(RUN_DIR, 'mariadb.log') });
+    mysql = await startMariaDb({
+      port: mysqlPort,
+      dir: path.join(RUN_DIR, 'mariadb'),
+      database: 'bench',
+      logFile: path.join(RUN_DIR, 'mariadb.log'),
+    });
     const stderrLog = path.join(RUN_DIR, 'bench-stderr.log');
     fs.rmSync(stderrLog, { force: true });
     say(`SDK warnings and other stderr output go to ${path.relative(repoRoot, stderrLog)}`);

@@ -41,7 +41,9 @@ async function main(): Promise<number> {
   const transactions = positiveInt('transactions', values.transactions, 2000);
   const rounds = positiveInt('rounds', values.rounds, 4, 0);
   const shards = positiveInt('shards', values.shards, 2);
-  console.log(`[chaos] seed ${seed} (replay with --seed ${seed}): ${transactions} transactions, ${rounds} round(s) × 4 components, ${shards} shard(s)${values.busy ? ', CPU burner on' : ''}`);
+  console.log(
+    `[chaos] seed ${seed} (replay with --seed ${seed}): ${transactions} transactions, ${rounds} round(s) × 4 components, ${shards} shard(s)${values.busy ? ', CPU burner on' : ''}`,
+  );
   const result = await runChaos({ seed, transactions, rounds, shards, busy: values.busy, keepLogs: values['keep-logs'] });
   console.log('\n==== timeline ====');
   console.log('    time  action   component       pid         downtime');

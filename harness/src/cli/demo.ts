@@ -62,7 +62,8 @@ const say = (line: string) => console.log(`[demo] ${line}`);
 
 function level(variable: string, fallback: LogLevelName): LogLevelName {
   const v = (process.env[variable] ?? fallback).toLowerCase();
-  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(v)) throw new Error(`${variable} must be one of trace, debug, info, warn, error, fatal (got ${v})`);
+  if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal'].includes(v))
+    throw new Error(`${variable} must be one of trace, debug, info, warn, error, fatal (got ${v})`);
   return v as LogLevelName;
 }
 
@@ -107,15 +108,24 @@ async function demo(values: { workflows?: string; shards?: string; keep?: boolea
   const workflows = wholeNumber('workflows', values.workflows ?? process.env.WORKFLOWS ?? '300', 0);
   const shards = wholeNumber('shards', values.shards ?? process.env.BATCHER_SHARDS ?? '1', 1);
   const running = readState();
-  if (running) throw new Error(`a demo is already running (pid ${running.pid}); stop it first (Ctrl-C in its terminal), or add main workers to it with: npm run demo -- scale-main`);
+  if (running)
+    throw new Error(
+      `a demo is already running (pid ${running.pid}); stop it first (Ctrl-C in its terminal), or add main workers to it with: npm run demo -- scale-main`,
+    );
   if (values.reset) {
     say(`--reset: deleting ${path.relative(repoRoot, DEMO_DIR)}/ (MariaDB data, logs)`);
     fs.rmSync(DEMO_DIR, { recursive: true, force: true });
   }
   const external = {
-    temporal: process.env.TEMPORAL_ADDRESS ? { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default' } : undefined,
+    temporal: process.env.TEMPORAL_ADDRESS
+      ? { TEMPORAL_ADDRESS: process.env.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default' }
+      : undefined,
     mysql: process.env.MYSQL_HOST
-      ? Object.fromEntries(['MYSQL_HOST', 'MYSQL_PORT', 'MYSQL_USER', 'MYSQL_PASSWORD'].flatMap((k) => (process.env[k] !== undefined ? [[k, process.env[k]]] : [])))
+      ? Object.fromEntries(
+          ['MYSQL_HOST', 'MYSQL_PORT', 'MYSQL_USER', 'MYSQL_PASSWORD'].flatMap((k) =>
+            process.env[k] !== undefined ? [[k, process.env[k]]] : [],
+          ),
+        )
       : undefined,
   };
   // Every port is checked before anything starts, so a clash is reported at once, by its variable.
@@ -138,7 +148,11 @@ async function demo(values: { workflows?: string; shards?: string; keep?: boolea
       : {}),
   };
   if (values.jaeger) ensureJaeger();
-  const consoleLevels = { batcherWorker: level('BATCHER_WORKER_CONSOLE_LEVEL', 'info'), mainWorker: level('MAIN_WORKER_CONSOLE_LEVEL', 'warn'), monitor: level('HEALTH_MONITOR_CONSOLE_LEVEL', 'warn') };
+  const consoleLevels = {
+    batcherWorker: level('BATCHER_WORKER_CONSOLE_LEVEL', 'info'),
+    mainWorker: level('MAIN_WORKER_CONSOLE_LEVEL', 'warn'),
+    monitor: level('HEALTH_MONITOR_CONSOLE_LEVEL', 'warn'),
+  };
 
   let stack: Stack | undefined;
   let starter: ReturnType<typeof spawnLogged> | undefined;
@@ -178,7 +192,9 @@ async function demo(values: { workflows?: string; shards?: string; keep?: boolea
       if (await stack.jaeger.hasUi()) {
         console.log(`Jaeger UI        ${stack.jaeger.queryUrl}/search?service=main-worker`);
       } else {
-        console.log('Jaeger           this Jaeger was built from the Go module proxy and has NO web UI (README, "Traces in the demo", says how to use a release build with the UI).');
+        console.log(
+          'Jaeger           this Jaeger was built from the Go module proxy and has NO web UI (README, "Traces in the demo", says how to use a release build with the UI).',
+        );
       }
       console.log(`Jaeger API       ${api}`);
       console.log('one trace        npm run trace -- <traceId>   (prints it as a tree; the starter prints trace ids below)');
@@ -190,7 +206,8 @@ async function demo(values: { workflows?: string; shards?: string; keep?: boolea
     console.log('');
 
     say(`starting ${workflows} workflows over ${shards} batcher shard(s)`);
-    if (consoleLevels.mainWorker === 'warn') say('the main worker shows warnings only on this console (MAIN_WORKER_CONSOLE_LEVEL=info shows every step)');
+    if (consoleLevels.mainWorker === 'warn')
+      say('the main worker shows warnings only on this console (MAIN_WORKER_CONSOLE_LEVEL=info shows every step)');
     starter = spawnLogged({
       name: 'starter',
       command: process.execPath,
@@ -245,8 +262,15 @@ async function scaleMain(values: { count?: string }): Promise<number> {
       }),
     );
   }
-  say(`${count} more main worker(s) share the main task queue with the demo's (pids ${workers.map((w) => w.pid).join(', ')}); Ctrl-C stops them.`);
-  say(`to give them work: env ${Object.entries(state.serviceEnv).filter(([k]) => /^(TEMPORAL_|MYSQL_|BATCHER_SHARDS|OTEL_)/.test(k)).map(([k, v]) => `${k}=${v}`).join(' ')} node services/starter/dist/main.js --workflows 500`);
+  say(
+    `${count} more main worker(s) share the main task queue with the demo's (pids ${workers.map((w) => w.pid).join(', ')}); Ctrl-C stops them.`,
+  );
+  say(
+    `to give them work: env ${Object.entries(state.serviceEnv)
+      .filter(([k]) => /^(TEMPORAL_|MYSQL_|BATCHER_SHARDS|OTEL_)/.test(k))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')} node services/starter/dist/main.js --workflows 500`,
+  );
   await new Promise(() => undefined);
   return 0;
 }

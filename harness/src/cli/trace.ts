@@ -37,7 +37,9 @@ export function traceTree(trace: JaegerTrace): string[] {
     const head = top ? '' : `${prefix}${last ? '└─ ' : '├─ '}`;
     // A root that names a parent: that span was not exported (e.g. the workflow's own run span).
     const detached = top && s.references.some((r) => r.refType === 'CHILD_OF') ? '  (parent span not in this trace)' : '';
-    lines.push(`${head}${s.operationName}  [${service}]  ${(s.duration / 1000).toFixed(1)} ms  @+${((s.startTime - t0) / 1000).toFixed(1)} ms${detached}`);
+    lines.push(
+      `${head}${s.operationName}  [${service}]  ${(s.duration / 1000).toFixed(1)} ms  @+${((s.startTime - t0) / 1000).toFixed(1)} ms${detached}`,
+    );
     const kids = (children.get(s.spanID) ?? []).sort((a, b) => a.startTime - b.startTime);
     kids.forEach((k, i) => walk(k, top ? '' : `${prefix}${last ? '   ' : '│  '}`, i === kids.length - 1, false));
   };
@@ -46,7 +48,10 @@ export function traceTree(trace: JaegerTrace): string[] {
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { jaeger: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { jaeger: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   const traceId = positionals[0];
   if (values.help || !traceId) {
     console.log('usage: npm run trace -- <traceId> [--jaeger http://127.0.0.1:16686]');

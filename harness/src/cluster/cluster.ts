@@ -76,7 +76,13 @@ interface SavedState {
 
 function writePki(dir: string): void {
   makeCa(dir, 'ca', 'write-batcher-cluster-ca');
-  makeCert(dir, 'apiserver', 'ca', `subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:${NODE_IP},IP:10.214.0.1\nextendedKeyUsage=serverAuth`, 'kube-apiserver');
+  makeCert(
+    dir,
+    'apiserver',
+    'ca',
+    `subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:${NODE_IP},IP:10.214.0.1\nextendedKeyUsage=serverAuth`,
+    'kube-apiserver',
+  );
   makeKeyPair(dir, 'sa');
   // The aggregation layer (metrics.k8s.io, served by metrics-server): the apiserver's client
   // certificate towards extension servers, and the CA they check it against.
@@ -139,22 +145,31 @@ function cniBinDir(): string {
 }
 
 function cniConfig(dir: string): string {
-  return JSON.stringify({
-    cniVersion: '0.4.0',
-    name: 'write-batcher-cluster',
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: BRIDGE,
-        isGateway: true,
-        // No masquerade: pod traffic never leaves the bridge and the host.
-        ipMasq: false,
-        hairpinMode: true,
-        ipam: { type: 'host-local', dataDir: `${dir}/cni/ipam`, ranges: [[{ subnet: POD_SUBNET, gateway: NODE_IP }]], routes: [{ dst: '0.0.0.0/0' }] },
-      },
-      { type: 'portmap', capabilities: { portMappings: true } },
-    ],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '0.4.0',
+      name: 'write-batcher-cluster',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: BRIDGE,
+          isGateway: true,
+          // No masquerade: pod traffic never leaves the bridge and the host.
+          ipMasq: false,
+          hairpinMode: true,
+          ipam: {
+            type: 'host-local',
+            dataDir: `${dir}/cni/ipam`,
+            ranges: [[{ subnet: POD_SUBNET, gateway: NODE_IP }]],
+            routes: [{ dst: '0.0.0.0/0' }],
+          },
+        },
+        { type: 'portmap', capabilities: { portMappings: true } },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 function kubeletConfig(dir: string): string {
@@ -380,16 +395,36 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     timings[phase] = Math.round((Date.now() - t0) / 100) / 10;
     progress(`${phase} at ${timings[phase]} s`);
   };
-  if (fs.existsSync(`/sys/class/net/${BRIDGE}`)) throw new Error(`bridge ${BRIDGE} exists: a cluster is running or a run died; stop it (node harness/dist/cluster/cli.js down) first`);
-  if (fs.existsSync(stateFile)) throw new Error(`${stateFile} exists: a cluster is running or a run died; run node harness/dist/cluster/cli.js down first`);
+  if (fs.existsSync(`/sys/class/net/${BRIDGE}`))
+    throw new Error(`bridge ${BRIDGE} exists: a cluster is running or a run died; stop it (node harness/dist/cluster/cli.js down) first`);
+  if (fs.existsSync(stateFile))
+    throw new Error(`${stateFile} exists: a cluster is running or a run died; run node harness/dist/cluster/cli.js down first`);
 
-  const bins = Object.fromEntries([...['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'kubectl', 'helm', 'containerd', 'ctr', 'runc'], ...(options.networkPolicies ? ['kube-router', 'ipset'] : [])].map((b) => [b, resolveTool(b)]));
+  const bins = Object.fromEntries(
+    [
+      ...[
+        'etcd',
+        'kube-apiserver',
+        'kube-controller-manager',
+        'kube-scheduler',
+        'kubelet',
+        'kube-proxy',
+        'kubectl',
+        'helm',
+        'containerd',
+        'ctr',
+        'runc',
+      ],
+      ...(options.networkPolicies ? ['kube-router', 'ipset'] : []),
+    ].map((b) => [b, resolveTool(b)]),
+  );
   const before = await snapshotHost();
   // Short: unix socket paths must stay under 108 bytes.
   const dir = fs.mkdtempSync('/tmp/wbc-');
   fs.mkdirSync(path.dirname(stateFile), { recursive: true });
   const processes: ManagedProcess[] = [];
-  const saveState = () => fs.writeFileSync(stateFile, JSON.stringify({ dir, before, pids: processes.map((p) => p.pid) } satisfies SavedState));
+  const saveState = () =>
+    fs.writeFileSync(stateFile, JSON.stringify({ dir, before, pids: processes.map((p) => p.pid) } satisfies SavedState));
   saveState();
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
@@ -414,9 +449,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   };
   const ctrAddress = path.join(dir, 'containerd', 'containerd.sock');
   const cmdLog = path.join(logDir, 'commands.log');
-  const kubectl = async (args: readonly string[], o: RunOptions = {}) => (await run(bins.kubectl!, args, { timeoutMs: 120_000, logFile: cmdLog, ...o, env: { ...env, ...o.env } })).stdout;
-  const helm = async (args: readonly string[], o: RunOptions = {}) => (await run(bins.helm!, args, { timeoutMs: 600_000, logFile: cmdLog, ...o, env: { ...env, ...o.env } })).stdout;
-  const ctr = async (args: readonly string[], o: RunOptions = {}) => (await run(bins.ctr!, ['--address', ctrAddress, '-n', 'k8s.io', ...args], { timeoutMs: 120_000, logFile: cmdLog, ...o })).stdout;
+  const kubectl = async (args: readonly string[], o: RunOptions = {}) =>
+    (await run(bins.kubectl!, args, { timeoutMs: 120_000, logFile: cmdLog, ...o, env: { ...env, ...o.env } })).stdout;
+  const helm = async (args: readonly string[], o: RunOptions = {}) =>
+    (await run(bins.helm!, args, { timeoutMs: 600_000, logFile: cmdLog, ...o, env: { ...env, ...o.env } })).stdout;
+  const ctr = async (args: readonly string[], o: RunOptions = {}) =>
+    (await run(bins.ctr!, ['--address', ctrAddress, '-n', 'k8s.io', ...args], { timeoutMs: 120_000, logFile: cmdLog, ...o })).stdout;
 
   let stopped: Promise<string[]> | undefined;
   const stop = () => (stopped ??= stopCluster({ dir, before, processes, kubectl, ctr, progress }));
@@ -433,21 +471,36 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const pki = path.join(dir, 'pki');
     writePki(pki);
     const ca = fs.readFileSync(path.join(pki, 'ca.crt'));
-    const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort, schedPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const apiServer = `https://${NODE_IP}:${apiPort}`;
-    fs.writeFileSync(kubeconfig, `apiVersion: v1
+    fs.writeFileSync(
+      kubeconfig,
+      `apiVersion: v1
 kind: Config
 clusters: [{name: wbc, cluster: {server: "${apiServer}", certificate-authority: "${path.join(pki, 'ca.crt')}"}}]
 users: [{name: admin, user: {token: ${TOKEN}}}]
 contexts: [{name: wbc, context: {cluster: wbc, user: admin}}]
 current-context: wbc
-`, { mode: 0o600 });
+`,
+      { mode: 0o600 },
+    );
 
     const etcd = start('etcd', [
-      '--name=wbc', `--data-dir=${path.join(dir, 'etcd')}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdPort}`, `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`, `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
-      `--initial-cluster=wbc=http://127.0.0.1:${etcdPeerPort}`, '--quota-backend-bytes=2147483648', '--log-level=warn',
+      '--name=wbc',
+      `--data-dir=${path.join(dir, 'etcd')}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeerPort}`,
+      `--initial-cluster=wbc=http://127.0.0.1:${etcdPeerPort}`,
+      '--quota-backend-bytes=2147483648',
+      '--log-level=warn',
       // Small machines: fewer fsyncs matter less than latency of the whole cluster.
       '--unsafe-no-fsync',
     ]);
@@ -459,55 +512,88 @@ current-context: wbc
     fs.mkdirSync(path.join(containerdDir, 'certs.d'), { recursive: true });
     const containerd = start('containerd', ['--config', path.join(containerdDir, 'config.toml')]);
 
-    await waitUntil(`etcd (log ${etcd.logFile})`, async () => {
-      alive(etcd);
-      return (await fetch(`http://127.0.0.1:${etcdPort}/health`, { signal: AbortSignal.timeout(3000) })).ok;
-    }, { timeoutMs });
+    await waitUntil(
+      `etcd (log ${etcd.logFile})`,
+      async () => {
+        alive(etcd);
+        return (await fetch(`http://127.0.0.1:${etcdPort}/health`, { signal: AbortSignal.timeout(3000) })).ok;
+      },
+      { timeoutMs },
+    );
     mark('etcd');
     const apiserver = start('kube-apiserver', [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
-      `--bind-address=${NODE_IP}`, `--advertise-address=${NODE_IP}`, `--secure-port=${apiPort}`,
-      `--tls-cert-file=${path.join(pki, 'apiserver.crt')}`, `--tls-private-key-file=${path.join(pki, 'apiserver.key')}`,
+      `--bind-address=${NODE_IP}`,
+      `--advertise-address=${NODE_IP}`,
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${path.join(pki, 'apiserver.crt')}`,
+      `--tls-private-key-file=${path.join(pki, 'apiserver.key')}`,
       `--client-ca-file=${path.join(pki, 'ca.crt')}`,
       '--service-account-issuer=https://kubernetes.default.svc',
-      `--service-account-key-file=${path.join(pki, 'sa.pub')}`, `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
+      `--service-account-key-file=${path.join(pki, 'sa.pub')}`,
+      `--service-account-signing-key-file=${path.join(pki, 'sa.key')}`,
       `--token-auth-file=${path.join(pki, 'tokens.csv')}`,
-      '--authorization-mode=Node,RBAC', '--anonymous-auth=false',
+      '--authorization-mode=Node,RBAC',
+      '--anonymous-auth=false',
       `--service-cluster-ip-range=${SERVICE_SUBNET}`,
       '--enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,PodSecurity,ResourceQuota,DefaultStorageClass,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy',
       `--cert-dir=${path.join(dir, 'apiserver-certs')}`,
       '--kubelet-preferred-address-types=InternalIP',
       // The aggregation layer, for metrics-server's metrics.k8s.io (the HPA's CPU figures); the
       // apiserver dials the extension server's pod directly (it is a host process on the bridge).
-      `--requestheader-client-ca-file=${path.join(pki, 'front-proxy-ca.crt')}`, '--requestheader-allowed-names=front-proxy-client',
-      '--requestheader-username-headers=X-Remote-User', '--requestheader-group-headers=X-Remote-Group', '--requestheader-extra-headers-prefix=X-Remote-Extra-',
-      `--proxy-client-cert-file=${path.join(pki, 'front-proxy-client.crt')}`, `--proxy-client-key-file=${path.join(pki, 'front-proxy-client.key')}`,
+      `--requestheader-client-ca-file=${path.join(pki, 'front-proxy-ca.crt')}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${path.join(pki, 'front-proxy-client.crt')}`,
+      `--proxy-client-key-file=${path.join(pki, 'front-proxy-client.key')}`,
       '--enable-aggregator-routing=true',
     ]);
-    await waitUntil(`kube-apiserver ${apiServer}/readyz (log ${apiserver.logFile})`, async () => {
-      alive(apiserver);
-      return (await httpsStatus(`${apiServer}/readyz`, ca)) === 200;
-    }, { timeoutMs, intervalMs: 500 });
+    await waitUntil(
+      `kube-apiserver ${apiServer}/readyz (log ${apiserver.logFile})`,
+      async () => {
+        alive(apiserver);
+        return (await httpsStatus(`${apiServer}/readyz`, ca)) === 200;
+      },
+      { timeoutMs, intervalMs: 500 },
+    );
     mark('kube-apiserver');
     const kcm = start('kube-controller-manager', [
-      `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${kcmPort}`, '--leader-elect=false',
-      `--service-account-private-key-file=${path.join(pki, 'sa.key')}`, `--root-ca-file=${path.join(pki, 'ca.crt')}`,
-      '--use-service-account-credentials=false', `--service-cluster-ip-range=${SERVICE_SUBNET}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${kcmPort}`,
+      '--leader-elect=false',
+      `--service-account-private-key-file=${path.join(pki, 'sa.key')}`,
+      `--root-ca-file=${path.join(pki, 'ca.crt')}`,
+      '--use-service-account-credentials=false',
+      `--service-cluster-ip-range=${SERVICE_SUBNET}`,
       // The node's podCIDR is the bridge's subnet (kube-router reads it).
-      '--allocate-node-cidrs=true', `--cluster-cidr=${POD_SUBNET}`, '--node-cidr-mask-size=24',
+      '--allocate-node-cidrs=true',
+      `--cluster-cidr=${POD_SUBNET}`,
+      '--node-cidr-mask-size=24',
       `--cert-dir=${path.join(dir, 'kcm-certs')}`,
       // The HPA reads CPU from metrics-server (options.metricsServer); a short period for the tests.
       '--horizontal-pod-autoscaler-sync-period=5s',
     ]);
     const scheduler = start('kube-scheduler', [
-      `--kubeconfig=${kubeconfig}`, `--authentication-kubeconfig=${kubeconfig}`, `--authorization-kubeconfig=${kubeconfig}`,
-      '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, '--leader-elect=false',
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${schedPort}`,
+      '--leader-elect=false',
     ]);
-    await waitUntil(`containerd socket (log ${containerd.logFile})`, async () => {
-      alive(containerd);
-      return (await run(bins.ctr!, ['--address', ctrAddress, 'version'], { allowFailure: true, timeoutMs: 5000 })).code === 0;
-    }, { timeoutMs });
+    await waitUntil(
+      `containerd socket (log ${containerd.logFile})`,
+      async () => {
+        alive(containerd);
+        return (await run(bins.ctr!, ['--address', ctrAddress, 'version'], { allowFailure: true, timeoutMs: 5000 })).code === 0;
+      },
+      { timeoutMs },
+    );
     mark('containerd');
     progress('building (or taking from the cache) the stack images');
     const images = [...(await stackImages({ logFile: path.join(logDir, 'images.log'), progress })), ...(options.images ?? [])];
@@ -518,43 +604,79 @@ current-context: wbc
     fs.mkdirSync(path.join(dir, 'kubelet'), { recursive: true });
     fs.writeFileSync(path.join(dir, 'kubelet-config.yaml'), kubeletConfig(dir));
     const kubelet = start('kubelet', [
-      `--config=${path.join(dir, 'kubelet-config.yaml')}`, `--kubeconfig=${kubeconfig}`,
-      `--root-dir=${path.join(dir, 'kubelet')}`, `--cert-dir=${path.join(dir, 'kubelet', 'pki')}`,
-      `--hostname-override=${NODE_NAME}`, `--node-ip=${NODE_IP}`,
-      `--pod-infra-container-image=${IMAGE_NAMES.pause}`, '--v=1',
+      `--config=${path.join(dir, 'kubelet-config.yaml')}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--root-dir=${path.join(dir, 'kubelet')}`,
+      `--cert-dir=${path.join(dir, 'kubelet', 'pki')}`,
+      `--hostname-override=${NODE_NAME}`,
+      `--node-ip=${NODE_IP}`,
+      `--pod-infra-container-image=${IMAGE_NAMES.pause}`,
+      '--v=1',
     ]);
-    fs.writeFileSync(path.join(dir, 'kube-proxy-config.yaml'), kubeProxyConfig(dir, { healthz: await freePort(), metrics: await freePort() }));
+    fs.writeFileSync(
+      path.join(dir, 'kube-proxy-config.yaml'),
+      kubeProxyConfig(dir, { healthz: await freePort(), metrics: await freePort() }),
+    );
     const proxy = start('kube-proxy', [`--config=${path.join(dir, 'kube-proxy-config.yaml')}`]);
-    await waitUntil(`node ${NODE_NAME} Ready (log ${kubelet.logFile})`, async () => {
-      alive(kubelet);
-      alive(proxy);
-      alive(kcm);
-      alive(scheduler);
-      const out = await kubectl(['get', 'node', NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], { allowFailure: true });
-      return out.trim() === 'True';
-    }, { timeoutMs, intervalMs: 1000 });
+    await waitUntil(
+      `node ${NODE_NAME} Ready (log ${kubelet.logFile})`,
+      async () => {
+        alive(kubelet);
+        alive(proxy);
+        alive(kcm);
+        alive(scheduler);
+        const out = await kubectl(['get', 'node', NODE_NAME, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'], {
+          allowFailure: true,
+        });
+        return out.trim() === 'True';
+      },
+      { timeoutMs, intervalMs: 1000 },
+    );
     mark('node Ready');
     if (options.networkPolicies) {
       const router = start('kube-router', [
-        `--kubeconfig=${kubeconfig}`, `--hostname-override=${NODE_NAME}`,
-        '--run-firewall=true', '--run-router=false', '--run-service-proxy=false', '--enable-cni=false',
-        '--enable-ipv6=false', `--health-port=${await freePort()}`, '--metrics-port=0', '--v=1',
+        `--kubeconfig=${kubeconfig}`,
+        `--hostname-override=${NODE_NAME}`,
+        '--run-firewall=true',
+        '--run-router=false',
+        '--run-service-proxy=false',
+        '--enable-cni=false',
+        '--enable-ipv6=false',
+        `--health-port=${await freePort()}`,
+        '--metrics-port=0',
+        '--v=1',
       ]);
-      await waitUntil(`kube-router's policy chains (log ${router.logFile})`, async () => {
-        alive(router);
-        return (await run('iptables-save', ['-t', 'filter'], { timeoutMs: 10_000 })).stdout.includes('KUBE-ROUTER-FORWARD');
-      }, { timeoutMs: 120_000, intervalMs: 1000 });
+      await waitUntil(
+        `kube-router's policy chains (log ${router.logFile})`,
+        async () => {
+          alive(router);
+          return (await run('iptables-save', ['-t', 'filter'], { timeoutMs: 10_000 })).stdout.includes('KUBE-ROUTER-FORWARD');
+        },
+        { timeoutMs: 120_000, intervalMs: 1000 },
+      );
       mark('kube-router (NetworkPolicies)');
     }
-    await waitUntil('ServiceAccount default', async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'], { allowFailure: true })).trim() !== '', { timeoutMs: 60_000, intervalMs: 500 });
+    await waitUntil(
+      'ServiceAccount default',
+      async () => (await kubectl(['get', 'serviceaccount', 'default', '-o', 'name'], { allowFailure: true })).trim() !== '',
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     await kubectl(['apply', '-f', '-'], { input: COREDNS_MANIFEST });
-    await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+    await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/coredns', `--timeout=${Math.round(timeoutMs / 1000)}s`], {
+      timeoutMs: timeoutMs + 10_000,
+    });
     mark('CoreDNS Ready');
     if (options.metricsServer) {
       await kubectl(['apply', '-f', '-'], { input: METRICS_SERVER_MANIFEST });
-      await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/metrics-server', `--timeout=${Math.round(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 10_000 });
+      await kubectl(['-n', 'kube-system', 'rollout', 'status', 'deployment/metrics-server', `--timeout=${Math.round(timeoutMs / 1000)}s`], {
+        timeoutMs: timeoutMs + 10_000,
+      });
       // Available once the aggregated API answers with the node's first sample.
-      await waitUntil('metrics.k8s.io serving the node\'s CPU (kubectl top node)', async () => (await kubectl(['top', 'node', NODE_NAME, '--no-headers'], { allowFailure: true })).includes(NODE_NAME), { timeoutMs: 180_000, intervalMs: 3000 });
+      await waitUntil(
+        "metrics.k8s.io serving the node's CPU (kubectl top node)",
+        async () => (await kubectl(['top', 'node', NODE_NAME, '--no-headers'], { allowFailure: true })).includes(NODE_NAME),
+        { timeoutMs: 180_000, intervalMs: 3000 },
+      );
       mark('metrics-server Ready');
     }
 
@@ -575,7 +697,10 @@ current-context: wbc
       trustRegistry: (address) => {
         const hostsDir = path.join(containerdDir, 'certs.d', address);
         fs.mkdirSync(hostsDir, { recursive: true });
-        fs.writeFileSync(path.join(hostsDir, 'hosts.toml'), `server = "http://${address}"\n\n[host."http://${address}"]\n  capabilities = ["pull", "resolve"]\n`);
+        fs.writeFileSync(
+          path.join(hostsDir, 'hosts.toml'),
+          `server = "http://${address}"\n\n[host."http://${address}"]\n  capabilities = ["pull", "resolve"]\n`,
+        );
       },
       stop,
     };
@@ -604,7 +729,10 @@ async function stopCluster(c: StopContext): Promise<string[]> {
     c.progress('deleting every pod');
     await c.kubectl(['delete', 'namespaces', '-l', 'wbc-test=true', '--timeout=120s'], { allowFailure: true, timeoutMs: 130_000 });
     await c.kubectl(['delete', 'deployment', 'coredns', '-n', 'kube-system', '--timeout=60s'], { allowFailure: true, timeoutMs: 70_000 });
-    await c.kubectl(['delete', 'pods', '--all', '--all-namespaces', '--grace-period=2', '--timeout=60s'], { allowFailure: true, timeoutMs: 75_000 });
+    await c.kubectl(['delete', 'pods', '--all', '--all-namespaces', '--grace-period=2', '--timeout=60s'], {
+      allowFailure: true,
+      timeoutMs: 75_000,
+    });
     for (let i = 0; i < 30; i++) {
       const tasks = await c.ctr(['tasks', 'ls', '-q'], { allowFailure: true, timeoutMs: 10_000 });
       if (!tasks.trim()) break;

@@ -36,7 +36,12 @@ export function parseDockerignore(text: string): Rule[] {
     if (negate) line = line.slice(1).trim();
     const pattern = path.posix.normalize(line).replace(/^\/+/, '').replace(/\/+$/, '');
     const segments = pattern.split('/');
-    const regex = new RegExp(`^${segments.map((s) => (s === '**' ? '(?:.*)' : segmentRegex(s))).join('/').replace(/\(\?:\.\*\)\//g, '(?:.*/)?')}$`);
+    const regex = new RegExp(
+      `^${segments
+        .map((s) => (s === '**' ? '(?:.*)' : segmentRegex(s)))
+        .join('/')
+        .replace(/\(\?:\.\*\)\//g, '(?:.*/)?')}$`,
+    );
     rules.push({ negate, regex, segments });
   }
   return rules;
@@ -99,12 +104,19 @@ export async function filterContext(repo: string, dest: string, source: string):
       fs.copyFileSync(path.join(repo, f), path.join(dest, f));
     }
   } else {
-    const all = execFileSync('git', ['ls-tree', '-r', '--name-only', '-z', source], { cwd: repo, maxBuffer: 64 * 1024 * 1024 }).toString('utf8').split('\0').filter(Boolean);
+    const all = execFileSync('git', ['ls-tree', '-r', '--name-only', '-z', source], { cwd: repo, maxBuffer: 64 * 1024 * 1024 })
+      .toString('utf8')
+      .split('\0')
+      .filter(Boolean);
     files = all.filter((f) => !isExcluded(rules, f)).sort();
     const tar = execFileSync('git', ['archive', '--format=tar', source, '--', ...files], { cwd: repo, maxBuffer: 512 * 1024 * 1024 });
     execFileSync('tar', ['-x', '-C', dest], { input: tar });
   }
   const h = crypto.createHash('sha256');
-  for (const f of files) h.update(f).update('\0').update(fs.readFileSync(path.join(dest, f))).update('\0');
+  for (const f of files)
+    h.update(f)
+      .update('\0')
+      .update(fs.readFileSync(path.join(dest, f)))
+      .update('\0');
   return { files: files.length, digest: h.digest('hex').slice(0, 16) };
 }

@@ -47,24 +47,37 @@ export async function startDockerDaemon(options: DockerDaemonOptions): Promise<D
   const socket = path.join(dir, 'docker.sock');
   const host = `unix://${socket}`;
   const binDir = path.join(dir, 'bin');
-  fs.writeFileSync(path.join(binDir, 'docker'), `#!/bin/sh
+  fs.writeFileSync(
+    path.join(binDir, 'docker'),
+    `#!/bin/sh
 if [ "$1" = build ]; then shift; exec ${DOCKER_CLI} build --network host "$@"; fi
 exec ${DOCKER_CLI} "$@"
-`, { mode: 0o755 });
+`,
+    { mode: 0o755 },
+  );
   // An empty config file of its own: /etc/docker/daemon.json is the host's.
   const configFile = path.join(dir, 'daemon.json');
   fs.writeFileSync(configFile, '{}\n');
   const env = { DOCKER_HOST: host, DOCKER_CONFIG: path.join(dir, 'client') };
-  const writeAuths = (auths: Record<string, { auth: string }>) => fs.writeFileSync(path.join(dir, 'client', 'config.json'), JSON.stringify({ auths }, null, 2), { mode: 0o600 });
+  const writeAuths = (auths: Record<string, { auth: string }>) =>
+    fs.writeFileSync(path.join(dir, 'client', 'config.json'), JSON.stringify({ auths }, null, 2), { mode: 0o600 });
   writeAuths({});
   const proc = spawnLogged({
     name: 'dockerd',
     command: 'dockerd',
     args: [
-      `--data-root=${path.join(dir, 'data')}`, `--exec-root=${path.join(dir, 'exec')}`,
-      `--pidfile=${path.join(dir, 'dockerd.pid')}`, `--host=${host}`, `--config-file=${configFile}`,
-      '--iptables=false', '--ip6tables=false', '--ip-masq=false', '--bridge=none', '--userland-proxy=false',
-      '--storage-driver=overlay2', '--log-level=warn',
+      `--data-root=${path.join(dir, 'data')}`,
+      `--exec-root=${path.join(dir, 'exec')}`,
+      `--pidfile=${path.join(dir, 'dockerd.pid')}`,
+      `--host=${host}`,
+      `--config-file=${configFile}`,
+      '--iptables=false',
+      '--ip6tables=false',
+      '--ip-masq=false',
+      '--bridge=none',
+      '--userland-proxy=false',
+      '--storage-driver=overlay2',
+      '--log-level=warn',
       `--registry-mirror=http://${mirror}`,
       ...[mirror, ...(options.insecureRegistries ?? [])].map((r) => `--insecure-registry=${r}`),
     ],
@@ -73,10 +86,16 @@ exec ${DOCKER_CLI} "$@"
   const docker = async (args: readonly string[], o: { timeoutMs?: number } = {}) =>
     (await run(DOCKER_CLI, args, { env, timeoutMs: o.timeoutMs ?? 60_000, logFile: path.join(dir, 'docker-cli.log') })).stdout;
   try {
-    await waitUntil(`dockerd on ${socket} (log ${proc.logFile})`, async () => {
-      if (proc.hasExited()) throw new Error(`dockerd exited:\n${proc.logTail(30)}`);
-      return (await run(DOCKER_CLI, ['version', '--format', '{{.Server.Version}}'], { env, allowFailure: true, timeoutMs: 10_000 })).code === 0;
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+    await waitUntil(
+      `dockerd on ${socket} (log ${proc.logFile})`,
+      async () => {
+        if (proc.hasExited()) throw new Error(`dockerd exited:\n${proc.logTail(30)}`);
+        return (
+          (await run(DOCKER_CLI, ['version', '--format', '{{.Server.Version}}'], { env, allowFailure: true, timeoutMs: 10_000 })).code === 0
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
   } catch (err) {
     await proc.stop({ graceMs: 15_000 });
     throw err;

@@ -39,7 +39,12 @@ export function run(command: string, args: readonly string[], options: RunOption
   const log = options.logFile ? fs.createWriteStream(options.logFile, { flags: 'a' }) : undefined;
   log?.write(`\n$ ${command} ${args.join(' ')}\n`);
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(command, [...args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => {
@@ -68,8 +73,17 @@ export function run(command: string, args: readonly string[], options: RunOption
       clearTimeout(timer);
       log?.end();
       const result = { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-      if (timedOut) return reject(new CommandError(`${path.basename(command)} ${args.join(' ')}: timed out after ${timeoutMs} ms\n${tail(result.stderr || result.stdout)}`, result));
-      if (code !== 0 && !options.allowFailure) return reject(new CommandError(`${path.basename(command)} ${args.join(' ')}: exit ${code}\n${tail(result.stderr || result.stdout)}`, result));
+      if (timedOut)
+        return reject(
+          new CommandError(
+            `${path.basename(command)} ${args.join(' ')}: timed out after ${timeoutMs} ms\n${tail(result.stderr || result.stdout)}`,
+            result,
+          ),
+        );
+      if (code !== 0 && !options.allowFailure)
+        return reject(
+          new CommandError(`${path.basename(command)} ${args.join(' ')}: exit ${code}\n${tail(result.stderr || result.stdout)}`, result),
+        );
       resolve(result);
     });
     if (options.input !== undefined) child.stdin.end(options.input);

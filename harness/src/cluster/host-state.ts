@@ -26,7 +26,21 @@ export const SYSCTLS = [
 ];
 
 /** Host paths the kubelet, containerd, the CNI plugins or dockerd (its plugin directory) create when missing. */
-export const WELL_KNOWN_PATHS = ['/var/log/pods', '/var/log/containers', '/var/lib/cni', '/run/containerd', '/run/netns', '/var/run/netns', '/var/lib/kubelet', '/var/lib/containerd', '/etc/cni', '/opt/cni', '/usr/libexec/kubernetes', '/run/docker', '/var/lib/docker'];
+export const WELL_KNOWN_PATHS = [
+  '/var/log/pods',
+  '/var/log/containers',
+  '/var/lib/cni',
+  '/run/containerd',
+  '/run/netns',
+  '/var/run/netns',
+  '/var/lib/kubelet',
+  '/var/lib/containerd',
+  '/etc/cni',
+  '/opt/cni',
+  '/usr/libexec/kubernetes',
+  '/run/docker',
+  '/var/lib/docker',
+];
 
 export interface HostSnapshot {
   sysctls: Record<string, string | null>;
@@ -87,7 +101,9 @@ function listDir(dir: string): string[] {
 function cgroupState(): HostSnapshot['cgroups'] {
   const out: HostSnapshot['cgroups'] = {};
   const root = '/sys/fs/cgroup';
-  const hierarchies = fs.existsSync(path.join(root, 'cgroup.controllers')) ? [''] : listDir(root).filter((h) => fs.statSync(path.join(root, h)).isDirectory());
+  const hierarchies = fs.existsSync(path.join(root, 'cgroup.controllers'))
+    ? ['']
+    : listDir(root).filter((h) => fs.statSync(path.join(root, h)).isDirectory());
   for (const h of hierarchies) {
     const dir = path.join(root, h);
     out[h] = listDir(dir).filter((e) => {
@@ -139,8 +155,10 @@ export function diffHost(before: HostSnapshot, after: HostSnapshot): string[] {
   }
   for (const l of after.links) if (!before.links.includes(l)) out.push(`link added: ${l}`);
   for (const n of after.netns) if (!before.netns.includes(n)) out.push(`netns added: ${n}`);
-  for (const [h, dirs] of Object.entries(after.cgroups)) for (const d of dirs) if (!(before.cgroups[h] ?? []).includes(d)) out.push(`cgroup added: ${h}/${d}`);
-  for (const [p, existed] of Object.entries(before.paths)) if (after.paths[p] !== existed) out.push(`path ${p}: ${existed ? 'removed' : 'created'}`);
+  for (const [h, dirs] of Object.entries(after.cgroups))
+    for (const d of dirs) if (!(before.cgroups[h] ?? []).includes(d)) out.push(`cgroup added: ${h}/${d}`);
+  for (const [p, existed] of Object.entries(before.paths))
+    if (after.paths[p] !== existed) out.push(`path ${p}: ${existed ? 'removed' : 'created'}`);
   for (const n of after.ipsets ?? []) if (!(before.ipsets ?? []).includes(n)) out.push(`ipset added: ${n}`);
   return out;
 }
@@ -152,7 +170,11 @@ export function diffHost(before: HostSnapshot, after: HostSnapshot): string[] {
  * kernel settings restored; only the links `ownLink` accepts are deleted. Rules that were there before are left alone. Returns what it could
  * not undo.
  */
-export async function restoreHost(before: HostSnapshot, ownLink: (name: string) => boolean, log?: (line: string) => void): Promise<string[]> {
+export async function restoreHost(
+  before: HostSnapshot,
+  ownLink: (name: string) => boolean,
+  log?: (line: string) => void,
+): Promise<string[]> {
   const problems: string[] = [];
   // Network namespaces first (a veth's peer goes with its namespace), then links.
   const now = await snapshotHost();
@@ -176,9 +198,14 @@ export async function restoreHost(before: HostSnapshot, ownLink: (name: string) 
     for (const [table, lines] of Object.entries(a)) {
       const old = b[table] ?? [];
       const oldChains = new Set(old.filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]));
-      const newChains = lines.filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]!).filter((c) => !oldChains.has(c));
+      const newChains = lines
+        .filter((l) => l.startsWith(':'))
+        .map((l) => l.slice(1).split(' ')[0]!)
+        .filter((c) => !oldChains.has(c));
       // Rules added to chains that existed before (e.g. -A INPUT -j KUBE-FIREWALL): delete them.
-      const deletes = lines.filter((l) => l.startsWith('-A ') && !old.includes(l) && !newChains.includes(l.split(' ')[1]!)).map((l) => `-D${l.slice(2)}`);
+      const deletes = lines
+        .filter((l) => l.startsWith('-A ') && !old.includes(l) && !newChains.includes(l.split(' ')[1]!))
+        .map((l) => `-D${l.slice(2)}`);
       if (!deletes.length && !newChains.length) continue;
       input += `*${table}\n${deletes.join('\n')}${deletes.length ? '\n' : ''}${newChains.map((c) => `-F ${c}`).join('\n')}\n${newChains.map((c) => `-X ${c}`).join('\n')}\nCOMMIT\n`;
     }
@@ -192,7 +219,10 @@ export async function restoreHost(before: HostSnapshot, ownLink: (name: string) 
     const emptied = (await iptablesState())[family] ?? {};
     for (const [table, lines] of Object.entries(emptied)) {
       if (b[table] || lines.some((l) => l.startsWith('-A'))) continue;
-      const r = await run('nft', ['delete', 'table', family === 'v4' ? 'ip' : 'ip6', table], { allowFailure: true, timeoutMs: 10_000 }).catch((e: Error) => ({ code: 1, stderr: e.message }));
+      const r = await run('nft', ['delete', 'table', family === 'v4' ? 'ip' : 'ip6', table], {
+        allowFailure: true,
+        timeoutMs: 10_000,
+      }).catch((e: Error) => ({ code: 1, stderr: e.message }));
       if (r.code !== 0) problems.push(`nft delete table ${family} ${table}: ${r.stderr.trim()}`);
     }
   }

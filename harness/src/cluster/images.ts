@@ -65,7 +65,10 @@ function fileSha(file: string): string {
 }
 
 function buildah(args: readonly string[], o: ImageBuildOptions, timeoutMs = 600_000) {
-  return run('buildah', ['--root', buildahRoot, '--runroot', buildahRunRoot, '--storage-driver', 'overlay', ...args], { logFile: o.logFile, timeoutMs });
+  return run('buildah', ['--root', buildahRoot, '--runroot', buildahRunRoot, '--storage-driver', 'overlay', ...args], {
+    logFile: o.logFile,
+    timeoutMs,
+  });
 }
 
 /** The host's Debian apt sources (deb822 or one-line), the ones mmdebstrap builds the base from. */
@@ -114,7 +117,10 @@ export async function baseImage(o: ImageBuildOptions): Promise<BuiltImage> {
     const tar = path.join(clusterToolsDir, `bookworm-minbase-${key}.tar`);
     if (!fs.existsSync(tar)) {
       const partial = tar.replace(/\.tar$/, '.partial.tar');
-      await run(resolveTool('mmdebstrap'), ['--variant=minbase', '--mode=root', '--format=tar', '--quiet', 'bookworm', partial, sources], { logFile: o.logFile, timeoutMs: 900_000 });
+      await run(resolveTool('mmdebstrap'), ['--variant=minbase', '--mode=root', '--format=tar', '--quiet', 'bookworm', partial, sources], {
+        logFile: o.logFile,
+        timeoutMs: 900_000,
+      });
       fs.renameSync(partial, tar);
     }
     await fromImage('scratch', IMAGE_NAMES.base, o, async (c) => {
@@ -138,17 +144,32 @@ export async function nodeImage(base: BuiltImage, o: ImageBuildOptions): Promise
   return cached(IMAGE_NAMES.node, key, o, () =>
     fromImage(IMAGE_NAMES.base, IMAGE_NAMES.node, o, async (c) => {
       for (const dir of ['bin', 'lib', 'include']) await buildah(['copy', c, path.join(wheel, dir), `/usr/local/${dir}`], o);
-      await buildah(['run', '--network', 'none', c, '--', 'sh', '-ec', [
-        'ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm',
-        'ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx',
-        'ln -sf ../lib/node_modules/corepack/dist/corepack.js /usr/local/bin/corepack || true',
-        'echo "node:x:1000:1000::/home/node:/bin/bash" >> /etc/passwd',
-        'echo "node:x:1000:" >> /etc/group',
-        'mkdir -p /home/node && chown 1000:1000 /home/node',
-        'node --version',
-      ].join('\n')], o);
+      await buildah(
+        [
+          'run',
+          '--network',
+          'none',
+          c,
+          '--',
+          'sh',
+          '-ec',
+          [
+            'ln -sf ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm',
+            'ln -sf ../lib/node_modules/npm/bin/npx-cli.js /usr/local/bin/npx',
+            'ln -sf ../lib/node_modules/corepack/dist/corepack.js /usr/local/bin/corepack || true',
+            'echo "node:x:1000:1000::/home/node:/bin/bash" >> /etc/passwd',
+            'echo "node:x:1000:" >> /etc/group',
+            'mkdir -p /home/node && chown 1000:1000 /home/node',
+            'node --version',
+          ].join('\n'),
+        ],
+        o,
+      );
       // npm inside an image build trusts what the host trusts (a proxy may re-sign HTTPS).
-      await buildah(['config', '--env', 'NODE_VERSION=24', '--env', 'NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt', '--cmd', 'node', c], o);
+      await buildah(
+        ['config', '--env', 'NODE_VERSION=24', '--env', 'NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt', '--cmd', 'node', c],
+        o,
+      );
     }),
   );
 }
@@ -163,13 +184,32 @@ async function scratchImage(name: string, binary: string, target: string, o: Ima
 }
 
 /** A binary on the Debian base, run as a user of its own (`user` name:uid, in /etc/passwd). */
-export async function onBase(name: string, binary: string, target: string, o: ImageBuildOptions, user: string, config: string[]): Promise<BuiltImage> {
+export async function onBase(
+  name: string,
+  binary: string,
+  target: string,
+  o: ImageBuildOptions,
+  user: string,
+  config: string[],
+): Promise<BuiltImage> {
   const [userName, uid] = user.split(':') as [string, string];
   return cached(name, sha(fileSha(binary), target, user, ...config, 'onbase-2'), o, () =>
     fromImage(IMAGE_NAMES.base, name, o, async (c) => {
       await buildah(['copy', c, fs.realpathSync(binary), target], o);
       // Go's os/user (Temporal asks it for the current user) needs the uid in /etc/passwd or $USER.
-      await buildah(['run', '--network', 'none', c, '--', 'sh', '-ec', `echo "${userName}:x:${uid}:${uid}::/tmp:/usr/sbin/nologin" >> /etc/passwd; echo "${userName}:x:${uid}:" >> /etc/group`], o);
+      await buildah(
+        [
+          'run',
+          '--network',
+          'none',
+          c,
+          '--',
+          'sh',
+          '-ec',
+          `echo "${userName}:x:${uid}:${uid}::/tmp:/usr/sbin/nologin" >> /etc/passwd; echo "${userName}:x:${uid}:" >> /etc/group`,
+        ],
+        o,
+      );
       await buildah(['config', '--user', `${uid}:${uid}`, '--env', `USER=${userName}`, '--env', 'HOME=/tmp', c], o);
       await buildah(['config', ...config, c], o);
     }),
@@ -213,14 +253,27 @@ export async function mysqlImage(base: BuiltImage, o: ImageBuildOptions): Promis
       fs.writeFileSync(script, MYSQL_ENTRYPOINT, { mode: 0o755 });
       await buildah(['copy', '--chmod', '0755', c, script, '/usr/local/bin/docker-entrypoint.sh'], o);
       // The mysql user gets the official image's uid (999) before the package would pick one.
-      await buildah(['run', '--network', 'host', c, '--', 'sh', '-ec', [
-        'echo "mysql:x:999:999::/var/lib/mysql:/bin/false" >> /etc/passwd',
-        'echo "mysql:x:999:" >> /etc/group',
-        'apt-get update -qq',
-        'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server mariadb-client >/dev/null',
-        'rm -rf /var/lib/apt/lists/* /var/lib/mysql/*',
-        'mkdir -p /var/lib/mysql /run/mysqld && chown 999:999 /var/lib/mysql /run/mysqld',
-      ].join('\n')], o, 900_000);
+      await buildah(
+        [
+          'run',
+          '--network',
+          'host',
+          c,
+          '--',
+          'sh',
+          '-ec',
+          [
+            'echo "mysql:x:999:999::/var/lib/mysql:/bin/false" >> /etc/passwd',
+            'echo "mysql:x:999:" >> /etc/group',
+            'apt-get update -qq',
+            'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server mariadb-client >/dev/null',
+            'rm -rf /var/lib/apt/lists/* /var/lib/mysql/*',
+            'mkdir -p /var/lib/mysql /run/mysqld && chown 999:999 /var/lib/mysql /run/mysqld',
+          ].join('\n'),
+        ],
+        o,
+        900_000,
+      );
       await buildah(['config', '--entrypoint', '["/usr/local/bin/docker-entrypoint.sh"]', '--cmd', '', '--user', '999:999', c], o);
     }),
   );
@@ -254,12 +307,26 @@ export async function projectImage(options: ProjectImageOptions): Promise<BuiltI
   return cached(name, key, o, async () => {
     const ignore = path.join(clusterToolsDir, 'empty-dockerignore');
     fs.writeFileSync(ignore, '');
-    await buildah([
-      'bud', '--pull=never', '--network', 'host', '--layers', '--quiet',
-      '--ignorefile', ignore,
-      ...(options.buildLabel ? ['--label', `io.write-batcher.build=${options.buildLabel}`] : []),
-      '-t', name, '-f', path.join(repoRoot, 'Dockerfile'), dir,
-    ], o, 1_500_000);
+    await buildah(
+      [
+        'bud',
+        '--pull=never',
+        '--network',
+        'host',
+        '--layers',
+        '--quiet',
+        '--ignorefile',
+        ignore,
+        ...(options.buildLabel ? ['--label', `io.write-batcher.build=${options.buildLabel}`] : []),
+        '-t',
+        name,
+        '-f',
+        path.join(repoRoot, 'Dockerfile'),
+        dir,
+      ],
+      o,
+      1_500_000,
+    );
   });
 }
 
@@ -272,8 +339,10 @@ export async function projectImage(options: ProjectImageOptions): Promise<BuiltI
 export async function dockerfileFrontendImage(o: ImageBuildOptions): Promise<BuiltImage> {
   fs.mkdirSync(buildahRunRoot, { recursive: true });
   return scratchImage(IMAGE_NAMES.dockerfileFrontend, fs.realpathSync(resolveTool('dockerfile-frontend')), '/bin/dockerfile-frontend', o, [
-    '--label', 'moby.buildkit.frontend.network.none=true',
-    '--label', 'moby.buildkit.frontend.caps=moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts',
+    '--label',
+    'moby.buildkit.frontend.network.none=true',
+    '--label',
+    'moby.buildkit.frontend.caps=moby.buildkit.frontend.inputs,moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts',
   ]);
 }
 
@@ -284,8 +353,20 @@ export async function stackImages(o: ImageBuildOptions): Promise<BuiltImage[]> {
   const node = await nodeImage(base, o);
   const pause = await scratchImage(IMAGE_NAMES.pause, resolveTool('pause'), '/pause', o);
   const coredns = await scratchImage(IMAGE_NAMES.coredns, fs.realpathSync(resolveTool('coredns')), '/coredns', o);
-  const temporal = await onBase(IMAGE_NAMES.temporal, resolveTool('temporal'), '/usr/local/bin/temporal', o, 'temporal:1000', ['--entrypoint', '["temporal"]', '--cmd', '']);
-  const jaeger = await onBase(IMAGE_NAMES.jaeger, resolveTool('jaeger'), '/usr/local/bin/jaeger', o, 'jaeger:10001', ['--entrypoint', '["/usr/local/bin/jaeger"]', '--cmd', '', '--env', 'JAEGER_LISTEN_HOST=0.0.0.0']);
+  const temporal = await onBase(IMAGE_NAMES.temporal, resolveTool('temporal'), '/usr/local/bin/temporal', o, 'temporal:1000', [
+    '--entrypoint',
+    '["temporal"]',
+    '--cmd',
+    '',
+  ]);
+  const jaeger = await onBase(IMAGE_NAMES.jaeger, resolveTool('jaeger'), '/usr/local/bin/jaeger', o, 'jaeger:10001', [
+    '--entrypoint',
+    '["/usr/local/bin/jaeger"]',
+    '--cmd',
+    '',
+    '--env',
+    'JAEGER_LISTEN_HOST=0.0.0.0',
+  ]);
   const mysql = await mysqlImage(base, o);
   const metricsServer = await scratchImage(IMAGE_NAMES.metricsServer, fs.realpathSync(resolveTool('metrics-server')), '/metrics-server', o);
   return [base, node, pause, coredns, temporal, jaeger, mysql, metricsServer];

@@ -54,7 +54,9 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     authConfig = `auth:\n  htpasswd:\n    realm: write-batcher-cluster\n    path: ${path.join(dir, 'htpasswd')}\n`;
   }
   const config = path.join(dir, 'config.yml');
-  fs.writeFileSync(config, `version: 0.1
+  fs.writeFileSync(
+    config,
+    `version: 0.1
 log:
   level: ${options.logLevel ?? 'warn'}
   accesslog: {disabled: false}
@@ -65,18 +67,31 @@ http:
   addr: ${address}
   # One instance: a fixed secret only silences the warning about a generated one.
   secret: write-batcher-cluster-${port}
-${authConfig}`);
-  const proc = spawnLogged({ name: 'docker-registry', command: 'docker-registry', args: ['serve', config], logFile: path.join(dir, 'registry.log') });
+${authConfig}`,
+  );
+  const proc = spawnLogged({
+    name: 'docker-registry',
+    command: 'docker-registry',
+    args: ['serve', config],
+    logFile: path.join(dir, 'registry.log'),
+  });
   const catalog = async () => {
     const res = await fetch(`http://${address}/v2/_catalog`, { headers: authHeader(auth), signal: AbortSignal.timeout(5000) });
     if (!res.ok) throw new Error(`GET http://${address}/v2/_catalog: ${res.status}`);
     return ((await res.json()) as { repositories: string[] }).repositories;
   };
   try {
-    await waitUntil(`registry ${address} (log ${proc.logFile})`, async () => {
-      if (proc.hasExited()) throw new Error(`docker-registry exited:\n${proc.logTail(20)}`);
-      return catalog().then(() => true, () => false);
-    }, { timeoutMs: 30_000, intervalMs: 300 });
+    await waitUntil(
+      `registry ${address} (log ${proc.logFile})`,
+      async () => {
+        if (proc.hasExited()) throw new Error(`docker-registry exited:\n${proc.logTail(20)}`);
+        return catalog().then(
+          () => true,
+          () => false,
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
   } catch (err) {
     await proc.stop({ graceMs: 5000 });
     throw err;
@@ -90,7 +105,11 @@ ${authConfig}`);
     digestOf: async (repository, tag) => {
       const res = await fetch(`http://${address}/v2/${repository}/manifests/${tag}`, {
         method: 'HEAD',
-        headers: { ...authHeader(auth), Accept: 'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json' },
+        headers: {
+          ...authHeader(auth),
+          Accept:
+            'application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json',
+        },
         signal: AbortSignal.timeout(5000),
       });
       const digest = res.headers.get('docker-content-digest');
@@ -99,7 +118,20 @@ ${authConfig}`);
     },
     push: async (archive, repositoryAndTag, logFile) => {
       const digestFile = path.join(dir, `digest-${Date.now()}`);
-      await run('skopeo', ['copy', '--quiet', '--dest-tls-verify=false', ...(auth ? ['--dest-creds', `${auth.user}:${auth.password}`] : []), '--digestfile', digestFile, `docker-archive:${archive}`, `docker://${address}/${repositoryAndTag}`], { logFile, timeoutMs: 300_000 });
+      await run(
+        'skopeo',
+        [
+          'copy',
+          '--quiet',
+          '--dest-tls-verify=false',
+          ...(auth ? ['--dest-creds', `${auth.user}:${auth.password}`] : []),
+          '--digestfile',
+          digestFile,
+          `docker-archive:${archive}`,
+          `docker://${address}/${repositoryAndTag}`,
+        ],
+        { logFile, timeoutMs: 300_000 },
+      );
       const digest = fs.readFileSync(digestFile, 'utf8').trim();
       fs.rmSync(digestFile, { force: true });
       return digest;

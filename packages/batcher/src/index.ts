@@ -18,8 +18,27 @@ export {
 } from './worker';
 export type { TargetTable, WriteMode, BatcherFilledValue } from './db/targets';
 export { LEDGER_TABLE, purgeLedger } from './db/ledger';
-export { ensureBatcherShard, ensureBatcherShards, isBatcherWorkflowId, publishedStats, readBatcherStatsMemo, signalWithStartBatcher, type PublishedBatcherStats, type ShardRouting } from './shards';
+export {
+  ensureBatcherShard,
+  ensureBatcherShards,
+  isBatcherWorkflowId,
+  publishedStats,
+  readBatcherStatsMemo,
+  signalWithStartBatcher,
+  type PublishedBatcherStats,
+  type ShardRouting,
+} from './shards';
 export type { SubmitSettings } from './activities/submit';
-export type { BatcherSettings, FlushPolicy, BatcherStats, BatcherInput, BulkWriteInput, BulkWriteResult, RowOutcome, DirectAnswer, DeliverAnswersResult } from './workflows/types';
+export type {
+  BatcherSettings,
+  FlushPolicy,
+  BatcherStats,
+  BatcherInput,
+  BulkWriteInput,
+  BulkWriteResult,
+  RowOutcome,
+  DirectAnswer,
+  DeliverAnswersResult,
+} from './workflows/types';
 export { batcherStatsQuery, BATCHER_STATS_MEMO_KEY } from './workflows/types';
 export { migrate } from './db/migrate';

@@ -54,7 +54,12 @@ export async function ensureBatcherShards(client: Client, cfg: ShardRouting): Pr
  * Hands a group of requests to their shard, starting the shard if it is not running
  * (signal-with-start). Returns the run that received the signal.
  */
-export async function signalWithStartBatcher(client: Client, cfg: ShardRouting, shard: number, requests: WriteRequest[]): Promise<{ workflowId: string; runId: string }> {
+export async function signalWithStartBatcher(
+  client: Client,
+  cfg: ShardRouting,
+  shard: number,
+  requests: WriteRequest[],
+): Promise<{ workflowId: string; runId: string }> {
   const workflowId = batcherWorkflowId(cfg.workflowIdPrefix, shard);
   const handle = await client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
     workflowId,
@@ -85,6 +90,10 @@ export function publishedStats(description: WorkflowExecutionDescription): Publi
  * the shard stuck on a nondeterminism error — a defect of the Temporal SDK 1.24 (docs/reliability.md,
  * "Queries and a worker change"). Undefined while the run has published none yet.
  */
-export async function readBatcherStatsMemo(client: Client, routing: Pick<ShardRouting, 'workflowIdPrefix'>, shard: number): Promise<PublishedBatcherStats | undefined> {
+export async function readBatcherStatsMemo(
+  client: Client,
+  routing: Pick<ShardRouting, 'workflowIdPrefix'>,
+  shard: number,
+): Promise<PublishedBatcherStats | undefined> {
   return publishedStats(await client.workflow.getHandle(batcherWorkflowId(routing.workflowIdPrefix, shard)).describe());
 }

@@ -8,6 +8,16 @@ export { createSubmitActivities, isSignalLimitRefusal } from './activities/submi
 export { SubmitGroups } from './activities/submit-groups';
 export { createActivities } from './activities';
 export { claimAbandoned, claimForBatch, judgeRepeat, ledgerEntries, rowDigest, LEDGER_SCHEMA_SQL } from './db/ledger';
-export { Catalog, describeTable, rowProblemFor, sqlValue, checkTargets, MAX_JSON_DEPTH, jsonDepth, quoteIdent, type TableInfo } from './db/targets';
+export {
+  Catalog,
+  describeTable,
+  rowProblemFor,
+  sqlValue,
+  checkTargets,
+  MAX_JSON_DEPTH,
+  jsonDepth,
+  quoteIdent,
+  type TableInfo,
+} from './db/targets';
 export { writeTargetRows } from './db/target-writes';
 export { describeDbError, errorName, isDataError, serverKindOf } from './db/db-errors';

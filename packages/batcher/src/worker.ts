@@ -93,7 +93,11 @@ export function mergedWorkflowsPath(hostWorkflowsPath: string): string {
     `exports.batcherWorkflow = require(${JSON.stringify(batcherWorkflowModule)}).batcherWorkflow;`,
     '',
   ].join('\n');
-  const dir = path.join(os.tmpdir(), 'write-batcher-workflows', createHash('sha256').update(source).update(nodeModules).digest('hex').slice(0, 16));
+  const dir = path.join(
+    os.tmpdir(),
+    'write-batcher-workflows',
+    createHash('sha256').update(source).update(nodeModules).digest('hex').slice(0, 16),
+  );
   mkdirSync(dir, { recursive: true });
   const link = path.join(dir, 'node_modules');
   if (!existsSync(link)) {
@@ -129,7 +133,9 @@ function withBatcherWorkflow(worker: WorkerOptions): Pick<WorkerOptions, 'workfl
 export async function writeBatcherPlugin(options: BatcherOptions): Promise<WorkerPlugin> {
   const pool = options.pool;
   if (options.ledgerRetentionHours !== undefined && options.ledgerRetentionHours !== 0 && options.ledgerRetentionHours < 7 * 24 + 1) {
-    throw new Error(`ledgerRetentionHours must be 0 (keep for ever) or more than 168 (7 days, the longest write timeout); got ${options.ledgerRetentionHours}`);
+    throw new Error(
+      `ledgerRetentionHours must be 0 (keep for ever) or more than 168 (7 days, the longest write timeout); got ${options.ledgerRetentionHours}`,
+    );
   }
   const catalog = new Catalog(pool, options.tables, databaseOf(pool) ?? '');
   await catalog.load(true);
@@ -142,12 +148,16 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
     name: 'write-batcher',
     configureWorker(worker: WorkerOptions): WorkerOptions {
       if (worker.taskQueue !== routing.taskQueue) {
-        throw new Error(`write-batcher: this worker polls ${worker.taskQueue}, but the batcher's task queue is ${routing.taskQueue}; set routing.taskQueue or the worker's taskQueue so they agree`);
+        throw new Error(
+          `write-batcher: this worker polls ${worker.taskQueue}, but the batcher's task queue is ${routing.taskQueue}; set routing.taskQueue or the worker's taskQueue so they agree`,
+        );
       }
-      const client = options.client ?? new Client({ connection: worker.connection as unknown as NativeConnection, namespace: worker.namespace });
+      const client =
+        options.client ?? new Client({ connection: worker.connection as unknown as NativeConnection, namespace: worker.namespace });
       const activities = createActivities({ pool, client, catalog, routing, settings, submit, traceCarrier: options.traceCarrier });
       const clash = Object.keys(activities).filter((name) => name in (worker.activities ?? {}));
-      if (clash.length) throw new Error(`write-batcher: this worker already has activities named ${clash.join(', ')}; the batcher needs those names`);
+      if (clash.length)
+        throw new Error(`write-batcher: this worker already has activities named ${clash.join(', ')}; the batcher needs those names`);
       return {
         ...worker,
         ...withBatcherWorkflow(worker),

@@ -79,7 +79,10 @@ export function measurePayload(payload: unknown): { bytes: number } | { problem:
         if (!Number.isFinite(value)) return { problem: 'payload holds a number that JSON cannot represent' };
       } else if (typeof value === 'object' && value !== null) {
         // Said in the unit the README and the batcher's JSON check use: the JSON value's own depth.
-        if (depth > MAX_PAYLOAD_DEPTH) return { problem: `payload is nested deeper than ${MAX_PAYLOAD_DEPTH} levels: a JSON value may nest at most ${MAX_PAYLOAD_DEPTH - 2} levels as JSON_DEPTH counts (the row and the value's tag are the other 2)` };
+        if (depth > MAX_PAYLOAD_DEPTH)
+          return {
+            problem: `payload is nested deeper than ${MAX_PAYLOAD_DEPTH} levels: a JSON value may nest at most ${MAX_PAYLOAD_DEPTH - 2} levels as JSON_DEPTH counts (the row and the value's tag are the other 2)`,
+          };
         const entries = Array.isArray(value) ? value : Object.entries(value);
         if (entries.length > MAX_PAYLOAD_NODES) return { problem: `payload has more than ${MAX_PAYLOAD_NODES} values` };
         for (const entry of entries) {

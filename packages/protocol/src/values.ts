@@ -24,7 +24,8 @@ export type ColumnValue = string | number | bigint | boolean | null | Date | Uin
 export type RowOf<Row> = { [K in keyof Row]: ColumnValue | undefined };
 
 /** A tagged value on the wire. */
-export type TaggedValue = { '@wb': 'date'; v: string } | { '@wb': 'bigint'; v: string } | { '@wb': 'bytes'; v: string } | { '@wb': 'json'; v: JsonValue };
+export type TaggedValue =
+  { '@wb': 'date'; v: string } | { '@wb': 'bigint'; v: string } | { '@wb': 'bytes'; v: string } | { '@wb': 'json'; v: JsonValue };
 export type WireValue = string | number | boolean | null | TaggedValue;
 /** A row as it travels: column name → wire value. */
 export type WireRow = Record<string, WireValue>;
@@ -61,7 +62,8 @@ function isPlainJson(value: object): boolean {
 function encodeValue(column: string, value: unknown): { value: WireValue } | { problem: string } | undefined {
   if (value === undefined) return undefined;
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return { value };
-  if (typeof value === 'number') return Number.isFinite(value) ? { value } : { problem: `column ${column}: ${String(value)} is not a finite number` };
+  if (typeof value === 'number')
+    return Number.isFinite(value) ? { value } : { problem: `column ${column}: ${String(value)} is not a finite number` };
   if (typeof value === 'bigint') return { value: { '@wb': 'bigint', v: value.toString() } };
   if (value instanceof Date) {
     const ms = value.getTime();
@@ -69,16 +71,22 @@ function encodeValue(column: string, value: unknown): { value: WireValue } | { p
   }
   if (value instanceof Uint8Array) return { value: { '@wb': 'bytes', v: toBase64(value) } };
   if (typeof value === 'object' && isPlainJson(value)) return { value: { '@wb': 'json', v: value as JsonValue } };
-  const kind = typeof value === 'object' ? ((value).constructor?.name ?? 'object') : typeof value;
-  return { problem: `column ${column}: a ${kind} cannot be written (use a string, number, bigint, boolean, null, Date, Uint8Array, or a plain object or array for a JSON column)` };
+  const kind = typeof value === 'object' ? (value.constructor?.name ?? 'object') : typeof value;
+  return {
+    problem: `column ${column}: a ${kind} cannot be written (use a string, number, bigint, boolean, null, Date, Uint8Array, or a plain object or array for a JSON column)`,
+  };
 }
 
 /** The wire form of a row, or why it cannot be written. Never throws. */
 export function encodeRow(row: unknown): { row: WireRow } | { problem: string } {
-  if (typeof row !== 'object' || row === null || Array.isArray(row) || !isPlainJson(row)) return { problem: 'row must be a plain object of column → value' };
+  if (typeof row !== 'object' || row === null || Array.isArray(row) || !isPlainJson(row))
+    return { problem: 'row must be a plain object of column → value' };
   const out: WireRow = {};
   for (const [column, value] of Object.entries(row)) {
-    if (!COLUMN_NAME_PATTERN.test(column)) return { problem: `column name ${JSON.stringify(column.slice(0, 80))} is not an identifier (letters, digits, _ or $; 1-64 characters)` };
+    if (!COLUMN_NAME_PATTERN.test(column))
+      return {
+        problem: `column name ${JSON.stringify(column.slice(0, 80))} is not an identifier (letters, digits, _ or $; 1-64 characters)`,
+      };
     const encoded = encodeValue(column, value);
     if (encoded === undefined) continue;
     if ('problem' in encoded) return encoded;
@@ -96,7 +104,11 @@ export function tagOf(value: WireValue): TaggedValue['@wb'] | undefined {
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical);
   if (typeof value === 'object' && value !== null) {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }

@@ -8,14 +8,7 @@
 // requester's worker needs no registration and no database credentials.
 import { TimeoutType, type Duration } from '@temporalio/common';
 import ms, { type StringValue } from 'ms';
-import {
-  ApplicationFailure,
-  CancellationScope,
-  TimeoutFailure,
-  isCancellation,
-  proxyActivities,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, TimeoutFailure, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import {
   BatcherErrorTypes,
   DEFAULT_BATCHER_TASK_QUEUE,
@@ -94,7 +87,8 @@ export function writeErrorType(err: unknown): BatcherErrorType | undefined {
 function failureType(err: unknown): { type?: string; message: string; timeout?: 'schedule-to-close' | 'start-to-close' } {
   let timeout: 'schedule-to-close' | 'start-to-close' | undefined;
   for (let cause: unknown = err, depth = 0; cause instanceof Error && depth < 10; cause = cause.cause, depth++) {
-    if (cause instanceof TimeoutFailure) timeout ??= cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE ? 'schedule-to-close' : 'start-to-close';
+    if (cause instanceof TimeoutFailure)
+      timeout ??= cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE ? 'schedule-to-close' : 'start-to-close';
     if (cause instanceof ApplicationFailure && cause.type) return { type: cause.type, message: cause.message, timeout };
   }
   return { message: err instanceof Error ? err.message : String(err), timeout };
@@ -109,7 +103,10 @@ function toMs(what: string, d: Duration | undefined, fallback: string): number {
     // ms throws on an empty string: the check below names it.
   }
   if (!Number.isFinite(parsed) || parsed < 1000 || parsed > MAX_TIMEOUT_MS) {
-    throw writeFailure(BatcherErrorTypes.InvalidRequest, `${what} ${JSON.stringify(d)} is not a duration from 1 second to 7 days, such as "30 seconds" or 30000`);
+    throw writeFailure(
+      BatcherErrorTypes.InvalidRequest,
+      `${what} ${JSON.stringify(d)} is not a duration from 1 second to 7 days, such as "30 seconds" or 30000`,
+    );
   }
   return parsed;
 }
@@ -132,14 +129,24 @@ const writing = new Set<string>();
  * await batchedWrite<Order>('orders', { order_id: 'o-1', customer: 'c-9', total: '12.30', placed_at: new Date() },
  *   { requestId: `order:o-1` });
  */
-export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: Row, options: BatchedWriteOptions = {}): Promise<BatchedWriteResult> {
+export async function batchedWrite<Row extends RowOf<Row>>(
+  table: string,
+  row: Row,
+  options: BatchedWriteOptions = {},
+): Promise<BatchedWriteResult> {
   const info = workflowInfo();
-  const requestId = options.requestId ?? (++defaultIdCalls === 1 ? requestIdFor(info.workflowId) : `${requestIdFor(info.workflowId)}#${defaultIdCalls}`);
+  const requestId =
+    options.requestId ?? (++defaultIdCalls === 1 ? requestIdFor(info.workflowId) : `${requestIdFor(info.workflowId)}#${defaultIdCalls}`);
   const label = typeof requestId === 'string' ? requestId.slice(0, 80) : String(requestId);
   const refuse = (problem: string) => writeFailure(BatcherErrorTypes.InvalidRequest, `write ${label} cannot be accepted: ${problem}`);
-  const idIssue = idProblem('requester workflow id', info.workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ?? idProblem('request id', requestId, MAX_REQUEST_ID_BYTES);
+  const idIssue =
+    idProblem('requester workflow id', info.workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
+    idProblem('request id', requestId, MAX_REQUEST_ID_BYTES);
   if (idIssue !== undefined) throw refuse(idIssue);
-  if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table)) throw refuse(`table ${JSON.stringify(String(table).slice(0, 80))} is not a table name (letters, digits, _ or $; optionally database.table)`);
+  if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table))
+    throw refuse(
+      `table ${JSON.stringify(String(table).slice(0, 80))} is not a table name (letters, digits, _ or $; optionally database.table)`,
+    );
   // Encoded and measured here, before anything is serialised: a value JSON cannot carry, or a row
   // too large or too deep, is refused typed instead of failing the workflow task.
   const encoded = encodeRow(row);
@@ -165,7 +172,12 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
     taskQueue,
     startToCloseTimeout: '30 seconds',
     // Must eventually succeed: until it does, the workflow cannot know whether its row exists.
-    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [BatcherErrorTypes.InvalidRequest] },
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: '30 seconds',
+      nonRetryableErrorTypes: [BatcherErrorTypes.InvalidRequest],
+    },
   });
 
   if (writing.has(requestId)) throw refuse(`this workflow is already writing request id ${label}; give each row its own id`);
@@ -175,7 +187,10 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
     const outcome = await awaitBatchedWrite({ requestId, table, row: encoded.row, submittedAtMs });
     // Measured to when the batcher answered (its clock), not to when this workflow next ran: after a
     // requester worker was down, those differ by the outage. Bounded by the workflow's own view.
-    const answeredAt = typeof outcome.answeredAtMs === 'number' && outcome.answeredAtMs >= submittedAtMs ? Math.min(outcome.answeredAtMs, Date.now()) : Date.now();
+    const answeredAt =
+      typeof outcome.answeredAtMs === 'number' && outcome.answeredAtMs >= submittedAtMs
+        ? Math.min(outcome.answeredAtMs, Date.now())
+        : Date.now();
     return { ...outcome, latencyMs: answeredAt - submittedAtMs };
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -184,7 +199,9 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
     // anything else may race an earlier attempt still queued, so the id is claimed first.
     const settledAlready = why.type === BatcherErrorTypes.Abandoned || why.type === BatcherErrorTypes.Conflict;
     // Otherwise settle whatever stopped the write: claim the id, or find the row committed.
-    const settled = settledAlready ? undefined : await CancellationScope.nonCancellable(() => settleBatchedWrite({ requestId, table, row: encoded.row }));
+    const settled = settledAlready
+      ? undefined
+      : await CancellationScope.nonCancellable(() => settleBatchedWrite({ requestId, table, row: encoded.row }));
     const latencyMs = Date.now() - submittedAtMs;
     const settledAfter = cancelled ? 'cancellation' : why.timeout === 'schedule-to-close' ? 'timeout' : 'failure';
     if (settled?.status === 'committed' && settled.conflict === undefined) {
@@ -206,9 +223,15 @@ export async function batchedWrite<Row extends RowOf<Row>>(table: string, row: R
     if (isBatcherErrorType(why.type) && why.type !== BatcherErrorTypes.DatabaseUnavailable) {
       throw writeFailure(why.type, why.message, details, err as Error);
     }
-    const afterwards = 'its id is claimed as abandoned and this row will never be written under it; retry with a new request id (retryRequestId)';
+    const afterwards =
+      'its id is claimed as abandoned and this row will never be written under it; retry with a new request id (retryRequestId)';
     if (why.timeout === 'schedule-to-close') {
-      throw writeFailure(BatcherErrorTypes.ConfirmationTimeout, `no outcome for write ${requestId} within ${timeoutMs} ms; ${afterwards}`, details, err as Error);
+      throw writeFailure(
+        BatcherErrorTypes.ConfirmationTimeout,
+        `no outcome for write ${requestId} within ${timeoutMs} ms; ${afterwards}`,
+        details,
+        err as Error,
+      );
     }
     // Not a refusal: the batcher side failed in a way it did not type (an attempt that timed out on
     // its last try, a batcher worker that crashed...). Named for what happened, not "refused".

@@ -18,7 +18,14 @@ async function applyDemoSchema(conn: Queryable): Promise<void> {
  * the demo's tables. Safe to run any number of times.
  */
 export async function migrateDatabase(cfg: MysqlConfig): Promise<void> {
-  const conn = await mysql.createConnection({ host: cfg.host, port: cfg.port, user: cfg.user, password: cfg.password, ssl: mysqlTlsOptions(cfg), connectTimeout: 5000 });
+  const conn = await mysql.createConnection({
+    host: cfg.host,
+    port: cfg.port,
+    user: cfg.user,
+    password: cfg.password,
+    ssl: mysqlTlsOptions(cfg),
+    connectTimeout: 5000,
+  });
   try {
     await conn.query(`CREATE DATABASE IF NOT EXISTS \`${cfg.database}\``);
     await conn.query(`USE \`${cfg.database}\``);

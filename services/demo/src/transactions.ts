@@ -55,7 +55,12 @@ export async function startTransactions(client: Client, options: StartOptions): 
 }
 
 /** Waits for every workflow and returns its outcome. */
-export async function awaitTransactions(client: Client, workflowIds: string[], startedAtMs: number, concurrency = 100): Promise<TransactionOutcome[]> {
+export async function awaitTransactions(
+  client: Client,
+  workflowIds: string[],
+  startedAtMs: number,
+  concurrency = 100,
+): Promise<TransactionOutcome[]> {
   return mapLimit(workflowIds, concurrency, async (workflowId) => {
     try {
       const result = (await client.workflow.getHandle(workflowId).result()) as TransactionResult;

@@ -13,7 +13,11 @@ import { STATUS_PAGE_HTML } from './status-page';
 /** Raised when the HTTP server cannot listen (port taken, no permission). */
 export class MonitorListenError extends Error {
   override readonly name = 'MonitorListenError';
-  constructor(readonly host: string, readonly port: number, cause: Error) {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    cause: Error,
+  ) {
     super(`health monitor cannot listen on ${host}:${port} (HEALTH_MONITOR_PORT): ${cause.message}`, { cause });
   }
 }

@@ -21,13 +21,27 @@ async function main(): Promise<void> {
   const logger = createLogger(SERVICE, config.log.level, telemetry.logMixin);
   try {
     const connection = await Connection.connect(temporal.connectionOptions).catch((err: Error) => {
-      throw new Error(`cannot connect to Temporal at ${temporal.connectionOptions.address} (TEMPORAL_ADDRESS): ${err.message}`, { cause: err });
+      throw new Error(`cannot connect to Temporal at ${temporal.connectionOptions.address} (TEMPORAL_ADDRESS): ${err.message}`, {
+        cause: err,
+      });
     });
     try {
       const client = new Client({ connection, namespace: temporal.namespace, plugins: telemetry.clientPlugins });
-      const running = await startHealthMonitor({ client, batcher: config.batcher, monitor: config.monitor, logger, host: config.listen.host });
+      const running = await startHealthMonitor({
+        client,
+        batcher: config.batcher,
+        monitor: config.monitor,
+        logger,
+        host: config.listen.host,
+      });
       logger.info(
-        { port: running.port, shards: config.batcher.shards, workflowIdPrefix: config.batcher.workflowIdPrefix, pollIntervalMs: config.monitor.pollIntervalMs, autoRestart: config.monitor.autoRestart },
+        {
+          port: running.port,
+          shards: config.batcher.shards,
+          workflowIdPrefix: config.batcher.workflowIdPrefix,
+          pollIntervalMs: config.monitor.pollIntervalMs,
+          autoRestart: config.monitor.autoRestart,
+        },
         'health monitor running',
       );
       const signal = await shutdownSignal();

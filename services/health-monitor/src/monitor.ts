@@ -10,8 +10,16 @@ import type { BatchSample, MonitoredBatcherStats } from './batcher-stats';
 import { BoundedHistory } from './bounded-history';
 import { ShardPoller, errorMessage } from './poller';
 import { RestartPolicy, shardStartInput } from './restart-policy';
-import { DEFAULT_STALL_THRESHOLDS, ShardStateMachine, type PendingWorkflowTask, type ShardObservation, type ShardState, type ShardWorkflowStatus, type StallThresholds, type Transition } from './shard-state';
-
+import {
+  DEFAULT_STALL_THRESHOLDS,
+  ShardStateMachine,
+  type PendingWorkflowTask,
+  type ShardObservation,
+  type ShardState,
+  type ShardWorkflowStatus,
+  type StallThresholds,
+  type Transition,
+} from './shard-state';
 
 /** setTimeout's largest delay; a larger one fires after 1 ms, which would make the monitor poll in a tight loop. */
 export const MAX_POLL_INTERVAL_MS = 2 ** 31 - 1;
@@ -157,7 +165,10 @@ export class ShardMonitor {
     this.logger = options.logger;
     this.pollIntervalMs = schedulablePollInterval(options.pollIntervalMs);
     if (this.pollIntervalMs !== options.pollIntervalMs) {
-      this.logger.warn({ requested: options.pollIntervalMs, used: this.pollIntervalMs }, 'poll interval larger than a timer can wait; clamped');
+      this.logger.warn(
+        { requested: options.pollIntervalMs, used: this.pollIntervalMs },
+        'poll interval larger than a timer can wait; clamped',
+      );
     }
     this.poller = new ShardPoller({ client: options.client, rpcTimeoutMs: options.rpcTimeoutMs });
     this.policy = new RestartPolicy({ autoRestart: options.autoRestart, minRestartIntervalMs: options.minRestartIntervalMs });
@@ -249,10 +260,20 @@ export class ShardMonitor {
   readiness(now = Date.now()): Readiness {
     const reached = this.temporal.lastReachedAtMs;
     if (reached === null) {
-      return { ready: false, reasons: [this.temporal.reachable === false ? `Temporal never reached: ${this.temporal.error ?? 'unknown error'}` : 'no check has reached Temporal yet'] };
+      return {
+        ready: false,
+        reasons: [
+          this.temporal.reachable === false
+            ? `Temporal never reached: ${this.temporal.error ?? 'unknown error'}`
+            : 'no check has reached Temporal yet',
+        ],
+      };
     }
     if (now - reached > this.staleAfterMs) {
-      const why = this.temporal.reachable === false ? ` (Temporal unreachable: ${this.temporal.error ?? 'unknown error'})` : ' (a check is taking too long)';
+      const why =
+        this.temporal.reachable === false
+          ? ` (Temporal unreachable: ${this.temporal.error ?? 'unknown error'})`
+          : ' (a check is taking too long)';
       return { ready: false, reasons: [`last reached Temporal ${Math.round((now - reached) / 1000)} s ago${why}`] };
     }
     return { ready: true, reasons: [] };
@@ -343,7 +364,10 @@ export class ShardMonitor {
     } catch (err) {
       s.error = `${again ? 'restart' : 'start'} failed: ${errorMessage(err)}`;
       this.addEvent(s.shard, again ? 'restart-failed' : 'start-failed', s.error);
-      this.logger.error({ shard: s.shard, workflowId: s.workflowId, err: s.error }, again ? 'batcher shard restart failed' : 'batcher shard start failed');
+      this.logger.error(
+        { shard: s.shard, workflowId: s.workflowId, err: s.error },
+        again ? 'batcher shard restart failed' : 'batcher shard start failed',
+      );
     }
   }
 
@@ -362,7 +386,11 @@ export class ShardMonitor {
       if (o.stats) {
         s.stats = o.stats;
         s.statsAtMs = now;
-        r.batches.merge(o.stats.recentBatches, (b) => b.batchId, (b) => b.atMs);
+        r.batches.merge(
+          o.stats.recentBatches,
+          (b) => b.batchId,
+          (b) => b.atMs,
+        );
         r.pending.push({ atMs: now, pending: o.stats.pending });
       }
     } else {
@@ -377,8 +405,13 @@ export class ShardMonitor {
     this.addEvent(s.shard, kind, t.reason);
     if (kind === 'up') this.logger.info({ shard: s.shard, workflowId: s.workflowId, runId: s.runId }, 'batcher shard running');
     // A shard never started yet (a new install) is not running, and nothing went wrong.
-    else if (t.to === 'not-running' && s.workflowStatus === 'NOT_FOUND') this.logger.info({ shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason }, 'batcher shard not started yet');
-    else this.logger.warn({ shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason }, kind === 'stalled' ? 'batcher shard stalled' : 'batcher shard not running');
+    else if (t.to === 'not-running' && s.workflowStatus === 'NOT_FOUND')
+      this.logger.info({ shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason }, 'batcher shard not started yet');
+    else
+      this.logger.warn(
+        { shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason },
+        kind === 'stalled' ? 'batcher shard stalled' : 'batcher shard not running',
+      );
   }
 
   private addEvent(shard: number, kind: MonitorEventKind, message: string): void {

@@ -49,7 +49,8 @@ export class ShardPoller {
     try {
       description = await this.withDeadline(() => handle.describe());
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null };
+      if (err instanceof WorkflowNotFoundError)
+        return { kind: 'described', runId: null, status: 'NOT_FOUND', historyLength: null, pendingWorkflowTask: null, stats: null };
       return { kind: 'describe-failed', error: errorMessage(err) };
     }
     const task = description.raw.pendingWorkflowTask;
@@ -60,7 +61,13 @@ export class ShardPoller {
           startedAtMs: optionalTsToMs(task.startedTime) ?? null,
         }
       : null;
-    const described = { kind: 'described' as const, runId: description.runId, status: description.status.name, historyLength: description.historyLength, pendingWorkflowTask };
+    const described = {
+      kind: 'described' as const,
+      runId: description.runId,
+      status: description.status.name,
+      historyLength: description.historyLength,
+      pendingWorkflowTask,
+    };
     if (description.status.name !== 'RUNNING') return { ...described, stats: null };
     // The memo's oldest-request age is as of its publication, which may be long ago when nothing
     // changed: left out, so the stall check counts from when this monitor saw the work. None

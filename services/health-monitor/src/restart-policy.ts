@@ -33,9 +33,11 @@ export class RestartPolicy {
 
   decide(status: ShardWorkflowStatus, lastRestartAtMs: number | null, now: number): RestartDecision {
     if (status === 'RUNNING') return { action: 'leave', reason: 'running' };
-    if (!RESTARTABLE.has(status)) return { action: 'leave', reason: status === 'PAUSED' ? 'paused by an operator' : `status ${status} is not one to restart from` };
+    if (!RESTARTABLE.has(status))
+      return { action: 'leave', reason: status === 'PAUSED' ? 'paused by an operator' : `status ${status} is not one to restart from` };
     if (!this.autoRestart) return { action: 'leave', reason: 'auto-restart is off' };
-    if (lastRestartAtMs !== null && now - lastRestartAtMs < this.minRestartIntervalMs) return { action: 'wait', untilMs: lastRestartAtMs + this.minRestartIntervalMs };
+    if (lastRestartAtMs !== null && now - lastRestartAtMs < this.minRestartIntervalMs)
+      return { action: 'wait', untilMs: lastRestartAtMs + this.minRestartIntervalMs };
     return { action: 'restart' };
   }
 }

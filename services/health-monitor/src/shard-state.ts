@@ -71,7 +71,15 @@ export interface Transition {
 }
 
 /** Temporal statuses after which the shard is simply not running (PAUSED included: an operator's choice). */
-const NOT_RUNNING: ReadonlySet<ShardWorkflowStatus> = new Set(['NOT_FOUND', 'COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'PAUSED']);
+const NOT_RUNNING: ReadonlySet<ShardWorkflowStatus> = new Set([
+  'NOT_FOUND',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TERMINATED',
+  'TIMED_OUT',
+  'PAUSED',
+]);
 
 export class ShardStateMachine {
   state: ShardState = 'unknown';
@@ -83,7 +91,10 @@ export class ShardStateMachine {
   private pendingSeenSinceMs: number | null = null;
   private lastBatchesWritten: number | null = null;
 
-  constructor(private readonly thresholds: StallThresholds, now: number) {
+  constructor(
+    private readonly thresholds: StallThresholds,
+    now: number,
+  ) {
     this.sinceMs = now;
   }
 
@@ -116,10 +127,15 @@ export class ShardStateMachine {
   private workflowTaskStalls(task: PendingWorkflowTask | null, now: number): string[] {
     if (!task) return [];
     const stalls: string[] = [];
-    if (task.attempt >= this.thresholds.workflowTaskAttempts) stalls.push(`workflow task is on attempt ${task.attempt} (failing or timing out)`);
+    if (task.attempt >= this.thresholds.workflowTaskAttempts)
+      stalls.push(`workflow task is on attempt ${task.attempt} (failing or timing out)`);
     if (task.scheduledAtMs !== null && now - task.scheduledAtMs > this.thresholds.workflowTaskAgeMs) {
       const age = seconds(now - task.scheduledAtMs);
-      stalls.push(task.startedAtMs === null ? `workflow task scheduled ${age} ago and not picked up by any worker` : `workflow task scheduled ${age} ago and not completed`);
+      stalls.push(
+        task.startedAtMs === null
+          ? `workflow task scheduled ${age} ago and not picked up by any worker`
+          : `workflow task scheduled ${age} ago and not completed`,
+      );
     }
     return stalls;
   }
@@ -142,11 +158,16 @@ export class ShardStateMachine {
     // Waiting since the later of the last flush and the arrival of the oldest request: a shard idle
     // for an hour that received a request a moment ago is not stalled. Without the oldest request's
     // age (the poller leaves the memo's out), the work is judged from when this monitor first saw it.
-    const oldestArrivedAtMs = stats.pending > 0 && stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : this.pendingSeenSinceMs ?? now;
+    const oldestArrivedAtMs =
+      stats.pending > 0 && stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : (this.pendingSeenSinceMs ?? now);
     const waitingSinceMs = Math.max(stats.lastFlushAtMs ?? -Infinity, oldestArrivedAtMs);
     if (now - waitingSinceMs <= boundMs) return [];
-    const what = stats.writesInFlight ? `${stats.pending} requests pending and ${stats.writesInFlight} being written` : `${stats.pending} requests pending`;
-    return [`${what}, no flush for ${seconds(now - waitingSinceMs)} (limit ${seconds(boundMs)}: ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)}, at least ${seconds(this.thresholds.minFlushStallMs)})`];
+    const what = stats.writesInFlight
+      ? `${stats.pending} requests pending and ${stats.writesInFlight} being written`
+      : `${stats.pending} requests pending`;
+    return [
+      `${what}, no flush for ${seconds(now - waitingSinceMs)} (limit ${seconds(boundMs)}: ${this.thresholds.flushIntervals} flush intervals of ${seconds(intervalMs)}, at least ${seconds(this.thresholds.minFlushStallMs)})`,
+    ];
   }
 
   private moveTo(state: ShardState, reasons: string[], now: number): Transition | null {

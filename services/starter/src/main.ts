@@ -2,8 +2,23 @@
 // batcher statistics every few seconds and a summary at the end.
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { ensureBatcherShards, readBatcherStatsMemo, type BatcherStats, type PublishedBatcherStats, type ShardRouting } from '@write-batcher/batcher';
-import { createPool, jaegerTraceUrl, loadServiceConfig, startTelemetry, temporalConnectConfig, workflowTraceId, type Telemetry, runService } from '@batcher/service-kit';
+import {
+  ensureBatcherShards,
+  readBatcherStatsMemo,
+  type BatcherStats,
+  type PublishedBatcherStats,
+  type ShardRouting,
+} from '@write-batcher/batcher';
+import {
+  createPool,
+  jaegerTraceUrl,
+  loadServiceConfig,
+  startTelemetry,
+  temporalConnectConfig,
+  workflowTraceId,
+  type Telemetry,
+  runService,
+} from '@batcher/service-kit';
 import { DEMO_ORDERS_TABLE, DEMO_TABLE } from '@batcher/demo';
 import { awaitTransactions, startTransactions, summarize } from '@batcher/demo/transactions';
 
@@ -36,7 +51,8 @@ function parseCli(argv: string[]): { env: NodeJS.ProcessEnv; statsIntervalMs: nu
   if (values['no-wait']) env.STARTER_WAIT = 'false';
   if (values.wait) env.STARTER_WAIT = 'true';
   const statsIntervalMs = Number(values['stats-interval-ms']);
-  if (!Number.isInteger(statsIntervalMs) || statsIntervalMs < 100) throw new Error(`--stats-interval-ms must be an integer >= 100 (got ${values['stats-interval-ms']})`);
+  if (!Number.isInteger(statsIntervalMs) || statsIntervalMs < 100)
+    throw new Error(`--stats-interval-ms must be an integer >= 100 (got ${values['stats-interval-ms']})`);
   return { env, statsIntervalMs };
 }
 
@@ -57,7 +73,9 @@ async function printTraceLinks(client: Client, telemetry: Telemetry, workflowIds
   for (const workflowId of workflowIds.slice(0, TRACES_SHOWN)) {
     try {
       const traceId = await workflowTraceId(client, workflowId);
-      console.log(traceId ? `trace ${workflowId}: ${traceId} ${jaegerTraceUrl(traceId)}` : `trace ${workflowId}: none (started without tracing)`);
+      console.log(
+        traceId ? `trace ${workflowId}: ${traceId} ${jaegerTraceUrl(traceId)}` : `trace ${workflowId}: none (started without tracing)`,
+      );
     } catch (err) {
       console.log(`trace ${workflowId}: unavailable (${(err as Error).message})`);
     }
@@ -118,10 +136,17 @@ async function main(): Promise<void> {
         submitAttemptTimeoutMs: config.starter.submitAttemptTimeoutMs,
         batcherTaskQueue: config.batcher.taskQueue,
         // The typed row beside the JSON one: an exact amount, a date, a JSON column (demo_orders).
-        order: { amountCents: String(100 + i), currency: 'EUR', placedAt: new Date().toISOString(), lines: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }] },
+        order: {
+          amountCents: String(100 + i),
+          currency: 'EUR',
+          placedAt: new Date().toISOString(),
+          lines: [{ sku: `sku-${i % 7}`, qty: 1 + (i % 3) }],
+        },
       }),
     });
-    console.log(`started ${n} workflows (${workflowIds[0] ?? ''} … ${workflowIds[n - 1] ?? ''}) on ${config.main.taskQueue}, ${config.batcher.shards} batcher shard(s)`);
+    console.log(
+      `started ${n} workflows (${workflowIds[0] ?? ''} … ${workflowIds[n - 1] ?? ''}) on ${config.main.taskQueue}, ${config.batcher.shards} batcher shard(s)`,
+    );
     await printTraceLinks(client, telemetry, workflowIds);
     if (!config.starter.wait) return;
 
@@ -145,7 +170,10 @@ async function main(): Promise<void> {
     // row names the bulk write that committed it. One bulk write is one MySQL transaction with one
     // multi-row INSERT per table it holds rows of.
     const pool = createPool(config.mysql, { connectionLimit: 1 });
-    const rowsByTable = new Map<string, number>([[DEMO_TABLE, 0], [DEMO_ORDERS_TABLE, 0]]);
+    const rowsByTable = new Map<string, number>([
+      [DEMO_TABLE, 0],
+      [DEMO_ORDERS_TABLE, 0],
+    ]);
     const bulkWrites = new Set<string>();
     let tableInserts = 0;
     try {
@@ -173,8 +201,12 @@ async function main(): Promise<void> {
     for (const o of outcomes.filter((x) => !x.ok).slice(0, 3)) console.log(`  e.g. ${o.workflowId}: ${o.message}`);
     console.log(`confirmation latency: p50 ${summary.latencyMs.p50} ms, p95 ${summary.latencyMs.p95} ms, p99 ${summary.latencyMs.p99} ms`);
     for (const line of await explainLatency(client, config.batcher)) console.log(line);
-    console.log(`rows written for this run: ${rows} = ${[...rowsByTable].map(([t, n]) => `${n} in ${t}`).join(' + ')} (each workflow writes one row to each table)`);
-    console.log(`those ${rows} single-row writes → ${bulkWrites.size} bulk writes (one MySQL transaction each, with one multi-row INSERT per table: ${tableInserts} INSERTs)`);
+    console.log(
+      `rows written for this run: ${rows} = ${[...rowsByTable].map(([t, n]) => `${n} in ${t}`).join(' + ')} (each workflow writes one row to each table)`,
+    );
+    console.log(
+      `those ${rows} single-row writes → ${bulkWrites.size} bulk writes (one MySQL transaction each, with one multi-row INSERT per table: ${tableInserts} INSERTs)`,
+    );
     if (summary.failed > 0) process.exitCode = 1;
   } finally {
     await connection.close();

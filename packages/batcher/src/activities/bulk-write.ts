@@ -2,7 +2,16 @@
 // their ledger entries. Only rows whose ledger entry this batch won reach their table; a repeated
 // id is answered from the ledger (duplicate, abandoned or conflict). A row whose data the database
 // refuses is isolated (the batch is split until it stands alone) so it cannot poison the others.
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, isSpanContextValid, propagation, trace, type Attributes, type Link } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  isSpanContextValid,
+  propagation,
+  trace,
+  type Attributes,
+  type Link,
+} from '@opentelemetry/api';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { BatcherErrorTypes } from '@write-batcher/protocol';
@@ -41,7 +50,9 @@ export function requesterLinks(rows: Row[]): Link[] {
     if (!r.trace) return [];
     const spanContext = trace.getSpanContext(propagation.extract(ROOT_CONTEXT, r.trace));
     if (!spanContext || !isSpanContextValid(spanContext)) return [];
-    return [{ context: spanContext, attributes: { 'batcher.request_id': r.requestId, 'batcher.requester_workflow_id': r.requesterWorkflowId } }];
+    return [
+      { context: spanContext, attributes: { 'batcher.request_id': r.requestId, 'batcher.requester_workflow_id': r.requesterWorkflowId } },
+    ];
   });
 }
 
@@ -73,12 +84,21 @@ export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply
         };
       }
       const status = o.status === 'committed' && i === 0 ? 'committed' : 'duplicate';
-      return { reply, trace: row.trace, outcome: { requestId: row.requestId, table: row.table, status, batchId: o.batchId, shard: input.shard } };
+      return {
+        reply,
+        trace: row.trace,
+        outcome: { requestId: row.requestId, table: row.table, status, batchId: o.batchId, shard: input.shard },
+      };
     });
   });
 }
 
-const rejected = (requestId: string, errorType: RowOutcome['errorType'], reason: string): RowOutcome => ({ requestId, status: 'rejected', errorType, reason });
+const rejected = (requestId: string, errorType: RowOutcome['errorType'], reason: string): RowOutcome => ({
+  requestId,
+  status: 'rejected',
+  errorType,
+  reason,
+});
 
 export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier): BulkWriter {
   const database = databaseOf(pool);
@@ -100,7 +120,12 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         conn,
         input.batchId,
         input.shard,
-        rows.map((r) => ({ requestId: r.requestId, requesterWorkflowId: r.requesterWorkflowId, table: r.table, digest: digests.get(r.requestId) as Buffer })),
+        rows.map((r) => ({
+          requestId: r.requestId,
+          requesterWorkflowId: r.requesterWorkflowId,
+          table: r.table,
+          digest: digests.get(r.requestId) as Buffer,
+        })),
         count,
       );
       const outcomes = new Map<string, RowOutcome>();
@@ -117,27 +142,53 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
           continue;
         }
         const verdict = judgeRepeat(entry, r.table, digests.get(r.requestId) as Buffer);
-        if (verdict.status === 'duplicate') outcomes.set(r.requestId, { requestId: r.requestId, status: 'duplicate', batchId: verdict.batchId });
+        if (verdict.status === 'duplicate')
+          outcomes.set(r.requestId, { requestId: r.requestId, status: 'duplicate', batchId: verdict.batchId });
         else if (verdict.status === 'abandoned') {
-          outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Abandoned, 'its request id was claimed as abandoned (an earlier write under this id timed out or was cancelled); it can never be written: use a new request id'));
-        } else outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Conflict, `${verdict.reason}; the row written first stays`));
+          outcomes.set(
+            r.requestId,
+            rejected(
+              r.requestId,
+              BatcherErrorTypes.Abandoned,
+              'its request id was claimed as abandoned (an earlier write under this id timed out or was cancelled); it can never be written: use a new request id',
+            ),
+          );
+        } else
+          outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Conflict, `${verdict.reason}; the row written first stays`));
       }
       for (const [table, tableRows] of won) {
         const info = catalog.get(table);
         // Checked before the transaction; a table that went missing since is a transient fault.
         if (!info) throw Object.assign(new Error(`table ${table} is not known to this worker`), { transient: true });
-        const results = await tracer.startActiveSpan(`INSERT ${table}`, { kind: SpanKind.CLIENT, attributes: { ...dbAttributes(database, [table]), 'batcher.batch_id': input.batchId, 'batcher.rows': tableRows.length, 'batcher.mode': info.target.mode } }, async (span) => {
-          try {
-            return await writeTargetRows(conn, info, tableRows, input, count);
-          } catch (err) {
-            span.setStatus({ code: SpanStatusCode.ERROR, message: describeDbError(err, server ?? 'mysql', false) });
-            throw err;
-          } finally {
-            span.end();
-          }
-        });
+        const results = await tracer.startActiveSpan(
+          `INSERT ${table}`,
+          {
+            kind: SpanKind.CLIENT,
+            attributes: {
+              ...dbAttributes(database, [table]),
+              'batcher.batch_id': input.batchId,
+              'batcher.rows': tableRows.length,
+              'batcher.mode': info.target.mode,
+            },
+          },
+          async (span) => {
+            try {
+              return await writeTargetRows(conn, info, tableRows, input, count);
+            } catch (err) {
+              span.setStatus({ code: SpanStatusCode.ERROR, message: describeDbError(err, server ?? 'mysql', false) });
+              throw err;
+            } finally {
+              span.end();
+            }
+          },
+        );
         for (const r of tableRows) {
-          outcomes.set(r.requestId, results.get(r.requestId) === 'kept' ? { requestId: r.requestId, status: 'duplicate' } : { requestId: r.requestId, status: 'committed', batchId: input.batchId });
+          outcomes.set(
+            r.requestId,
+            results.get(r.requestId) === 'kept'
+              ? { requestId: r.requestId, status: 'duplicate' }
+              : { requestId: r.requestId, status: 'committed', batchId: input.batchId },
+          );
         }
       }
       count();
@@ -174,7 +225,9 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
           rejected(
             only.requestId,
             duplicateKey ? BatcherErrorTypes.KeyExists : BatcherErrorTypes.DataRejected,
-            duplicateKey ? `table ${only.table} already holds a row with this key (${describeDbError(err, kind)})` : describeDbError(err, kind),
+            duplicateKey
+              ? `table ${only.table} already holds a row with this key (${describeDbError(err, kind)})`
+              : describeDbError(err, kind),
           ),
         ];
       }
@@ -188,7 +241,12 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       const tables = [...new Set(input.rows.map((r) => r.table))];
       // The activity's span (made by the tracing interceptor) describes the batch and links its requests.
       const span = trace.getActiveSpan();
-      span?.setAttributes({ 'batcher.batch_id': input.batchId, 'batcher.shard': input.shard, 'batcher.rows': input.rows.length, ...dbAttributes(database, [LEDGER_TABLE, ...tables]) });
+      span?.setAttributes({
+        'batcher.batch_id': input.batchId,
+        'batcher.shard': input.shard,
+        'batcher.rows': input.rows.length,
+        ...dbAttributes(database, [LEDGER_TABLE, ...tables]),
+      });
       span?.addLinks(requesterLinks(input.rows));
       const started = Date.now();
       let statements = 0;
@@ -207,7 +265,12 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       // After the commit: a failure here retries the activity, which then finds its own ledger entries.
       const { undeliverable } = await replier.deliver(repliesFor(input, ordered));
       const tally = (s: RowOutcome['status']) => ordered.filter((o) => o.status === s).length;
-      span?.setAttributes({ 'batcher.committed': tally('committed'), 'batcher.duplicates': tally('duplicate'), 'batcher.rejected': tally('rejected'), 'batcher.statements': statements });
+      span?.setAttributes({
+        'batcher.committed': tally('committed'),
+        'batcher.duplicates': tally('duplicate'),
+        'batcher.rejected': tally('rejected'),
+        'batcher.statements': statements,
+      });
       log.info('batch written', {
         batchId: input.batchId,
         shard: input.shard,

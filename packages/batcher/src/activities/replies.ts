@@ -15,7 +15,9 @@ const tracer = trace.getTracer('@write-batcher/batcher');
 const CONCURRENCY = 32;
 
 /** An answer to one requester; `trace` is the requester's context, so the answer joins its trace. */
-export type Reply = ({ reply: ReplyAddress; outcome: WriteOutcome } | { reply: ReplyAddress; failure: ApplicationFailure }) & { trace?: TraceCarrier };
+export type Reply = ({ reply: ReplyAddress; outcome: WriteOutcome } | { reply: ReplyAddress; failure: ApplicationFailure }) & {
+  trace?: TraceCarrier;
+};
 
 export interface Replier {
   /** Delivers every reply; resolves with how many found nobody waiting. Throws when the server is unreachable. */
@@ -26,9 +28,15 @@ export interface Replier {
 export function replyFor(answer: DirectAnswer): Reply {
   const { outcome } = answer;
   if (outcome.status === 'rejected') {
-    return { reply: answer.reply, failure: ApplicationFailure.create({ type: outcome.errorType, message: outcome.reason, nonRetryable: true }) };
+    return {
+      reply: answer.reply,
+      failure: ApplicationFailure.create({ type: outcome.errorType, message: outcome.reason, nonRetryable: true }),
+    };
   }
-  return { reply: answer.reply, outcome: { requestId: answer.requestId, table: answer.table, status: outcome.status, batchId: outcome.batchId, shard: answer.shard } };
+  return {
+    reply: answer.reply,
+    outcome: { requestId: answer.requestId, table: answer.table, status: outcome.status, batchId: outcome.batchId, shard: answer.shard },
+  };
 }
 
 export function createReplier(client: Client): Replier {
@@ -50,20 +58,26 @@ export function createReplier(client: Client): Replier {
             const id = { workflowId: r.reply.workflowId, runId: r.reply.runId, activityId: r.reply.activityId };
             // The hop back to the requester, as a span of its trace (a no-op when tracing is off).
             const parent = r.trace ? propagation.extract(ROOT_CONTEXT, r.trace) : ROOT_CONTEXT;
-            await tracer.startActiveSpan('CompleteActivity:awaitBatchedWrite', { kind: SpanKind.CLIENT, attributes: { 'batcher.requester_workflow_id': id.workflowId } }, parent, async (span) => {
-              try {
-                // When the answer left: the requester's latency ends here, not when its workflow next runs.
-                if ('outcome' in r) await client.activity.complete(id, { ...r.outcome, answeredAtMs: Date.now() });
-                else await client.activity.fail(id, r.failure);
-              } catch (err) {
-                span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
-                // A refused address (malformed, or another namespace's) counts like a requester that is gone.
-                if (err instanceof ActivityNotFoundError || (err instanceof ActivityCompletionError && (await serverReachable()))) undeliverable++;
-                else throw err;
-              } finally {
-                span.end();
-              }
-            });
+            await tracer.startActiveSpan(
+              'CompleteActivity:awaitBatchedWrite',
+              { kind: SpanKind.CLIENT, attributes: { 'batcher.requester_workflow_id': id.workflowId } },
+              parent,
+              async (span) => {
+                try {
+                  // When the answer left: the requester's latency ends here, not when its workflow next runs.
+                  if ('outcome' in r) await client.activity.complete(id, { ...r.outcome, answeredAtMs: Date.now() });
+                  else await client.activity.fail(id, r.failure);
+                } catch (err) {
+                  span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+                  // A refused address (malformed, or another namespace's) counts like a requester that is gone.
+                  if (err instanceof ActivityNotFoundError || (err instanceof ActivityCompletionError && (await serverReachable())))
+                    undeliverable++;
+                  else throw err;
+                } finally {
+                  span.end();
+                }
+              },
+            );
           }),
         );
       }

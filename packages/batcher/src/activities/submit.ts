@@ -73,7 +73,7 @@ export function isSignalLimitRefusal(err: unknown): boolean {
 function grpcErrorOf(err: unknown): ServiceError | undefined {
   if (isGrpcServiceError(err)) return err;
   const cause = (err as Error | undefined)?.cause;
-  return isGrpcServiceError(cause) ? (cause) : undefined;
+  return isGrpcServiceError(cause) ? cause : undefined;
 }
 
 const invalid = (message: string) => ApplicationFailure.create({ type: BatcherErrorTypes.InvalidRequest, message, nonRetryable: true });
@@ -83,9 +83,12 @@ function requester(routing: ShardRouting, requestId: unknown): { workflowId: str
   const info = activityInfo();
   if (!info.workflowExecution) throw invalid('this activity answers a workflow: schedule it through batchedWrite()');
   const { workflowId, runId } = info.workflowExecution;
-  const problem = idProblem('requester workflow id', workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ?? idProblem('request id', requestId, MAX_REQUEST_ID_BYTES);
+  const problem =
+    idProblem('requester workflow id', workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
+    idProblem('request id', requestId, MAX_REQUEST_ID_BYTES);
   if (problem !== undefined) throw invalid(problem);
-  if (isBatcherWorkflowId(routing, workflowId)) throw invalid(`requester workflow id ${workflowId} is a batcher's id (${routing.workflowIdPrefix}-<n>); choose another id`);
+  if (isBatcherWorkflowId(routing, workflowId))
+    throw invalid(`requester workflow id ${workflowId} is a batcher's id (${routing.workflowIdPrefix}-<n>); choose another id`);
   return { workflowId, runId, activityId: info.activityId };
 }
 
@@ -116,7 +119,9 @@ export function createSubmitActivities(deps: SubmitDeps) {
       const who = requester(deps.routing, input?.requestId);
       if (who.activityId !== awaitActivityIdFor(input.requestId)) {
         // The batcher answers only the activity batchedWrite derives from the request id.
-        throw invalid(`activity id ${who.activityId.slice(0, 80)} is not ${awaitActivityIdFor(input.requestId).slice(0, 80)}: schedule awaitBatchedWrite through batchedWrite()`);
+        throw invalid(
+          `activity id ${who.activityId.slice(0, 80)} is not ${awaitActivityIdFor(input.requestId).slice(0, 80)}: schedule awaitBatchedWrite through batchedWrite()`,
+        );
       }
       if (typeof input.table !== 'string') throw invalid('table must be a string');
       const measured = measurePayload(input.row);
@@ -161,7 +166,13 @@ export function createSubmitActivities(deps: SubmitDeps) {
       if ('problem' in measured) throw invalid(measured.problem.replace(/^payload/, 'row'));
       const table = input.table;
       const digest = rowDigest(table, input.row);
-      const entry = await claimAbandoned(deps.pool, { requestId: input.requestId, requesterWorkflowId: who.workflowId, table, digest, shard });
+      const entry = await claimAbandoned(deps.pool, {
+        requestId: input.requestId,
+        requesterWorkflowId: who.workflowId,
+        table,
+        digest,
+        shard,
+      });
       if (entry.status === 'abandoned') return { status: 'abandoned', shard, ...(entry.claimedNow ? {} : { abandonedEarlier: true }) };
       const verdict = judgeRepeat(entry, table, digest);
       return {
@@ -171,6 +182,5 @@ export function createSubmitActivities(deps: SubmitDeps) {
         ...(verdict?.status === 'conflict' ? { conflict: `${verdict.reason}; the row written first stays` } : {}),
       };
     },
-
   };
 }

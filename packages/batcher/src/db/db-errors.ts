@@ -55,6 +55,7 @@ export function errorName(err: SqlError, server: ServerKind): string {
  */
 export function describeDbError(err: unknown, server: ServerKind, withMessage = true): string {
   const e = err as SqlError;
-  if (typeof e?.errno !== 'number') return `${(e as Error | undefined)?.name ?? 'Error'}: ${withMessage ? String((e as Error | undefined)?.message ?? e) : 'connection or client error'}`;
+  if (typeof e?.errno !== 'number')
+    return `${(e as Error | undefined)?.name ?? 'Error'}: ${withMessage ? String((e as Error | undefined)?.message ?? e) : 'connection or client error'}`;
   return `${errorName(e, server)} (errno ${e.errno})${withMessage ? `: ${e.sqlMessage ?? ''}` : ''}`;
 }

@@ -49,11 +49,27 @@ export interface LedgerClaim {
 /** Entries of these ids, ids read back as the exact bytes stored. Locks them when `forUpdate`. */
 export async function ledgerEntries(conn: Queryable, requestIds: readonly string[], forUpdate = false): Promise<Map<string, LedgerEntry>> {
   if (requestIds.length === 0) return new Map();
-  const [found] = await conn.query(`SELECT request_id, status, batch_id, target_table, row_digest FROM ${LEDGER_TABLE} WHERE request_id IN (?)${forUpdate ? ' FOR UPDATE' : ''}`, [requestIds]);
+  const [found] = await conn.query(
+    `SELECT request_id, status, batch_id, target_table, row_digest FROM ${LEDGER_TABLE} WHERE request_id IN (?)${forUpdate ? ' FOR UPDATE' : ''}`,
+    [requestIds],
+  );
   return new Map(
-    (found as Array<{ request_id: Buffer; status: 'committed' | 'abandoned'; batch_id: Buffer | null; target_table: Buffer; row_digest: Buffer }>).map((f) => [
+    (
+      found as Array<{
+        request_id: Buffer;
+        status: 'committed' | 'abandoned';
+        batch_id: Buffer | null;
+        target_table: Buffer;
+        row_digest: Buffer;
+      }>
+    ).map((f) => [
       String(f.request_id),
-      { status: f.status, batchId: f.batch_id === null ? undefined : String(f.batch_id), table: String(f.target_table), digest: f.row_digest },
+      {
+        status: f.status,
+        batchId: f.batch_id === null ? undefined : String(f.batch_id),
+        table: String(f.target_table),
+        digest: f.row_digest,
+      },
     ]),
   );
 }
@@ -64,11 +80,19 @@ export async function ledgerEntries(conn: Queryable, requestIds: readonly string
  * An entry of this same batch comes from an earlier attempt of this activity whose transaction
  * committed: its row is written already.
  */
-export async function claimForBatch(conn: Queryable, batchId: string, shard: number, claims: readonly LedgerClaim[], count: () => void): Promise<Map<string, LedgerEntry>> {
+export async function claimForBatch(
+  conn: Queryable,
+  batchId: string,
+  shard: number,
+  claims: readonly LedgerClaim[],
+  count: () => void,
+): Promise<Map<string, LedgerEntry>> {
   if (claims.length === 0) return new Map();
   const columns = '(request_id, status, batch_id, target_table, row_digest, requester_workflow_id, shard)';
   const insert = (list: readonly LedgerClaim[]) =>
-    conn.query(`INSERT INTO ${LEDGER_TABLE} ${columns} VALUES ?`, [list.map((c) => [c.requestId, 'committed', batchId, c.table, c.digest, c.requesterWorkflowId, shard])]);
+    conn.query(`INSERT INTO ${LEDGER_TABLE} ${columns} VALUES ?`, [
+      list.map((c) => [c.requestId, 'committed', batchId, c.table, c.digest, c.requesterWorkflowId, shard]),
+    ]);
   try {
     count();
     await insert(claims);
@@ -79,7 +103,11 @@ export async function claimForBatch(conn: Queryable, batchId: string, shard: num
     if ((err as { errno?: number }).errno !== 1062) throw err;
   }
   count();
-  const known = await ledgerEntries(conn, claims.map((c) => c.requestId), true);
+  const known = await ledgerEntries(
+    conn,
+    claims.map((c) => c.requestId),
+    true,
+  );
   const fresh = claims.filter((c) => !known.has(c.requestId));
   if (fresh.length) {
     count();
@@ -89,10 +117,15 @@ export async function claimForBatch(conn: Queryable, batchId: string, shard: num
 }
 
 /** What a repeated id means for a request with this table and row, given its ledger entry. */
-export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): { status: 'duplicate'; batchId?: string } | { status: 'abandoned' } | { status: 'conflict'; reason: string } {
+export function judgeRepeat(
+  entry: LedgerEntry,
+  table: string,
+  digest: Buffer,
+): { status: 'duplicate'; batchId?: string } | { status: 'abandoned' } | { status: 'conflict'; reason: string } {
   if (entry.status === 'abandoned') return { status: 'abandoned' };
   if (entry.table !== table) return { status: 'conflict', reason: `its request id was already used for a row of table ${entry.table}` };
-  if (!entry.digest.equals(digest)) return { status: 'conflict', reason: 'its request id was already used for a different row (other values)' };
+  if (!entry.digest.equals(digest))
+    return { status: 'conflict', reason: 'its request id was already used for a different row (other values)' };
   return { status: 'duplicate', batchId: entry.batchId };
 }
 
@@ -100,7 +133,10 @@ export function judgeRepeat(entry: LedgerEntry, table: string, digest: Buffer): 
  * Claims a request id as abandoned unless a batch already wrote it. The primary key serialises this
  * against the batch: exactly one of them owns the id, and the answer says which.
  */
-export async function claimAbandoned(pool: Pool, input: { requestId: string; requesterWorkflowId: string; table: string; digest: Buffer; shard: number }): Promise<LedgerEntry & { claimedNow: boolean }> {
+export async function claimAbandoned(
+  pool: Pool,
+  input: { requestId: string; requesterWorkflowId: string; table: string; digest: Buffer; shard: number },
+): Promise<LedgerEntry & { claimedNow: boolean }> {
   return inUtcSession(pool, async (conn) => {
     let claimedNow = true;
     try {
@@ -128,7 +164,12 @@ export async function purgeLedger(pool: Pool, olderThanSeconds: number, chunk = 
   let deleted = 0;
   // recorded_at is compared with NOW() in the session's zone: UTC, as every batcher session.
   for (let i = 0; i < maxChunks; i++) {
-    const [result] = await inUtcSession(pool, (conn) => conn.query(`DELETE FROM ${LEDGER_TABLE} WHERE recorded_at < NOW(3) - INTERVAL ? SECOND ORDER BY recorded_at LIMIT ?`, [olderThanSeconds, chunk]));
+    const [result] = await inUtcSession(pool, (conn) =>
+      conn.query(`DELETE FROM ${LEDGER_TABLE} WHERE recorded_at < NOW(3) - INTERVAL ? SECOND ORDER BY recorded_at LIMIT ?`, [
+        olderThanSeconds,
+        chunk,
+      ]),
+    );
     const n = (result as { affectedRows: number }).affectedRows;
     deleted += n;
     if (n < chunk) break;

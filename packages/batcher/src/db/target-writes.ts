@@ -24,7 +24,16 @@ function fullRow(info: TableInfo, r: TargetRow, batch: { batchId: string; shard:
   const out = new Map<string, SqlValue>();
   for (const [c, v] of Object.entries(r.row)) out.set(c, sqlValue(info.columns.get(c), v));
   for (const [c, what] of Object.entries(info.target.fill)) {
-    out.set(c, what === 'requestId' ? r.requestId : what === 'requesterWorkflowId' ? r.requesterWorkflowId : what === 'batchId' ? batch.batchId : batch.shard);
+    out.set(
+      c,
+      what === 'requestId'
+        ? r.requestId
+        : what === 'requesterWorkflowId'
+          ? r.requesterWorkflowId
+          : what === 'batchId'
+            ? batch.batchId
+            : batch.shard,
+    );
   }
   return out;
 }
@@ -40,7 +49,13 @@ function derivedTable(columns: string[], rows: SqlValue[][]): { sql: string; par
  * Writes rows into one table in the open transaction. Throws the database's error (a data error
  * or a duplicate key: the caller isolates the row that caused it).
  */
-export async function writeTargetRows(conn: Queryable, info: TableInfo, rows: readonly TargetRow[], batch: { batchId: string; shard: number }, count: () => void): Promise<Map<string, TargetResult>> {
+export async function writeTargetRows(
+  conn: Queryable,
+  info: TableInfo,
+  rows: readonly TargetRow[],
+  batch: { batchId: string; shard: number },
+  count: () => void,
+): Promise<Map<string, TargetResult>> {
   const results = new Map<string, TargetResult>();
   // One statement per column set (rows may leave optional columns out).
   const groups = new Map<string, Array<{ r: TargetRow; values: Map<string, SqlValue> }>>();
@@ -54,7 +69,9 @@ export async function writeTargetRows(conn: Queryable, info: TableInfo, rows: re
     const insert = async (list: typeof group) => {
       if (list.length === 0) return;
       count();
-      await conn.query(`INSERT INTO ${info.quoted} (${columns.map(quoteIdent).join(', ')}) VALUES ?`, [list.map((g) => columns.map((c) => g.values.get(c) ?? null))]);
+      await conn.query(`INSERT INTO ${info.quoted} (${columns.map(quoteIdent).join(', ')}) VALUES ?`, [
+        list.map((g) => columns.map((c) => g.values.get(c) ?? null)),
+      ]);
       for (const g of list) results.set(g.r.requestId, 'written');
     };
     if (info.target.mode === 'insert') {
@@ -74,7 +91,10 @@ export async function writeTargetRows(conn: Queryable, info: TableInfo, rows: re
         seen.add(k);
       }
       remaining = later;
-      const probe = derivedTable(['_i', ...key], pass.map((g, i) => [i, ...key.map((c) => g.values.get(c) ?? null)]));
+      const probe = derivedTable(
+        ['_i', ...key],
+        pass.map((g, i) => [i, ...key.map((c) => g.values.get(c) ?? null)]),
+      );
       count();
       const [found] = await conn.query(
         `SELECT v.${quoteIdent('_i')} AS i FROM (${probe.sql}) AS v JOIN ${info.quoted} AS t ON ${key.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(' AND ')} FOR UPDATE`,
@@ -89,7 +109,10 @@ export async function writeTargetRows(conn: Queryable, info: TableInfo, rows: re
         for (const g of present) results.set(g.r.requestId, info.target.mode === 'insert-ignore' ? 'kept' : 'written');
         continue;
       }
-      const source = derivedTable([...key, ...setColumns], present.map((g) => [...key, ...setColumns].map((c) => g.values.get(c) ?? null)));
+      const source = derivedTable(
+        [...key, ...setColumns],
+        present.map((g) => [...key, ...setColumns].map((c) => g.values.get(c) ?? null)),
+      );
       count();
       await conn.query(
         `UPDATE ${info.quoted} AS t JOIN (${source.sql}) AS v ON ${key.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(' AND ')} SET ${setColumns.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(', ')}`,

@@ -75,15 +75,19 @@ export function checkTargets(targets: readonly TargetTable[]): void {
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const t of targets) {
-    if (typeof t.table !== 'string' || !TABLE_NAME_PATTERN.test(t.table)) problems.push(`table ${JSON.stringify(t.table)} is not a table name (letters, digits, _ or $; optionally database.table)`);
+    if (typeof t.table !== 'string' || !TABLE_NAME_PATTERN.test(t.table))
+      problems.push(`table ${JSON.stringify(t.table)} is not a table name (letters, digits, _ or $; optionally database.table)`);
     else if (seen.has(t.table)) problems.push(`table ${t.table} is declared twice`);
     else seen.add(t.table);
-    if (t.mode !== undefined && !['insert', 'insert-ignore', 'upsert'].includes(t.mode)) problems.push(`table ${t.table}: mode ${JSON.stringify(t.mode)} is not insert, insert-ignore or upsert`);
-    for (const k of t.key ?? []) if (!COLUMN_NAME_PATTERN.test(k)) problems.push(`table ${t.table}: key column ${JSON.stringify(k)} is not an identifier`);
+    if (t.mode !== undefined && !['insert', 'insert-ignore', 'upsert'].includes(t.mode))
+      problems.push(`table ${t.table}: mode ${JSON.stringify(t.mode)} is not insert, insert-ignore or upsert`);
+    for (const k of t.key ?? [])
+      if (!COLUMN_NAME_PATTERN.test(k)) problems.push(`table ${t.table}: key column ${JSON.stringify(k)} is not an identifier`);
     if (t.key !== undefined && t.key.length === 0) problems.push(`table ${t.table}: key must name at least one column`);
     for (const [c, v] of Object.entries(t.fill ?? {})) {
       if (!COLUMN_NAME_PATTERN.test(c)) problems.push(`table ${t.table}: fill column ${JSON.stringify(c)} is not an identifier`);
-      if (!['requestId', 'requesterWorkflowId', 'batchId', 'shard'].includes(v)) problems.push(`table ${t.table}: fill ${c} = ${JSON.stringify(v)} is not requestId, requesterWorkflowId, batchId or shard`);
+      if (!['requestId', 'requesterWorkflowId', 'batchId', 'shard'].includes(v))
+        problems.push(`table ${t.table}: fill ${c} = ${JSON.stringify(v)} is not requestId, requesterWorkflowId, batchId or shard`);
     }
   }
   if (problems.length) throw new Error(problems.join('; '));
@@ -133,8 +137,15 @@ export async function describeTable(db: Queryable, target: TargetTable, defaultD
   // MariaDB's JSON is LONGTEXT with a json_valid() CHECK constraint; MySQL reports `json` itself.
   let jsonColumns = new Set<string>();
   try {
-    const [checks] = await db.query(`SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, [schema, name]);
-    jsonColumns = new Set((checks as Array<{ clause: string }>).flatMap((c) => [...String(c.clause).matchAll(/json_valid\(`([^`]+)`\)/gi)].map((m) => m[1] as string)));
+    const [checks] = await db.query(
+      `SELECT CHECK_CLAUSE AS clause FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`,
+      [schema, name],
+    );
+    jsonColumns = new Set(
+      (checks as Array<{ clause: string }>).flatMap((c) =>
+        [...String(c.clause).matchAll(/json_valid\(`([^`]+)`\)/gi)].map((m) => m[1] as string),
+      ),
+    );
   } catch {
     // MySQL 5.7 has no CHECK_CONSTRAINTS (and no MariaDB-style JSON): nothing to add.
   }
@@ -166,14 +177,16 @@ export async function describeTable(db: Queryable, target: TargetTable, defaultD
     [schema, name],
   );
   const uniqueKeys = new Map<string, string[]>();
-  for (const r of idx as Array<{ index_name: string; column_name: string }>) uniqueKeys.set(r.index_name, [...(uniqueKeys.get(r.index_name) ?? []), r.column_name]);
+  for (const r of idx as Array<{ index_name: string; column_name: string }>)
+    uniqueKeys.set(r.index_name, [...(uniqueKeys.get(r.index_name) ?? []), r.column_name]);
   const key = target.key ?? uniqueKeys.get('PRIMARY');
   if (!key) throw new Error(`table ${target.table} has no primary key: declare its key (a unique key's columns)`);
   const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((c) => b.includes(c));
   if (![...uniqueKeys.values()].some((cols) => sameSet(cols, key))) {
     throw new Error(`table ${target.table}: key (${key.join(', ')}) is not the primary key or a unique key of the table`);
   }
-  for (const c of [...key, ...Object.keys(target.fill ?? {})]) if (!columns.has(c)) throw new Error(`table ${target.table} has no column ${c}`);
+  for (const c of [...key, ...Object.keys(target.fill ?? {})])
+    if (!columns.has(c)) throw new Error(`table ${target.table} has no column ${c}`);
   // insert-ignore and upsert need every key column in every row (rowProblemFor); a key the database
   // numbers itself is never in a row, so every row would be refused: say so at start instead.
   const mode = target.mode ?? 'insert';
@@ -255,17 +268,21 @@ function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
     const [int = '', frac = ''] = text.replace(/^[-+]/, '').split('.');
     const scale = col.scale ?? 0;
     const intDigits = int.replace(/^0+(?=\d)/, '').replace(/^0$/, '').length;
-    if (intDigits > (col.precision ?? 65) - scale) return `${where}: ${text} has ${intDigits} integer digits; the column holds ${(col.precision ?? 65) - scale}`;
+    if (intDigits > (col.precision ?? 65) - scale)
+      return `${where}: ${text} has ${intDigits} integer digits; the column holds ${(col.precision ?? 65) - scale}`;
     if (frac.replace(/0+$/, '').length > scale) return `${where}: ${text} has more than ${scale} decimal places (refused, never rounded)`;
     if (col.unsigned && text.startsWith('-') && /[1-9]/.test(text)) return `${where} is unsigned; got ${text}`;
     return undefined;
   }
-  if (t === 'float' || t === 'double' || t === 'real') return typeof value === 'number' ? undefined : `${where} takes a number; got ${describe(value)}`;
+  if (t === 'float' || t === 'double' || t === 'real')
+    return typeof value === 'number' ? undefined : `${where} takes a number; got ${describe(value)}`;
   if (TEXT_TYPES.has(t) || t === 'enum' || t === 'set') {
     if (typeof value !== 'string') return `${where} takes a string; got ${describe(value)}`;
     const chars = [...value].length;
-    if (col.maxLength !== null && chars > col.maxLength) return `${where}: the string is ${chars} characters; the column holds ${col.maxLength}`;
-    if (t === 'enum' && col.enumValues && !col.enumValues.some((e) => e.toLowerCase() === value.toLowerCase())) return `${where}: ${JSON.stringify(value.slice(0, 40))} is not one of ${col.enumValues.join(', ')}`;
+    if (col.maxLength !== null && chars > col.maxLength)
+      return `${where}: the string is ${chars} characters; the column holds ${col.maxLength}`;
+    if (t === 'enum' && col.enumValues && !col.enumValues.some((e) => e.toLowerCase() === value.toLowerCase()))
+      return `${where}: ${JSON.stringify(value.slice(0, 40))} is not one of ${col.enumValues.join(', ')}`;
     return undefined;
   }
   if (BINARY_TYPES.has(t)) {
@@ -278,11 +295,15 @@ function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
     if (tag === 'date' || (typeof value === 'string' && DATE_TEXT.test(value))) return datePrecisionProblem(col, where, value);
     return `${where} takes a Date or a 'YYYY-MM-DD[ HH:MM:SS[.ffffff]]' string; got ${describe(value)}`;
   }
-  if (t === 'time') return typeof value === 'string' && /^-?\d{1,3}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(value) ? undefined : `${where} takes a 'HH:MM:SS' string; got ${describe(value)}`;
+  if (t === 'time')
+    return typeof value === 'string' && /^-?\d{1,3}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(value)
+      ? undefined
+      : `${where} takes a 'HH:MM:SS' string; got ${describe(value)}`;
   if (t === 'json') {
     if (tag !== 'json') return `${where} takes a plain object or array; got ${describe(value)}`;
     const depth = jsonDepth((value as { v: unknown }).v);
-    if (depth > MAX_JSON_DEPTH) return `${where}: the JSON value is ${depth} levels deep (as JSON_DEPTH counts); the database takes at most ${MAX_JSON_DEPTH}`;
+    if (depth > MAX_JSON_DEPTH)
+      return `${where}: the JSON value is ${depth} levels deep (as JSON_DEPTH counts); the database takes at most ${MAX_JSON_DEPTH}`;
     return undefined;
   }
   return `${where}: this column type is not supported by the batcher`;
@@ -300,12 +321,14 @@ function datePrecisionProblem(col: ColumnInfo, where: string, value: WireValue):
   if (!m) return undefined;
   const [, hh = '00', mm = '00', ss = '00', fraction = ''] = m;
   if (col.type === 'date') {
-    if (hh !== '00' || mm !== '00' || ss !== '00' || /[1-9]/.test(fraction)) return `${where} keeps no time of day; got ${text} (refused, never cut: pass midnight UTC or a 'YYYY-MM-DD' string)`;
+    if (hh !== '00' || mm !== '00' || ss !== '00' || /[1-9]/.test(fraction))
+      return `${where} keeps no time of day; got ${text} (refused, never cut: pass midnight UTC or a 'YYYY-MM-DD' string)`;
     return undefined;
   }
   const fsp = col.fsp ?? 0;
   const digits = fraction.replace(/0+$/, '').length;
-  if (digits > fsp) return `${where} keeps ${fsp} fractional-second digits; got ${text} (refused, never rounded: drop the extra digits, or widen the column to ${col.type.toUpperCase()}(${Math.min(6, Math.max(3, digits))}))`;
+  if (digits > fsp)
+    return `${where} keeps ${fsp} fractional-second digits; got ${text} (refused, never rounded: drop the extra digits, or widen the column to ${col.type.toUpperCase()}(${Math.min(6, Math.max(3, digits))}))`;
   return undefined;
 }
 
@@ -323,13 +346,15 @@ export function rowProblemFor(info: TableInfo, row: WireRow): string | undefined
   for (const [column, value] of Object.entries(row)) {
     const col = info.columns.get(column);
     if (!col) return `table ${table} has no column ${column}`;
-    if (column in info.target.fill) return `column ${column} of table ${table} is filled by the batcher (${info.target.fill[column]}); leave it out`;
+    if (column in info.target.fill)
+      return `column ${column} of table ${table} is filled by the batcher (${info.target.fill[column]}); leave it out`;
     if (col.generated) return `column ${column} of table ${table} is generated; leave it out`;
     const problem = valueProblem(col, value);
     if (problem) return `table ${table}: ${problem}`;
   }
   for (const col of info.columns.values()) {
-    if (!col.optional && !(col.name in row) && !(col.name in info.target.fill)) return `table ${table}: required column ${col.name} is missing`;
+    if (!col.optional && !(col.name in row) && !(col.name in info.target.fill))
+      return `table ${table}: required column ${col.name} is missing`;
   }
   if (info.target.mode !== 'insert') {
     const missing = info.target.key.filter((k) => !(k in row) && !(k in info.target.fill));
@@ -416,7 +441,8 @@ export class Catalog {
   problem(table: string, row: WireRow): string | undefined {
     const info = this.tables.get(table);
     if (!info) {
-      if (this.targets.some((t) => t.table === table)) return `table ${table} is declared but could not be read: ${this.errors.get(table) ?? 'not loaded yet'}`;
+      if (this.targets.some((t) => t.table === table))
+        return `table ${table} is declared but could not be read: ${this.errors.get(table) ?? 'not loaded yet'}`;
       return `table ${table} is not one of this batcher's tables (${this.targets.map((t) => t.table).join(', ')}); add it to the batcher's \`tables\` option`;
     }
     return rowProblemFor(info, row);

@@ -49,13 +49,17 @@ const { deliverAnswers } = proxyActivities<Activities>({
  * report that task with only the activity's marker, which a replay does not rebuild
  * (test/batcher/queries-on-a-cold-worker.test.ts).
  */
-const { batcherSettings } = proxyActivities<Activities>({ startToCloseTimeout: '10 seconds', retry: { initialInterval: '1 second', maximumInterval: '10 seconds' } });
+const { batcherSettings } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+});
 
 /** Why a start input is unusable, or undefined (checked before anything runs). */
 function inputProblem(input: unknown): string | undefined {
   if (typeof input !== 'object' || input === null) return 'input must be { shard, state? }';
   const { shard } = input as Partial<BatcherInput>;
-  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0) return `shard must be a non-negative integer, got ${JSON.stringify(shard)}`;
+  if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0)
+    return `shard must be a non-negative integer, got ${JSON.stringify(shard)}`;
   return undefined;
 }
 
@@ -80,7 +84,12 @@ async function readSettings(shard: number): Promise<BatcherSettings> {
 export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   // A bad start input fails the run at once (a failed workflow, not a task that fails for ever).
   const invalid = inputProblem(input);
-  if (invalid !== undefined) throw ApplicationFailure.create({ type: BatcherErrorTypes.InvalidRequest, message: `batcher input rejected: ${invalid}`, nonRetryable: true });
+  if (invalid !== undefined)
+    throw ApplicationFailure.create({
+      type: BatcherErrorTypes.InvalidRequest,
+      message: `batcher input rejected: ${invalid}`,
+      nonRetryable: true,
+    });
   // Until this run has its settings, statistics come from the carried state (and the previous
   // run's settings), so a monitor following continue-as-new sees no gap.
   let loop: ShardLoop | undefined;

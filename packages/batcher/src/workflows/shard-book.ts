@@ -22,7 +22,18 @@ import {
   type ReplyAddress,
   type TraceCarrier,
 } from '@write-batcher/protocol';
-import type { BatchRow, BatcherCounters, BatcherSettings, BatcherState, BatcherStats, BulkWriteResult, DirectAnswer, PendingRequest, RecentOutcome, RowOutcome } from './types';
+import type {
+  BatchRow,
+  BatcherCounters,
+  BatcherSettings,
+  BatcherState,
+  BatcherStats,
+  BulkWriteResult,
+  DirectAnswer,
+  PendingRequest,
+  RecentOutcome,
+  RowOutcome,
+} from './types';
 
 /** How many recent batches the statistics keep for charts. */
 const RECENT_BATCHES = 30;
@@ -85,7 +96,8 @@ function replyProblem(reply: unknown): string | undefined {
   );
 }
 
-const sameReply = (a: ReplyAddress, b: ReplyAddress): boolean => a.workflowId === b.workflowId && a.runId === b.runId && a.activityId === b.activityId;
+const sameReply = (a: ReplyAddress, b: ReplyAddress): boolean =>
+  a.workflowId === b.workflowId && a.runId === b.runId && a.activityId === b.activityId;
 
 function cleanTrace(trace: unknown): TraceCarrier | undefined {
   if (typeof trace !== 'object' || trace === null || Array.isArray(trace)) return undefined;
@@ -170,7 +182,8 @@ export class ShardBook {
    */
   private replyBindingProblem(reply: ReplyAddress, requestId: unknown, requesterWorkflowId: unknown): string | undefined {
     if (reply.workflowId !== requesterWorkflowId) return 'reply.workflowId is not the requester workflow id';
-    if (typeof requestId !== 'string' || reply.activityId !== awaitActivityIdFor(requestId)) return 'reply.activityId is not the activity batchedWrite derives from the request id';
+    if (typeof requestId !== 'string' || reply.activityId !== awaitActivityIdFor(requestId))
+      return 'reply.activityId is not the activity batchedWrite derives from the request id';
     if (this.isBatcherId(reply.workflowId)) return 'reply names a batcher workflow';
     return undefined;
   }
@@ -186,7 +199,10 @@ export class ShardBook {
     if (this.task.stamp !== nowMs) this.task = { stamp: nowMs, requests: 0 };
     this.task.requests++;
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-    if (replyProblem(r.reply) !== undefined || this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined) {
+    if (
+      replyProblem(r.reply) !== undefined ||
+      this.replyBindingProblem(r.reply as ReplyAddress, r.requestId, r.requesterWorkflowId) !== undefined
+    ) {
       // Nobody this shard may answer: count it and drop it. batchedWrite never sends such a request.
       this.counters.repliesRefused++;
       return;
@@ -200,7 +216,10 @@ export class ShardBook {
       this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
     };
     if (this.task.requests > this.settings.maxRequestsPerTask) {
-      refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} took ${this.settings.maxRequestsPerTask} requests in this workflow task already; try again later`);
+      refuse(
+        BatcherErrorTypes.Overloaded,
+        `shard ${this.shard} took ${this.settings.maxRequestsPerTask} requests in this workflow task already; try again later`,
+      );
       return;
     }
     const tables = this.settings.tables;
@@ -220,7 +239,8 @@ export class ShardBook {
     }
     const row = r.row as WireRow;
     const fp = fingerprint(table, row);
-    const conflict = (where: string) => refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
+    const conflict = (where: string) =>
+      refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
 
     const waiting = this.pendingById.get(requestId);
     if (waiting) {
@@ -241,7 +261,8 @@ export class ShardBook {
     if (writing) {
       if (writing.fp !== fp) return conflict('being written');
       this.counters.duplicates++;
-      if (!writing.replies.some((x) => sameReply(x, reply)) && writing.replies.length < MAX_REPLIES_PER_REQUEST) writing.replies.push(reply);
+      if (!writing.replies.some((x) => sameReply(x, reply)) && writing.replies.length < MAX_REPLIES_PER_REQUEST)
+        writing.replies.push(reply);
       return;
     }
     const known = this.recent.get(requestId);
@@ -265,15 +286,24 @@ export class ShardBook {
     };
     entry.bytes = jsonBytes(entry) + 16;
     if (entry.bytes > this.settings.maxPendingBytes || entry.bytes > MAX_BATCH_BYTES) {
-      refuse(BatcherErrorTypes.InvalidRequest, `request is ${entry.bytes} bytes and can never fit a batch (limit ${Math.min(this.settings.maxPendingBytes, MAX_BATCH_BYTES)})`);
+      refuse(
+        BatcherErrorTypes.InvalidRequest,
+        `request is ${entry.bytes} bytes and can never fit a batch (limit ${Math.min(this.settings.maxPendingBytes, MAX_BATCH_BYTES)})`,
+      );
       return;
     }
     if (this.pending.length >= this.settings.maxPendingRequests) {
-      refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} holds ${this.pending.length} pending requests (limit ${this.settings.maxPendingRequests}); try again later`);
+      refuse(
+        BatcherErrorTypes.Overloaded,
+        `shard ${this.shard} holds ${this.pending.length} pending requests (limit ${this.settings.maxPendingRequests}); try again later`,
+      );
       return;
     }
     if (this.pendingBytes + entry.bytes > this.settings.maxPendingBytes) {
-      refuse(BatcherErrorTypes.Overloaded, `shard ${this.shard} holds ${this.pendingBytes} bytes of pending requests (limit ${this.settings.maxPendingBytes}); try again later`);
+      refuse(
+        BatcherErrorTypes.Overloaded,
+        `shard ${this.shard} holds ${this.pendingBytes} bytes of pending requests (limit ${this.settings.maxPendingBytes}); try again later`,
+      );
       return;
     }
     this.pending.push(entry);
@@ -350,19 +380,28 @@ export class ShardBook {
     const byId = new Map<string, RowOutcome>(result.outcomes.map((o) => [o.requestId, o]));
     let written = 0;
     for (const row of batch.rows) {
-      const o = byId.get(row.requestId) ?? { requestId: row.requestId, status: 'rejected', errorType: BatcherErrorTypes.DataRejected, reason: 'bulk write returned no outcome for this request' };
+      const o = byId.get(row.requestId) ?? {
+        requestId: row.requestId,
+        status: 'rejected',
+        errorType: BatcherErrorTypes.DataRejected,
+        reason: 'bulk write returned no outcome for this request',
+      };
       if (o.status === 'committed') written++;
       else if (o.status === 'duplicate') this.counters.duplicates++;
       else this.counters.rejected++;
       const flight = this.inFlight.get(row.requestId);
-      if (o.status !== 'rejected') this.remember(row.requestId, { status: o.status, batchId: o.batchId, fp: flight?.fp ?? fingerprint(row.table, row.row) });
+      if (o.status !== 'rejected')
+        this.remember(row.requestId, { status: o.status, batchId: o.batchId, fp: flight?.fp ?? fingerprint(row.table, row.row) });
       for (const reply of flight?.replies ?? []) {
         this.answer({
           reply,
           requestId: row.requestId,
           table: row.table,
           shard: this.shard,
-          outcome: o.status === 'rejected' ? { status: 'rejected', errorType: o.errorType ?? BatcherErrorTypes.DataRejected, reason: o.reason ?? 'rejected' } : { status: 'duplicate', batchId: o.batchId },
+          outcome:
+            o.status === 'rejected'
+              ? { status: 'rejected', errorType: o.errorType ?? BatcherErrorTypes.DataRejected, reason: o.reason ?? 'rejected' }
+              : { status: 'duplicate', batchId: o.batchId },
         });
       }
       this.inFlight.delete(row.requestId);
@@ -371,7 +410,10 @@ export class ShardBook {
     this.counters.rowsWritten += written;
     this.counters.confirmationsUndeliverable += result.repliesUndeliverable;
     this.lastFlushAtMs = nowMs;
-    this.recentBatches = [...this.recentBatches, { batchId: batch.batchId, rows: written, atMs: nowMs, pendingAfter: this.pending.length, durationMs: result.durationMs }].slice(-RECENT_BATCHES);
+    this.recentBatches = [
+      ...this.recentBatches,
+      { batchId: batch.batchId, rows: written, atMs: nowMs, pendingAfter: this.pending.length, durationMs: result.durationMs },
+    ].slice(-RECENT_BATCHES);
   }
 
   /**
@@ -383,7 +425,13 @@ export class ShardBook {
     for (const row of batch.rows) {
       this.counters.rejected++;
       for (const reply of [...row.replies, ...(this.inFlight.get(row.requestId)?.replies ?? [])]) {
-        this.answer({ reply, requestId: row.requestId, table: row.table, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
+        this.answer({
+          reply,
+          requestId: row.requestId,
+          table: row.table,
+          shard: this.shard,
+          outcome: { status: 'rejected', errorType, reason },
+        });
       }
       this.inFlight.delete(row.requestId);
     }
@@ -438,7 +486,10 @@ export class ShardBook {
       continueAsNewCount: state.counters.continueAsNewCount + 1,
       largestContinueAsNewPayloadBytes: Math.max(state.counters.largestContinueAsNewPayloadBytes, bytes),
     };
-    if (bytes > TEMPORAL_PAYLOAD_BUDGET_BYTES) throw new Error(`carried state is ${bytes} bytes, over the ${TEMPORAL_PAYLOAD_BUDGET_BYTES}-byte budget: the limits are misconfigured`);
+    if (bytes > TEMPORAL_PAYLOAD_BUDGET_BYTES)
+      throw new Error(
+        `carried state is ${bytes} bytes, over the ${TEMPORAL_PAYLOAD_BUDGET_BYTES}-byte budget: the limits are misconfigured`,
+      );
     return { state, bytes };
   }
 

@@ -40,9 +40,13 @@ export function bulkWriteResultProblem(result: unknown, batchId: string): string
   if (typeof r !== 'object' || r === null) return 'the bulk-write result is not an object';
   if (r.batchId !== batchId) return `the bulk-write result is for batch ${String(r.batchId).slice(0, 80)}, not ${batchId}`;
   if (!Array.isArray(r.outcomes)) return 'the bulk-write result has no outcomes';
-  const bad = (r.outcomes as unknown[]).some((o) => typeof o !== 'object' || o === null || typeof (o as RowOutcome).requestId !== 'string' || !STATUSES.has((o as RowOutcome).status));
+  const bad = (r.outcomes as unknown[]).some(
+    (o) =>
+      typeof o !== 'object' || o === null || typeof (o as RowOutcome).requestId !== 'string' || !STATUSES.has((o as RowOutcome).status),
+  );
   if (bad) return 'the bulk-write result holds a malformed outcome';
-  if (!Number.isFinite(r.durationMs) || !Number.isInteger(r.repliesUndeliverable) || (r.repliesUndeliverable as number) < 0) return 'the bulk-write result has malformed counters';
+  if (!Number.isFinite(r.durationMs) || !Number.isInteger(r.repliesUndeliverable) || (r.repliesUndeliverable as number) < 0)
+    return 'the bulk-write result has malformed counters';
   return undefined;
 }
 
@@ -101,7 +105,12 @@ export class ShardLoop {
     const problem = bulkWriteResultProblem(result, batch.batchId);
     if (problem === undefined) this.book.finishBatch(batch, result as BulkWriteResult, nowMs);
     // Not the database's verdict: each requester settles in the ledger, which knows whether it committed.
-    else this.book.failBatch(batch, `bulk write ${batch.batchId} returned a result the batcher cannot read (${problem}); the write is settled by each requester`, BatcherErrorTypes.SubmissionFailed);
+    else
+      this.book.failBatch(
+        batch,
+        `bulk write ${batch.batchId} returned a result the batcher cannot read (${problem}); the write is settled by each requester`,
+        BatcherErrorTypes.SubmissionFailed,
+      );
     this.version++;
     return problem;
   }
@@ -122,7 +131,9 @@ export class ShardLoop {
 
   /** Whether the run is past the size at which it ends at the first task without a signal. */
   private urgent(info: HistoryInfo): boolean {
-    return info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || this.book.signalsThisRun >= URGENT_SIGNALS;
+    return (
+      info.historySize > URGENT_HISTORY_BYTES || info.historyLength > URGENT_HISTORY_EVENTS || this.book.signalsThisRun >= URGENT_SIGNALS
+    );
   }
 
   /**
@@ -132,7 +143,12 @@ export class ShardLoop {
    */
   continueAsNewAtMs(nowMs: number, info: HistoryInfo): number | undefined {
     const urgent = this.urgent(info);
-    const due = urgent || this.book.signalsThisRun >= this.book.settings.continueAsNewSignals || info.continueAsNewSuggested || info.historySize > MAX_HISTORY_BYTES || info.historyLength > MAX_HISTORY_EVENTS;
+    const due =
+      urgent ||
+      this.book.signalsThisRun >= this.book.settings.continueAsNewSignals ||
+      info.continueAsNewSuggested ||
+      info.historySize > MAX_HISTORY_BYTES ||
+      info.historyLength > MAX_HISTORY_EVENTS;
     if (!due) return undefined;
     if (this.book.lastSignalAtMs === null) return nowMs;
     return this.book.lastSignalAtMs + (urgent ? 1 : CONTINUE_AS_NEW_QUIET_MS);
@@ -152,7 +168,8 @@ export class ShardLoop {
       // Writes and answers in progress are awaited, and every queued answer is delivered first
       // (a signal meanwhile ends the pause, and the loop goes back to work); only a run that must
       // end at once carries undelivered answers, up to a byte budget.
-      if (this.book.quiescent() && !this.answering && (!this.book.hasAnswers() || this.urgent(info))) step.continueAsNew = this.book.carriedForNextRun();
+      if (this.book.quiescent() && !this.answering && (!this.book.hasAnswers() || this.urgent(info)))
+        step.continueAsNew = this.book.carriedForNextRun();
       return step;
     }
     while (this.book.writeDue(nowMs)) step.batches.push(this.book.takeBatch());

@@ -15,7 +15,10 @@ export class PortInUseError extends Error {
     readonly port: number,
     cause: Error,
   ) {
-    super(`${variable}=${port}: ${(cause as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'port already in use' : cause.message}; choose another port with ${variable}`, { cause });
+    super(
+      `${variable}=${port}: ${(cause as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'port already in use' : cause.message}; choose another port with ${variable}`,
+      { cause },
+    );
   }
 }
 
@@ -55,7 +58,13 @@ export async function assertListenHost(host: string, variable = 'LISTEN_HOST'): 
  * it is RUNNING and `notReady` (e.g. the MySQL check) has no reason against it (readiness), with
  * `{ state, ready, reasons }`. `variable` names the setting of the port, for the error if it is taken.
  */
-export async function startWorkerHealthServer(port: number, state: () => WorkerState, host = '127.0.0.1', variable = 'WORKER_HEALTH_PORT', notReady: () => string[] = () => []): Promise<Server> {
+export async function startWorkerHealthServer(
+  port: number,
+  state: () => WorkerState,
+  host = '127.0.0.1',
+  variable = 'WORKER_HEALTH_PORT',
+  notReady: () => string[] = () => [],
+): Promise<Server> {
   const app = express();
   app.get('/healthz', (_req, res) => {
     const s = state();

@@ -10,7 +10,12 @@ export type { Logger };
  * whole, over whatever span happens to be active where the line is written.
  * `destination` is stdout unless a test wants the lines.
  */
-export function createLogger(service: string, level = 'info', mixin?: () => Record<string, unknown>, destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  service: string,
+  level = 'info',
+  mixin?: () => Record<string, unknown>,
+  destination?: pino.DestinationStream,
+): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: { service },

@@ -21,7 +21,15 @@ export class MysqlUnreachableError extends Error {
 export function mysqlErrorText(err: unknown): string {
   const e = err as { message?: string; code?: string; errors?: unknown[] };
   // A host name with several addresses (localhost: ::1 and 127.0.0.1) fails with an AggregateError whose message is empty.
-  const message = e?.message || (Array.isArray(e?.errors) ? e.errors.map((x) => (x as Error)?.message).filter(Boolean).join('; ') : '') || String(err);
+  const message =
+    e?.message ||
+    (Array.isArray(e?.errors)
+      ? e.errors
+          .map((x) => (x as Error)?.message)
+          .filter(Boolean)
+          .join('; ')
+      : '') ||
+    String(err);
   return e?.code && !message.includes(e.code) ? `${message} (${e.code})` : message;
 }
 
@@ -31,14 +39,25 @@ const TLS_CODE = /SSL|TLS|CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER
 export function describeMysqlFailure(cfg: MysqlConfig, err: unknown): string {
   const code = String((err as { code?: string })?.code ?? '');
   const what = mysqlErrorText(err);
-  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR') return `MYSQL_USER=${cfg.user}/MYSQL_PASSWORD: MySQL at ${cfg.host}:${cfg.port} refused the login: ${what}`;
-  if (code === 'ER_BAD_DB_ERROR') return `MYSQL_DATABASE=${cfg.database}: no such database at ${cfg.host}:${cfg.port} (run the schema migration): ${what}`;
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_DBACCESS_DENIED_ERROR')
+    return `MYSQL_USER=${cfg.user}/MYSQL_PASSWORD: MySQL at ${cfg.host}:${cfg.port} refused the login: ${what}`;
+  if (code === 'ER_BAD_DB_ERROR')
+    return `MYSQL_DATABASE=${cfg.database}: no such database at ${cfg.host}:${cfg.port} (run the schema migration): ${what}`;
   if (TLS_CODE.test(code)) return `MYSQL_TLS_MODE=${cfg.tlsMode}: TLS to MySQL at ${cfg.host}:${cfg.port} failed: ${what}`;
   return `MYSQL_HOST=${cfg.host} MYSQL_PORT=${cfg.port}: cannot reach MySQL: ${what}`;
 }
 
 async function connect(cfg: MysqlConfig, ssl: ReturnType<typeof mysqlTlsOptions>, connectTimeout: number): Promise<Connection> {
-  const conn = await mysql.createConnection({ host: cfg.host, port: cfg.port, user: cfg.user, password: cfg.password, database: cfg.database, ssl, connectTimeout, enableKeepAlive: true });
+  const conn = await mysql.createConnection({
+    host: cfg.host,
+    port: cfg.port,
+    user: cfg.user,
+    password: cfg.password,
+    database: cfg.database,
+    ssl,
+    connectTimeout,
+    enableKeepAlive: true,
+  });
   // An idle connection whose server goes away emits 'error'; unheard, that would end the process.
   // The next ping fails on the closed connection and reconnects.
   conn.on('error', () => undefined);
@@ -47,7 +66,13 @@ async function connect(cfg: MysqlConfig, ssl: ReturnType<typeof mysqlTlsOptions>
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise<never>(
+      (_, reject) =>
+        (timer = setTimeout(() => reject(Object.assign(new Error(`${what}: no answer within ${ms} ms`), { code: 'ETIMEDOUT' })), ms)),
+    ),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -95,7 +120,10 @@ export class MysqlProbe {
   private stopped = false;
   private last: { ok: boolean; atMs: number; error: string | null } | undefined;
 
-  constructor(private readonly cfg: MysqlConfig, options: MysqlProbeOptions = {}) {
+  constructor(
+    private readonly cfg: MysqlConfig,
+    options: MysqlProbeOptions = {},
+  ) {
     this.intervalMs = options.intervalMs ?? 5000;
     this.timeoutMs = options.timeoutMs ?? 3000;
     this.ssl = mysqlTlsOptions(cfg);

@@ -16,17 +16,29 @@ export type { Pool };
  */
 export function mysqlTlsOptions(cfg: MysqlConfig): SslOptions | undefined {
   if (cfg.tlsMode === 'disabled') {
-    const set = (['MYSQL_TLS_CA_PATH', 'MYSQL_TLS_CERT_PATH', 'MYSQL_TLS_KEY_PATH'] as const).filter((_, i) => [cfg.tlsCaPath, cfg.tlsCertPath, cfg.tlsKeyPath][i]);
+    const set = (['MYSQL_TLS_CA_PATH', 'MYSQL_TLS_CERT_PATH', 'MYSQL_TLS_KEY_PATH'] as const).filter(
+      (_, i) => [cfg.tlsCaPath, cfg.tlsCertPath, cfg.tlsKeyPath][i],
+    );
     if (set.length) throw new ConfigError(set.map((variable) => ({ variable, message: 'is set but MYSQL_TLS_MODE is disabled' })));
     return undefined;
   }
   if (Boolean(cfg.tlsCertPath) !== Boolean(cfg.tlsKeyPath)) {
-    throw new ConfigError([{ variable: cfg.tlsCertPath ? 'MYSQL_TLS_KEY_PATH' : 'MYSQL_TLS_CERT_PATH', message: 'MYSQL_TLS_CERT_PATH and MYSQL_TLS_KEY_PATH go together' }]);
+    throw new ConfigError([
+      {
+        variable: cfg.tlsCertPath ? 'MYSQL_TLS_KEY_PATH' : 'MYSQL_TLS_CERT_PATH',
+        message: 'MYSQL_TLS_CERT_PATH and MYSQL_TLS_KEY_PATH go together',
+      },
+    ]);
   }
   // mysql2 sends no server name for an IP address, and Node then checks the certificate against
   // "localhost": verify-full would check the wrong name.
   if (cfg.tlsMode === 'verify-full' && isIP(cfg.host)) {
-    throw new ConfigError([{ variable: 'MYSQL_TLS_MODE', message: `verify-full needs MYSQL_HOST to be a host name, not the address ${cfg.host} (use verify-ca to check the CA only)` }]);
+    throw new ConfigError([
+      {
+        variable: 'MYSQL_TLS_MODE',
+        message: `verify-full needs MYSQL_HOST to be a host name, not the address ${cfg.host} (use verify-ca to check the CA only)`,
+      },
+    ]);
   }
   const read = (variable: string, file: string | undefined): string | undefined => {
     if (!file) return undefined;

@@ -6,7 +6,12 @@ import path from 'node:path';
 import { context, isSpanContextValid, propagation, trace } from '@opentelemetry/api';
 import { Resource, detectResourcesSync, envDetectorSync, hostDetectorSync, processDetectorSync } from '@opentelemetry/resources';
 import { NoopSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION, SEMRESATTRS_K8S_NAMESPACE_NAME, SEMRESATTRS_K8S_POD_NAME } from '@opentelemetry/semantic-conventions';
+import {
+  ATTR_SERVICE_NAME,
+  ATTR_SERVICE_VERSION,
+  SEMRESATTRS_K8S_NAMESPACE_NAME,
+  SEMRESATTRS_K8S_POD_NAME,
+} from '@opentelemetry/semantic-conventions';
 import type { Client, ClientPlugin } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { OpenTelemetryPlugin } from '@temporalio/interceptors-opentelemetry';
@@ -58,7 +63,15 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   const { config } = options;
   const resource = telemetryResource(options);
   if (!config.otlpEndpoint) {
-    return { clientPlugins: [], workerPlugins: [], traceCarrier: () => ({}), logMixin: () => ({}), exporting: false, resource, shutdown: async () => undefined };
+    return {
+      clientPlugins: [],
+      workerPlugins: [],
+      traceCarrier: () => ({}),
+      logMixin: () => ({}),
+      exporting: false,
+      resource,
+      shutdown: async () => undefined,
+    };
   }
   // Loaded only when tracing is on: the SDK alone takes about a second to load.
   const [{ NodeSDK }, { OTLPTraceExporter }, { BatchSpanProcessor }] = await Promise.all([

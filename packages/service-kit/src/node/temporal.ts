@@ -15,7 +15,9 @@ export function temporalConnectConfig(env: NodeJS.ProcessEnv = process.env): Cli
   const address = loaded.connectionOptions.address ?? 'localhost:7233';
   const port = /^[^\s:]+:(\d{1,5})$/.exec(address)?.[1];
   if (port === undefined || Number(port) < 1 || Number(port) > 65535) {
-    throw new ConfigError([{ variable: 'TEMPORAL_ADDRESS', message: `must be host:port with a port from 1 to 65535 (got ${JSON.stringify(address)})` }]);
+    throw new ConfigError([
+      { variable: 'TEMPORAL_ADDRESS', message: `must be host:port with a port from 1 to 65535 (got ${JSON.stringify(address)})` },
+    ]);
   }
   return { ...loaded, connectionOptions: { ...loaded.connectionOptions, address }, namespace: loaded.namespace ?? 'default' };
 }

@@ -2,7 +2,15 @@
 // metrics), where workflow code comes from, and running until SIGTERM with a health endpoint.
 import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type LogLevel, type Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type LogLevel,
+  type Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import { loadServiceConfig, type Config, type ServiceSections } from '../node/config';
 import { createLogger, type Logger } from '../node/logger';
 import type { Server } from 'node:http';
@@ -22,10 +30,14 @@ export function installWorkerRuntime(options: { logger: Logger; metricsPort: num
   if (options.metricsPort > 0) assertPortFree(options.metricsPort, options.host ?? '127.0.0.1', 'WORKER_METRICS_PORT');
   Runtime.install({
     logger: new DefaultLogger(options.level ?? 'INFO', ({ level, message, meta }) => {
-      const method = level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'WARN' ? 'warn' : level === 'ERROR' ? 'error' : 'info';
+      const method =
+        level === 'TRACE' ? 'trace' : level === 'DEBUG' ? 'debug' : level === 'WARN' ? 'warn' : level === 'ERROR' ? 'error' : 'info';
       logger[method](meta ?? {}, message);
     }),
-    telemetryOptions: options.metricsPort > 0 ? { metrics: { prometheus: { bindAddress: `${options.host ?? '127.0.0.1'}:${options.metricsPort}` } } } : undefined,
+    telemetryOptions:
+      options.metricsPort > 0
+        ? { metrics: { prometheus: { bindAddress: `${options.host ?? '127.0.0.1'}:${options.metricsPort}` } } }
+        : undefined,
   });
 }
 
@@ -34,8 +46,16 @@ export function installWorkerRuntime(options: { logger: Logger; metricsPort: num
  * setting: check first, so a taken port stops start-up with a line naming WORKER_METRICS_PORT.
  */
 function assertPortFree(port: number, host: string, variable: string): void {
-  const probe = spawnSync(process.execPath, ['-e', `require('net').createServer().once('error',e=>{console.error(e.code);process.exit(1)}).listen(${port},${JSON.stringify(host)},function(){this.close()})`], { encoding: 'utf8', timeout: 5000 });
-  if (probe.status !== 0) throw new PortInUseError(variable, port, Object.assign(new Error(probe.stderr.trim() || 'cannot bind'), { code: probe.stderr.trim() }));
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `require('net').createServer().once('error',e=>{console.error(e.code);process.exit(1)}).listen(${port},${JSON.stringify(host)},function(){this.close()})`,
+    ],
+    { encoding: 'utf8', timeout: 5000 },
+  );
+  if (probe.status !== 0)
+    throw new PortInUseError(variable, port, Object.assign(new Error(probe.stderr.trim() || 'cannot bind'), { code: probe.stderr.trim() }));
 }
 
 /** The untraced twin of a prebundled workflow file (written beside it by writeWorkflowBundle). */
@@ -47,7 +67,11 @@ export function untracedBundlePath(bundlePath: string): string {
  * A prebundled workflow file when one is configured (images), else the source path (bundled at
  * start-up). With tracing off the untraced bundle is used: no tracing interceptor runs in workflows.
  */
-export function workflowSource(workflowsPath: string, bundlePath?: string, traced = true): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
+export function workflowSource(
+  workflowsPath: string,
+  bundlePath?: string,
+  traced = true,
+): Pick<WorkerOptions, 'workflowsPath' | 'workflowBundle'> {
   if (!bundlePath) return { workflowsPath };
   return { workflowBundle: { codePath: traced ? bundlePath : untracedBundlePath(bundlePath) } };
 }
@@ -57,8 +81,13 @@ export function workflowSource(workflowsPath: string, bundlePath?: string, trace
  * /readyz on healthPort (0: none), or on `healthServer` when the caller started it already (it is
  * closed here all the same). Resolves when the worker has stopped.
  */
-export async function runWorkerUntilShutdown(worker: Worker, options: { healthPort: number; host?: string; logger: Logger; shutdownGraceMs?: number; healthServer?: Server }): Promise<void> {
-  const server = options.healthServer ?? (options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState(), options.host) : undefined);
+export async function runWorkerUntilShutdown(
+  worker: Worker,
+  options: { healthPort: number; host?: string; logger: Logger; shutdownGraceMs?: number; healthServer?: Server },
+): Promise<void> {
+  const server =
+    options.healthServer ??
+    (options.healthPort > 0 ? await startWorkerHealthServer(options.healthPort, () => worker.getState(), options.host) : undefined);
   options.logger.info({ taskQueue: worker.options.taskQueue, healthPort: options.healthPort }, 'worker running');
   // A drain that outlives its grace (a stuck poll, a task that never returns) must not leave a
   // process that looks alive: after the grace and a margin, the process exits non-zero.
@@ -89,7 +118,10 @@ export async function runWorkerUntilShutdown(worker: Worker, options: { healthPo
  * on) to outFile, and without them beside it (see untracedBundlePath).
  */
 export async function writeWorkflowBundle(workflowsPath: string, outFile: string): Promise<void> {
-  for (const [file, plugins] of [[outFile, telemetryBundlerPlugins()], [untracedBundlePath(outFile), []]] as const) {
+  for (const [file, plugins] of [
+    [outFile, telemetryBundlerPlugins()],
+    [untracedBundlePath(outFile), []],
+  ] as const) {
     const { code } = await bundleWorkflowCode({ workflowsPath, plugins: [...plugins] });
     await writeFile(file, code);
     console.log(`wrote ${file} (${code.length} bytes)`);
@@ -99,7 +131,14 @@ export async function writeWorkflowBundle(workflowsPath: string, outFile: string
 type WorkerService = 'batcher-worker' | 'main-worker';
 
 /** LOG_LEVEL as the SDK's runtime logger names it. */
-const SDK_LEVEL: Record<Config<'log'>['log']['level'], LogLevel> = { trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR', fatal: 'ERROR' };
+const SDK_LEVEL: Record<Config<'log'>['log']['level'], LogLevel> = {
+  trace: 'TRACE',
+  debug: 'DEBUG',
+  info: 'INFO',
+  warn: 'WARN',
+  error: 'ERROR',
+  fatal: 'ERROR',
+};
 
 /** What a worker service gets to build its Worker from. */
 export interface WorkerContext<S extends WorkerService> {
@@ -113,7 +152,9 @@ export interface WorkerContext<S extends WorkerService> {
 }
 
 /** Connects to Temporal; a failure names TEMPORAL_ADDRESS and says why in a few words. */
-export async function connectTemporalNative(connectionOptions: ReturnType<typeof temporalConnectConfig>['connectionOptions']): Promise<NativeConnection> {
+export async function connectTemporalNative(
+  connectionOptions: ReturnType<typeof temporalConnectConfig>['connectionOptions'],
+): Promise<NativeConnection> {
   try {
     return await NativeConnection.connect(connectionOptions);
   } catch (err) {
@@ -132,10 +173,15 @@ export async function connectTemporalNative(connectionOptions: ReturnType<typeof
  * build the worker → run until SIGTERM → close what was opened. Each start-up failure stops the
  * service with one line naming its setting; closing what was opened never hides that line.
  */
-export function runWorkerService<S extends WorkerService>(options: { service: S; create: (ctx: WorkerContext<S>) => Promise<Worker> }): void {
+export function runWorkerService<S extends WorkerService>(options: {
+  service: S;
+  create: (ctx: WorkerContext<S>) => Promise<Worker>;
+}): void {
   runService(options.service, async () => {
     // Both worker services read log, telemetry, worker and listen, the batcher worker also mysql (SERVICE_CONFIG); the cast says so.
-    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> & Config<'log' | 'telemetry' | 'worker' | 'listen'> & Partial<Config<'mysql'>>;
+    const config = loadServiceConfig(options.service) as Config<ServiceSections<S>> &
+      Config<'log' | 'telemetry' | 'worker' | 'listen'> &
+      Partial<Config<'mysql'>>;
     const temporal = temporalConnectConfig();
     // Before any port is bound on it, so a bad host is not reported against a port.
     await assertListenHost(config.listen.host);
@@ -146,7 +192,12 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
     let failure: unknown;
     try {
       // The SDK formats and forwards only what the log level keeps: below it, lines cost nothing.
-      installWorkerRuntime({ logger, metricsPort: config.worker.metricsPort, host: config.listen.host, level: SDK_LEVEL[config.log.level] });
+      installWorkerRuntime({
+        logger,
+        metricsPort: config.worker.metricsPort,
+        host: config.listen.host,
+        level: SDK_LEVEL[config.log.level],
+      });
       // Bound before anything slow, so a taken port stops start-up at once; not ready until the
       // worker runs and MySQL answers.
       let worker: Worker | undefined;
@@ -154,7 +205,16 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
       const mysqlConfig = config.mysql;
       const mysqlProbe = mysqlConfig ? new MysqlProbe(mysqlConfig) : undefined;
       if (mysqlProbe) opened.push(['MySQL check', () => mysqlProbe.close()]);
-      const healthServer = config.worker.healthPort > 0 ? await startWorkerHealthServer(config.worker.healthPort, () => worker?.getState() ?? 'INITIALIZED', config.listen.host, 'WORKER_HEALTH_PORT', () => mysqlProbe?.notReadyReasons() ?? []) : undefined;
+      const healthServer =
+        config.worker.healthPort > 0
+          ? await startWorkerHealthServer(
+              config.worker.healthPort,
+              () => worker?.getState() ?? 'INITIALIZED',
+              config.listen.host,
+              'WORKER_HEALTH_PORT',
+              () => mysqlProbe?.notReadyReasons() ?? [],
+            )
+          : undefined;
       if (healthServer) opened.push(['health endpoint', () => new Promise((resolve) => healthServer.close(resolve))]);
       const connection = await connectTemporalNative(temporal.connectionOptions);
       opened.push(['Temporal connection', () => connection.close()]);
@@ -165,7 +225,13 @@ export function runWorkerService<S extends WorkerService>(options: { service: S;
       const pool = mysqlConfig ? createPool(mysqlConfig) : undefined;
       if (pool) opened.push(['MySQL pool', () => pool.end()]);
       worker = await options.create({ config, connection, namespace: temporal.namespace, pool, telemetry, logger });
-      await runWorkerUntilShutdown(worker, { healthPort: config.worker.healthPort, host: config.listen.host, healthServer, logger, shutdownGraceMs: config.worker.shutdownGraceMs });
+      await runWorkerUntilShutdown(worker, {
+        healthPort: config.worker.healthPort,
+        host: config.listen.host,
+        healthServer,
+        logger,
+        shutdownGraceMs: config.worker.shutdownGraceMs,
+      });
     } catch (err) {
       failure = err;
       throw err;
@@ -187,7 +253,10 @@ async function closeAll(resources: Array<[string, () => Promise<unknown>]>, fail
       await close();
     } catch (err) {
       if (failure === undefined) first ??= err instanceof Error ? err : new Error(String(err));
-      logger.debug({ err: (err as Error)?.message ?? String(err), what }, failure === undefined ? 'could not close' : 'could not close after a failure');
+      logger.debug(
+        { err: (err as Error)?.message ?? String(err), what },
+        failure === undefined ? 'could not close' : 'could not close after a failure',
+      );
     }
   }
   if (first !== undefined) throw first;

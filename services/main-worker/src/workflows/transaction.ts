@@ -30,18 +30,28 @@ const { finalizeTransaction } = proxyActivities<Activities>({
 
 /** Why a transaction's input is unusable, or undefined. Checked before anything happens. */
 export function transactionInputProblem(input: unknown): string | undefined {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) return 'input must be an object { payload, confirmationTimeoutMs?, submitAttemptTimeoutMs?, batcherTaskQueue?, table? }';
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    return 'input must be an object { payload, confirmationTimeoutMs?, submitAttemptTimeoutMs?, batcherTaskQueue?, table? }';
   const { payload, confirmationTimeoutMs, submitAttemptTimeoutMs, batcherTaskQueue, table } = input as Partial<TransactionInput>;
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return 'payload must be a JSON object';
-  for (const [name, ms] of [['confirmationTimeoutMs', confirmationTimeoutMs], ['submitAttemptTimeoutMs', submitAttemptTimeoutMs]] as const) {
-    if (ms !== undefined && !(Number.isInteger(ms) && ms >= 1000 && ms <= 7 * 24 * 3_600_000)) return `${name} must be a whole number of ms from 1000 to 604800000, got ${JSON.stringify(ms)}`;
+  for (const [name, ms] of [
+    ['confirmationTimeoutMs', confirmationTimeoutMs],
+    ['submitAttemptTimeoutMs', submitAttemptTimeoutMs],
+  ] as const) {
+    if (ms !== undefined && !(Number.isInteger(ms) && ms >= 1000 && ms <= 7 * 24 * 3_600_000))
+      return `${name} must be a whole number of ms from 1000 to 604800000, got ${JSON.stringify(ms)}`;
   }
-  if (batcherTaskQueue !== undefined && !(typeof batcherTaskQueue === 'string' && batcherTaskQueue.length > 0 && batcherTaskQueue.length <= 200)) return 'batcherTaskQueue must be a task queue name';
+  if (
+    batcherTaskQueue !== undefined &&
+    !(typeof batcherTaskQueue === 'string' && batcherTaskQueue.length > 0 && batcherTaskQueue.length <= 200)
+  )
+    return 'batcherTaskQueue must be a task queue name';
   if (table !== undefined && typeof table !== 'string') return 'table must be a table name';
   const { order } = input as Partial<TransactionInput>;
   if (order !== undefined) {
     if (typeof order !== 'object' || order === null) return 'order must be an object { amountCents, currency, placedAt, lines? }';
-    if (typeof order.amountCents !== 'string' || !/^-?\d{1,19}$/.test(order.amountCents)) return 'order.amountCents must be a whole number as a string';
+    if (typeof order.amountCents !== 'string' || !/^-?\d{1,19}$/.test(order.amountCents))
+      return 'order.amountCents must be a whole number as a string';
     if (typeof order.currency !== 'string') return 'order.currency must be a string';
     if (typeof order.placedAt !== 'string' || Number.isNaN(Date.parse(order.placedAt))) return 'order.placedAt must be an ISO 8601 date';
   }
@@ -64,7 +74,9 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
   // transaction reports, so a failure names what happened to both.
   const [json, order] = await Promise.allSettled([
     // Checked to be a JSON object above; its values are measured by batchedWrite.
-    input.writeJsonRow === false ? Promise.resolve(undefined) : batchedWrite(input.table ?? DEMO_TABLE, { payload: input.payload as { [key: string]: JsonValue } }, options),
+    input.writeJsonRow === false
+      ? Promise.resolve(undefined)
+      : batchedWrite(input.table ?? DEMO_TABLE, { payload: input.payload as { [key: string]: JsonValue } }, options),
     input.order
       ? batchedWrite<DemoOrderRow>(
           DEMO_ORDERS_TABLE,

@@ -42,14 +42,24 @@ export async function orderWorkflow(input: OrderInput): Promise<OrderResult> {
   const order = await outcome(
     batchedWrite<Order>(
       'orders',
-      { order_id: input.orderId, customer: input.customer, total: input.total, placed_at: placedAt, ref: BigInt(input.ref), details: input.details, sig: bytes(input.sigHex) },
+      {
+        order_id: input.orderId,
+        customer: input.customer,
+        total: input.total,
+        placed_at: placedAt,
+        ref: BigInt(input.ref),
+        details: input.details,
+        sig: bytes(input.sigHex),
+      },
       opts(key),
     ),
   );
   if (order !== 'committed' && order !== 'duplicate') return { order, lines: [] };
   const [event, ...lines] = await Promise.all([
     outcome(batchedWrite<OrderEvent>('order_events', { order_id: input.orderId, kind: 'placed', at: placedAt }, opts(`${key}:placed`))),
-    ...input.lines.map((line, i) => outcome(batchedWrite<OrderLine>('order_lines', { order_id: input.orderId, line_no: i + 1, ...line }, opts(`${key}:line:${i + 1}`)))),
+    ...input.lines.map((line, i) =>
+      outcome(batchedWrite<OrderLine>('order_lines', { order_id: input.orderId, line_no: i + 1, ...line }, opts(`${key}:line:${i + 1}`))),
+    ),
   ]);
   return { order, lines, event };
 }
