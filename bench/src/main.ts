@@ -30,9 +30,11 @@ const { values } = parseArgs({
     /** Requests per signal of the max-rate flood (1: single-request signals, the worst case for the shard's workflow tasks). */
     'flood-group': { type: 'string', default: '1' },
     'steady-seconds': { type: 'string', default: '30' },
+    /** Seconds of the slow phase: one transaction a second, the default policy (where the batcher's own actions weigh most). */
+    'slow-seconds': { type: 'string', default: '120' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
-    phases: { type: 'string', default: 'ceiling,naive,batched,typed,eager,traced,steady,burst,requesters,flood' },
+    phases: { type: 'string', default: 'ceiling,naive,batched,typed,eager,traced,steady,slow,burst,requesters,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
 });
@@ -49,6 +51,7 @@ const FLOOD_SECONDS = positive('flood-seconds', values['flood-seconds'], 0);
 const FLOOD_RATE = positive('flood-rate', values['flood-rate'], 0);
 const FLOOD_GROUP = positive('flood-group', values['flood-group']);
 const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
+const SLOW_SECONDS = positive('slow-seconds', values['slow-seconds'], 0);
 const GROUPED_RATE = positive('grouped-rate', values['grouped-rate']);
 const GROUPED_SECONDS = positive('grouped-seconds', values['grouped-seconds']);
 const PHASES = new Set(values.phases.split(',').filter(Boolean));
@@ -218,6 +221,38 @@ async function mysqlStatus(pool: Pool): Promise<Record<string, number>> {
   return Object.fromEntries((rows as Array<{ Variable_name: string; Value: string }>).map((r) => [r.Variable_name, Number(r.Value)]));
 }
 
+// ---------- Temporal actions (what Temporal Cloud bills) ----------
+
+/** The dev server's Prometheus endpoint (the harness passes it); without it no action is counted. */
+const metricsUrl = process.env.TEMPORAL_METRICS_URL;
+
+/**
+ * The server's own `action` counter for the default namespace, by action type: the count Temporal
+ * Cloud bills (workflow starts, signals, activities, timers, queries...). Read before and after a
+ * phase; the difference is the phase's.
+ */
+async function temporalActions(): Promise<Map<string, number> | undefined> {
+  if (!metricsUrl) return undefined;
+  const text = await fetch(metricsUrl).then((r) => r.text());
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^action\{([^}]*)\} (\S+)$/.exec(line);
+    if (!m || !/namespace="default"/.test(m[1] as string)) continue;
+    const type = /action_type="([^"]*)"/.exec(m[1] as string)?.[1] ?? '?';
+    out.set(type, (out.get(type) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+function actionsBetween(a: Map<string, number> | undefined, b: Map<string, number> | undefined): Record<string, number> | undefined {
+  if (!a || !b) return undefined;
+  const out: Record<string, number> = {};
+  for (const [type, n] of b) if (n - (a.get(type) ?? 0) > 0) out[type] = n - (a.get(type) ?? 0);
+  return out;
+}
+
+const sum = (r: Record<string, number> | undefined) => Object.values(r ?? {}).reduce((n, x) => n + x, 0);
+
 // ---------- one pipeline run ----------
 
 interface PipelineFigures {
@@ -242,6 +277,11 @@ interface PipelineFigures {
   cpuSecondsPer1000: Record<string, number>;
   mysqldCpuSecondsPer1000Rows: number;
   peakRssMb: Record<string, number>;
+  /** Temporal actions of the phase by type (the server's `action` metric), from the first start to the last close. */
+  actions?: Record<string, number>;
+  actionsPerTxn?: number;
+  /** Memo upserts of the shard's runs (in the server's metric as command_ModifyWorkflowProperties). */
+  memoUpserts: number;
 }
 
 const p = (xs: number[]) => ({ p50: percentile(xs, 50), p95: percentile(xs, 95), p99: percentile(xs, 99) });
@@ -257,7 +297,10 @@ async function closedOnQueue(client: Client, taskQueue: string): Promise<Array<{
 }
 
 /** Events of every run of a shard (continue-as-new makes several). */
-async function shardEvents(client: Client, workflowId: string): Promise<{ runs: number; events: number; longestTaskMs: number }> {
+async function shardEvents(
+  client: Client,
+  workflowId: string,
+): Promise<{ runs: number; events: number; longestTaskMs: number; memoUpserts: number }> {
   // Visibility lags a little behind the last run's close: read until every run shows as closed.
   for (let attempt = 0; ; attempt++) {
     let runs = 0;
@@ -272,8 +315,13 @@ async function shardEvents(client: Client, workflowId: string): Promise<{ runs: 
     }
     if (open === 0 || attempt >= 20) {
       let longestTaskMs = 0;
-      for (const runId of runIds) longestTaskMs = Math.max(longestTaskMs, await longestWorkflowTaskMs(client, workflowId, runId));
-      return { runs, events, longestTaskMs };
+      let memoUpserts = 0;
+      for (const runId of runIds) {
+        const run = await longestWorkflowTaskMs(client, workflowId, runId);
+        longestTaskMs = Math.max(longestTaskMs, run.longest);
+        memoUpserts += run.memoUpserts;
+      }
+      return { runs, events, longestTaskMs, memoUpserts };
     }
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -292,7 +340,7 @@ const eventKind = (e: HistoryEvent | undefined): string =>
     ?.replace('EventAttributes', '') ?? '?';
 
 /** The longest workflow task (started → completed, server time) of one run, and the signals it took in. */
-async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<number> {
+async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: string): Promise<{ longest: number; memoUpserts: number }> {
   const { events } = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   let longest = 0;
   let scheduled: number | undefined;
@@ -341,7 +389,7 @@ async function longestWorkflowTaskMs(client: Client, workflowId: string, runId: 
     );
     say(`  ${workflowId} run ${runId}: a ${longest} ms workflow task (${detail}); events in ${path.relative(repoRoot, file)}`);
   }
-  return longest;
+  return { longest, memoUpserts: list.filter((e) => e.workflowPropertiesModifiedEventAttributes).length };
 }
 
 /** Rows a run put into the demo's tables (the JSON one and the typed one), counted in the tables themselves. */
@@ -383,6 +431,7 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   };
   const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   const db0 = await mysqlStatus(pool);
+  const actions0 = await temporalActions();
   const ids = Array.from({ length: spec.n }, (_, i) => `${tag}-${i}`);
   const startedAt = Date.now();
   if (spec.rateIntervalMs) {
@@ -410,10 +459,20 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
   }
   const outcomes: TransactionOutcome[] = await awaitTransactions(client, ids, startedAt);
   const seconds = (Date.now() - startedAt) / 1000;
+  // Before the bench's own query and terminate below, once the server's counters are flushed (it
+  // reports them every few seconds): two equal reads 2 s apart.
+  let actions1 = await temporalActions();
+  for (let i = 0; i < 10 && actions1; i++) {
+    await new Promise((r) => setTimeout(r, 2000));
+    const again = await temporalActions();
+    if (sum(actionsBetween(actions1, again)) === 0) break;
+    actions1 = again;
+  }
+  const actions = actionsBetween(actions0, actions1);
   const cpu1 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   const db1 = await mysqlStatus(pool);
   const rss = Object.fromEntries(workers.map((w) => [w.name.replace(`${spec.name}-`, ''), peakRssMb(w.pid)]));
-  let batcher = { runs: 0, events: 0, longestTaskMs: 0 };
+  let batcher = { runs: 0, events: 0, longestTaskMs: 0, memoUpserts: 0 };
   let stats: BatcherStats | undefined;
   const batcherWorker = workers.find((w) => w.metricsPort);
   const workerSide = batcherWorker ? await workerSideTasks(batcherWorker) : undefined;
@@ -449,14 +508,36 @@ async function runPipeline(client: Client, pool: Pool, spec: RunSpec): Promise<P
     cpuSecondsPer1000: Object.fromEntries(Object.keys(pids).map((k) => [k, per1000((cpu1[k] ?? 0) - (cpu0[k] ?? 0), spec.n)])),
     mysqldCpuSecondsPer1000Rows: per1000((cpu1.mysqld ?? 0) - (cpu0.mysqld ?? 0), rows),
     peakRssMb: rss,
+    actions,
+    actionsPerTxn: actions ? Math.round((sum(actions) / spec.n) * 1000) / 1000 : undefined,
+    memoUpserts: batcher.memoUpserts,
   };
   say(
     `${spec.name}: ${figures.succeeded}/${spec.n} ok in ${seconds.toFixed(1)} s = ${figures.throughputPerS}/s; confirmation p50/p95/p99 ${figures.confirmationMs.p50}/${figures.confirmationMs.p95}/${figures.confirmationMs.p99} ms; ` +
       `end-to-end ${figures.endToEndMs.p50}/${figures.endToEndMs.p95}/${figures.endToEndMs.p99} ms; events/txn main ${figures.mainEventsPerTxn} batcher ${figures.batcherEventsPerTxn} (${batcher.runs} runs, ${figures.batcherSignals} signals, longest task ${batcher.longestTaskMs} ms${workerSide ? `; worker-side ${workerSide.over1s} of ${workerSide.count} tasks over 1 s` : ''}); ` +
       `statements/row ${figures.statementsPerRow}, commits/row ${figures.commitsPerRow}; CPU-s/1000 txn ${JSON.stringify(figures.cpuSecondsPer1000)}; mysqld CPU-s/1000 rows ${figures.mysqldCpuSecondsPer1000Rows}` +
-      (Object.keys(failedByType).length ? `; failed ${JSON.stringify(failedByType)}` : ''),
+      (Object.keys(failedByType).length ? `; failed ${JSON.stringify(failedByType)}` : '') +
+      (actions ? `; Temporal actions/txn ${figures.actionsPerTxn} ${JSON.stringify(actions)}, memo upserts ${batcher.memoUpserts}` : ''),
   );
   return figures;
+}
+
+/**
+ * What writing costs in Temporal actions, per row written: a phase's actions per transaction minus
+ * the no-write ceiling's (the same workflow start and business steps), spread over the rows each
+ * transaction wrote. The server's metric counts memo upserts (`command_ModifyWorkflowProperties`)
+ * and patch markers' search-attribute upserts too, as Temporal Cloud bills them.
+ */
+function writeActionsPerRow(pipelines: Record<string, PipelineFigures>): Record<string, number> {
+  const ceiling = pipelines.ceiling;
+  const out: Record<string, number> = {};
+  if (!ceiling?.actions) return out;
+  const base = sum(ceiling.actions) / ceiling.transactions;
+  for (const [name, f] of Object.entries(pipelines)) {
+    if (name === 'ceiling' || !f.actions || f.rowsWritten === 0) continue;
+    out[name] = Math.round(((sum(f.actions) - base * f.transactions) / f.rowsWritten) * 1000) / 1000;
+  }
+  return out;
 }
 
 const mysqlEnv = {
@@ -901,7 +982,22 @@ async function main(): Promise<void> {
         env: { BATCH_FLUSH_POLICY: 'eager' },
       });
     }
+    if (PHASES.has('slow') && SLOW_SECONDS > 0) {
+      say(`slow: one transaction a second, the default policy, for ${SLOW_SECONDS} s`);
+      pipelines.slow = await runPipeline(client, pool, {
+        name: 'slow',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: SLOW_SECONDS,
+        stepMs: STEP_MS,
+        rateIntervalMs: 1000,
+      });
+    }
     results.pipelines = pipelines;
+    results.writeActionsPerRow = writeActionsPerRow(pipelines);
+    say(
+      `Temporal actions per written row, the write's share (phase minus the no-write ceiling): ${JSON.stringify(results.writeActionsPerRow)}`,
+    );
     const ratio = (a?: PipelineFigures, b?: PipelineFigures) =>
       a && b ? Math.round((a.throughputPerS / b.throughputPerS) * 100) / 100 : undefined;
     results.ratios = {

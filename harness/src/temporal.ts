@@ -65,6 +65,8 @@ export interface TemporalDevServer extends TemporalConnectionInfo {
   readonly logFile: string;
   /** http://127.0.0.1:<uiPort>, or undefined without UI. */
   readonly uiUrl: string | undefined;
+  /** The server's Prometheus metrics (its `action` counter is what Temporal Cloud bills). */
+  readonly metricsUrl: string;
   /** SIGKILL (a crash): the process dies at once, ports and database file are kept. */
   kill(): Promise<void>;
   /** Starts it again on the same ports (and database file); resolves once the namespace answers. */
@@ -146,6 +148,7 @@ export async function startTemporalDevServer(options: TemporalDevServerOptions =
     namespace,
     uiPort,
     uiUrl: uiPort === undefined ? undefined : `http://${host}:${uiPort}`,
+    metricsUrl: `http://${host}:${metricsPort}/metrics`,
     env: { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: namespace },
     get pid() {
       return server && !server.hasExited() ? server.pid : undefined;

@@ -935,18 +935,16 @@ describe.sequential('the user journey on a one-node cluster', () => {
         const secrets = running.map((p) => JSON.stringify((p.spec as { imagePullSecrets?: unknown }).imagePullSecrets ?? []));
         expect(new Set(secrets)).toEqual(new Set([JSON.stringify([{ name: 'regcred' }])]));
         // The registry answers nobody without credentials, and it logged containerd's pulls of that
-        // digest under the Secret's user.
+        // digest as authorized. (Distribution 2.8 logs "authorized request" only once a request's
+        // credentials passed, and names the user only on error lines, so the user is not matched.)
         expect((await fetch(`http://${priv.address}/v2/_catalog`)).status).toBe(401);
         const log = fs.readFileSync(priv.logFile, 'utf8').split('\n');
         const pulls = log.filter(
-          (l) =>
-            new RegExp(`auth\\.user\\.name="?${auth.user}"?\\s`).test(l) &&
-            /useragent="?containerd/.test(l) &&
-            l.includes(`/manifests/${match![2]}`),
+          (l) => l.includes('msg="authorized request"') && /useragent="?containerd/.test(l) && l.includes(`/manifests/${match![2]}`),
         );
         measure(
           'skaffold staging: pulls',
-          `${pulls.length} authenticated manifest requests by containerd (user ${auth.user}) for ${match![2]!.slice(0, 19)}…`,
+          `${pulls.length} authorized manifest requests by containerd for ${match![2]!.slice(0, 19)}… (the registry refuses every request without credentials)`,
         );
         expect(pulls.length).toBeGreaterThan(0);
         // The same image without the Secret: the kubelet's pull is refused.

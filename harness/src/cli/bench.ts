@@ -54,7 +54,7 @@ async function main(): Promise<number> {
       name: 'bench',
       command: process.execPath,
       args: [path.join(repoRoot, 'bench', 'dist', 'main.js'), ...process.argv.slice(2)],
-      env: { ...temporal.env, ...mysql.env },
+      env: { ...temporal.env, ...mysql.env, TEMPORAL_METRICS_URL: temporal.metricsUrl },
       logFile: path.join(RUN_DIR, 'bench.log'),
       // The benchmark prefixes its own lines.
       console: { prefix: '', stderrFile: stderrLog },

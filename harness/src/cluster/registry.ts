@@ -14,8 +14,9 @@ export interface RegistryOptions {
   /** Basic auth (htpasswd, bcrypt) for every request; without it the registry is open. */
   auth?: { user: string; password: string };
   /**
-   * Its log level; at `info` every request is logged with the authenticated user
-   * (`auth.user.name`) and the client's user agent.
+   * Its log level; at `info` every request that passed authentication is logged as `authorized
+   * request` with its URI and the client's user agent (Distribution 2.8 names the user,
+   * `auth.user.name`, only on lines of failed requests).
    * @default 'warn'
    */
   logLevel?: 'warn' | 'info';
