@@ -63,10 +63,11 @@ import {
 
 /**
  * The Skaffold phases that build (`skaffold dev` with a Docker daemon and local registries, then
- * `skaffold run -p staging` by digest) replace `skaffold deploy` of the suite's image when
- * CLUSTER_SKAFFOLD_DEV=1. Off by default until a whole run has passed with them (docs/kubernetes.md).
+ * `skaffold run -p staging` by digest) replace `skaffold deploy` of the suite's image. On by
+ * default since a whole run passed with them (docs/kubernetes.md); CLUSTER_SKAFFOLD_DEV=0 runs
+ * `skaffold deploy` of the suite's own image instead (no Docker daemon, no registry).
  */
-const SKAFFOLD_DEV = process.env.CLUSTER_SKAFFOLD_DEV === '1';
+const SKAFFOLD_DEV = process.env.CLUSTER_SKAFFOLD_DEV !== '0';
 const say = (line: string) => console.log(`[cluster ${new Date().toISOString().slice(11, 19)}] ${line}`);
 const measured: Record<string, string> = {};
 const measure = (what: string, value: string) => {
