@@ -14,9 +14,13 @@ import { defineConfig } from 'vitest/config';
 
 /** Pure logic, the config loader, READMEs checked against the code, workflow replay from fixtures. */
 const UNIT = [
+  'test/batcher/inbound-guard.test.ts',
   'test/batcher/replay.test.ts',
+  'test/batcher/row-values.test.ts',
   'test/batcher/shard-book.test.ts',
   'test/batcher/shard-loop.test.ts',
+  'test/batcher/submit-grouping.test.ts',
+  'test/batcher/thin-traffic.test.ts',
   'test/chaos/audit.test.ts',
   'test/chaos/typed-audit.test.ts',
   'test/health-monitor/restart-policy.test.ts',
@@ -32,6 +36,7 @@ const UNIT = [
 /** Suites that need more than the run's two servers: .tools/ packaging tools, Jaeger, a kube API server, their own stacks. */
 const E2E = [
   'test/chaos/chaos.test.ts',
+  'test/fuzz/**/*.test.ts',
   'test/lint/**/*.test.ts',
   'test/node-lts/**/*.test.ts',
   'test/observability/jaeger.test.ts',

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BATCHER_WORKFLOW_TYPE, BatcherErrorTypes, submitWritesSignal, type WriteRequest } from '@write-batcher/protocol';
 import {
@@ -22,6 +22,7 @@ import {
 import { globalTemporal } from '../support/global-servers';
 import { slugOf } from '../support/naming';
 import { waitUntil } from '../support/processes';
+import { createStandInWorkers } from '../support/shard-workers';
 import { demoRequests } from '../support/requests';
 import { timeSkippingServerPath } from '../support/temporal';
 
@@ -81,7 +82,7 @@ async function withBatcher(
   const workflowId = `batcher-${slugOf(title)}-${randomUUID().slice(0, 8)}`;
   const batches: Harness['batches'] = [];
   const answers: DirectAnswer[] = [];
-  const worker = await Worker.create({
+  const worker = await createStandInWorkers({
     connection: nativeConnection,
     taskQueue,
     workflowsPath,

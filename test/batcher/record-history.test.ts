@@ -1,30 +1,55 @@
 // Records a batcher history for test/batcher/replay.test.ts (skipped unless RECORD_BATCHER_HISTORY
 // names the fixture to write). The baseline fixture was recorded with
 //   RECORD_BATCHER_HISTORY=batcher-history-baseline.bin node_modules/.bin/vitest run test/batcher/record-history.test.ts
+// and batcher-history-thin.bin (every patch of the release after it on) the same way, with
+//   RECORD_BATCHER_HISTORY=batcher-history-thin.bin
 // A later change that needs `patched()` records a fixture of its own from its code and keeps the
 // baseline, so the workflow must replay both (BATCHER_WORKFLOWS_PATH=<dir>/index.ts records from
-// another copy of the workflow code).
+// another copy of the workflow code). The reset fixture (a run reset to a workflow task in the
+// middle of its batches, on the run's dev server: the time-skipping server has no reset) with
+//   RECORD_BATCHER_RESET_HISTORY=batcher-history-reset.bin node_modules/.bin/vitest run test/batcher/record-history.test.ts
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
 import { BATCHER_WORKFLOW_TYPE, submitWritesSignal, type WriteRequest } from '@write-batcher/protocol';
 import {
   BATCHER_SANDBOX_OPTIONS,
   DEFAULT_BATCHER_SETTINGS,
   batcherStatsQuery,
   workflowsPath,
+  type BatcherSettings,
   type BulkWriteInput,
   type BulkWriteResult,
 } from '@write-batcher/batcher';
+import { globalTemporal } from '../support/global-servers';
 import { waitUntil } from '../support/processes';
+import { createStandInWorkers } from '../support/shard-workers';
 import { demoRequests } from '../support/requests';
 import { timeSkippingServerPath } from '../support/temporal';
 
 const fixture = process.env.RECORD_BATCHER_HISTORY;
+const resetFixture = process.env.RECORD_BATCHER_RESET_HISTORY;
+
+/** Stand-ins for the shard's activities: every row committed after 300 ms, every answer delivered. */
+const standIns = (settings: Partial<BatcherSettings>) => ({
+  batcherSettings: async () => ({ ...DEFAULT_BATCHER_SETTINGS, ...settings }),
+  bulkWrite: async (input: BulkWriteInput): Promise<BulkWriteResult> => {
+    await new Promise((r) => setTimeout(r, 300));
+    return {
+      batchId: input.batchId,
+      outcomes: input.rows.map((r) => ({ requestId: r.requestId, status: 'committed', batchId: input.batchId })),
+      statements: 4,
+      durationMs: 1,
+      repliesUndeliverable: 0,
+    };
+  },
+  deliverAnswers: async (a: unknown[]) => ({ delivered: a.length, undeliverable: 0 }),
+});
 
 describe.runIf(fixture)('record a batcher history (runs only when RECORD_BATCHER_HISTORY names a fixture)', () => {
   it('runs one shard to its continue-as-new with writes in flight and saves the run', async () => {
@@ -33,7 +58,7 @@ describe.runIf(fixture)('record a batcher history (runs only when RECORD_BATCHER
     });
     const taskQueue = `record-${randomUUID()}`;
     const workflowId = `batcher-record-${randomUUID().slice(0, 8)}`;
-    const worker = await Worker.create({
+    const worker = await createStandInWorkers({
       connection: env.nativeConnection,
       taskQueue,
       workflowsPath: process.env.BATCHER_WORKFLOWS_PATH ?? workflowsPath,
@@ -89,6 +114,79 @@ describe.runIf(fixture)('record a batcher history (runs only when RECORD_BATCHER
       });
     } finally {
       await env.teardown();
+    }
+  });
+});
+
+describe.runIf(resetFixture)('record a reset batcher history (runs only when RECORD_BATCHER_RESET_HISTORY names a fixture)', () => {
+  it('runs one shard through several batches and a group past its per-task limit, resets it to a task in the middle, and saves the reset run', async () => {
+    const { address, namespace } = globalTemporal();
+    const connection = await NativeConnection.connect({ address });
+    const client = new Client({ connection, namespace });
+    const taskQueue = `record-reset-${randomUUID()}`;
+    const workflowId = `batcher-record-reset-${randomUUID().slice(0, 8)}`;
+    const workers = await createStandInWorkers({
+      connection,
+      namespace,
+      taskQueue,
+      workflowsPath: process.env.BATCHER_WORKFLOWS_PATH ?? workflowsPath,
+      ...BATCHER_SANDBOX_OPTIONS,
+      activities: standIns({ maxBatchSize: 5, flushIntervalMs: 500, maxRequestsPerTask: 10, continueAsNewSignals: 1000 }),
+    });
+    const send = (requests: WriteRequest[]) =>
+      client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+        workflowId,
+        taskQueue,
+        args: [{ shard: 0 }],
+        signal: submitWritesSignal,
+        signalArgs: [requests],
+      });
+    const drained = (runId: string | undefined, what: string) =>
+      waitUntil(
+        what,
+        async () => {
+          const stats = await client.workflow.getHandle(workflowId, runId).query(batcherStatsQuery);
+          return stats.pending === 0 && stats.writesInFlight === 0 && stats.batchesWritten > 0;
+        },
+        { timeoutMs: 60_000 },
+      );
+    try {
+      await workers.runUntil(async () => {
+        const first = await send(demoRequests(7, 'a'));
+        await drained(first.signaledRunId, 'the first group written');
+        for (const tag of ['b', 'c', 'd']) {
+          await send(demoRequests(7, tag));
+          await drained(first.signaledRunId, `group ${tag} written`);
+        }
+        await send(demoRequests(25, 'over')); // past the per-task limit of 10: two more tasks take it in
+        await drained(first.signaledRunId, 'the group past the limit written');
+        const base = await client.workflow.getHandle(workflowId, first.signaledRunId).fetchHistory();
+        const completed = (base.events ?? []).filter(
+          (e) => e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+        );
+        const point = completed[Math.floor(completed.length / 2)]!;
+        const { runId } = await client.workflowService.resetWorkflowExecution({
+          namespace,
+          workflowExecution: { workflowId, runId: first.signaledRunId },
+          workflowTaskFinishEventId: point.eventId,
+          requestId: randomUUID(),
+          reason: 'recording a reset history',
+        });
+        await send(demoRequests(7, 'after'));
+        await drained(runId, 'the reset run wrote on');
+        const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+        const failed = (history.events ?? []).flatMap((e) => e.workflowTaskFailedEventAttributes ?? []);
+        expect(failed.map((f) => f.cause)).toEqual([
+          temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+        ]);
+        fs.writeFileSync(
+          path.join(__dirname, 'fixtures', path.basename(resetFixture!)),
+          temporal.api.history.v1.History.encode(temporal.api.history.v1.History.fromObject(history)).finish(),
+        );
+        await client.workflow.getHandle(workflowId).terminate('recorded');
+      });
+    } finally {
+      await connection.close();
     }
   });
 });

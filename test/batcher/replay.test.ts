@@ -66,3 +66,66 @@ describe('replaying the baseline history', () => {
     );
   });
 });
+
+describe('replaying a reset history', () => {
+  // Recorded from this tree's code on the dev server (test/batcher/record-history.test.ts): a shard
+  // wrote batches and took a group past its per-task limit, was reset to a workflow task in the
+  // middle, got the later signals again (past the limit once more) and wrote on under a new run id.
+  const RESET = 'batcher-history-reset.bin';
+
+  it('when a shard was reset to a workflow task in the middle of its batches, then this tree replays the reset run, before and after the reset point', async () => {
+    const history = recorded(RESET);
+    const events = history.events ?? [];
+    const resetAt = events.findIndex(
+      (e) =>
+        e.workflowTaskFailedEventAttributes?.cause ===
+        temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+    );
+    expect(resetAt).toBeGreaterThan(0);
+    const bulkWrites = (part: typeof events) => activityTypes({ events: part }).filter((t) => t === 'bulkWrite').length;
+    // Batches whose results the replay must accept as its own, and batches the reset run wrote.
+    expect(bulkWrites(events.slice(0, resetAt))).toBeGreaterThanOrEqual(3);
+    expect(bulkWrites(events.slice(resetAt))).toBeGreaterThanOrEqual(3);
+    expect(events.slice(resetAt).some((e) => e.timerStartedEventAttributes)).toBe(true);
+    expect(events.flatMap((e) => e.markerRecordedEventAttributes ?? []).length).toBeGreaterThanOrEqual(1); // the patch
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-reset');
+  });
+
+  it('when the reset history is replayed as if its batch ids were not its own (each bulk-write result names another batch), then it does not replay', async () => {
+    // What a shard whose batch ids follow the run id meets after a reset: the recorded results are
+    // another batch's, the shard refuses them, and its commands differ from the history's.
+    const history = recorded(RESET);
+    for (const e of history.events ?? []) {
+      const done = e.activityTaskCompletedEventAttributes;
+      const payload = done?.result?.payloads?.[0];
+      if (!payload?.data) continue;
+      const result = JSON.parse(Buffer.from(payload.data).toString()) as { batchId?: string };
+      if (typeof result.batchId !== 'string') continue;
+      payload.data = Buffer.from(JSON.stringify({ ...result, batchId: `${result.batchId}-other` }));
+    }
+    await expect(
+      Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-reset-other'),
+    ).rejects.toThrow(DeterminismViolationError);
+  });
+});
+
+describe('replaying the history of this release (every patch on)', () => {
+  const CURRENT = 'batcher-history-thin.bin';
+
+  it('when a shard ran with the shard task queue, reset-safe ids and thin-traffic patches, then this tree replays its run to the same end', async () => {
+    const history = recorded(CURRENT);
+    const types = kinds(history);
+    const patches = (history.events ?? []).flatMap((e) => {
+      const details = e.markerRecordedEventAttributes?.details?.['patch-data']?.payloads?.[0]?.data;
+      return details ? [JSON.parse(Buffer.from(details).toString()).id as string] : [];
+    });
+    expect(patches).toEqual(expect.arrayContaining(['shard-activities-own-queue', 'reset-safe-shard', 'thin-traffic-actions']));
+    // Its activities ran on the shard task queue, its batch ids are not the run's.
+    const scheduled = (history.events ?? []).flatMap((e) => e.activityTaskScheduledEventAttributes ?? []);
+    expect(scheduled.length).toBeGreaterThan(2);
+    for (const a of scheduled) expect(a.taskQueue?.name).toMatch(/-shard$/);
+    expect(activityTypes(history)).toEqual(expect.arrayContaining(['batcherSettings', 'bulkWrite', 'deliverAnswers']));
+    expect(types.at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-current');
+  });
+});

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { BatcherErrorTypes, MAX_PAYLOAD_BYTES, type WireRow, type WriteRequest } from '@write-batcher/protocol';
 import { DEFAULT_BATCHER_SETTINGS, type BatcherSettings, type BulkWriteResult } from '@write-batcher/batcher';
-import { ShardBook, type Batch } from '@write-batcher/batcher/testing';
+import { ShardBook, ShardLoop, type Batch, type HistoryInfo } from '@write-batcher/batcher/testing';
 import { demoWireRow, replyFor } from '../support/requests';
 
 // The batcher package's defaults; each test overrides what it is about.
@@ -231,5 +231,197 @@ describe('ShardBook', () => {
     expect(next.pendingCount).toBe(2);
     expect(next.hasAnswers()).toBe(true);
     expect(next.writeDue(1000 + 20_000)).toBe(true);
+  });
+});
+
+describe('ShardBook: a reply address is answered for the request first queued under it', () => {
+  const reqs = (book: ShardBook) => book.stats(2000).requestsTotal;
+  /** A forgery of request 1: its id and the victim's own reply address, with another payload or row. */
+  const forged = (over: Partial<WriteRequest> & { payload?: unknown } = {}) => request(1, { payload: { n: 'forged' }, ...over });
+
+  it('when a forged request with the victim’s address and another or an unreadable row arrives while the victim’s request is pending, then it is dropped, counted, and never answered', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.offerSignal([request(1)], 1000);
+    book.offerSignal(
+      [
+        forged(),
+        forged({ row: { payload: { '@wb': 'bigint', v: 'not a number' } } as unknown as WireRow }),
+        forged({ row: 'not a row' as unknown as WireRow }),
+        forged({ table: 'other_table' }),
+      ],
+      1001,
+    );
+    expect(book.takeAnswers()).toEqual([]);
+    expect(book.counters.forgedRepliesDropped).toBe(4);
+    expect(reqs(book)).toBe(5);
+    const batch = book.takeBatch();
+    expect(batch.rows).toEqual([expect.objectContaining({ requestId: 'write:wf-1', row: request(1).row, replies: [request(1).reply] })]);
+  });
+
+  it('when a forged request with the victim’s address arrives while the victim’s row is being written, then it is dropped, and the victim gets its write’s answer only', () => {
+    const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
+    book.offerSignal([request(1)], 1000);
+    const batch = book.takeBatch();
+    book.offerSignal([forged(), forged({ row: 42 as unknown as WireRow })], 1001);
+    expect(book.takeAnswers()).toEqual([]);
+    expect(book.counters.forgedRepliesDropped).toBe(2);
+    book.finishBatch(batch, committed(batch), 1002);
+    expect(book.takeAnswers()).toEqual([]); // the batch's own answer goes to the victim from the bulk write
+  });
+
+  it('when the same row comes again from the same address, even past the task limit, then nothing is answered or refused: the write under way answers it', () => {
+    const book = new ShardBook(0, settings({ maxRequestsPerTask: 1 }), RUN);
+    book.offerSignal([request(1), request(1), request(1)], 1000);
+    expect(book.takeAnswers()).toEqual([]);
+    expect(book.pendingCount).toBe(1);
+    expect(book.counters.forgedRepliesDropped).toBe(0);
+  });
+
+  it('when another row comes under the same id from another address (another requester, or a made-up run id), then that address alone is answered WriteConflict', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.offerSignal([request(1)], 1000);
+    const otherRun = forged({ reply: { ...request(1).reply, runId: '11111111-1111-4111-8111-111111111111' } });
+    const otherRequester = request(1, { requesterWorkflowId: 'wf-other', payload: { n: 'other' } });
+    book.offerSignal([otherRun, otherRequester], 1001);
+    expect(book.takeAnswers()).toEqual([
+      expect.objectContaining({ reply: otherRun.reply, outcome: expect.objectContaining({ errorType: BatcherErrorTypes.Conflict }) }),
+      expect.objectContaining({ reply: otherRequester.reply, outcome: expect.objectContaining({ errorType: BatcherErrorTypes.Conflict }) }),
+    ]);
+    expect(book.counters.forgedRepliesDropped).toBe(0);
+  });
+
+  it('when the forgery comes after the victim’s write, then it is answered WriteConflict from the dedup window (nobody waits there; the requester settles any answer)', () => {
+    const book = new ShardBook(0, settings({ flushPolicy: 'eager' }), RUN);
+    book.offerSignal([request(1)], 1000);
+    const batch = book.takeBatch();
+    book.finishBatch(batch, committed(batch), 1001);
+    book.offerSignal([forged()], 1002);
+    expect(book.takeAnswers()).toEqual([
+      expect.objectContaining({ reply: request(1).reply, outcome: expect.objectContaining({ errorType: BatcherErrorTypes.Conflict }) }),
+    ]);
+  });
+
+  it('when the forgery comes first under a made-up run id, then the victim’s own request is answered WriteConflict (it settles in the ledger), never dropped', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.offerSignal([forged({ reply: { ...request(1).reply, runId: '22222222-2222-4222-8222-222222222222' } })], 1000);
+    book.offerSignal([request(1)], 1001);
+    expect(book.takeAnswers()).toEqual([
+      expect.objectContaining({ reply: request(1).reply, outcome: expect.objectContaining({ errorType: BatcherErrorTypes.Conflict }) }),
+    ]);
+    expect(book.counters.forgedRepliesDropped).toBe(0);
+  });
+
+  it('when the counter is carried across continue-as-new, then it keeps its count', () => {
+    const book = new ShardBook(0, settings(), RUN);
+    book.offerSignal([request(1), forged()], 1000);
+    const { state } = book.carriedForNextRun();
+    expect(new ShardBook(0, settings(), 'next-run', state).counters.forgedRepliesDropped).toBe(1);
+  });
+});
+
+// The `reset-safe-shard` style (batcher.ts): batch ids from the workflow's seeded randomness, and
+// requests past a task's limit taken in by the next tasks instead of refused.
+describe('ShardBook, reset-safe', () => {
+  /** A seeded token source, as uuid4() is in a workflow: the same seed gives the same tokens. */
+  const tokens = (seed: string) => {
+    let n = 0;
+    return { batchToken: () => `${seed}-t${++n}` };
+  };
+
+  it('when batches are taken, then their ids come from the token source, never the run id, and the same source replays the same ids', () => {
+    const take = (style: ReturnType<typeof tokens> | string) => {
+      const book = new ShardBook(3, settings({ maxBatchSize: 10 }), style);
+      book.offerSignal(
+        Array.from({ length: 30 }, (_, i) => request(i)),
+        1000,
+      );
+      const ids: string[] = [];
+      while (book.writeDue(1000)) ids.push(book.takeBatch().batchId);
+      return ids;
+    };
+    expect(take(tokens('seed'))).toEqual(['s3-seed-t1', 's3-seed-t2', 's3-seed-t3']);
+    expect(take(tokens('seed'))).toEqual(take(tokens('seed'))); // a replay, whatever the run id
+    expect(take(tokens('reseeded'))).not.toEqual(take(tokens('seed'))); // a reset point reseeds: no id of the abandoned branch
+    // A run started before the patch keeps its run-id batch ids.
+    expect(take(RUN)).toEqual([1, 2, 3].map((n) => `s3-${RUN}-${n}`));
+  });
+
+  it('when one task brings more requests than its limit, then the rest wait for the next tasks in order, none refused and each counted once', () => {
+    const book = new ShardBook(0, settings({ maxRequestsPerTask: 10 }), tokens('a'));
+    book.offerSignal(
+      Array.from({ length: 25 }, (_, i) => request(i)),
+      1000,
+    );
+    expect(book.pendingCount).toBe(10);
+    expect(book.deferredCount).toBe(15);
+    expect(book.takeDeferred(1000)).toBe(true); // this task's limit is spent: wake for the next
+    book.offerSignal([request(100)], 1001); // a new request waits behind those set aside
+    expect(book.deferredCount).toBe(16);
+    expect(book.takeDeferred(1001)).toBe(true);
+    expect(book.pendingCount).toBe(19);
+    expect(book.takeDeferred(1002)).toBe(false);
+    expect(book.deferredCount).toBe(0);
+    expect(book.pendingCount).toBe(26);
+    const stats = book.stats(1002);
+    expect(stats.refused).toBe(0);
+    expect(stats.requestsTotal).toBe(26);
+    expect(book.takeAnswers()).toEqual([]);
+    const order: string[] = [];
+    while (book.writeDue(1000 + 20_000)) order.push(...book.takeBatch().rows.map((r) => r.requestId));
+    expect(order).toEqual([...Array.from({ length: 25 }, (_, i) => `write:wf-${i}`), 'write:wf-100']);
+  });
+
+  it('when requests set aside would not fit the pending limit, then those past it are refused Overloaded', () => {
+    const book = new ShardBook(0, settings({ maxRequestsPerTask: 2, maxPendingRequests: 5, maxBatchSize: 2 }), tokens('b'));
+    book.offerSignal(
+      Array.from({ length: 8 }, (_, i) => request(i)),
+      1000,
+    );
+    expect([book.pendingCount, book.deferredCount]).toEqual([2, 3]);
+    expect(book.takeAnswers().map((a) => [a.requestId, a.outcome])).toEqual(
+      [5, 6, 7].map((n) => [
+        `write:wf-${n}`,
+        expect.objectContaining({ status: 'rejected', errorType: BatcherErrorTypes.Overloaded, reason: expect.stringMatching(/limit 5/) }),
+      ]),
+    );
+    // Pending and set aside together fill the pending limit: the next request is refused, in this
+    // task or the next (then by the pending limit itself).
+    const full = new ShardBook(0, settings({ maxRequestsPerTask: 2, maxPendingRequests: 3 }), tokens('c'));
+    full.offerSignal([request(0), request(1), request(2), request(3)], 1000);
+    expect([full.pendingCount, full.deferredCount]).toEqual([2, 1]);
+    expect(full.stats(1000).refused).toBe(1);
+    expect(full.takeDeferred(1001)).toBe(false);
+    expect([full.pendingCount, full.deferredCount]).toEqual([3, 0]);
+    full.offerSignal([request(4)], 1001);
+    expect(full.stats(1001).refused).toBe(2);
+    expect(full.takeAnswers().map((a) => a.requestId)).toEqual(['write:wf-3', 'write:wf-4']);
+  });
+
+  it('when a run started before the patch gets more than its limit in one task, then the rest are refused as before', () => {
+    const book = new ShardBook(0, settings({ maxRequestsPerTask: 3 }), RUN);
+    book.offerSignal(
+      Array.from({ length: 5 }, (_, i) => request(i)),
+      1000,
+    );
+    expect([book.pendingCount, book.deferredCount]).toEqual([3, 0]);
+    expect(book.stats(1000).refused).toBe(2);
+  });
+
+  it('when requests are set aside, then the loop wakes for the next task at once, and continue-as-new waits until every one is taken in', () => {
+    const info: HistoryInfo = { historyLength: 50, historySize: 10_000, continueAsNewSuggested: false };
+    const loop = new ShardLoop(new ShardBook(0, settings({ maxRequestsPerTask: 10, continueAsNewSignals: 1 }), tokens('d')));
+    loop.offer(
+      Array.from({ length: 25 }, (_, i) => request(i)),
+      1000,
+    );
+    const first = loop.next(5000, info); // past the pause: continue-as-new is due
+    expect(first.continueAsNew).toBeUndefined();
+    expect(first.timers).toContain(5001);
+    expect(loop.book.deferredCount).toBe(5);
+    loop.timerFired(5001);
+    const second = loop.next(5001, info);
+    expect(loop.book.deferredCount).toBe(0);
+    expect(second.continueAsNew?.state.pending).toHaveLength(25);
+    expect(second.continueAsNew?.state.counters.refused).toBe(0);
   });
 });

@@ -566,7 +566,7 @@ describe('health monitor', () => {
     expect((await http.shard()).state).toBe('unknown');
   });
 
-  it('when a shard has pending requests and no worker polls its task queue, then it becomes stalled (in /api/status, /metrics and the status page) while /readyz stays 200, and running again once a worker comes', async (ctx) => {
+  it('when a shard has pending requests and no worker polls its task queue, then it is no-worker, not stalled (in /api/status, /metrics and the status page) while /readyz stays 200, and running again once a worker comes', async (ctx) => {
     const f = await startFixture(
       ctx.task.name,
       { BATCH_MAX_SIZE: '100', BATCH_FLUSH_INTERVAL_MS: '300', HEALTH_POLL_INTERVAL_MS: '200' },
@@ -577,21 +577,23 @@ describe('health monitor', () => {
     const stalled = await vi.waitFor(
       async () => {
         const s = await f.shard();
-        expect(s.state).toBe('stalled');
+        expect(s.state).toBe('no-worker');
+        expect(s.stateReasons.join('\n')).toMatch(/workflow task scheduled \d+\.\d s ago and not picked up by any worker/);
         return s;
       },
       { timeout: 30_000, interval: 200 },
     );
     expect(stalled.workflowStatus).toBe('RUNNING');
     expect(stalled.pendingWorkflowTask).toMatchObject({ startedAtMs: null });
-    expect(stalled.stateReasons.join('\n')).toMatch(/workflow task scheduled \d+\.\d s ago and not picked up by any worker/);
+    expect(stalled.stateReasons[0]).toBe('no worker polls the task queue');
     const status = await f.status();
     expect(status.overall).toBe('degraded');
-    expect(status.reasons[0]).toMatch(new RegExp(`^shard 0 \\(${stalled.workflowId}\\) is stalled: `));
-    expect(status.events.filter((e) => e.shard === 0).map((e) => e.kind)).toContain('stalled');
+    expect(status.reasons[0]).toMatch(new RegExp(`^shard 0 \\(${stalled.workflowId}\\) is no-worker: `));
+    expect(status.events.filter((e) => e.shard === 0).map((e) => e.kind)).toContain('no-worker');
     expect((await f.get('/readyz')).status).toBe(200);
     const metrics = (await f.get('/metrics')).body;
-    expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'stalled' })).toBe(1);
+    expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'no-worker' })).toBe(1);
+    expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'stalled' })).toBe(0);
     expect(sample(metrics, 'batcher_shard_state', { shard: '0', state: 'running' })).toBe(0);
     expect(sample(metrics, 'batcher_shard_up', shard0)).toBe(1); // RUNNING in Temporal all the same
     expect(sample(metrics, 'batcher_monitor_healthy')).toBe(0);
@@ -600,7 +602,7 @@ describe('health monitor', () => {
     const page = await openBrowserPage();
     await page.goto(`${f.monitor.url}/`);
     const card = page.locator('[data-shard="0"]');
-    await expect.poll(() => card.locator('[data-field="state"]').textContent(), { timeout: 15_000 }).toBe('stalled');
+    await expect.poll(() => card.locator('[data-field="state"]').textContent(), { timeout: 15_000 }).toBe('no-worker');
     expect(await card.locator('[data-field="stateReasons"] li').count()).toBeGreaterThan(0);
     expect(await page.locator('[data-testid="overall"]').textContent()).toBe('degraded');
     expect(await page.locator('[data-testid="ready"]').textContent()).toBe('ready');

@@ -1,7 +1,10 @@
 // The shard state machine alone: observations in, states and reasons out. No server is needed, the
 // machine does no I/O and is handed the time.
 import { describe, expect, it } from 'vitest';
+import { healRequestId } from '@write-batcher/batcher';
 import {
+  HealPolicy,
+  isNondeterminism,
   ShardStateMachine,
   type MonitoredBatcherStats,
   type PendingWorkflowTask,
@@ -45,7 +48,9 @@ function stats(over: Partial<MonitoredBatcherStats> = {}): MonitoredBatcherStats
   };
 }
 
-function running(over: { stats?: MonitoredBatcherStats | null; task?: PendingWorkflowTask | null } = {}): ShardObservation {
+function running(
+  over: { stats?: MonitoredBatcherStats | null; task?: PendingWorkflowTask | null } = {},
+): Extract<ShardObservation, { kind: 'described' }> {
   return {
     kind: 'described',
     runId: 'run-1',
@@ -165,6 +170,80 @@ describe('shard state machine', () => {
     expect(m.reasons).toEqual(['Temporal unreachable: connection refused']);
   });
 
+  it('when the retrying workflow task last failed on nondeterminism (cause or TMPRL1100), then the shard is nondeterministic, not stalled, whatever the attempt', () => {
+    const task = { attempt: 2, scheduledAtMs: T0, startedAtMs: T0 };
+    for (const failure of [
+      { eventId: 41, cause: 'WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR', message: 'boom' },
+      {
+        eventId: 41,
+        cause: 'WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE',
+        message: '[TMPRL1100] Nondeterminism error: x',
+      },
+    ]) {
+      const m = new ShardStateMachine(thresholds, T0);
+      expect(m.observe({ ...running({ task }), lastTaskFailure: failure, pollers: 1 }, T0 + 10)?.to).toBe('nondeterministic');
+      expect(m.reasons[0]).toBe(`workflow task failed on nondeterminism (event 41): ${failure.message}`);
+      expect(isNondeterminism(failure)).toBe(true);
+    }
+  });
+
+  it('when the workflow task failed for another reason, then the shard is stalled (on its third attempt), never nondeterministic', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    const failure = { eventId: 9, cause: 'WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE', message: 'no such workflow type' };
+    expect(isNondeterminism(failure)).toBe(false);
+    m.observe({ ...running({ task: { attempt: 2, scheduledAtMs: T0, startedAtMs: T0 } }), lastTaskFailure: failure }, T0 + 10);
+    expect(m.state).toBe('running');
+    m.observe({ ...running({ task: { attempt: 3, scheduledAtMs: T0, startedAtMs: T0 } }), lastTaskFailure: failure }, T0 + 20);
+    expect(m.state).toBe('stalled');
+  });
+
+  it('when a nondeterminism failure is in the history but no task is pending (it was overcome), then it does not count', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    const failure = { eventId: 9, cause: 'WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR', message: 'x' };
+    m.observe({ ...running({ task: null }), lastTaskFailure: failure }, T0);
+    expect(m.state).toBe('running');
+  });
+
+  it('when no worker polls the task queue, then the shard is no-worker (nondeterminism named first); unknown pollers decide nothing', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    expect(m.observe({ ...running(), pollers: 0 }, T0)?.to).toBe('no-worker');
+    expect(m.reasons).toEqual(['no worker polls the task queue']);
+    expect(m.observe({ ...running(), pollers: null }, T0 + 1)?.to).toBe('running');
+    expect(m.observe({ ...running(), pollers: 2 }, T0 + 2)).toBeNull();
+    const failure = { eventId: 9, cause: 'WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR', message: 'x' };
+    m.observe({ ...running({ task: { attempt: 5, scheduledAtMs: T0, startedAtMs: null } }), lastTaskFailure: failure, pollers: 0 }, T0 + 3);
+    expect(m.state).toBe('nondeterministic');
+  });
+
+  it("when the memo's published age of the oldest request exceeds the bound, then the shard is stalled at the monitor's first look (no waiting to see it age)", () => {
+    // The load case: requests keep arriving (the memo changes every few seconds) but no batch is written.
+    const m = new ShardStateMachine({ ...thresholds, minFlushStallMs: 10_000 }, T0);
+    const s = stats({
+      pending: 300,
+      oldestPendingAgeMs: 270_000,
+      lastRequestAtMs: T0 - 1000,
+      lastFlushAtMs: T0 - 275_000,
+      flushIntervalMs: 300,
+    });
+    expect(m.observe(running({ stats: s }), T0)?.to).toBe('stalled');
+    expect(m.reasons[0]).toMatch(/^300 requests pending, no flush for 270 s/);
+  });
+
+  it('when the last request arrived a moment ago, then the oldest arrived no later: a published age is never stretched beyond it', () => {
+    const m = new ShardStateMachine(thresholds, T0);
+    // The memo says the oldest is 500 ms old; it cannot have arrived after the last request either.
+    const s = stats({
+      pending: 2,
+      oldestPendingAgeMs: 500,
+      lastRequestAtMs: T0 - 10_000,
+      lastFlushAtMs: T0 - 3_600_000,
+      flushIntervalMs: 1000,
+    });
+    m.observe(running({ stats: s }), T0);
+    expect(m.state).toBe('stalled');
+    expect(m.reasons[0]).toMatch(/no flush for 10 s/);
+  });
+
   it('when the monitor restarted the shard, then it is restarting until a check sees the new run', () => {
     const m = new ShardStateMachine(thresholds, T0);
     m.observe(running(), T0);
@@ -172,5 +251,44 @@ describe('shard state machine', () => {
     expect(m.restarted('new', T0 + 2)).toEqual({ from: 'not-running', to: 'restarting', reason: 'run new started, not yet confirmed' });
     expect(m).toMatchObject({ state: 'restarting', sinceMs: T0 + 2 });
     expect(m.observe(running(), T0 + 3)?.to).toBe('running');
+  });
+});
+
+describe('heal policy', () => {
+  it('when a run is nondeterministic, then it is healed once; the same run is never healed again', () => {
+    const p = new HealPolicy({ maxPerHour: 3, backoffMs: 60_000 });
+    expect(p.decide(0, 'run-a', T0)).toEqual({ action: 'heal' });
+    p.record(0, 'run-a', T0, 'run-b');
+    expect(p.decide(0, 'run-a', T0 + 1)).toMatchObject({ action: 'leave' });
+    // A heal that found no good point also counts as the run's one try.
+    expect(p.decide(1, 'run-x', T0)).toEqual({ action: 'heal' });
+    p.record(1, 'run-x', T0, null);
+    expect(p.decide(1, 'run-x', T0 + 10 * 60_000)).toMatchObject({ action: 'leave', reason: expect.stringMatching(/needs an operator/) });
+  });
+
+  it('when a healed run fails again, then the next heal waits the back-off, doubled each time in a row, and stops at the hourly limit', () => {
+    const p = new HealPolicy({ maxPerHour: 3, backoffMs: 60_000 });
+    p.record(0, 'run-1', T0, 'run-2');
+    expect(p.decide(0, 'run-2', T0 + 59_999)).toMatchObject({ action: 'wait', untilMs: T0 + 60_000 });
+    expect(p.decide(0, 'run-2', T0 + 60_000)).toEqual({ action: 'heal' });
+    p.record(0, 'run-2', T0 + 60_000, 'run-3');
+    expect(p.decide(0, 'run-3', T0 + 60_000 + 119_999)).toMatchObject({ action: 'wait', untilMs: T0 + 180_000 });
+    p.record(0, 'run-3', T0 + 180_000, 'run-4');
+    expect(p.decide(0, 'run-4', T0 + 10 * 60_000)).toMatchObject({
+      action: 'give-up',
+      reason: expect.stringMatching(/3 heals within the hour.*needs an operator/),
+    });
+    // An hour after the first, the limit has room again (and the back-off has long passed).
+    expect(p.decide(0, 'run-4', T0 + 3_600_000)).toEqual({ action: 'heal' });
+  });
+
+  it('when healing is off, then nothing is healed', () => {
+    expect(new HealPolicy({ enabled: false }).decide(0, 'r', T0)).toMatchObject({ action: 'leave', reason: 'healing is off' });
+  });
+
+  it('when a reset request id is derived for a run and event, then a retry derives the same one and another event another', () => {
+    expect(healRequestId('run-1', 40)).toBe(healRequestId('run-1', 40));
+    expect(healRequestId('run-1', 40)).not.toBe(healRequestId('run-1', 46));
+    expect(healRequestId('run-1', 40)).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   });
 });

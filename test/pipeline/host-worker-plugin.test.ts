@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   BATCHER_SANDBOX_OPTIONS,
   LEDGER_TABLE,
+  inboundGuardModule,
   workflowsPath as batcherWorkflowsPath,
   writeBatcherPlugin,
   type TargetTable,
@@ -97,9 +98,11 @@ describe('writeBatcherPlugin on a host worker', () => {
       shutdownGraceTime: 1234,
     } as WorkerOptions;
     const configured = await plugin.configureWorker!({ ...host });
-    const { workflowsPath, activities, ...rest } = configured;
+    const { workflowsPath, activities, interceptors, ...rest } = configured;
     const { workflowsPath: _hostPath, activities: _hostActivities, ...hostRest } = host;
     expect(rest).toEqual(hostRest);
+    // The one interceptor it adds is the batcher's inbound guard, a workflow module that acts on batcher runs only.
+    expect(interceptors).toEqual({ workflowModules: [inboundGuardModule] });
     expect(rest.reuseV8Context).toBe(true);
     expect(Object.keys(activities ?? {})).toEqual(expect.arrayContaining(['hostGreeting', 'bulkWrite']));
     // The very function the host registered, not a wrapper of it.

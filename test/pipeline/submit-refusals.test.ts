@@ -29,7 +29,7 @@ async function submitAgainst(err: ServiceError): Promise<unknown> {
     client,
     pool: {} as Pool, // never reached: the submission fails first
     // The demo table's columns are not what is under test: every row is taken.
-    catalog: { problem: () => undefined } as unknown as Catalog,
+    catalog: { problem: () => undefined, freshProblem: () => Promise.resolve(undefined) } as unknown as Catalog,
     routing: { shards: 1, taskQueue: 'batcher', workflowIdPrefix: 'batcher' },
     submit: { lingerMs: 0, maxRequests: 500 },
   });

@@ -8,6 +8,7 @@ export {
   createBatcherWorker,
   writeBatcherPlugin,
   workflowsPath,
+  inboundGuardModule,
   BATCHER_SANDBOX_OPTIONS,
   DEFAULT_BATCHER_SETTINGS,
   DEFAULT_ROUTING,
@@ -28,6 +29,7 @@ export {
   type PublishedBatcherStats,
   type ShardRouting,
 } from './shards';
+export { findLastGoodTask, healShard, healRequestId, type HealReplayCode, type HealOutcome, type LastGoodTask } from './heal';
 export type { SubmitSettings } from './activities/submit';
 export type {
   BatcherSettings,
@@ -40,5 +42,5 @@ export type {
   DirectAnswer,
   DeliverAnswersResult,
 } from './workflows/types';
-export { batcherStatsQuery, BATCHER_STATS_MEMO_KEY } from './workflows/types';
+export { batcherStatsQuery, BATCHER_STATS_MEMO_KEY, shardTaskQueue } from './workflows/types';
 export { migrate } from './db/migrate';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerOptions, type WorkerPlugin } from '@temporalio/worker';
 import type { TraceCarrier } from '@write-batcher/protocol';
-import type { BatcherSettings } from './workflows/types';
+import { shardTaskQueue, type BatcherSettings } from './workflows/types';
 import type { Pool } from 'mysql2/promise';
 import { createActivities } from './activities';
 import { databaseOf } from './activities/bulk-write';
@@ -42,14 +42,16 @@ export const DEFAULT_BATCHER_SETTINGS: BatcherSettings = {
 };
 
 export const DEFAULT_ROUTING: ShardRouting = { taskQueue: 'batcher-queue', shards: 1, workflowIdPrefix: 'write-batcher' };
-export const DEFAULT_SUBMIT: SubmitSettings = { lingerMs: 250, maxRequests: 500 };
+export const DEFAULT_SUBMIT: SubmitSettings = { lingerMs: 10_000, maxRequests: 500 };
 /** Ledger entries are kept this long. Must exceed the longest write timeout (7 days at most). */
 export const DEFAULT_LEDGER_RETENTION_HOURS = 30 * 24;
 /**
- * How often the worker re-reads the declared tables' columns (a table altered, dropped or renamed);
- * a bulk write that finds a table or column missing asks for a re-read at once.
+ * How often the worker re-reads the declared tables' columns by itself (a table altered, dropped
+ * or renamed), in ms. Never what decides a refusal: a row refused for the table's shape (an
+ * unknown column, a required one missing) is refused only after its table is read again, and a
+ * bulk write that meets a changed table re-reads it at once.
  */
-const CATALOG_REFRESH_MS = 300_000;
+export const DEFAULT_CATALOG_REFRESH_MS = 300_000;
 const RETENTION_EVERY_MS = 3_600_000;
 
 export interface BatcherOptions {
@@ -69,6 +71,12 @@ export interface BatcherOptions {
   client?: Client;
   /** The active trace context, so a batch links the requests' traces (telemetry sets it). */
   traceCarrier?: () => TraceCarrier;
+  /**
+   * How often the declared tables' columns are re-read in the background (ms, at least 1000). A
+   * schema change is seen before it matters anyway (a refusal for the table's shape re-reads the
+   * table first): this bounds how stale the view is otherwise. @default 300000 (5 minutes)
+   */
+  catalogRefreshMs?: number;
   /** Called with what the background jobs (catalog refresh, ledger retention) have to say. */
   onEvent?: (event: string, details: Record<string, unknown>) => void;
 }
@@ -123,6 +131,22 @@ function withBatcherWorkflow(worker: WorkerOptions): Pick<WorkerOptions, 'workfl
   return { workflowsPath: batcherWorkflowModule };
 }
 
+/** The batcher's workflow interceptor module (workflows/inbound-guard.ts): no signal or start input can fail a shard's task. */
+export const inboundGuardModule = require.resolve('./workflows/inbound-guard');
+
+/**
+ * The host's workflow interceptor modules with the inbound guard added (it acts on batcher runs only).
+ * A prebuilt bundle takes interceptor modules at bundle time (bundleWorkflowCode's
+ * `workflowInterceptorModules`); one built from `workflowsPath` has the guard already.
+ */
+function withInboundGuard(worker: WorkerOptions): Pick<WorkerOptions, 'interceptors'> {
+  if (worker.workflowBundle) return {};
+  const modules = worker.interceptors?.workflowModules ?? [];
+  return {
+    interceptors: { ...worker.interceptors, workflowModules: [...modules.filter((m) => m !== inboundGuardModule), inboundGuardModule] },
+  };
+}
+
 /**
  * The batcher as a Worker plugin: adds the batcher workflow and every activity to the worker it
  * configures (which must poll the batcher's task queue, `routing.taskQueue`), beside the host's own
@@ -137,6 +161,9 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
       `ledgerRetentionHours must be 0 (keep for ever) or more than 168 (7 days, the longest write timeout); got ${options.ledgerRetentionHours}`,
     );
   }
+  const catalogRefreshMs = options.catalogRefreshMs ?? DEFAULT_CATALOG_REFRESH_MS;
+  if (!Number.isInteger(catalogRefreshMs) || catalogRefreshMs < 1000)
+    throw new Error(`catalogRefreshMs must be an integer of at least 1000 (ms); got ${catalogRefreshMs}`);
   const catalog = new Catalog(pool, options.tables, databaseOf(pool) ?? '');
   await catalog.load(true);
   const routing = { ...DEFAULT_ROUTING, ...options.routing };
@@ -144,6 +171,8 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
   const submit = { ...DEFAULT_SUBMIT, ...options.submit };
   const retentionHours = options.ledgerRetentionHours ?? DEFAULT_LEDGER_RETENTION_HOURS;
   const emit = options.onEvent ?? (() => undefined);
+  /** What the shard worker is made of, known once the host worker is configured. */
+  let shardSide: { connection: NativeConnection; namespace: string; activities: ReturnType<typeof createActivities> } | undefined;
   return {
     name: 'write-batcher',
     configureWorker(worker: WorkerOptions): WorkerOptions {
@@ -155,19 +184,21 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
       const client =
         options.client ?? new Client({ connection: worker.connection as unknown as NativeConnection, namespace: worker.namespace });
       const activities = createActivities({ pool, client, catalog, routing, settings, submit, traceCarrier: options.traceCarrier });
+      shardSide = { connection: worker.connection as NativeConnection, namespace: worker.namespace ?? 'default', activities };
       const clash = Object.keys(activities).filter((name) => name in (worker.activities ?? {}));
       if (clash.length)
         throw new Error(`write-batcher: this worker already has activities named ${clash.join(', ')}; the batcher needs those names`);
       return {
         ...worker,
         ...withBatcherWorkflow(worker),
+        ...withInboundGuard(worker),
         activities: { ...(worker.activities ?? {}), ...activities },
       };
     },
     async runWorker(w: Worker, next: (w: Worker) => Promise<void>): Promise<void> {
       const refresh = setInterval(() => {
         catalog.load(false).catch((err: unknown) => emit('catalog refresh failed', { error: String(err) }));
-      }, CATALOG_REFRESH_MS);
+      }, catalogRefreshMs);
       const purge = () => {
         if (retentionHours <= 0) return;
         purgeLedger(pool, retentionHours * 3600).then(
@@ -178,14 +209,48 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
       const retention = setInterval(purge, RETENTION_EVERY_MS);
       refresh.unref();
       retention.unref();
+      const shardWorker = await createShardWorker(w, routing, settings, shardSide);
       try {
-        await next(w);
+        // Both run until either stops; then the other is shut down and drained too.
+        const host = next(w).finally(() => shardWorker.getState() === 'RUNNING' && shardWorker.shutdown());
+        const own = shardWorker.run().finally(() => w.getState() === 'RUNNING' && w.shutdown());
+        await Promise.all([host, own]);
       } finally {
         clearInterval(refresh);
         clearInterval(retention);
       }
     },
   };
+}
+
+/**
+ * The shard worker: the shards' own activities (bulk write, answers, settings) on
+ * `shardTaskQueue(routing.taskQueue)`, in the host worker's process, with the host's activity
+ * interceptors (tracing) and slots of its own: enough for every shard's writes in flight, its
+ * delivery and its settings read, so requesters' submissions can never take them.
+ */
+async function createShardWorker(
+  host: Worker,
+  routing: ShardRouting,
+  settings: BatcherSettings,
+  side: { connection: NativeConnection; namespace: string; activities: ReturnType<typeof createActivities> } | undefined,
+): Promise<Worker> {
+  if (!side) throw new Error('write-batcher: the plugin ran a worker it did not configure');
+  const { activities } = side;
+  return Worker.create({
+    connection: side.connection,
+    namespace: side.namespace,
+    taskQueue: shardTaskQueue(routing.taskQueue),
+    identity: `${host.options.identity}/shard`,
+    activities: {
+      bulkWrite: activities.bulkWrite,
+      deliverAnswers: (answers: Parameters<typeof activities.deliverAnswers>[0]) => activities.deliverAnswers(answers),
+      batcherSettings: () => activities.batcherSettings(),
+    },
+    interceptors: { activity: host.options.interceptors.activity },
+    maxConcurrentActivityTaskExecutions: Math.max(8, routing.shards * (settings.maxWritesInFlight + 2)),
+    shutdownGraceTime: host.options.shutdownGraceTime,
+  });
 }
 
 export interface BatcherWorkerOptions extends BatcherOptions {

@@ -21,13 +21,16 @@ export const BatcherErrorTypes = {
    */
   DataRejected: 'WriteDataRejected',
   /**
-   * The request id was claimed as abandoned earlier (a timeout or a cancellation of a write under
-   * the same id): it can never be written. What to do: use a new request id.
+   * The request id was claimed as abandoned: by an earlier write under the same id that was
+   * refused, timed out or was cancelled, or by this write when the answer it got (a WriteConflict
+   * or WriteAbandoned) was not borne out by the ledger. It can never be written. What to do: use a
+   * new request id.
    */
   Abandoned: 'WriteAbandoned',
   /**
-   * The request id was already used for a different row (another table, or other values). The row
-   * written first stays; this one is not written. What to do: give each distinct row its own id.
+   * The request id was already used for a different row (another table, or other values), as the
+   * ledger says. The row written first stays; this one is not written. What to do: give each
+   * distinct row its own id.
    */
   Conflict: 'WriteConflict',
   /**

@@ -120,3 +120,137 @@ function canonical(value: unknown): unknown {
 export function canonicalRowText(table: string, row: WireRow): string {
   return JSON.stringify([table, canonical(row)]);
 }
+
+const BASE64_INDEX: Record<string, number> = Object.fromEntries([...BASE64].map((c, i) => [c, i]));
+
+/** Bytes of a canonical base64 text (padded, no whitespace, unused bits zero), or undefined when it is not one. */
+export function fromBase64(text: string): Uint8Array | undefined {
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  let o = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    const [a, b, c, d] = [0, 1, 2, 3].map((k) => BASE64_INDEX[text[i + k] as string] ?? 0) as [number, number, number, number];
+    const n = (a << 18) | (b << 12) | (c << 6) | d;
+    if (o < out.length) out[o++] = (n >> 16) & 255;
+    if (o < out.length) out[o++] = (n >> 8) & 255;
+    if (o < out.length) out[o++] = n & 255;
+  }
+  // Canonical only: the text must be what toBase64 makes of these bytes (no stray bits, no misplaced '=').
+  return toBase64(out) === text ? out : undefined;
+}
+
+/**
+ * A plain object or array of any realm: a workflow's decoded payloads may come from another V8
+ * context than this module's, so `Object.prototype` itself cannot be compared. An object whose
+ * prototype has no prototype (any realm's Object.prototype) or none at all.
+ */
+function isPlainAnyRealm(value: object): boolean {
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === null || Object.getPrototypeOf(proto) === null;
+}
+
+/** What Date.prototype.toISOString makes: the only text a date tag carries. */
+const ISO_DATE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$/;
+/** Integer text as BigInt.prototype.toString makes it (no sign on zero, no leading zeros, no spaces). */
+const BIGINT_TEXT = /^(0|-?[1-9]\d*)$/;
+/** Longest bigint text taken: far beyond any column (DECIMAL holds 65 digits), short enough to be cheap. */
+const MAX_BIGINT_DIGITS = 80;
+
+/**
+ * Why one value cannot travel as a {@link WireValue}, naming the column and what is wrong (never the
+ * value itself), or undefined. Strict: a tag is an object of exactly `@wb` and `v`, of a known kind,
+ * with `v` as its encoder makes it (a date as toISOString, an integer's canonical text, canonical
+ * base64, any JSON value for `json`). Never throws, whatever it is given.
+ */
+export function wireValueProblem(column: string, value: unknown): string | undefined {
+  try {
+    return valueShapeProblem(column, value);
+  } catch {
+    // Only a value built in code (a getter that throws, a proxy) gets here, never decoded JSON.
+    return `column ${column}: the value cannot be read`;
+  }
+}
+
+function valueShapeProblem(column: string, value: unknown): string | undefined {
+  const where = `column ${column}`;
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : `${where}: the number is not finite`;
+  if (typeof value !== 'object') return `${where}: a ${typeof value} is not a wire value`;
+  if (Array.isArray(value)) return `${where}: an array must travel as a json tag ({ "@wb": "json", "v": [...] })`;
+  const keys = Object.keys(value);
+  if (!keys.includes('@wb')) return `${where}: an object must travel as a json tag ({ "@wb": "json", "v": {...} })`;
+  if (keys.length !== 2 || !keys.includes('v')) return `${where}: a tagged value has exactly the keys "@wb" and "v"`;
+  const { '@wb': kind, v } = value as { '@wb': unknown; v: unknown };
+  switch (kind) {
+    case 'date': {
+      if (typeof v !== 'string') return `${where}: a date tag holds an ISO 8601 text`;
+      const m = ISO_DATE.exec(v);
+      if (!m) return `${where}: a date tag holds a UTC time as toISOString writes it (YYYY-MM-DDTHH:MM:SS.sssZ)`;
+      const d = new Date(v);
+      // An impossible day or time (2026-02-30, 24:00) parses to another instant or to none.
+      if (Number.isNaN(d.getTime()) || d.toISOString() !== v) return `${where}: the date tag names no real instant`;
+      return undefined;
+    }
+    case 'bigint':
+      if (typeof v !== 'string' || !BIGINT_TEXT.test(v)) return `${where}: a bigint tag holds an integer's decimal text`;
+      if (v.replace('-', '').length > MAX_BIGINT_DIGITS) return `${where}: the bigint tag has more than ${MAX_BIGINT_DIGITS} digits`;
+      return undefined;
+    case 'bytes':
+      if (typeof v !== 'string') return `${where}: a bytes tag holds base64 text`;
+      return fromBase64(v) === undefined ? `${where}: the bytes tag is not canonical base64 (padded, A-Z a-z 0-9 + /)` : undefined;
+    case 'json':
+      return v === undefined ? `${where}: a json tag holds a JSON value` : jsonProblem(where, v);
+    default:
+      return `${where}: unknown tag kind (known: date, bigint, bytes, json)`;
+  }
+}
+
+/** Whether a json tag's value is JSON (finite numbers, plain objects and arrays). Iterative: no input overflows the stack. */
+function jsonProblem(where: string, v: unknown): string | undefined {
+  const stack: unknown[] = [v];
+  const seen = new Set<object>();
+  while (stack.length) {
+    const x = stack.pop();
+    if (x === null || typeof x === 'string' || typeof x === 'boolean') continue;
+    if (typeof x === 'number') {
+      if (!Number.isFinite(x)) return `${where}: the JSON value holds a number that is not finite`;
+      continue;
+    }
+    if (typeof x !== 'object' || !isPlainAnyRealm(x)) return `${where}: the JSON value holds a ${typeof x} that JSON has not`;
+    if (seen.has(x)) return `${where}: the JSON value holds one object twice (or itself)`;
+    seen.add(x);
+    const children: unknown[] = Array.isArray(x) ? x : Object.values(x as Record<string, unknown>);
+    for (const child of children) stack.push(child);
+  }
+  return undefined;
+}
+
+/**
+ * Why a row as it arrived (from any sender, decoded JSON or not) is not a {@link WireRow}: not a
+ * plain object, no columns, a column name that is not an identifier, or a value that
+ * {@link wireValueProblem} refuses. Undefined for a row the batcher can convert. Never throws; names
+ * columns, never quotes values. The shard, the submit activity and the bulk write all ask it.
+ */
+export function wireRowProblem(row: unknown): string | undefined {
+  try {
+    return rowShapeProblem(row);
+  } catch {
+    return 'row cannot be read';
+  }
+}
+
+function rowShapeProblem(row: unknown): string | undefined {
+  if (typeof row !== 'object' || row === null || Array.isArray(row) || !isPlainAnyRealm(row))
+    return 'row must be a plain object of column → value';
+  const entries = Object.entries(row);
+  if (entries.length === 0) return 'row has no columns';
+  for (const [column, value] of entries) {
+    if (!COLUMN_NAME_PATTERN.test(column))
+      return `column name ${JSON.stringify(column.slice(0, 80))} is not an identifier (letters, digits, _ or $; 1-64 characters)`;
+    const problem = wireValueProblem(column, value);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}

@@ -1,14 +1,25 @@
 // `batchedWrite()`: the requester side of the batcher, for any workflow. One row for one of the
-// batcher's tables in, a typed outcome out, and a definite answer on every path: before it reports
-// "not written", the request id is claimed as abandoned in the batcher's ledger, so the row can
-// never appear later.
+// batcher's tables in, a typed outcome out, and a definite answer on every path: the ledger decides
+// every negative answer. Before it reports "not written", whatever the failure said, the request id
+// is settled in the batcher's ledger: claimed as abandoned (the row can never appear later), or
+// found committed, and then the commit is what it reports.
 //
 // Nothing runs on the requester's own worker: both activities (hand the request over and wait;
 // settle the id) run on the batcher's task queue, where the database and the shards are. The
 // requester's worker needs no registration and no database credentials.
-import { TimeoutType, type Duration } from '@temporalio/common';
+import { RetryState, type Duration } from '@temporalio/common';
 import ms, { type StringValue } from 'ms';
-import { ApplicationFailure, CancellationScope, TimeoutFailure, isCancellation, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  isCancellation,
+  patched,
+  proxyActivities,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
 import {
   BatcherErrorTypes,
   DEFAULT_BATCHER_TASK_QUEUE,
@@ -83,15 +94,48 @@ export function writeErrorType(err: unknown): BatcherErrorType | undefined {
   return undefined;
 }
 
-/** The innermost ApplicationFailure type of an activity failure, and whether a deadline passed. */
-function failureType(err: unknown): { type?: string; message: string; timeout?: 'schedule-to-close' | 'start-to-close' } {
-  let timeout: 'schedule-to-close' | 'start-to-close' | undefined;
-  for (let cause: unknown = err, depth = 0; cause instanceof Error && depth < 10; cause = cause.cause, depth++) {
-    if (cause instanceof TimeoutFailure)
-      timeout ??= cause.timeoutType === TimeoutType.SCHEDULE_TO_CLOSE ? 'schedule-to-close' : 'start-to-close';
-    if (cause instanceof ApplicationFailure && cause.type) return { type: cause.type, message: cause.message, timeout };
-  }
-  return { message: err instanceof Error ? err.message : String(err), timeout };
+/**
+ * The patch behind "the ledger decides every negative answer": a WriteConflict or WriteAbandoned
+ * answer, or an answer that is not an outcome, is settled in the ledger (and a conflict with a request
+ * still undecided is asked again). A history recorded before it replays as it was.
+ */
+export const SETTLE_EVERY_FAILURE_PATCH = 'batched-write-settles-every-failure';
+
+/** The longest pause between two attempts of awaitBatchedWrite (its retry policy's maximumInterval). */
+const MAX_RETRY_INTERVAL_MS = 10_000;
+
+/** What stopped an awaitBatchedWrite: a typed refusal, its deadline, or anything else. */
+type Stop = { kind: 'refused'; type: BatcherErrorType; message: string } | { kind: 'deadline' } | { kind: 'other'; message: string };
+
+/**
+ * Reads an awaitBatchedWrite failure. In SDK 1.24 an ActivityFailure's own cause says why it ended:
+ * a TimeoutFailure (schedule-to-close, or schedule-to-start, which Temporal derives from
+ * schedule-to-close when only that is set, or start-to-close on the last attempt) or a retry state
+ * TIMEOUT (no retry fitted before schedule-to-close; the cause is then the last attempt's failure):
+ * the deadline. Otherwise a non-retryable ApplicationFailure of a batcher type is a refusal. A type
+ * found deeper (the last attempt's failure under a timeout) is not the outcome.
+ */
+function stopOf(err: unknown): Stop {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure || (err instanceof ActivityFailure && err.retryState === RetryState.TIMEOUT))
+    return { kind: 'deadline' };
+  if (cause instanceof ApplicationFailure && isBatcherErrorType(cause.type) && cause.type !== BatcherErrorTypes.DatabaseUnavailable)
+    return { kind: 'refused', type: cause.type, message: cause.message };
+  return { kind: 'other', message: (cause ?? err) instanceof Error ? ((cause ?? err) as Error).message : String(err) };
+}
+
+/**
+ * A shard's conflict with a request still waiting under the same id (shard-book.ts, `offer`): not
+ * decided yet, since that request may still be refused. Asked again after a pause, not settled at
+ * once, so a second requester's claim never abandons the first one's row.
+ */
+const UNDECIDED_CONFLICT = /is (already queued|being written) with a different table or row/;
+
+/** Whether an answer is an outcome for this request (anything else was not sent by a batcher). */
+function isOutcomeFor(outcome: unknown, requestId: string, table: string): outcome is WriteOutcome {
+  if (typeof outcome !== 'object' || outcome === null) return false;
+  const o = outcome as Partial<WriteOutcome>;
+  return o.requestId === requestId && o.table === table && (o.status === 'committed' || o.status === 'duplicate');
 }
 
 function toMs(what: string, d: Duration | undefined, fallback: string): number {
@@ -168,6 +212,15 @@ export async function batchedWrite<Row extends RowOf<Row>>(
     // deadline; the typed refusals are non-retryable.
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
   });
+  /** awaitBatchedWrite again, within what is left of the write's deadline. */
+  const awaitWithin = (leftMs: number) =>
+    proxyActivities<BatcherSideActivities>({
+      taskQueue,
+      activityId: awaitActivityIdFor(requestId),
+      scheduleToCloseTimeout: leftMs,
+      startToCloseTimeout: Math.min(attemptMs, leftMs),
+      retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds' },
+    }).awaitBatchedWrite;
   const { settleBatchedWrite } = proxyActivities<BatcherSideActivities>({
     taskQueue,
     startToCloseTimeout: '30 seconds',
@@ -183,63 +236,104 @@ export async function batchedWrite<Row extends RowOf<Row>>(
   if (writing.has(requestId)) throw refuse(`this workflow is already writing request id ${label}; give each row its own id`);
   writing.add(requestId);
   const submittedAtMs = Date.now();
+  const deadlineMs = submittedAtMs + timeoutMs;
   try {
-    const outcome = await awaitBatchedWrite({ requestId, table, row: encoded.row, submittedAtMs });
-    // Measured to when the batcher answered (its clock), not to when this workflow next ran: after a
-    // requester worker was down, those differ by the outage. Bounded by the workflow's own view.
-    const answeredAt =
-      typeof outcome.answeredAtMs === 'number' && outcome.answeredAtMs >= submittedAtMs
-        ? Math.min(outcome.answeredAtMs, Date.now())
-        : Date.now();
-    return { ...outcome, latencyMs: answeredAt - submittedAtMs };
-  } catch (err) {
+    let failure: unknown;
+    let answer: unknown;
+    for (let pauseMs = 1000; ; pauseMs = Math.min(pauseMs * 2, MAX_RETRY_INTERVAL_MS)) {
+      try {
+        // A repeat (after an undecided conflict) gets what is left of the deadline.
+        const call = failure === undefined ? awaitBatchedWrite : awaitWithin(deadlineMs - Date.now());
+        answer = await call({ requestId, table, row: encoded.row, submittedAtMs });
+        failure = undefined;
+      } catch (err) {
+        failure = err;
+      }
+      const stop = failure === undefined || isCancellation(failure) ? undefined : stopOf(failure);
+      // Asked again only while a pause and a real wait still fit before the deadline.
+      const again =
+        stop?.kind === 'refused' &&
+        stop.type === BatcherErrorTypes.Conflict &&
+        UNDECIDED_CONFLICT.test(stop.message) &&
+        deadlineMs - Date.now() > pauseMs + 2000 &&
+        patched(SETTLE_EVERY_FAILURE_PATCH);
+      if (!again) break;
+      try {
+        await sleep(pauseMs);
+      } catch (err) {
+        failure = err; // cancelled while pausing: settled below like any cancellation
+        break;
+      }
+    }
+    if (failure === undefined && (isOutcomeFor(answer, requestId, table) || !patched(SETTLE_EVERY_FAILURE_PATCH))) {
+      const outcome = answer as WriteOutcome;
+      // Measured to when the batcher answered (its clock), not to when this workflow next ran: after a
+      // requester worker was down, those differ by the outage. Bounded by the workflow's own view.
+      const answeredAt =
+        typeof outcome.answeredAtMs === 'number' && outcome.answeredAtMs >= submittedAtMs
+          ? Math.min(outcome.answeredAtMs, Date.now())
+          : Date.now();
+      return { ...outcome, latencyMs: answeredAt - submittedAtMs };
+    }
+    // Not written, or not known to be: an answer that is not an outcome (no batcher sends one) counts as a failure.
+    const err = (failure ??
+      writeFailure(BatcherErrorTypes.SubmissionFailed, `the answer to write ${requestId} is not a write outcome`)) as Error;
     const cancelled = isCancellation(err);
-    const why = failureType(err);
-    // Answers the ledger gave (the id is abandoned, or committed to another row) are final already;
-    // anything else may race an earlier attempt still queued, so the id is claimed first.
-    const settledAlready = why.type === BatcherErrorTypes.Abandoned || why.type === BatcherErrorTypes.Conflict;
-    // Otherwise settle whatever stopped the write: claim the id, or find the row committed.
-    const settled = settledAlready
-      ? undefined
-      : await CancellationScope.nonCancellable(() => settleBatchedWrite({ requestId, table, row: encoded.row }));
+    const stop: Stop = failure === undefined ? { kind: 'other', message: 'its answer was not a write outcome' } : stopOf(err);
+    const ledgerAnswer = stop.kind === 'refused' && (stop.type === BatcherErrorTypes.Abandoned || stop.type === BatcherErrorTypes.Conflict);
+    // Before the patch, WriteConflict and WriteAbandoned were taken as the ledger's word, unsettled.
+    const settle = cancelled || !ledgerAnswer || failure === undefined || patched(SETTLE_EVERY_FAILURE_PATCH);
+    // Settle whatever stopped the write: claim the id, or find the row committed. Anything the
+    // requester was told may be false (a forged answer, a failure from outside); the ledger is not.
+    const settled = settle
+      ? await CancellationScope.nonCancellable(() => settleBatchedWrite({ requestId, table, row: encoded.row }))
+      : undefined;
     const latencyMs = Date.now() - submittedAtMs;
-    const settledAfter = cancelled ? 'cancellation' : why.timeout === 'schedule-to-close' ? 'timeout' : 'failure';
+    const settledAfter = cancelled ? 'cancellation' : stop.kind === 'deadline' ? 'timeout' : 'failure';
     if (settled?.status === 'committed' && settled.conflict === undefined) {
       return { requestId, table, status: 'committed', batchId: settled.batchId, shard: settled.shard, latencyMs, settledAfter };
     }
     if (cancelled) throw err;
     const details = { requestId, table, shard: settled?.shard, settled: settled ? settled.status : undefined };
+    if (settled?.conflict !== undefined) {
+      throw writeFailure(BatcherErrorTypes.Conflict, `write ${requestId}: ${settled.conflict}`, details, err);
+    }
     if (settled?.abandonedEarlier) {
       throw writeFailure(
         BatcherErrorTypes.Abandoned,
-        `write ${requestId}: its request id was claimed as abandoned by an earlier write (a timeout or a cancellation); it can never be written: use a new request id (retryRequestId)`,
+        `write ${requestId}: its request id was claimed as abandoned by an earlier write under it that was refused, timed out or was cancelled; it can never be written: use a new request id (retryRequestId)`,
         details,
-        err as Error,
+        err,
       );
-    }
-    if (settled?.conflict !== undefined) {
-      throw writeFailure(BatcherErrorTypes.Conflict, `write ${requestId}: ${settled.conflict}`, details, err as Error);
-    }
-    if (isBatcherErrorType(why.type) && why.type !== BatcherErrorTypes.DatabaseUnavailable) {
-      throw writeFailure(why.type, why.message, details, err as Error);
     }
     const afterwards =
       'its id is claimed as abandoned and this row will never be written under it; retry with a new request id (retryRequestId)';
-    if (why.timeout === 'schedule-to-close') {
+    if (stop.kind === 'refused') {
+      if (!settled || !ledgerAnswer) throw writeFailure(stop.type, stop.message, details, err);
+      // Answered WriteConflict or WriteAbandoned, yet the ledger held nothing for the id until this
+      // claim: the answer was not the ledger's (a forgery, or a failure sent from outside).
+      throw writeFailure(
+        BatcherErrorTypes.Abandoned,
+        `write ${requestId} was answered ${stop.type}, but the ledger held no entry for its id; ${afterwards}`,
+        details,
+        err,
+      );
+    }
+    if (stop.kind === 'deadline') {
       throw writeFailure(
         BatcherErrorTypes.ConfirmationTimeout,
         `no outcome for write ${requestId} within ${timeoutMs} ms; ${afterwards}`,
         details,
-        err as Error,
+        err,
       );
     }
-    // Not a refusal: the batcher side failed in a way it did not type (an attempt that timed out on
-    // its last try, a batcher worker that crashed...). Named for what happened, not "refused".
+    // Not a refusal and not the deadline: the batcher side failed in a way it did not type (a
+    // batcher worker that crashed, Temporal refusing the submission...). Named for what happened.
     throw writeFailure(
       BatcherErrorTypes.SubmissionFailed,
-      `write ${requestId} got no outcome from the batcher (${why.timeout === 'start-to-close' ? 'its last attempt timed out' : why.message}); ${afterwards}`,
+      `write ${requestId} got no outcome from the batcher (${stop.message}); ${afterwards}`,
       details,
-      err as Error,
+      err,
     );
   } finally {
     writing.delete(requestId);

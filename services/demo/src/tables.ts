@@ -32,7 +32,7 @@ export const DEMO_TARGET: TargetTable = {
 };
 
 export const DEMO_ORDERS_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${DEMO_ORDERS_TABLE} (
-  order_id VARCHAR(200) NOT NULL PRIMARY KEY,
+  order_id VARCHAR(200) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL PRIMARY KEY,
   amount_cents BIGINT NOT NULL,
   currency CHAR(3) NOT NULL,
   placed_at DATETIME(3) NOT NULL,

@@ -93,6 +93,8 @@ export interface HealthMonitorOptions {
   stall?: ShardMonitorOptions['stall'];
   /** Least time between two restarts of one shard, in ms. @default 10000 */
   minRestartIntervalMs?: number;
+  /** Healing of nondeterministic shards. @default ShardMonitorOptions['heal']'s */
+  heal?: ShardMonitorOptions['heal'];
 }
 
 export interface RunningHealthMonitor {
@@ -123,6 +125,7 @@ export async function startHealthMonitor(options: HealthMonitorOptions): Promise
       workflowTaskAgeMs: options.monitor.stallTaskAgeMs,
     },
     minRestartIntervalMs: options.minRestartIntervalMs,
+    heal: options.heal,
   });
   const app = createHealthMonitorApp({ monitor, metrics: createMonitorMetrics(), logger: options.logger });
   const server = await new Promise<Server>((resolve, reject) => {

@@ -1,10 +1,10 @@
-// The batcher statistics as the monitor reads them: what the shard published in its memo, except
-// the oldest request's age, which is as of the memo's publication (possibly long ago when nothing
-// changed since): the poller leaves it out, and the stall check counts from when it saw the work.
+// The batcher statistics as the monitor reads them: what the shard published in its memo. The
+// oldest request's age is as of the memo's publication (possibly long ago when nothing changed
+// since): the stall check takes it as a lower bound of its age now.
 import type { BatcherStats } from '@write-batcher/batcher';
 
 export type MonitoredBatcherStats = Omit<BatcherStats, 'oldestPendingAgeMs'> & {
-  /** How long the oldest pending request has waited, as of now; undefined when not known. */
+  /** How long the oldest pending request had waited when the memo was published (at least that long now); null or undefined when not known. */
   oldestPendingAgeMs?: number | null;
 };
 

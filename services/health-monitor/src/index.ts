@@ -4,6 +4,7 @@ export * from './metrics';
 export * from './monitor';
 export * from './batcher-stats';
 export * from './bounded-history';
+export * from './heal-policy';
 export * from './poller';
 export * from './restart-policy';
 export * from './shard-state';

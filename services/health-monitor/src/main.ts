@@ -1,10 +1,18 @@
 // health-monitor: load config → start telemetry → connect to Temporal → watch every batcher shard
 // and serve /healthz, /readyz, /metrics, /api/status and the status page until SIGTERM/SIGINT.
+import fs from 'node:fs';
+import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { assertListenHost, createLogger, loadServiceConfig, startTelemetry, temporalConnectConfig, runService } from '@batcher/service-kit';
 import { startHealthMonitor } from './app';
 
 const SERVICE = 'health-monitor' as const;
+
+/**
+ * The batcher worker's prebundled workflow code, where the image puts it beside this service: heals
+ * replay with it, and this pod needs no webpack. Elsewhere the first heal bundles the code itself.
+ */
+const BATCHER_BUNDLE = path.join(__dirname, '..', '..', 'batcher-worker', 'dist', 'workflow-bundle.untraced.js');
 
 function shutdownSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
@@ -33,6 +41,7 @@ async function main(): Promise<void> {
         monitor: config.monitor,
         logger,
         host: config.listen.host,
+        heal: { code: fs.existsSync(BATCHER_BUNDLE) ? { workflowBundlePath: BATCHER_BUNDLE } : undefined },
       });
       logger.info(
         {

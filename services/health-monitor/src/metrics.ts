@@ -1,5 +1,5 @@
 // Prometheus metrics of the health monitor: per-shard gauges mirrored from the batcher's own
-// statistics, the monitor's start and restart counters, and prom-client's default process metrics.
+// statistics, the monitor's start, restart and heal counters, and prom-client's default process metrics.
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { MonitoredBatcherStats } from './batcher-stats';
 import type { MonitorStatus } from './monitor';
@@ -100,6 +100,12 @@ export function createMonitorMetrics(): MonitorMetrics {
     labelNames: LABELS,
     registers: [registry],
   });
+  const heals = new Counter({
+    name: 'batcher_shard_heals_total',
+    help: 'Times the health monitor healed a shard: reset a run whose workflow task failed (cause: nondeterminism) to its last good workflow task.',
+    labelNames: ['shard', 'cause'],
+    registers: [registry],
+  });
   const temporalUp = new Gauge({
     name: 'batcher_monitor_temporal_up',
     help: '1 when the last check reached Temporal, else 0.',
@@ -124,6 +130,7 @@ export function createMonitorMetrics(): MonitorMetrics {
   /** Starts and restarts already added to the counters, per shard: the monitor reports totals, a Counter wants increments. */
   const startsExported = new Map<number, number>();
   const restartsExported = new Map<number, number>();
+  const healsExported = new Map<string, number>();
 
   return {
     registry,
@@ -141,6 +148,12 @@ export function createMonitorMetrics(): MonitorMetrics {
         startsExported.set(s.shard, s.starts);
         restarts.inc(labels, s.restarts - (restartsExported.get(s.shard) ?? 0));
         restartsExported.set(s.shard, s.restarts);
+        for (const cause of new Set(['nondeterminism', ...Object.keys(s.healsByCause)])) {
+          const key = `${s.shard}/${cause}`;
+          const total = s.healsByCause[cause] ?? 0;
+          heals.inc({ ...labels, cause }, total - (healsExported.get(key) ?? 0));
+          healsExported.set(key, total);
+        }
 
         // Current only if the statistics last read belong to the last check of a RUNNING shard (stalled included).
         const current = s.workflowStatus === 'RUNNING' && s.stats !== null && s.statsAtMs !== null && s.statsAtMs >= (s.checkedAtMs ?? 0);

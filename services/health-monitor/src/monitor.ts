@@ -1,13 +1,15 @@
 // Watches every batcher shard: on each check the poller observes it, the shard state machine
-// decides its state, the restart policy decides whether to start it again, and bounded histories
-// keep what the status page charts. This file only schedules checks and puts the answers together.
+// decides its state, the restart policy decides whether to start it again, the heal policy whether
+// to reset a nondeterministic run to its last good task, and bounded histories keep what the
+// status page charts. This file only schedules checks and puts the answers together.
 import pLimit from 'p-limit';
 import type { Client } from '@temporalio/client';
 import { batcherWorkflowId } from '@write-batcher/protocol';
-import type { ShardRouting as BatcherConfig } from '@write-batcher/batcher';
+import { healShard, type HealReplayCode, type ShardRouting as BatcherConfig } from '@write-batcher/batcher';
 import type { Logger } from '@batcher/service-kit';
 import type { BatchSample, MonitoredBatcherStats } from './batcher-stats';
 import { BoundedHistory } from './bounded-history';
+import { HealPolicy, type HealPolicyOptions } from './heal-policy';
 import { ShardPoller, errorMessage } from './poller';
 import { RestartPolicy, shardStartInput } from './restart-policy';
 import {
@@ -59,11 +61,41 @@ export interface ShardStatus {
   /** Times this monitor started the shard again after it stopped under its watch (seen running, or started by it). */
   restarts: number;
   lastRestartAtMs: number | null;
+  /** Times this monitor healed the shard (reset a nondeterministic run to its last good task), by cause. */
+  heals: number;
+  healsByCause: Record<string, number>;
+  lastHeal: HealRecord | null;
+  /** Why the monitor does not heal the shard now (waiting, or an operator's turn); null when nothing holds it. */
+  healHeld: string | null;
   /** Bounded, oldest first; batches survive restarts and continue-as-new (merged by batch id). */
   history: { batches: BatchSample[]; pending: PendingSample[] };
 }
 
-export type MonitorEventKind = 'up' | 'down' | 'stalled' | 'started' | 'restarted' | 'start-failed' | 'restart-failed' | 'unknown';
+export interface HealRecord {
+  atMs: number;
+  cause: string;
+  /** The run that was reset, and the WorkflowTaskCompleted it was reset to. */
+  runId: string;
+  eventId: number;
+  newRunId: string;
+  /** Replays it took to find the event. */
+  replays: number;
+}
+
+export type MonitorEventKind =
+  | 'up'
+  | 'down'
+  | 'stalled'
+  | 'nondeterministic'
+  | 'no-worker'
+  | 'started'
+  | 'restarted'
+  | 'start-failed'
+  | 'restart-failed'
+  | 'healed'
+  | 'heal-failed'
+  | 'heal-held'
+  | 'unknown';
 
 export interface MonitorEvent {
   atMs: number;
@@ -127,6 +159,13 @@ export interface ShardMonitorOptions {
   concurrency?: number;
   /** Events remembered for the status page. @default 50 */
   eventHistory?: number;
+  /** Healing of nondeterministic shards. @default on, 3 per shard per hour, 60 s back-off, the batcher package's workflow code */
+  heal?: HealPolicyOptions & {
+    /** The workflow code to replay with: the batcher worker's (same bundle). */
+    code?: HealReplayCode;
+    /** Replaces healShard (tests). */
+    healer?: typeof healShard;
+  };
 }
 
 /** Per shard: the public status plus the parts that produce it. */
@@ -144,6 +183,10 @@ export class ShardMonitor {
   private readonly logger: Logger;
   private readonly poller: ShardPoller;
   private readonly policy: RestartPolicy;
+  private readonly healPolicy: HealPolicy;
+  private readonly healCode: HealReplayCode | undefined;
+  private readonly healer: typeof healShard;
+  private readonly client: Client;
   private readonly stall: StallThresholds;
   readonly pollIntervalMs: number;
   private readonly limit: ReturnType<typeof pLimit>;
@@ -172,6 +215,10 @@ export class ShardMonitor {
     }
     this.poller = new ShardPoller({ client: options.client, rpcTimeoutMs: options.rpcTimeoutMs });
     this.policy = new RestartPolicy({ autoRestart: options.autoRestart, minRestartIntervalMs: options.minRestartIntervalMs });
+    this.healPolicy = new HealPolicy(options.heal);
+    this.healCode = options.heal?.code;
+    this.healer = options.heal?.healer ?? healShard;
+    this.client = options.client;
     this.stall = { ...DEFAULT_STALL_THRESHOLDS, ...options.stall };
     this.limit = pLimit(options.concurrency ?? 16);
     this.events = new BoundedHistory(options.eventHistory ?? 50);
@@ -192,6 +239,10 @@ export class ShardMonitor {
         lastStartAtMs: null,
         restarts: 0,
         lastRestartAtMs: null,
+        heals: 0,
+        healsByCause: {},
+        lastHeal: null,
+        healHeld: null,
       },
       machine: new ShardStateMachine(this.stall, now),
       hasRun: false,
@@ -239,7 +290,9 @@ export class ShardMonitor {
     if (temporal.reachable) {
       this.temporal = { reachable: true, error: null, checkedAtMs, lastReachedAtMs: checkedAtMs };
       if (was === false) this.logger.info({ namespace: this.poller.namespace }, 'Temporal reachable again');
-      await Promise.all(this.shards.map((r) => this.limit(() => this.checkShard(r))));
+      // One look at the task queue serves every shard: do workers poll it?
+      const pollers = await this.poller.workflowPollers(this.batcher.taskQueue);
+      await Promise.all(this.shards.map((r) => this.limit(() => this.checkShard(r, pollers))));
     } else {
       this.temporal = { ...this.temporal, reachable: false, error: temporal.error, checkedAtMs };
       if (was !== false) this.logger.warn({ namespace: this.poller.namespace, err: temporal.error }, 'Temporal unreachable');
@@ -288,7 +341,8 @@ export class ShardMonitor {
     for (const { status: s, machine } of this.shards) {
       if (machine.state === 'running') continue;
       if (this.temporal.reachable === false && machine.state === 'unknown') continue; // already said above
-      const why = machine.reasons.length ? `: ${machine.reasons.join('; ')}` : '';
+      const held = machine.state === 'nondeterministic' && s.healHeld ? [`not healed: ${s.healHeld}`] : [];
+      const why = machine.reasons.length || held.length ? `: ${[...machine.reasons, ...held].join('; ')}` : '';
       // The machine's reasons already carry describe errors; a failed start or restart is news of its own.
       const restartError = s.error?.startsWith('restart failed') || s.error?.startsWith('start failed') ? ` (${s.error})` : '';
       reasons.push(`shard ${s.shard} (${s.workflowId}) is ${machine.state}${why}${restartError}`);
@@ -324,11 +378,17 @@ export class ShardMonitor {
     });
   }
 
-  private async checkShard(r: ShardRecord): Promise<void> {
+  private async checkShard(r: ShardRecord, pollers: number | null): Promise<void> {
     const s = r.status;
-    const observation = await this.poller.observe(s.workflowId);
+    const seen = await this.poller.observe(s.workflowId);
+    const observation = seen.kind === 'described' && seen.status === 'RUNNING' ? { ...seen, pollers } : seen;
     this.apply(r, observation);
-    if (observation.kind !== 'described' || observation.status === 'RUNNING') return;
+    if (observation.kind !== 'described') return;
+    if (observation.status === 'RUNNING') {
+      if (r.machine.state === 'nondeterministic' && observation.runId) await this.heal(r, observation.runId);
+      else s.healHeld = null;
+      return;
+    }
 
     const lastStartedAtMs = Math.max(s.lastStartAtMs ?? -Infinity, s.lastRestartAtMs ?? -Infinity);
     const decision = this.policy.decide(observation.status, Number.isFinite(lastStartedAtMs) ? lastStartedAtMs : null, Date.now());
@@ -371,6 +431,65 @@ export class ShardMonitor {
     }
   }
 
+  /**
+   * Resets a nondeterministic run to its last good workflow task, found by replaying its history
+   * with the batcher's code; at most once per run, backing off when a healed run fails again, and
+   * never more than the policy's heals per hour.
+   */
+  private async heal(r: ShardRecord, runId: string): Promise<void> {
+    const s = r.status;
+    const cause = 'nondeterminism';
+    const detail = r.machine.reasons[0] ?? cause;
+    const decision = this.healPolicy.decide(s.shard, runId, Date.now());
+    if (decision.action !== 'heal') {
+      if (s.healHeld !== decision.reason) {
+        s.healHeld = decision.reason;
+        this.addEvent(s.shard, 'heal-held', decision.reason);
+        const fields = { shard: s.shard, workflowId: s.workflowId, runId, cause, reason: decision.reason };
+        if (decision.action === 'wait') this.logger.warn(fields, 'batcher shard heal deferred');
+        else this.logger.error(fields, 'batcher shard not healed: needs an operator');
+      }
+      return;
+    }
+    try {
+      const outcome = await this.healer({ client: this.client, workflowId: s.workflowId, runId, cause: detail, code: this.healCode });
+      const now = Date.now();
+      this.healPolicy.record(s.shard, runId, now, outcome.healed ? outcome.newRunId : null);
+      if (!outcome.healed) {
+        s.healHeld = `${outcome.reason}; needs an operator`;
+        this.addEvent(s.shard, 'heal-failed', s.healHeld);
+        this.logger.error(
+          { shard: s.shard, workflowId: s.workflowId, runId, cause, reason: outcome.reason },
+          'batcher shard heal found no good point',
+        );
+        return;
+      }
+      s.heals++;
+      s.healsByCause[cause] = (s.healsByCause[cause] ?? 0) + 1;
+      s.lastHeal = { atMs: now, cause, runId, eventId: outcome.eventId, newRunId: outcome.newRunId, replays: outcome.replays };
+      s.healHeld = null;
+      this.addEvent(s.shard, 'healed', `run ${runId} reset to event ${outcome.eventId} as run ${outcome.newRunId} (${cause})`);
+      this.logger.warn(
+        {
+          shard: s.shard,
+          workflowId: s.workflowId,
+          runId,
+          newRunId: outcome.newRunId,
+          eventId: outcome.eventId,
+          replays: outcome.replays,
+          cause,
+          detail,
+        },
+        'batcher shard healed',
+      );
+    } catch (err) {
+      // Not counted as tried: the next check tries again, with the same reset request id.
+      s.error = `heal failed: ${errorMessage(err)}`;
+      this.addEvent(s.shard, 'heal-failed', s.error);
+      this.logger.error({ shard: s.shard, workflowId: s.workflowId, runId, cause, err: s.error }, 'batcher shard heal failed');
+    }
+  }
+
   /** Records an observation and lets the state machine judge it. */
   private apply(r: ShardRecord, o: ShardObservation): void {
     const now = Date.now();
@@ -401,7 +520,12 @@ export class ShardMonitor {
   }
 
   private announce(s: ShardRecord['status'], t: Transition): void {
-    const kind: MonitorEventKind = t.to === 'running' ? 'up' : t.to === 'stalled' ? 'stalled' : t.to === 'unknown' ? 'unknown' : 'down';
+    const kind: MonitorEventKind =
+      t.to === 'running'
+        ? 'up'
+        : t.to === 'stalled' || t.to === 'nondeterministic' || t.to === 'no-worker' || t.to === 'unknown'
+          ? t.to
+          : 'down';
     this.addEvent(s.shard, kind, t.reason);
     if (kind === 'up') this.logger.info({ shard: s.shard, workflowId: s.workflowId, runId: s.runId }, 'batcher shard running');
     // A shard never started yet (a new install) is not running, and nothing went wrong.
@@ -410,7 +534,7 @@ export class ShardMonitor {
     else
       this.logger.warn(
         { shard: s.shard, workflowId: s.workflowId, state: t.to, reason: t.reason },
-        kind === 'stalled' ? 'batcher shard stalled' : 'batcher shard not running',
+        kind === 'stalled' || kind === 'nondeterministic' || kind === 'no-worker' ? `batcher shard ${kind}` : 'batcher shard not running',
       );
   }
 

@@ -1,11 +1,16 @@
 // Everything the monitor asks Temporal: is the namespace reachable, what is the newest run of a
 // shard and its statistics (one describe: the shard publishes them in its memo; never a query, see
-// readBatcherStatsMemo), and starting a shard again. Each call has its own deadline.
+// readBatcherStatsMemo), the newest workflow-task failure of a shard whose task is retrying (its
+// history's tail), who polls the task queue, and starting a shard again. Each call has its own deadline.
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
+import { temporal } from '@temporalio/proto';
 import { BATCHER_WORKFLOW_TYPE } from '@write-batcher/protocol';
 import { publishedStats } from '@write-batcher/batcher';
-import type { PendingWorkflowTask, ShardObservation } from './shard-state';
+import type { PendingWorkflowTask, ShardObservation, WorkflowTaskFailure } from './shard-state';
+
+/** Events read from the end of a run's history to find its newest workflow-task failure. */
+const FAILURE_TAIL_EVENTS = 50;
 
 export interface ShardPollerOptions {
   client: Client;
@@ -69,11 +74,55 @@ export class ShardPoller {
       pendingWorkflowTask,
     };
     if (description.status.name !== 'RUNNING') return { ...described, stats: null };
-    // The memo's oldest-request age is as of its publication, which may be long ago when nothing
-    // changed: left out, so the stall check counts from when this monitor saw the work. None
-    // published yet (a run's first moments): no statistics, which is no failure either.
-    const memo = publishedStats(description);
-    return { ...described, stats: memo ? { ...memo, oldestPendingAgeMs: undefined } : null };
+    // The memo's oldest-request age is as of its publication: a lower bound of its age now, which
+    // is how the stall check uses it. None published yet (a run's first moments): no statistics,
+    // which is no failure either.
+    const memo = publishedStats(description) ?? null;
+    // A task on its first attempt has not failed; a retrying one may have failed for good.
+    const lastTaskFailure =
+      pendingWorkflowTask && pendingWorkflowTask.attempt >= 2
+        ? await this.lastTaskFailure(workflowId, description.runId).catch(() => null)
+        : null;
+    return { ...described, stats: memo, lastTaskFailure };
+  }
+
+  /**
+   * The run's newest WorkflowTaskFailed, from the tail of its history (one page, newest first), or
+   * null when a workflow task completed after it, or none is within the tail.
+   */
+  async lastTaskFailure(workflowId: string, runId: string): Promise<WorkflowTaskFailure | null> {
+    const EventType = temporal.api.enums.v1.EventType;
+    const page = await this.withDeadline(() =>
+      this.client.workflowService.getWorkflowExecutionHistoryReverse({
+        namespace: this.namespace,
+        execution: { workflowId, runId },
+        maximumPageSize: FAILURE_TAIL_EVENTS,
+      }),
+    );
+    for (const event of page.history?.events ?? []) {
+      if (event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED) return null;
+      const failed = event.workflowTaskFailedEventAttributes;
+      if (event.eventType !== EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED || !failed) continue;
+      const cause = temporal.api.enums.v1.WorkflowTaskFailedCause[failed.cause ?? 0] ?? String(failed.cause);
+      return { eventId: Number(event.eventId), cause, message: firstLine(failed.failure?.message ?? '') };
+    }
+    return null;
+  }
+
+  /** Workers that polled the task queue's workflow tasks lately (the server keeps a few minutes of them); null when it did not answer. */
+  async workflowPollers(taskQueue: string): Promise<number | null> {
+    try {
+      const answer = await this.withDeadline(() =>
+        this.client.workflowService.describeTaskQueue({
+          namespace: this.namespace,
+          taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+          taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        }),
+      );
+      return answer.pollers?.length ?? 0;
+    } catch {
+      return null;
+    }
   }
 
   /** Starts a batcher run unless one is already open (conflict policy FAIL, so a lost race is told apart). */
@@ -92,6 +141,12 @@ export class ShardPoller {
   private withDeadline<T>(fn: () => Promise<T>): Promise<T> {
     return this.client.withDeadline(Date.now() + this.rpcTimeoutMs, fn);
   }
+}
+
+/** The first line, at most 300 characters: enough to name a failure, too little to carry a payload. */
+function firstLine(text: string): string {
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }
 
 export function errorMessage(err: unknown): string {

@@ -1,19 +1,33 @@
-// The state of one shard, decided from what a check observed: running, stalled (RUNNING but not
-// making progress), restarting, not-running or unknown. Pure: no I/O, the time is passed in.
+// The state of one shard, decided from what a check observed: running, nondeterministic (its
+// workflow task fails on a nondeterminism error), no-worker (nothing polls its task queue), stalled
+// (RUNNING but not making progress otherwise), restarting, not-running or unknown. Pure: no I/O, the
+// time is passed in.
 import type { WorkflowExecutionStatusName } from '@temporalio/client';
 import type { MonitoredBatcherStats } from './batcher-stats';
 
 /**
- * running: the newest run is RUNNING and making progress. stalled: RUNNING, but its workflow task
- * is failing or waiting for a worker, or it holds requests without flushing. starting: this
+ * running: the newest run is RUNNING and making progress. nondeterministic: RUNNING, and its last
+ * workflow task failed on a nondeterminism error (cause NON_DETERMINISTIC_ERROR or TMPRL1100): it
+ * will not move until its code or its history changes (the monitor heals it by a reset). no-worker:
+ * RUNNING, and no worker has polled its task queue lately. stalled: RUNNING, but its workflow task
+ * is failing for another reason or waiting, or it holds requests without flushing. starting: this
  * monitor started a shard that had not run under its watch (never started, or found closed at the
  * monitor's first look), not yet confirmed by a later check.
  * restarting: the same after the shard stopped under its watch. not-running: closed, paused or
  * never started. unknown: Temporal did not answer.
  */
-export type ShardState = 'running' | 'stalled' | 'starting' | 'restarting' | 'not-running' | 'unknown';
+export type ShardState = 'running' | 'nondeterministic' | 'no-worker' | 'stalled' | 'starting' | 'restarting' | 'not-running' | 'unknown';
 
-export const SHARD_STATES: readonly ShardState[] = ['running', 'stalled', 'starting', 'restarting', 'not-running', 'unknown'];
+export const SHARD_STATES: readonly ShardState[] = [
+  'running',
+  'nondeterministic',
+  'no-worker',
+  'stalled',
+  'starting',
+  'restarting',
+  'not-running',
+  'unknown',
+];
 
 /** Temporal's status of the newest run, or NOT_FOUND when the workflow id has never been used. */
 export type ShardWorkflowStatus = WorkflowExecutionStatusName | 'NOT_FOUND';
@@ -28,6 +42,21 @@ export interface PendingWorkflowTask {
   startedAtMs: number | null;
 }
 
+/** The newest WorkflowTaskFailed of the run, read from its history's tail when its workflow task is retrying. */
+export interface WorkflowTaskFailure {
+  /** Event id of the WorkflowTaskFailed event. */
+  eventId: number;
+  /** Temporal's cause, e.g. WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR. */
+  cause: string;
+  /** The failure's message (first line); never row values: the SDK's nondeterminism message names commands, not payloads. */
+  message: string;
+}
+
+/** A failure that only a change of code or history ends: the SDK's nondeterminism error. */
+export function isNondeterminism(failure: Pick<WorkflowTaskFailure, 'cause' | 'message'>): boolean {
+  return failure.cause.endsWith('NON_DETERMINISTIC_ERROR') || failure.message.includes('TMPRL1100');
+}
+
 /** What one check saw of one shard. */
 export type ShardObservation =
   | { kind: 'temporal-unreachable'; error: string }
@@ -40,6 +69,10 @@ export type ShardObservation =
       pendingWorkflowTask: PendingWorkflowTask | null;
       /** Null when the shard was not RUNNING, or had published no statistics in its memo yet (no failure). */
       stats: MonitoredBatcherStats | null;
+      /** The run's newest WorkflowTaskFailed while a workflow task is pending on a retry; null or absent otherwise. */
+      lastTaskFailure?: WorkflowTaskFailure | null;
+      /** Workers seen polling the shard's task queue lately (describeTaskQueue); null or absent when not known. */
+      pollers?: number | null;
     };
 
 export interface StallThresholds {
@@ -109,6 +142,17 @@ export class ShardStateMachine {
       return this.moveTo(NOT_RUNNING.has(o.status) ? 'not-running' : 'unknown', [why], now);
     }
     const stalls = [...this.workflowTaskStalls(o.pendingWorkflowTask, now), ...this.statsStalls(o.stats, now)];
+    // A nondeterministic task fails on every worker, for ever: named apart, and first, so the
+    // monitor can heal it. It counts only while a task is pending (a failure already overcome is history).
+    const failure = o.pendingWorkflowTask ? o.lastTaskFailure : null;
+    if (failure && isNondeterminism(failure)) {
+      return this.moveTo(
+        'nondeterministic',
+        [`workflow task failed on nondeterminism (event ${failure.eventId}): ${failure.message}`, ...stalls],
+        now,
+      );
+    }
+    if (o.pollers === 0) return this.moveTo('no-worker', ['no worker polls the task queue', ...stalls], now);
     return this.moveTo(stalls.length ? 'stalled' : 'running', stalls, now);
   }
 
@@ -156,10 +200,14 @@ export class ShardStateMachine {
     const intervalMs = stats.flushIntervalMs;
     const boundMs = Math.max(this.thresholds.flushIntervals * intervalMs, this.thresholds.minFlushStallMs);
     // Waiting since the later of the last flush and the arrival of the oldest request: a shard idle
-    // for an hour that received a request a moment ago is not stalled. Without the oldest request's
-    // age (the poller leaves the memo's out), the work is judged from when this monitor first saw it.
-    const oldestArrivedAtMs =
-      stats.pending > 0 && stats.oldestPendingAgeMs != null ? now - stats.oldestPendingAgeMs : (this.pendingSeenSinceMs ?? now);
+    // for an hour that received a request a moment ago is not stalled. The arrival is bounded from
+    // above three ways, and the earliest bound wins, so the age is never overstated: the oldest
+    // request's published age (as of the memo, so at least that old now), the last request's
+    // arrival (the oldest came no later), and when this monitor first saw the work.
+    const bounds = [this.pendingSeenSinceMs ?? now];
+    if (stats.pending > 0 && stats.oldestPendingAgeMs != null) bounds.push(now - stats.oldestPendingAgeMs);
+    if (stats.pending > 0 && stats.lastRequestAtMs != null) bounds.push(stats.lastRequestAtMs);
+    const oldestArrivedAtMs = Math.min(...bounds);
     const waitingSinceMs = Math.max(stats.lastFlushAtMs ?? -Infinity, oldestArrivedAtMs);
     if (now - waitingSinceMs <= boundMs) return [];
     const what = stats.writesInFlight

@@ -80,7 +80,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
 "use strict";
 (function () {
   var REFRESH_MS = __REFRESH_MS__;
-  var STATE_CLASS = { running: "ok", stalled: "warn", starting: "warn", restarting: "warn", "not-running": "bad", unknown: "muted" };
+  var STATE_CLASS = { running: "ok", stalled: "warn", nondeterministic: "bad", "no-worker": "bad", starting: "warn", restarting: "warn", "not-running": "bad", unknown: "muted" };
   var lastGood = 0;
 
   function $(id) { return document.getElementById(id); }
@@ -159,6 +159,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     // A first start by the monitor (the shard had not run under its watch) is not a restart.
     html.push(field("starts", "Started by monitor", num(s.starts), s.lastStartAtMs ? ago(s.lastStartAtMs, now) : ""));
     html.push(field("restarts", "Restarts", num(s.restarts), s.lastRestartAtMs ? ago(s.lastRestartAtMs, now) : ""));
+    html.push(field("heals", "Heals", num(s.heals), s.healHeld ? esc(s.healHeld) : s.lastHeal ? ago(s.lastHeal.atMs, now) : ""));
     html.push(field("writesInFlight", "Writes in flight", num(st && st.writesInFlight)));
     html.push(field("refused", "Refused", num(st && st.refused)));
     html.push(field("flushPolicy", "Flush policy", st ? esc(st.flushPolicy) : "–", st ? "every " + (st.flushIntervalMs / 1000) + " s" : ""));
@@ -184,7 +185,7 @@ export const STATUS_PAGE_HTML = String.raw`<!doctype html>
     $("reasons").innerHTML = status.reasons.map(function (r) { return "<li>" + esc(r) + "</li>"; }).join("");
     $("shards").innerHTML = status.shards.map(function (s) { return shardCard(s, now); }).join("");
     $("events").innerHTML = status.events.slice().reverse().map(function (e) {
-      return '<li><time>' + esc(clock(e.atMs)) + '</time><span class="kind"><span class="pill ' + ({ up: "ok", started: "ok", restarted: "warn", stalled: "warn", down: "bad", "start-failed": "bad", "restart-failed": "bad" }[e.kind] || "muted") + '">' + esc(e.kind) + '</span></span><span>shard ' + e.shard + ': ' + esc(e.message) + '</span></li>';
+      return '<li><time>' + esc(clock(e.atMs)) + '</time><span class="kind"><span class="pill ' + ({ up: "ok", started: "ok", restarted: "warn", healed: "warn", stalled: "warn", nondeterministic: "bad", "no-worker": "bad", down: "bad", "start-failed": "bad", "restart-failed": "bad", "heal-failed": "bad", "heal-held": "bad" }[e.kind] || "muted") + '">' + esc(e.kind) + '</span></span><span>shard ' + e.shard + ': ' + esc(e.message) + '</span></li>';
     }).join("");
   }
 

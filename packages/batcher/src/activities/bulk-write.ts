@@ -1,7 +1,10 @@
 // The bulk-write activity: a batch's rows, for any of the declared tables, in ONE transaction with
 // their ledger entries. Only rows whose ledger entry this batch won reach their table; a repeated
-// id is answered from the ledger (duplicate, abandoned or conflict). A row whose data the database
-// refuses is isolated (the batch is split until it stands alone) so it cannot poison the others.
+// id is answered from the ledger (duplicate, abandoned or conflict). A row whose values fail the
+// wire check or the conversion to SQL is refused alone before the transaction; a row whose data the
+// database refuses is isolated (the batch is split until it stands alone) so it cannot poison the
+// others. Database errors are sorted once (db/db-errors.ts): data refuses the row, a changed table
+// is re-read once first, configuration and transient errors are retried (the writes wait).
 import {
   ROOT_CONTEXT,
   SpanKind,
@@ -14,14 +17,14 @@ import {
 } from '@opentelemetry/api';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { BatcherErrorTypes } from '@write-batcher/protocol';
+import { BatcherErrorTypes, wireRowProblem } from '@write-batcher/protocol';
 import type { BulkWriteInput, BulkWriteResult, RowOutcome } from '../workflows/types';
 import type { Pool } from 'mysql2/promise';
-import { describeDbError, isDataError, serverKindOf, type ServerKind } from '../db/db-errors';
+import { classifyDbError, describeDbError, serverKindOf, type DbErrorKind, type ServerKind } from '../db/db-errors';
 import { LEDGER_TABLE, claimForBatch, judgeRepeat, rowDigest } from '../db/ledger';
 import { utcConnection } from '../db/sessions';
-import { writeTargetRows } from '../db/target-writes';
-import type { Catalog } from '../db/targets';
+import { conversionProblem, writeTargetRows } from '../db/target-writes';
+import { RowValueError, type Catalog } from '../db/targets';
 import type { Replier, Reply } from './replies';
 
 type Row = BulkWriteInput['rows'][number];
@@ -150,7 +153,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
             rejected(
               r.requestId,
               BatcherErrorTypes.Abandoned,
-              'its request id was claimed as abandoned (an earlier write under this id timed out or was cancelled); it can never be written: use a new request id',
+              'its request id was claimed as abandoned by an earlier write under this id that was refused, timed out or was cancelled; it can never be written: use a new request id',
             ),
           );
         } else
@@ -202,25 +205,44 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
     }
   }
 
-  /** Writes rows; when one row's data is refused, splits the batch until that row stands alone. */
-  async function writeIsolating(input: BulkWriteInput, rows: Row[], count: () => void): Promise<RowOutcome[]> {
+  /**
+   * Writes rows; when one row's data is refused, splits the batch until that row stands alone.
+   * `reread` is shared by one attempt: a changed table is read again at most once per attempt.
+   */
+  async function writeIsolating(input: BulkWriteInput, rows: Row[], count: () => void, reread: { done: boolean }): Promise<RowOutcome[]> {
     const kind = await serverKind();
     try {
       return await writeOnce(input, rows, count);
     } catch (err) {
-      if (!isDataError(err, kind)) {
-        // 1146 no such table, 1054 unknown column: the table changed under us; read it again.
-        if ((err as { errno?: number }).errno === 1146 || (err as { errno?: number }).errno === 1054) catalog.reloadSoon();
-        // Retried by the batcher until the database is back. No SQL, no values, no cause chain
+      const sorted: DbErrorKind = err instanceof RowValueError ? { class: 'data', rereadTable: false } : classifyDbError(err, kind);
+      if (sorted.rereadTable && !reread.done) {
+        // The table changed under the worker (a column added, dropped or made NOT NULL, the table
+        // dropped): read it again, refuse the rows that no longer fit it, write the others.
+        reread.done = true;
+        await Promise.all([...new Set(rows.map((r) => r.table))].map((t) => catalog.reread(t)));
+        const refused: RowOutcome[] = [];
+        const rest: Row[] = [];
+        for (const r of rows) {
+          const problem = catalog.get(r.table) ? catalog.problem(r.table, r.row) : undefined;
+          if (problem !== undefined) refused.push(rejected(r.requestId, BatcherErrorTypes.InvalidRequest, problem));
+          else rest.push(r);
+        }
+        return [...refused, ...(rest.length ? await writeIsolating(input, rest, count, reread) : [])];
+      }
+      if (sorted.class !== 'data') {
+        // Transient (the database is away) or configuration (a table, column or grant the operator
+        // must restore): retried by the batcher, the rows wait. No SQL, no values, no cause chain
         // (mysql2 errors carry the statement with every row's values).
         throw ApplicationFailure.create({
           type: BatcherErrorTypes.DatabaseUnavailable,
-          message: `bulk write of ${input.batchId} failed: ${describeDbError(err, kind)}`,
+          message: `bulk write of ${input.batchId} failed (${sorted.class === 'configuration' ? 'configuration: waits until the table or grant is restored' : 'transient'}): ${describeDbError(err, kind)}`,
         });
       }
       if (rows.length === 1) {
         const only = rows[0] as Row;
-        const duplicateKey = err.errno === 1062;
+        if (err instanceof RowValueError)
+          return [rejected(only.requestId, BatcherErrorTypes.InvalidRequest, `table ${only.table}: ${err.message}`)];
+        const duplicateKey = (err as { errno?: number }).errno === 1062;
         return [
           rejected(
             only.requestId,
@@ -232,7 +254,10 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         ];
       }
       const half = Math.ceil(rows.length / 2);
-      return [...(await writeIsolating(input, rows.slice(0, half), count)), ...(await writeIsolating(input, rows.slice(half), count))];
+      return [
+        ...(await writeIsolating(input, rows.slice(0, half), count, reread)),
+        ...(await writeIsolating(input, rows.slice(half), count, reread)),
+      ];
     }
   }
 
@@ -251,15 +276,37 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       const started = Date.now();
       let statements = 0;
       // Checked again here: a request may have reached the shard by a signal that skipped the submit
-      // activity. A table that is declared but cannot be read now (dropped, renamed) waits.
+      // activity. A table that is declared but cannot be read now (dropped, renamed) waits. A row
+      // refused for the table's shape is refused only after the table is read again (once a batch).
       const outcomes = new Map<string, RowOutcome>();
+      const check = (r: Row): { problem: string; schema: boolean } | undefined => {
+        const wire = wireRowProblem(r.row);
+        if (wire !== undefined) return { problem: wire, schema: false };
+        const info = catalog.get(r.table);
+        if (!info)
+          return catalog.names().includes(r.table)
+            ? undefined
+            : { problem: catalog.problem(r.table, r.row) ?? 'unknown table', schema: false };
+        const found = catalog.rowCheck(r.table, r.row);
+        if (found) return found;
+        const unconvertible = conversionProblem(info, r.row);
+        return unconvertible === undefined ? undefined : { problem: unconvertible, schema: false };
+      };
+      const since = Date.now();
+      let checked = input.rows.map((r) => ({ r, found: check(r) }));
+      const changed = [...new Set(checked.filter((c) => c.found?.schema).map((c) => c.r.table))];
+      if (changed.length) {
+        await Promise.all(changed.map((t) => catalog.reread(t, since)));
+        checked = checked.map((c) => (c.found?.schema ? { r: c.r, found: check(c.r) } : c));
+      }
       const writable: Row[] = [];
-      for (const r of input.rows) {
-        const problem = catalog.get(r.table) || !catalog.names().includes(r.table) ? catalog.problem(r.table, r.row) : undefined;
-        if (problem !== undefined) outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.InvalidRequest, problem));
+      for (const { r, found } of checked) {
+        if (found !== undefined) outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.InvalidRequest, found.problem));
         else writable.push(r);
       }
-      for (const o of writable.length ? await writeIsolating(input, writable, () => statements++) : []) outcomes.set(o.requestId, o);
+      const reread = { done: false };
+      for (const o of writable.length ? await writeIsolating(input, writable, () => statements++, reread) : [])
+        outcomes.set(o.requestId, o);
       const ordered = input.rows.map((r) => outcomes.get(r.requestId) as RowOutcome);
       const durationMs = Date.now() - started;
       // After the commit: a failure here retries the activity, which then finds its own ledger entries.

@@ -35,6 +35,7 @@ import { claimAbandoned, judgeRepeat, rowDigest } from '../db/ledger';
 import type { Catalog } from '../db/targets';
 import { isBatcherWorkflowId, signalWithStartBatcher, type ShardRouting } from '../shards';
 import { SubmitGroups } from './submit-groups';
+import type { BatcherSettings } from '../workflows/types';
 
 /** gRPC codes that no retry can change: the request or the configuration is wrong. */
 const PERMANENT = new Set([INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED, UNIMPLEMENTED]);
@@ -43,10 +44,36 @@ const PERMANENT = new Set([INVALID_ARGUMENT, PERMISSION_DENIED, UNAUTHENTICATED,
 const MAX_GROUP_BYTES = 512 * 1024;
 
 export interface SubmitSettings {
-  /** How long the first request for a shard waits for company before its signal is sent, in ms. @default 250 */
+  /**
+   * The longest the first request for a shard waits for company before its signal is sent, in ms:
+   * a bound, not the wait itself (see {@link effectiveGrouping}). @default 10000
+   */
   lingerMs: number;
-  /** A group this large is sent at once. @default 500 */
+  /** A group this large is sent at once (never more than a full batch). @default 500 */
   maxRequests: number;
+}
+
+/** The linger of the eager policy: it writes at once, so a group waits only for what arrives together. */
+export const EAGER_LINGER_MS = 250;
+
+/**
+ * How long a group really lingers, and at what size it goes, under the shard's batching policy.
+ * Each signal is a Temporal action, so a group should carry as many requests as the policy's own
+ * wait allows: under size-or-interval a request waits for its batch up to the flush interval anyway,
+ * so the group lingers up to half of it (within the operator's bound), and goes as soon as it holds a
+ * full batch; under eager it lingers only {@link EAGER_LINGER_MS}. At saturation groups fill before
+ * the linger ends, so the linger costs latency only where traffic is thin.
+ */
+export function effectiveGrouping(
+  submit: SubmitSettings,
+  settings: Pick<BatcherSettings, 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize'> | undefined,
+): { lingerMs: number; maxRequests: number } {
+  if (!settings) return { lingerMs: submit.lingerMs, maxRequests: submit.maxRequests };
+  const policyLinger = settings.flushPolicy === 'eager' ? EAGER_LINGER_MS : Math.floor(settings.flushIntervalMs / 2);
+  return {
+    lingerMs: Math.min(submit.lingerMs, policyLinger),
+    maxRequests: Math.max(1, Math.min(submit.maxRequests, settings.maxBatchSize)),
+  };
 }
 
 export interface SubmitDeps {
@@ -55,6 +82,8 @@ export interface SubmitDeps {
   catalog: Catalog;
   routing: ShardRouting;
   submit: SubmitSettings;
+  /** The shards' batching policy (this worker's): how long a group may linger and how large it gets. */
+  settings?: Pick<BatcherSettings, 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize'>;
   /** The active trace context, so the batch links the requester's trace. */
   traceCarrier?: () => TraceCarrier;
 }
@@ -110,7 +139,7 @@ export function createSubmitActivities(deps: SubmitDeps) {
       }
       verifiedRuns.set(shard, runId);
     },
-    { lingerMs: deps.submit.lingerMs, maxRequests: deps.submit.maxRequests, maxBytes: MAX_GROUP_BYTES },
+    { ...effectiveGrouping(deps.submit, deps.settings), maxBytes: MAX_GROUP_BYTES },
   );
 
   return {
@@ -126,7 +155,8 @@ export function createSubmitActivities(deps: SubmitDeps) {
       if (typeof input.table !== 'string') throw invalid('table must be a string');
       const measured = measurePayload(input.row);
       if ('problem' in measured) throw invalid(measured.problem.replace(/^payload/, 'row'));
-      const problem = deps.catalog.problem(input.table, input.row);
+      // Every value's wire form, then the table as it is now (re-read once before a refusal for its shape).
+      const problem = await deps.catalog.freshProblem(input.table, input.row);
       if (problem !== undefined) throw invalid(problem);
       const shard = shardFor(input.requestId, deps.routing.shards);
       const request: WriteRequest = {

@@ -4,7 +4,7 @@
 // ever match another unique key of the table, as `ON DUPLICATE KEY UPDATE` would.
 import type { PoolConnection } from 'mysql2/promise';
 import type { WireRow } from '@write-batcher/protocol';
-import { quoteIdent, sqlValue, type TableInfo } from './targets';
+import { RowValueError, quoteIdent, sqlValue, type TableInfo } from './targets';
 
 type Queryable = Pick<PoolConnection, 'query'>;
 
@@ -38,6 +38,21 @@ function fullRow(info: TableInfo, r: TargetRow, batch: { batchId: string; shard:
   return out;
 }
 
+/**
+ * Why a row's values cannot be turned into SQL parameters, or undefined: the bulk write refuses
+ * such a row alone before its transaction (writeTargetRows would throw a RowValueError for it).
+ */
+export function conversionProblem(info: TableInfo, row: WireRow): string | undefined {
+  try {
+    for (const [c, v] of Object.entries(row)) sqlValue(info.columns.get(c), v);
+    return undefined;
+  } catch (err) {
+    return err instanceof RowValueError
+      ? `table ${info.target.table}: ${err.message}`
+      : `table ${info.target.table}: the row cannot be converted`;
+  }
+}
+
 /** `SELECT ? AS a, ? AS b UNION ALL SELECT ?, ? …`: the batch's rows as a derived table. */
 function derivedTable(columns: string[], rows: SqlValue[][]): { sql: string; params: SqlValue[] } {
   const first = `SELECT ${columns.map((c) => `? AS ${quoteIdent(c)}`).join(', ')}`;
@@ -47,7 +62,8 @@ function derivedTable(columns: string[], rows: SqlValue[][]): { sql: string; par
 
 /**
  * Writes rows into one table in the open transaction. Throws the database's error (a data error
- * or a duplicate key: the caller isolates the row that caused it).
+ * or a duplicate key: the caller isolates the row that caused it), or a RowValueError for a value
+ * that cannot be converted (the caller isolates it the same way).
  */
 export async function writeTargetRows(
   conn: Queryable,

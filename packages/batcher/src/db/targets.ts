@@ -2,7 +2,17 @@
 // information_schema, how a row is checked against them before it is queued, and how a value on
 // the wire becomes what its column wants.
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { COLUMN_NAME_PATTERN, MAX_PAYLOAD_DEPTH, TABLE_NAME_PATTERN, tagOf, type WireRow, type WireValue } from '@write-batcher/protocol';
+import {
+  COLUMN_NAME_PATTERN,
+  MAX_PAYLOAD_DEPTH,
+  TABLE_NAME_PATTERN,
+  fromBase64,
+  tagOf,
+  wireRowProblem,
+  wireValueProblem,
+  type WireRow,
+  type WireValue,
+} from '@write-batcher/protocol';
 
 /**
  * How rows are written to a table:
@@ -287,7 +297,7 @@ function valueProblem(col: ColumnInfo, value: WireValue): string | undefined {
   }
   if (BINARY_TYPES.has(t)) {
     if (tag !== 'bytes') return `${where} takes bytes (a Uint8Array or Buffer); got ${describe(value)}`;
-    const len = Buffer.byteLength((value as { v: string }).v, 'base64');
+    const len = fromBase64((value as { v: string }).v)?.length ?? 0;
     if (col.maxLength !== null && len > col.maxLength) return `${where}: ${len} bytes; the column holds ${col.maxLength}`;
     return undefined;
   }
@@ -340,27 +350,45 @@ function describe(value: WireValue): string {
   return `${typeof value} ${JSON.stringify(value)}`;
 }
 
-/** Why a row cannot be written to this table, or undefined. Checked before the row is queued and again in the batch. */
-export function rowProblemFor(info: TableInfo, row: WireRow): string | undefined {
+/**
+ * Why a row cannot be written to this table, and whether the reason is the table's shape (a column
+ * unknown, generated or required, NOT NULL): a reason a table altered since it was read can change.
+ */
+export function rowCheck(info: TableInfo, row: WireRow): { problem: string; schema: boolean } | undefined {
   const table = info.target.table;
+  // The wire form first: every value below is one the conversion to SQL takes.
+  const wire = wireRowProblem(row);
+  if (wire !== undefined) return { problem: wire, schema: false };
   for (const [column, value] of Object.entries(row)) {
     const col = info.columns.get(column);
-    if (!col) return `table ${table} has no column ${column}`;
+    if (!col) return { problem: `table ${table} has no column ${column}`, schema: true };
     if (column in info.target.fill)
-      return `column ${column} of table ${table} is filled by the batcher (${info.target.fill[column]}); leave it out`;
-    if (col.generated) return `column ${column} of table ${table} is generated; leave it out`;
+      return {
+        problem: `column ${column} of table ${table} is filled by the batcher (${info.target.fill[column]}); leave it out`,
+        schema: false,
+      };
+    if (col.generated) return { problem: `column ${column} of table ${table} is generated; leave it out`, schema: true };
     const problem = valueProblem(col, value);
-    if (problem) return `table ${table}: ${problem}`;
+    if (problem) return { problem: `table ${table}: ${problem}`, schema: value === null };
   }
   for (const col of info.columns.values()) {
     if (!col.optional && !(col.name in row) && !(col.name in info.target.fill))
-      return `table ${table}: required column ${col.name} is missing`;
+      return { problem: `table ${table}: required column ${col.name} is missing`, schema: true };
   }
   if (info.target.mode !== 'insert') {
     const missing = info.target.key.filter((k) => !(k in row) && !(k in info.target.fill));
-    if (missing.length) return `table ${table} (mode ${info.target.mode}): every key column must be given; missing ${missing.join(', ')}`;
+    if (missing.length)
+      return {
+        problem: `table ${table} (mode ${info.target.mode}): every key column must be given; missing ${missing.join(', ')}`,
+        schema: false,
+      };
   }
   return undefined;
+}
+
+/** Why a row cannot be written to this table, or undefined. Checked before the row is queued and again in the batch. */
+export function rowProblemFor(info: TableInfo, row: WireRow): string | undefined {
+  return rowCheck(info, row)?.problem;
 }
 
 function pad(n: number, width = 2): string {
@@ -375,28 +403,47 @@ function utcText(iso: string, type: string): string {
   return `${date} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.${pad(d.getUTCMilliseconds(), 3)}`;
 }
 
-/** The value mysql2 sends for a wire value in this column. */
+/** A value the conversion to SQL cannot take (only a row that skipped wireRowProblem has one). Names the column only. */
+export class RowValueError extends Error {
+  constructor(readonly column: string) {
+    super(`column ${column}: the value cannot be converted for the database`);
+    this.name = 'RowValueError';
+  }
+}
+
+/** The value mysql2 sends for a wire value in this column. Throws RowValueError for a value that is no WireValue. */
 export function sqlValue(col: ColumnInfo | undefined, value: WireValue): string | number | boolean | null | Buffer {
+  const column = col?.name ?? '?';
   if (value === null || typeof value !== 'object') {
-    if (typeof value === 'string' && col && DATE_TYPES.has(col.type) && value.endsWith('Z')) return utcText(value, col.type);
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new RowValueError(column);
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean' && value !== null)
+      throw new RowValueError(column);
+    if (typeof value === 'string' && col && DATE_TYPES.has(col.type) && value.endsWith('Z')) {
+      if (Number.isNaN(new Date(value).getTime())) throw new RowValueError(column);
+      return utcText(value, col.type);
+    }
     return value;
   }
+  if (wireValueProblem(column, value) !== undefined) throw new RowValueError(column);
   switch (value['@wb']) {
     case 'date':
       return utcText(value.v, col?.type ?? 'datetime');
     case 'bigint':
       return value.v;
     case 'bytes':
-      return Buffer.from(value.v, 'base64');
+      return Buffer.from(fromBase64(value.v) as Uint8Array);
     case 'json':
       return JSON.stringify(value.v);
   }
+  throw new RowValueError(column);
 }
 
 /** Every declared table, described; the batcher worker's view of what it may write. */
 export class Catalog {
-  private tables = new Map<string, TableInfo>();
+  private readonly tables = new Map<string, TableInfo>();
   private readonly errors = new Map<string, string>();
+  /** When the read behind each table's current view started: an older read never replaces a newer one. */
+  private readonly readStartedAt = new Map<string, number>();
 
   constructor(
     private readonly pool: Pool,
@@ -408,33 +455,88 @@ export class Catalog {
 
   /** Reads every table; throws (naming each table) when one cannot be described and `strict`. */
   async load(strict: boolean): Promise<void> {
-    const next = new Map(this.tables);
     const problems: string[] = [];
     for (const t of this.targets) {
-      try {
-        next.set(t.table, await describeTable(this.pool, t, this.defaultDb));
-        this.errors.delete(t.table);
-      } catch (err) {
-        // A table dropped or renamed while requests flow: keep what was known; the writes wait.
-        this.errors.set(t.table, (err as Error).message);
-        problems.push((err as Error).message);
-      }
+      const problem = await this.readOne(t);
+      if (problem !== undefined) problems.push(problem);
     }
-    this.tables = next;
     if (strict && problems.length) throw new Error(problems.join('; '));
+  }
+
+  /** Reads one table into the view (unless a read started later got there first); the error's message when it cannot be read. */
+  private async readOne(t: TargetTable): Promise<string | undefined> {
+    const startedAt = Date.now();
+    try {
+      const info = await describeTable(this.pool, t, this.defaultDb);
+      if ((this.readStartedAt.get(t.table) ?? -Infinity) <= startedAt) {
+        this.tables.set(t.table, info);
+        this.readStartedAt.set(t.table, startedAt);
+        this.errors.delete(t.table);
+      }
+      return undefined;
+    } catch (err) {
+      // A table dropped or renamed while requests flow: keep what was known; the writes wait.
+      this.errors.set(t.table, (err as Error).message);
+      return (err as Error).message;
+    }
   }
 
   get(table: string): TableInfo | undefined {
     return this.tables.get(table);
   }
 
-  private reloading?: Promise<void>;
+  /** Each table's re-read under way, with when it started. */
+  private readonly rereads = new Map<string, { startedAt: number; done: Promise<void> }>();
 
-  /** Re-reads the tables soon (once, however many ask): a write found a table or a column missing. */
-  reloadSoon(): void {
-    this.reloading ??= this.load(false)
-      .catch(() => undefined)
-      .finally(() => (this.reloading = undefined));
+  /**
+   * Reads one declared table again, unless a re-read that started at or after `since` (ms) is
+   * under way: then waits for that one. Never throws: a table that cannot be read keeps what was
+   * known of it (its writes wait) and its error is kept for the refusal messages.
+   */
+  async reread(table: string, since = Date.now()): Promise<void> {
+    const target = this.targets.find((t) => t.table === table);
+    if (!target) return;
+    const running = this.rereads.get(table);
+    if (running && running.startedAt >= since) return running.done;
+    const startedAt = Date.now();
+    const done = this.readOne(target).then(() => undefined);
+    const entry = { startedAt, done };
+    this.rereads.set(table, entry);
+    try {
+      await done;
+    } finally {
+      if (this.rereads.get(table) === entry) this.rereads.delete(table);
+    }
+  }
+
+  /**
+   * Like {@link problem}, but a refusal for the table's shape (an unknown column, a required one
+   * missing, …) is decided only after the table is read again once: a column added, dropped or
+   * made NOT NULL since the last read is seen before any row is refused for it.
+   */
+  async freshProblem(table: string, row: WireRow): Promise<string | undefined> {
+    const since = Date.now();
+    const info = this.tables.get(table);
+    if (!info) return this.problem(table, row);
+    const first = this.check(info, row);
+    if (first === undefined || !first.schema) return first?.problem;
+    await this.reread(table, since);
+    return this.problem(table, row);
+  }
+
+  /** {@link rowCheck} against the table as last read; undefined for a table not read (or not declared). */
+  rowCheck(table: string, row: WireRow): { problem: string; schema: boolean } | undefined {
+    const info = this.tables.get(table);
+    return info ? this.check(info, row) : undefined;
+  }
+
+  private check(info: TableInfo, row: WireRow): { problem: string; schema: boolean } | undefined {
+    try {
+      return rowCheck(info, row);
+    } catch {
+      // Nothing above throws for a row wireRowProblem passed; a row is refused rather than a batch stalled.
+      return { problem: `table ${info.target.table}: the row cannot be checked`, schema: false };
+    }
   }
 
   /** Why a request for this table and row cannot be queued, or undefined. */
@@ -445,7 +547,7 @@ export class Catalog {
         return `table ${table} is declared but could not be read: ${this.errors.get(table) ?? 'not loaded yet'}`;
       return `table ${table} is not one of this batcher's tables (${this.targets.map((t) => t.table).join(', ')}); add it to the batcher's \`tables\` option`;
     }
-    return rowProblemFor(info, row);
+    return this.check(info, row)?.problem;
   }
 
   names(): string[] {

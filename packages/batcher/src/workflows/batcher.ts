@@ -6,53 +6,78 @@
 // activity completing their waiting activity: nothing per request is written to this history but
 // its share of one signal.
 //
-// This release is the baseline: no run of an earlier one exists, so there is no patch here. Every
-// change to this folder must keep replaying test/batcher/fixtures/batcher-history-baseline.bin
-// (test/batcher/replay.test.ts); a change that cannot needs `patched()` and a fixture of its own.
+// Every change to this folder must keep replaying the histories in test/batcher/fixtures (the
+// baseline release's, and those recorded since: test/batcher/replay.test.ts); a change that cannot
+// needs `patched()` and a fixture of its own. Patches: SHARD_TASK_QUEUE_PATCH (types.ts),
+// RESET_SAFE_SHARD_PATCH and THIN_TRAFFIC_PATCH (below).
 import {
   ApplicationFailure,
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setDefaultSignalHandler,
   setHandler,
   sleep,
   upsertMemo,
+  uuid4,
   workflowInfo,
 } from '@temporalio/workflow';
 import { BatcherErrorTypes, batcherWorkflowId, submitWritesSignal } from '@write-batcher/protocol';
 import type { createActivities } from '../activities';
 import { ShardBook, type Batch } from './shard-book';
 import { ShardLoop } from './shard-loop';
+import { DROPPED_SIGNAL } from './inbound-guard';
 import { inNewTrace } from './tracing';
-import { BATCHER_STATS_MEMO_KEY, batcherStatsQuery, type BatcherInput, type BatcherSettings } from './types';
+import {
+  BATCHER_STATS_MEMO_KEY,
+  SHARD_TASK_QUEUE_PATCH,
+  batcherStatsQuery,
+  shardTaskQueue,
+  type BatcherInput,
+  type BatcherSettings,
+} from './types';
 
 type Activities = ReturnType<typeof createActivities>;
 
-const { bulkWrite } = proxyActivities<Activities>({
-  startToCloseTimeout: '60 seconds',
-  // Connection errors and deadlocks are retried until the database is back, at most 2 s apart, so
-  // the first write after an outage comes within seconds of the database's return; data errors
-  // never reach here (the activity turns them into per-row rejections).
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds' },
-});
-
-const { deliverAnswers } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
-});
+/** The patch that made a shard safe to reset to any workflow task (batch ids, per-task limit). */
+const RESET_SAFE_SHARD_PATCH = 'reset-safe-shard';
+/** The patch that spends fewer Temporal actions on thin traffic (interval from submission, no memo timers). */
+const THIN_TRAFFIC_PATCH = 'thin-traffic-actions';
 
 /**
- * The shard's settings, read from its own worker at each run start, as a regular activity: a query
- * that reaches a shard while a local activity runs in its first task makes the worker (SDK 1.24)
- * report that task with only the activity's marker, which a replay does not rebuild
- * (test/batcher/queries-on-a-cold-worker.test.ts).
+ * The shard's own activities (bulk write, answers, settings), on the shard task queue of the
+ * workflow's queue (`shardTaskQueue`, served by a worker of their own inside every batcher worker:
+ * see worker.ts), so submissions and settle claims, which fill the batcher queue's activity slots
+ * under load, can never make a shard's write wait. Histories of the baseline ran them on the
+ * workflow's own queue, and keep doing so on replay (the patch).
  */
-const { batcherSettings } = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
-});
+function shardActivities() {
+  const taskQueue = patched(SHARD_TASK_QUEUE_PATCH) ? shardTaskQueue(workflowInfo().taskQueue) : undefined;
+  const { bulkWrite } = proxyActivities<Activities>({
+    taskQueue,
+    startToCloseTimeout: '60 seconds',
+    // Connection errors and deadlocks are retried until the database is back, at most 2 s apart, so
+    // the first write after an outage comes within seconds of the database's return; data errors
+    // never reach here (the activity turns them into per-row rejections).
+    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '2 seconds' },
+  });
+  const { deliverAnswers } = proxyActivities<Activities>({
+    taskQueue,
+    startToCloseTimeout: '30 seconds',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 10 },
+  });
+  // The settings, read at each run start as a regular activity: a query that reaches a shard while a
+  // local activity runs in its first task makes the worker (SDK 1.24) report that task with only the
+  // activity's marker, which a replay does not rebuild (test/batcher/queries-on-a-cold-worker.test.ts).
+  const { batcherSettings } = proxyActivities<Activities>({
+    taskQueue,
+    startToCloseTimeout: '10 seconds',
+    retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+  });
+  return { bulkWrite, deliverAnswers, batcherSettings };
+}
 
 /** Why a start input is unusable, or undefined (checked before anything runs). */
 function inputProblem(input: unknown): string | undefined {
@@ -68,8 +93,8 @@ function inputProblem(input: unknown): string | undefined {
  * shards. A shard runs under its own id only, and only within the configured shard count: otherwise
  * it would take requests that routing never sends it. (A worker may give no routing: the tests' stand-ins.)
  */
-async function readSettings(shard: number): Promise<BatcherSettings> {
-  const { routing, ...settings } = await batcherSettings();
+async function readSettings(shard: number, read: () => ReturnType<Activities['batcherSettings']>): Promise<BatcherSettings> {
+  const { routing, ...settings } = await read();
   const { workflowId } = workflowInfo();
   if (routing !== undefined && (shard >= routing.shards || workflowId !== batcherWorkflowId(routing.workflowIdPrefix, shard))) {
     throw ApplicationFailure.create({
@@ -100,15 +125,32 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
     throw new Error(`shard ${input.shard} is starting: its settings are not read yet`);
   });
 
-  const settings = await readSettings(input.shard);
+  // Every patch is decided in the run's first workflow task, before anything is awaited: Temporal
+  // answers no query before that task completes, and a query answered with a later task can make
+  // the SDK (1.24) record a patch marker that a replay does not find where it was recorded.
+  const { bulkWrite, deliverAnswers, batcherSettings } = shardActivities();
+  // Batch ids from the workflow's seeded randomness, never the run id, so a reset run replays its
+  // recorded bulk writes; requests past a task's limit wait for the next task (see ShardRunStyle).
+  // A run started before this patch keeps `s<shard>-<runId>-<n>` and its refusals on replay.
+  const resetSafe = patched(RESET_SAFE_SHARD_PATCH);
+  // Thin traffic costs fewer actions: the interval counts from submission (the batcher worker may
+  // hold a group for up to half of it), and statistics arm no timer of their own.
+  const thin = patched(THIN_TRAFFIC_PATCH);
+  const settings = await readSettings(input.shard, batcherSettings);
   const { workflowId, runId } = workflowInfo();
-  const shard = new ShardLoop(new ShardBook(input.shard, settings, runId, input.state, workflowId));
+  const style = resetSafe ? { batchToken: uuid4, dueFromSubmission: thin } : runId;
+  const shard = new ShardLoop(new ShardBook(input.shard, settings, style, input.state, workflowId), !thin);
   loop = shard;
 
   setHandler(submitWritesSignal, (requests) => shard.offer(requests, Date.now()));
   // A signal of another name would be buffered for ever: dropped, counted, and logged by name only
-  // (its arguments may hold row values).
+  // (its arguments may hold row values). DROPPED_SIGNAL is one the inbound guard emptied (a reserved
+  // name, an input that does not decode): the guard logged its name and reason, so it is only counted.
   setDefaultSignalHandler((name) => {
+    if (name === DROPPED_SIGNAL) {
+      shard.book.counters.undecodableSignalsDropped++;
+      return;
+    }
     shard.dropUnknownSignal();
     log.warn('unknown signal dropped', { name: String(name).slice(0, 100), dropped: shard.book.counters.unknownSignalsDropped });
   });

@@ -18,6 +18,7 @@ import {
   idProblem,
   jsonBytes,
   measurePayload,
+  wireRowProblem,
   type WireRow,
   type ReplyAddress,
   type TraceCarrier,
@@ -81,6 +82,8 @@ export function emptyCounters(): BatcherCounters {
     answersDropped: 0,
     repliesRefused: 0,
     unknownSignalsDropped: 0,
+    undecodableSignalsDropped: 0,
+    forgedRepliesDropped: 0,
     largestContinueAsNewPayloadBytes: 0,
   };
 }
@@ -106,9 +109,36 @@ function cleanTrace(trace: unknown): TraceCarrier | undefined {
   return jsonBytes(trace) <= MAX_TRACE_BYTES ? (trace as TraceCarrier) : undefined;
 }
 
+/** A request's submission time as the shard trusts it: a number within `windowMs` before it arrived, else its arrival. */
+function submittedWithin(submittedAtMs: unknown, receivedAtMs: number, windowMs: number): number {
+  if (typeof submittedAtMs !== 'number' || !Number.isFinite(submittedAtMs)) return receivedAtMs;
+  return Math.min(receivedAtMs, Math.max(receivedAtMs - windowMs, Math.floor(submittedAtMs)));
+}
+
 export interface Batch {
   batchId: string;
   rows: BatchRow[];
+}
+
+/**
+ * How a run of this release names its batches and meets the per-task request limit (the
+ * `reset-safe-shard` patch in batcher.ts). A run started before the patch passes its run id instead:
+ * batch ids `s<shard>-<runId>-<n>`, and requests beyond the limit refused.
+ */
+export interface ShardRunStyle {
+  /**
+   * A fresh unique token per batch (`s<shard>-<token>`), the same on every replay: the workflow's
+   * `uuid4()`. Its seed comes from the execution's original run id, so a run reset to any point
+   * replays the ids it had before that point (its recorded bulk-write results match), and the reset
+   * point reseeds it, so the new branch never reuses an id the abandoned branch wrote.
+   */
+  batchToken: () => string;
+  /**
+   * The flush interval counts from when a request was submitted (PendingRequest.sinceMs), not from
+   * when it reached the shard, so the batcher worker may hold a group of submissions for up to half
+   * the interval (fewer signals, each a Temporal action) without adding that time to the wait.
+   */
+  dueFromSubmission?: boolean;
 }
 
 export class ShardBook {
@@ -121,20 +151,27 @@ export class ShardBook {
   lastSignalAtMs: number | null = null;
   /** When the last request was accepted (workflow time). */
   private lastRequestAtMs: number | null = null;
-  /** Batches started in this run (batch ids are `s<shard>-<runId>-<n>`). */
+  /** Batches started in this run (a pre-patch run's batch ids are `s<shard>-<runId>-<n>`). */
   private batchSeq = 0;
 
   private pending: PendingRequest[];
   private pendingBytes: number;
   private readonly pendingById = new Map<string, PendingRequest>();
   /** Ids being written now, with their fingerprint and requesters that asked again meanwhile (answered after the write). */
-  private readonly inFlight = new Map<string, { fp: string; table: string; replies: ReplyAddress[] }>();
+  private readonly inFlight = new Map<string, { fp: string; table: string; replies: ReplyAddress[]; owners?: ReplyAddress[] }>();
   /** Recently finished ids, oldest first, bounded by settings.dedupWindowBytes. */
   private readonly recent = new Map<string, RecentOutcome>();
   private recentBytes = 0;
   private answers: DirectAnswer[] = [];
   /** Requests taken in during the current workflow task (Date.now() is fixed within one task). */
   private task = { stamp: Number.NaN, requests: 0 };
+  /**
+   * Requests past this task's limit (maxRequestsPerTask), oldest first, each to be taken in by a later
+   * task (takeDeferred): a run reset to an earlier point gets every later signal again in one task,
+   * and those requests were not refused the first time. At most maxPendingRequests wait here.
+   */
+  private readonly deferred: unknown[] = [];
+  private readonly run: ShardRunStyle | undefined;
 
   /** Whether a workflow id belongs to the batcher family (a reply there is never accepted). */
   private readonly isBatcherId: (workflowId: string) => boolean;
@@ -142,12 +179,14 @@ export class ShardBook {
   constructor(
     readonly shard: number,
     readonly settings: BatcherSettings,
-    private readonly runId: string,
+    /** This run's style, or (a run started before the `reset-safe-shard` patch) its run id. */
+    private readonly runStyle: ShardRunStyle | string,
     state?: BatcherState,
     /** This shard's own workflow id. @default `write-batcher-<shard>` */
     shardWorkflowId = `write-batcher-${shard}`,
   ) {
     this.isBatcherId = batcherFamilyTest(shardWorkflowId);
+    this.run = typeof runStyle === 'string' ? undefined : runStyle;
     this.counters = { ...emptyCounters(), ...state?.counters };
     this.lastFlushAtMs = state?.lastFlushAtMs ?? null;
     this.recentBatches = state?.recentBatches ?? [];
@@ -193,9 +232,9 @@ export class ShardBook {
     this.counters.unknownSignalsDropped++;
   }
 
-  /** Takes in one request: queued, attached to the same id in progress, answered, or refused. */
-  offer(raw: unknown, nowMs: number): void {
-    this.counters.requestsTotal++;
+  /** Takes in one request: queued, attached to the same id in progress, answered, refused, or deferred to a later task. */
+  offer(raw: unknown, nowMs: number, deferredBefore = false): void {
+    if (!deferredBefore) this.counters.requestsTotal++;
     if (this.task.stamp !== nowMs) this.task = { stamp: nowMs, requests: 0 };
     this.task.requests++;
     const r = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
@@ -215,10 +254,47 @@ export class ShardBook {
       else this.counters.rejected++;
       this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'rejected', errorType, reason } });
     };
-    if (this.task.requests > this.settings.maxRequestsPerTask) {
+    // A reply address is answered for the one request first queued under it. The address is the
+    // requester's waiting activity, and its id follows from the request id, so anyone who can signal
+    // the shard can name a live request's address. The orders:
+    // - victim first, then another (or unreadable) row under the same id and address, while the
+    //   victim's request is pending or being written: dropped and counted, never answered (before,
+    //   the victim was told WriteConflict or InvalidWriteRequest for a row it never sent);
+    // - the same row again from the same address (the requester's own retry, or a replay): nothing
+    //   to answer, the write under way answers it, even past the task limit;
+    // - another address (another requester, or a made-up run id): answered as usual, a conflict
+    //   to that address only;
+    // - after the victim's write (the id in the recent window): nobody waits under the address any
+    //   more; a conflict answer finds no activity, or a retry attempt that settles in the ledger;
+    // - forger first, with the victim's real run id before the victim's own request arrives: the
+    //   forger's row holds the address and the victim's is dropped. That is a forged completion by
+    //   another route; docs/reliability.md, "Trust boundary", says what shuts it.
+    const queued = this.pendingById.get(requestId);
+    const flying = queued ? undefined : this.inFlight.get(requestId);
+    const holder = queued ?? flying;
+    if (holder && [...holder.replies, ...(flying?.owners ?? [])].some((x) => sameReply(x, reply))) {
+      let fp: string | undefined;
+      try {
+        if (r.table === holder.table && !('problem' in measurePayload(r.row))) fp = fingerprint(holder.table, r.row as WireRow);
+      } catch {
+        fp = undefined; // a row that cannot even be read is another row
+      }
+      if (fp === holder.fp) this.counters.duplicates++;
+      else this.counters.forgedRepliesDropped++;
+      return;
+    }
+    // The limit keeps every task short: past it a request is only set aside (one check of its reply
+    // address), and a later task takes it in. Behind requests set aside, a new one waits its turn too.
+    if (this.task.requests > this.settings.maxRequestsPerTask || (!deferredBefore && this.deferred.length > 0)) {
+      if (this.run && this.deferred.length + this.pending.length < this.settings.maxPendingRequests) {
+        this.deferred.push(raw);
+        return;
+      }
       refuse(
         BatcherErrorTypes.Overloaded,
-        `shard ${this.shard} took ${this.settings.maxRequestsPerTask} requests in this workflow task already; try again later`,
+        this.run
+          ? `shard ${this.shard} holds ${this.pending.length} pending requests and ${this.deferred.length} for its next tasks (limit ${this.settings.maxPendingRequests}); try again later`
+          : `shard ${this.shard} took ${this.settings.maxRequestsPerTask} requests in this workflow task already; try again later`,
       );
       return;
     }
@@ -232,13 +308,16 @@ export class ShardBook {
       idProblem('requester workflow id', r.requesterWorkflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
       (typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
       (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
-      measured(r.row, 'row');
+      measured(r.row, 'row') ??
+      // The values' wire form, in runs of the reset-safe style only: an older run's recorded batches may hold such a row.
+      (this.run ? wireRowProblem(r.row) : undefined);
     if (problem !== undefined) {
       refuse(BatcherErrorTypes.InvalidRequest, problem);
       return;
     }
     const row = r.row as WireRow;
     const fp = fingerprint(table, row);
+    // batchedWrite asks again after "already queued" or "being written" (not decided yet): keep the words.
     const conflict = (where: string) =>
       refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
 
@@ -282,6 +361,7 @@ export class ShardBook {
       replies: [reply],
       trace: cleanTrace(r.trace),
       receivedAtMs: nowMs,
+      ...(this.run?.dueFromSubmission ? { sinceMs: submittedWithin(r.submittedAtMs, nowMs, this.settings.flushIntervalMs) } : {}),
       bytes: 0,
     };
     entry.bytes = jsonBytes(entry) + 16;
@@ -312,6 +392,25 @@ export class ShardBook {
     this.pendingBytes += entry.bytes;
   }
 
+  /**
+   * Takes in deferred requests, oldest first, while this task's limit and the pending limit leave
+   * room. Returns whether the task's limit stopped it: the loop then wakes for a next task at once.
+   * (When the pending limit stops it, a finished write brings the loop back.)
+   */
+  takeDeferred(nowMs: number): boolean {
+    while (this.deferred.length > 0) {
+      if (this.task.stamp === nowMs && this.task.requests >= this.settings.maxRequestsPerTask) return true;
+      if (this.pending.length >= this.settings.maxPendingRequests) return false;
+      this.offer(this.deferred.shift(), nowMs, true);
+    }
+    return false;
+  }
+
+  /** Requests set aside for a later task. */
+  get deferredCount(): number {
+    return this.deferred.length;
+  }
+
   private answer(a: DirectAnswer): void {
     this.answers.push(a);
   }
@@ -340,7 +439,7 @@ export class ShardBook {
   nextDueAtMs(): number | undefined {
     const oldest = this.pending[0];
     if (!oldest || this.settings.flushPolicy === 'eager') return undefined;
-    return oldest.receivedAtMs + this.settings.flushIntervalMs;
+    return (oldest.sinceMs ?? oldest.receivedAtMs) + this.settings.flushIntervalMs;
   }
 
   /** Whether a write should start now. Full batches go in parallel up to maxWritesInFlight. */
@@ -367,11 +466,13 @@ export class ShardBook {
     this.writesInFlight++;
     const rows = taken.map(({ requestId, requesterWorkflowId, table, row, fp, replies, trace }): BatchRow => {
       this.pendingById.delete(requestId);
-      this.inFlight.set(requestId, { fp, table, replies: [] });
+      this.inFlight.set(requestId, { fp, table, replies: [], owners: replies });
       return { requestId, requesterWorkflowId, table, row, replies, ...(trace ? { trace } : {}) };
     });
-    // The run id makes batch ids unique even if a shard is terminated and started afresh.
-    return { batchId: `s${this.shard}-${this.runId}-${++this.batchSeq}`, rows };
+    ++this.batchSeq;
+    // Unique even if a shard is terminated and started afresh; see ShardRunStyle for resets.
+    const batchId = this.run ? `s${this.shard}-${this.run.batchToken()}` : `s${this.shard}-${this.runStyle as string}-${this.batchSeq}`;
+    return { batchId, rows };
   }
 
   /** Applies a finished bulk write: counters, the dedup window, answers for requesters that asked meanwhile. */
@@ -498,7 +599,7 @@ export class ShardBook {
    * cost one computation (the carried-state size is a serialisation of up to a megabyte).
    */
   stats(nowMs: number): BatcherStats {
-    const key = `${nowMs}:${this.counters.requestsTotal}:${this.counters.batchesWritten}:${this.writesInFlight}:${this.answers.length}:${this.pending.length}:${this.counters.confirmationsUndeliverable}`;
+    const key = `${nowMs}:${this.counters.requestsTotal}:${this.counters.batchesWritten}:${this.writesInFlight}:${this.answers.length}:${this.pending.length}:${this.counters.confirmationsUndeliverable}:${this.counters.unknownSignalsDropped}:${this.counters.undecodableSignalsDropped}:${this.counters.forgedRepliesDropped}:${this.counters.repliesRefused}`;
     if (this.statsCache?.key !== key) this.statsCache = { key, stats: this.computeStats(nowMs) };
     return this.statsCache.stats;
   }
@@ -532,6 +633,9 @@ export class ShardBook {
       confirmationsUndeliverable: this.counters.confirmationsUndeliverable,
       answersDropped: this.counters.answersDropped,
       repliesRefused: this.counters.repliesRefused,
+      unknownSignalsDropped: this.counters.unknownSignalsDropped,
+      undecodableSignalsDropped: this.counters.undecodableSignalsDropped,
+      forgedRepliesDropped: this.counters.forgedRepliesDropped,
       flushPolicy: this.settings.flushPolicy,
       flushIntervalMs: this.settings.flushIntervalMs,
       maxBatchSize: this.settings.maxBatchSize,

@@ -82,7 +82,16 @@ export class ShardLoop {
   private memoAtMs = Number.NEGATIVE_INFINITY;
   private memoKey = '';
 
-  constructor(readonly book: ShardBook) {}
+  constructor(
+    readonly book: ShardBook,
+    /**
+     * Whether a statistics change held back by the throttle arms a timer of its own (runs before the
+     * thin-traffic patch). Without, it waits for the loop's next wake-up (a signal, a finished
+     * write, a flush timer: one always comes while anything is pending or in flight), and an idle
+     * shard's last change is published at once: each timer is a Temporal action.
+     */
+    private readonly memoTimers = true,
+  ) {}
 
   /** One submit signal's argument (see ShardBook.offerSignal). */
   offer(requests: unknown, nowMs: number): void {
@@ -157,9 +166,13 @@ export class ShardLoop {
   /** What to do now. Call once per wake-up of the loop. */
   next(nowMs: number, info: HistoryInfo): Step {
     const step: Step = { batches: [], timers: [] };
+    // Requests set aside past a task's limit come first; when the limit stops them again, a timer
+    // due at once brings the next task (when the pending limit stops them, a finished write does).
+    if (this.book.takeDeferred(nowMs)) this.wakeAt(nowMs + 1, step.timers);
     step.memo = this.statsToPublish(nowMs, step.timers);
     const canAtMs = this.continueAsNewAtMs(nowMs, info);
-    const continuing = canAtMs !== undefined && nowMs >= canAtMs;
+    // Requests set aside are not carried: the run writes on until every one is taken in.
+    const continuing = canAtMs !== undefined && nowMs >= canAtMs && this.book.deferredCount === 0;
     if (!this.answering && this.book.hasAnswers()) {
       this.answering = true;
       step.answers = this.book.takeAnswers();
@@ -174,7 +187,8 @@ export class ShardLoop {
     }
     while (this.book.writeDue(nowMs)) step.batches.push(this.book.takeBatch());
     this.wakeAt(this.book.nextDueAtMs(), step.timers);
-    this.wakeAt(canAtMs, step.timers);
+    // (Past due only while requests set aside hold continue-as-new back: their own wake-ups bring the loop back.)
+    if (canAtMs !== undefined && canAtMs > nowMs) this.wakeAt(canAtMs, step.timers);
     return step;
   }
 
@@ -196,8 +210,9 @@ export class ShardLoop {
     const stats = { ...counters, recentBatches: recentBatches.slice(-MEMO_RECENT_BATCHES) };
     const key = `${stats.requestsTotal}:${stats.batchesWritten}:${stats.pending}:${stats.writesInFlight}:${stats.rejected}:${stats.refused}`;
     if (key === this.memoKey) return undefined;
-    if (nowMs - this.memoAtMs < STATS_MEMO_EVERY_MS) {
-      this.wakeAt(this.memoAtMs + STATS_MEMO_EVERY_MS, timers);
+    const idle = stats.pending === 0 && stats.writesInFlight === 0;
+    if (nowMs - this.memoAtMs < STATS_MEMO_EVERY_MS && (this.memoTimers || !idle)) {
+      if (this.memoTimers) this.wakeAt(this.memoAtMs + STATS_MEMO_EVERY_MS, timers);
       return undefined;
     }
     this.memoKey = key;

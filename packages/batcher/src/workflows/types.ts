@@ -117,6 +117,18 @@ export interface BatcherStats {
   answersDropped: number;
   /** Requests dropped unanswered because their reply address was not the requester's own waiting activity. */
   repliesRefused: number;
+  /** Signals of a name the shard does not know, dropped unread (absent from statistics published by earlier releases). */
+  unknownSignalsDropped?: number;
+  /**
+   * Signals the SDK could not have delivered (a reserved or empty name, an input that does not decode), dropped by
+   * the inbound guard (workflows/inbound-guard.ts); absent from statistics published by earlier releases.
+   */
+  undecodableSignalsDropped?: number;
+  /**
+   * Requests dropped unanswered because their reply address already waits for another row under the
+   * same id (an address is answered for the first request queued under it); absent from earlier releases.
+   */
+  forgedRepliesDropped?: number;
   flushPolicy: FlushPolicy;
   flushIntervalMs: number;
   maxBatchSize: number;
@@ -127,6 +139,12 @@ export interface BatcherStats {
 /** A pending request: one row, every requester waiting for it, when it arrived and its size. */
 export interface PendingRequest extends BatchRow {
   receivedAtMs: number;
+  /**
+   * When its requester submitted it, as far as the shard trusts that (within one flush interval
+   * before it arrived): the interval counts from here, so time spent in a submission group is not
+   * added to it. Unset in runs before the thin-traffic patch: the interval counts from arrival.
+   */
+  sinceMs?: number;
   /** Fingerprint of table and row (see shard-book.ts): a repeat with another row is a conflict. */
   fp: string;
   /** UTF-8 bytes this entry adds to the carried state. */
@@ -153,8 +171,15 @@ export interface BatcherCounters {
   confirmationsUndeliverable: number;
   answersDropped: number;
   repliesRefused: number;
-  /** Signals of a name the shard does not know, dropped unread (counted here and in the shard's log, not in its statistics). */
+  /** Signals of a name the shard does not know, dropped unread. */
   unknownSignalsDropped: number;
+  /** Signals the inbound guard turned into a drop (see BatcherStats.undecodableSignalsDropped). */
+  undecodableSignalsDropped: number;
+  /**
+   * Requests dropped unanswered because their reply address already waits on the same request id
+   * for another row: the address belongs to the request first queued under it (a forgery).
+   */
+  forgedRepliesDropped: number;
   largestContinueAsNewPayloadBytes: number;
 }
 
@@ -185,3 +210,14 @@ export const batcherStatsQuery = defineQuery<BatcherStats>('batcherStats');
  * every 2 s while they change: `describe()` reads them from the server without a turn in the shard's worker.
  */
 export const BATCHER_STATS_MEMO_KEY = 'batcherStats';
+
+/**
+ * The task queue of a shard's own activities (bulk write, answers, settings) beside the batcher's
+ * queue `taskQueue`: every batcher worker serves it with slots of their own, which the requesters'
+ * submissions and settle claims on `taskQueue` cannot take.
+ */
+export function shardTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-shard`;
+}
+/** The patch that moved a shard's activities to {@link shardTaskQueue}. */
+export const SHARD_TASK_QUEUE_PATCH = 'shard-activities-own-queue';

@@ -202,9 +202,9 @@ export const sections = {
     ),
     submitLingerMs: setting(
       'SUBMIT_LINGER_MS',
-      'The batcher worker gathers submissions bound for the same shard this long (ms) and sends them as one signal: a shard gets a few signals a second per batcher worker, however many requesters there are.',
-      int(0, 5000),
-      '250',
+      'The longest (ms) the batcher worker gathers submissions bound for the same shard before it sends them as one signal (each signal is a Temporal action). The wait itself follows the policy: up to half the flush interval under size-or-interval, 250 ms under eager, and a group goes at once when it holds a full batch.',
+      int(0, 60_000),
+      '10000',
     ),
     submitGroupMaxRequests: setting(
       'SUBMIT_GROUP_MAX_REQUESTS',
@@ -214,7 +214,7 @@ export const sections = {
     ),
     maxRequestsPerTask: setting(
       'BATCHER_MAX_REQUESTS_PER_TASK',
-      'Requests one batcher workflow task takes in (accepted or refused); beyond it they are refused (BatcherOverloaded), which keeps every task short.',
+      'Requests one batcher workflow task takes in (accepted or refused), which keeps every task short; beyond it they wait for the next tasks (refused BatcherOverloaded only past the pending limit).',
       int(1, 10_000),
       '1000',
     ),
