@@ -6,10 +6,10 @@ import { DEFAULT_BATCHER_SETTINGS, DEFAULT_SUBMIT } from '@write-batcher/batcher
 import { EAGER_LINGER_MS, SubmitGroups, effectiveGrouping } from '@write-batcher/batcher/testing';
 
 describe('submission grouping', () => {
-  it('when the policy is size-or-interval, then a group lingers up to half the flush interval within the bound, and goes at a full batch', () => {
-    expect(effectiveGrouping(DEFAULT_SUBMIT, DEFAULT_BATCHER_SETTINGS)).toEqual({ lingerMs: 10_000, maxRequests: 100 });
+  it('when the policy is size-or-interval, then a group lingers up to the flush interval within the bound, and goes at a full batch', () => {
+    expect(effectiveGrouping(DEFAULT_SUBMIT, DEFAULT_BATCHER_SETTINGS)).toEqual({ lingerMs: 20_000, maxRequests: 100 });
     expect(effectiveGrouping(DEFAULT_SUBMIT, { ...DEFAULT_BATCHER_SETTINGS, flushIntervalMs: 3000 })).toEqual({
-      lingerMs: 1500,
+      lingerMs: 3000,
       maxRequests: 100,
     });
     expect(effectiveGrouping({ lingerMs: 400, maxRequests: 30 }, DEFAULT_BATCHER_SETTINGS)).toEqual({ lingerMs: 400, maxRequests: 30 });

@@ -42,7 +42,7 @@ export const DEFAULT_BATCHER_SETTINGS: BatcherSettings = {
 };
 
 export const DEFAULT_ROUTING: ShardRouting = { taskQueue: 'batcher-queue', shards: 1, workflowIdPrefix: 'write-batcher' };
-export const DEFAULT_SUBMIT: SubmitSettings = { lingerMs: 10_000, maxRequests: 500 };
+export const DEFAULT_SUBMIT: SubmitSettings = { lingerMs: 20_000, maxRequests: 500 };
 /** Ledger entries are kept this long. Must exceed the longest write timeout (7 days at most). */
 export const DEFAULT_LEDGER_RETENTION_HOURS = 30 * 24;
 /**

@@ -46,7 +46,7 @@ const MAX_GROUP_BYTES = 512 * 1024;
 export interface SubmitSettings {
   /**
    * The longest the first request for a shard waits for company before its signal is sent, in ms:
-   * a bound, not the wait itself (see {@link effectiveGrouping}). @default 10000
+   * a bound, not the wait itself (see {@link effectiveGrouping}). @default 20000
    */
   lingerMs: number;
   /** A group this large is sent at once (never more than a full batch). @default 500 */
@@ -60,16 +60,17 @@ export const EAGER_LINGER_MS = 250;
  * How long a group really lingers, and at what size it goes, under the shard's batching policy.
  * Each signal is a Temporal action, so a group should carry as many requests as the policy's own
  * wait allows: under size-or-interval a request waits for its batch up to the flush interval anyway,
- * so the group lingers up to half of it (within the operator's bound), and goes as soon as it holds a
- * full batch; under eager it lingers only {@link EAGER_LINGER_MS}. At saturation groups fill before
- * the linger ends, so the linger costs latency only where traffic is thin.
+ * and the shard counts that interval from the request's submission, so a group lingers up to the
+ * whole interval (within the operator's bound) and is written as it arrives, with no timer of the
+ * shard's; it goes as soon as it holds a full batch. Under eager it lingers only
+ * {@link EAGER_LINGER_MS}. At saturation groups fill before the linger ends.
  */
 export function effectiveGrouping(
   submit: SubmitSettings,
   settings: Pick<BatcherSettings, 'flushPolicy' | 'flushIntervalMs' | 'maxBatchSize'> | undefined,
 ): { lingerMs: number; maxRequests: number } {
   if (!settings) return { lingerMs: submit.lingerMs, maxRequests: submit.maxRequests };
-  const policyLinger = settings.flushPolicy === 'eager' ? EAGER_LINGER_MS : Math.floor(settings.flushIntervalMs / 2);
+  const policyLinger = settings.flushPolicy === 'eager' ? EAGER_LINGER_MS : settings.flushIntervalMs;
   return {
     lingerMs: Math.min(submit.lingerMs, policyLinger),
     maxRequests: Math.max(1, Math.min(submit.maxRequests, settings.maxBatchSize)),

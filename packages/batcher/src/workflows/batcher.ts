@@ -134,7 +134,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   // A run started before this patch keeps `s<shard>-<runId>-<n>` and its refusals on replay.
   const resetSafe = patched(RESET_SAFE_SHARD_PATCH);
   // Thin traffic costs fewer actions: the interval counts from submission (the batcher worker may
-  // hold a group for up to half of it), and statistics arm no timer of their own.
+  // hold a group for up to all of it), and statistics arm no timer of their own.
   const thin = patched(THIN_TRAFFIC_PATCH);
   const settings = await readSettings(input.shard, batcherSettings);
   const { workflowId, runId } = workflowInfo();

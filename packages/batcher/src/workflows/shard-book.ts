@@ -135,8 +135,8 @@ export interface ShardRunStyle {
   batchToken: () => string;
   /**
    * The flush interval counts from when a request was submitted (PendingRequest.sinceMs), not from
-   * when it reached the shard, so the batcher worker may hold a group of submissions for up to half
-   * the interval (fewer signals, each a Temporal action) without adding that time to the wait.
+   * when it reached the shard, so the batcher worker may hold a group of submissions for up to the
+   * interval (fewer signals, each a Temporal action) without adding that time to the wait.
    */
   dueFromSubmission?: boolean;
 }

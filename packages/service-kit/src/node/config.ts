@@ -202,9 +202,9 @@ export const sections = {
     ),
     submitLingerMs: setting(
       'SUBMIT_LINGER_MS',
-      'The longest (ms) the batcher worker gathers submissions bound for the same shard before it sends them as one signal (each signal is a Temporal action). The wait itself follows the policy: up to half the flush interval under size-or-interval, 250 ms under eager, and a group goes at once when it holds a full batch.',
-      int(0, 60_000),
-      '10000',
+      'The longest (ms) the batcher worker gathers submissions bound for the same shard before it sends them as one signal (each signal is a Temporal action). The wait itself follows the policy: up to the flush interval under size-or-interval (the shard counts the interval from submission), 250 ms under eager, and a group goes at once when it holds a full batch.',
+      int(0, 600_000),
+      '20000',
     ),
     submitGroupMaxRequests: setting(
       'SUBMIT_GROUP_MAX_REQUESTS',
