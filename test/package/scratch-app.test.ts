@@ -505,11 +505,11 @@ describe('the published packages, installed from their tarballs into an app outs
       ).toEqual([
         // S1 exists: updated. S3 is new but its email is S2's: ON DUPLICATE KEY UPDATE would have
         // overwritten S2; the batcher refuses it instead. S4: inserted.
-        'committed',
+        'updated',
         'WriteKeyExists',
         'committed',
-        // insert-ignore: k-1 stays as it was, answered duplicate.
-        'duplicate',
+        // insert-ignore: k-1 stays as it was, answered ignored (not written).
+        'ignored',
         'committed',
       ]);
       // An update of S1 onto S2's email: refused, and neither row changes.

@@ -158,8 +158,9 @@ describe('typed target tables', () => {
     ]);
     expect(results[0]?.errorType).toBe('WriteKeyExists');
     expect(results[1]?.status).toBe('committed');
-    // insert-ignore: the existing row stays as it was, and the requester hears "duplicate".
-    expect(results[2]?.status).toBe('duplicate');
+    // insert-ignore: the existing row stays as it was, and the requester hears "ignored" (not written:
+    // another row holds the key), never "committed" or "duplicate"; the ledger records the same.
+    expect(results[2]?.status).toBe('ignored');
     expect(results[3]?.status).toBe('committed');
     expect(await query(p, 'SELECT line_no, sku FROM order_lines ORDER BY line_no')).toEqual([
       { line_no: 1, sku: 'OLD' },
@@ -185,7 +186,8 @@ describe('typed target tables', () => {
       // New sku and email: inserted.
       { table: 'stock', requestId: 'u-3', row: { sku: 'S4', email: 'd@x', qty: 4 } },
     ]);
-    expect(results.map((r) => r.status ?? r.errorType)).toEqual(['committed', 'WriteKeyExists', 'committed']);
+    // S1 was there: updated (written over it); S4: inserted (committed).
+    expect(results.map((r) => r.status ?? r.errorType)).toEqual(['updated', 'WriteKeyExists', 'committed']);
     expect(await query(p, 'SELECT sku, email, qty FROM stock ORDER BY sku')).toEqual([
       { sku: 'S1', email: 'a@x', qty: 10 },
       { sku: 'S2', email: 'b@x', qty: 1 },
@@ -203,7 +205,7 @@ describe('typed target tables', () => {
       let statements = 0;
       const written = await writeTargetRows(conn, info, twice, { batchId: 'b', shard: 0 }, () => statements++);
       await conn.commit();
-      expect([...written.values()]).toEqual(['written', 'written']);
+      expect([...written.values()]).toEqual(['written', 'updated']);
       expect(statements).toBe(4); // probe + insert, then probe + update
     } finally {
       conn.release();

@@ -48,14 +48,22 @@ export interface WriteRequest {
   trace?: TraceCarrier;
 }
 
-export type WriteStatus = 'committed' | 'duplicate';
+/**
+ * What happened to the row, as the ledger records it (a re-run answers the same):
+ * - `committed`: written by this request's batch (inserted);
+ * - `updated`: written by this request's batch over an existing row with the same key (mode upsert);
+ * - `ignored`: not written, because another row already holds the key (mode insert-ignore); the id is
+ *   settled: this row will never be written under it;
+ * - `duplicate`: written earlier under this request id (by another attempt or requester).
+ */
+export type WriteStatus = 'committed' | 'duplicate' | 'ignored' | 'updated';
 
 /** What a requester gets when its row is in the table. */
 export interface WriteOutcome {
   requestId: string;
   /** The table the row is in. */
   table: string;
-  /** committed: written by this batch; duplicate: the row already existed (written earlier), so the write is committed. */
+  /** What happened to the row (see {@link WriteStatus}). */
   status: WriteStatus;
   /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
   batchId?: string;
@@ -81,8 +89,12 @@ export interface SettleWriteInput {
 }
 
 export interface SettleWriteResult {
-  /** committed: a batch wrote the row; abandoned: the id is claimed and the row never will be written. */
-  status: 'committed' | 'abandoned';
+  /**
+   * committed / updated: a batch wrote the row (updated: over an existing row, mode upsert); ignored:
+   * a batch found its key held by another row and did not write it (mode insert-ignore); abandoned:
+   * the id is claimed and the row never will be written.
+   */
+  status: 'committed' | 'updated' | 'ignored' | 'abandoned';
   /** Set when status is abandoned by an earlier claim (not this one): the id was unusable before this write. */
   abandonedEarlier?: boolean;
   /** Set when status is committed and the id was committed for another table or row. */

@@ -135,7 +135,11 @@ const UNDECIDED_CONFLICT = /is (already queued|being written) with a different t
 function isOutcomeFor(outcome: unknown, requestId: string, table: string): outcome is WriteOutcome {
   if (typeof outcome !== 'object' || outcome === null) return false;
   const o = outcome as Partial<WriteOutcome>;
-  return o.requestId === requestId && o.table === table && (o.status === 'committed' || o.status === 'duplicate');
+  return (
+    o.requestId === requestId &&
+    o.table === table &&
+    (o.status === 'committed' || o.status === 'duplicate' || o.status === 'ignored' || o.status === 'updated')
+  );
 }
 
 function toMs(what: string, d: Duration | undefined, fallback: string): number {
@@ -290,8 +294,9 @@ export async function batchedWrite<Row extends RowOf<Row>>(
       : undefined;
     const latencyMs = Date.now() - submittedAtMs;
     const settledAfter = cancelled ? 'cancellation' : stop.kind === 'deadline' ? 'timeout' : 'failure';
-    if (settled?.status === 'committed' && settled.conflict === undefined) {
-      return { requestId, table, status: 'committed', batchId: settled.batchId, shard: settled.shard, latencyMs, settledAfter };
+    if (settled !== undefined && settled.status !== 'abandoned' && settled.conflict === undefined) {
+      // The ledger's word on the row: written (inserted or updated), or not written because another row holds its key.
+      return { requestId, table, status: settled.status, batchId: settled.batchId, shard: settled.shard, latencyMs, settledAfter };
     }
     if (cancelled) throw err;
     const details = { requestId, table, shard: settled?.shard, settled: settled ? settled.status : undefined };

@@ -21,7 +21,7 @@ import { BatcherErrorTypes, wireRowProblem } from '@write-batcher/protocol';
 import type { BulkWriteInput, BulkWriteResult, RowOutcome } from '../workflows/types';
 import type { Pool } from 'mysql2/promise';
 import { classifyDbError, describeDbError, serverKindOf, type DbErrorKind, type ServerKind } from '../db/db-errors';
-import { LEDGER_TABLE, claimForBatch, judgeRepeat, rowDigest } from '../db/ledger';
+import { LEDGER_TABLE, claimForBatch, judgeRepeat, markOutcomes, rowDigest } from '../db/ledger';
 import { utcConnection } from '../db/sessions';
 import { conversionProblem, writeTargetRows } from '../db/target-writes';
 import { RowValueError, type Catalog } from '../db/targets';
@@ -86,7 +86,10 @@ export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply
           }),
         };
       }
-      const status = o.status === 'committed' && i === 0 ? 'committed' : 'duplicate';
+      // The first requester of a written row hears what its batch did; the others that asked for the
+      // same id meanwhile, that it was written (duplicate). An ignored row is ignored for every one.
+      const status =
+        o.status === 'ignored' ? 'ignored' : (o.status === 'committed' || o.status === 'updated') && i === 0 ? o.status : 'duplicate';
       return {
         reply,
         trace: row.trace,
@@ -139,14 +142,14 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
           won.set(r.table, [...(won.get(r.table) ?? []), r]);
           continue;
         }
-        if (entry.status === 'committed' && entry.batchId === input.batchId) {
-          // An earlier attempt of this very batch committed: its row is written.
-          outcomes.set(r.requestId, { requestId: r.requestId, status: 'committed', batchId: input.batchId });
+        if (entry.status !== 'abandoned' && entry.batchId === input.batchId && entry.digest.equals(digests.get(r.requestId) as Buffer)) {
+          // An earlier attempt of this very batch committed: the ledger says what it did with the row.
+          outcomes.set(r.requestId, { requestId: r.requestId, status: entry.status, batchId: input.batchId });
           continue;
         }
         const verdict = judgeRepeat(entry, r.table, digests.get(r.requestId) as Buffer);
-        if (verdict.status === 'duplicate')
-          outcomes.set(r.requestId, { requestId: r.requestId, status: 'duplicate', batchId: verdict.batchId });
+        if (verdict.status === 'duplicate' || verdict.status === 'ignored')
+          outcomes.set(r.requestId, { requestId: r.requestId, status: verdict.status, batchId: verdict.batchId });
         else if (verdict.status === 'abandoned') {
           outcomes.set(
             r.requestId,
@@ -185,13 +188,22 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
             }
           },
         );
+        // The ledger entry claimed above says committed; a row the table kept (insert-ignore) or
+        // wrote over (upsert) is recorded as such in the same transaction, so a re-run answers the same.
+        const kept = tableRows.filter((r) => results.get(r.requestId) === 'kept').map((r) => r.requestId);
+        const updated = tableRows.filter((r) => results.get(r.requestId) === 'updated').map((r) => r.requestId);
+        for (const [status, ids] of [
+          ['ignored', kept],
+          ['updated', updated],
+        ] as const) {
+          if (ids.length === 0) continue;
+          count();
+          await markOutcomes(conn, status, ids);
+        }
         for (const r of tableRows) {
-          outcomes.set(
-            r.requestId,
-            results.get(r.requestId) === 'kept'
-              ? { requestId: r.requestId, status: 'duplicate' }
-              : { requestId: r.requestId, status: 'committed', batchId: input.batchId },
-          );
+          const result = results.get(r.requestId);
+          const status = result === 'kept' ? 'ignored' : result === 'updated' ? 'updated' : 'committed';
+          outcomes.set(r.requestId, { requestId: r.requestId, status, batchId: input.batchId });
         }
       }
       count();
@@ -314,6 +326,8 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       const tally = (s: RowOutcome['status']) => ordered.filter((o) => o.status === s).length;
       span?.setAttributes({
         'batcher.committed': tally('committed'),
+        'batcher.updated': tally('updated'),
+        'batcher.ignored': tally('ignored'),
         'batcher.duplicates': tally('duplicate'),
         'batcher.rejected': tally('rejected'),
         'batcher.statements': statements,
@@ -324,6 +338,8 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         tables,
         rows: input.rows.length,
         committed: tally('committed'),
+        updated: tally('updated'),
+        ignored: tally('ignored'),
         duplicates: tally('duplicate'),
         rejected: tally('rejected'),
         statements,

@@ -207,7 +207,8 @@ export function createSubmitActivities(deps: SubmitDeps) {
       if (entry.status === 'abandoned') return { status: 'abandoned', shard, ...(entry.claimedNow ? {} : { abandonedEarlier: true }) };
       const verdict = judgeRepeat(entry, table, digest);
       return {
-        status: 'committed',
+        // What the batch did with the row, as the ledger recorded it (a conflict below overrides it).
+        status: entry.status === 'ignored' || entry.status === 'updated' ? entry.status : 'committed',
         batchId: entry.batchId,
         shard,
         ...(verdict?.status === 'conflict' ? { conflict: `${verdict.reason}; the row written first stays` } : {}),

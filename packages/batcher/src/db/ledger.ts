@@ -12,7 +12,7 @@ export const LEDGER_TABLE = 'batcher_ledger';
 
 export const LEDGER_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
   request_id VARBINARY(255) NOT NULL,
-  status ENUM('committed','abandoned') NOT NULL,
+  status ENUM('committed','abandoned','ignored','updated') NOT NULL,
   batch_id VARBINARY(128) NULL,
   target_table VARBINARY(129) NOT NULL,
   row_digest BINARY(32) NOT NULL,
@@ -31,8 +31,17 @@ export function rowDigest(table: string, row: WireRow): Buffer {
   return createHash('sha256').update(canonicalRowText(table, row)).digest();
 }
 
+/**
+ * The statuses a ledger entry may hold, in the order of the column's ENUM: committed (inserted by its
+ * batch), abandoned (claimed, never to be written), ignored (its batch found the key held by another
+ * row: not written, mode insert-ignore), updated (written over an existing row, mode upsert).
+ */
+export const LEDGER_STATUSES = ['committed', 'abandoned', 'ignored', 'updated'] as const;
+/** Widens a ledger created before `ignored` and `updated` existed (appending ENUM values changes no row). */
+export const LEDGER_STATUS_SQL = `ALTER TABLE ${LEDGER_TABLE} MODIFY status ENUM(${LEDGER_STATUSES.map((s) => `'${s}'`).join(',')}) NOT NULL`;
+
 export interface LedgerEntry {
-  status: 'committed' | 'abandoned';
+  status: (typeof LEDGER_STATUSES)[number];
   /** The batch that wrote the row (committed entries). */
   batchId?: string;
   table: string;
@@ -57,7 +66,7 @@ export async function ledgerEntries(conn: Queryable, requestIds: readonly string
     (
       found as Array<{
         request_id: Buffer;
-        status: 'committed' | 'abandoned';
+        status: LedgerEntry['status'];
         batch_id: Buffer | null;
         target_table: Buffer;
         row_digest: Buffer;
@@ -121,12 +130,23 @@ export function judgeRepeat(
   entry: LedgerEntry,
   table: string,
   digest: Buffer,
-): { status: 'duplicate'; batchId?: string } | { status: 'abandoned' } | { status: 'conflict'; reason: string } {
+):
+  | { status: 'duplicate'; batchId?: string }
+  | { status: 'ignored'; batchId?: string }
+  | { status: 'abandoned' }
+  | { status: 'conflict'; reason: string } {
   if (entry.status === 'abandoned') return { status: 'abandoned' };
   if (entry.table !== table) return { status: 'conflict', reason: `its request id was already used for a row of table ${entry.table}` };
   if (!entry.digest.equals(digest))
     return { status: 'conflict', reason: 'its request id was already used for a different row (other values)' };
-  return { status: 'duplicate', batchId: entry.batchId };
+  // Written earlier under this id (inserted or updated), or settled as not written (ignored): a repeat hears the same.
+  return { status: entry.status === 'ignored' ? 'ignored' : 'duplicate', batchId: entry.batchId };
+}
+
+/** Records what a batch did with rows it claimed as committed: not written (ignored) or written over a row (updated). In its transaction. */
+export async function markOutcomes(conn: Queryable, status: 'ignored' | 'updated', requestIds: readonly string[]): Promise<void> {
+  if (requestIds.length === 0) return;
+  await conn.query(`UPDATE ${LEDGER_TABLE} SET status = ? WHERE request_id IN (?)`, [status, requestIds]);
 }
 
 /**

@@ -1,7 +1,7 @@
 // Creates what the batcher needs in its database: the ledger, and nothing else (the tables it
 // writes are the application's). Idempotent; run before the batcher workers start.
 import type { Pool } from 'mysql2/promise';
-import { LEDGER_SCHEMA_SQL } from './ledger';
+import { LEDGER_SCHEMA_SQL, LEDGER_STATUS_SQL } from './ledger';
 import { UTC_SESSION_SQL, inUtcSession } from './sessions';
 
 type Queryable = { query(sql: string): Promise<unknown> };
@@ -15,9 +15,11 @@ export async function migrate(db: Queryable | Pool): Promise<void> {
   if ('getConnection' in db && typeof db.getConnection === 'function') {
     await inUtcSession(db, async (conn) => {
       await conn.query(LEDGER_SCHEMA_SQL);
+      await conn.query(LEDGER_STATUS_SQL);
     });
     return;
   }
   await db.query(UTC_SESSION_SQL);
   await db.query(LEDGER_SCHEMA_SQL);
+  await db.query(LEDGER_STATUS_SQL);
 }

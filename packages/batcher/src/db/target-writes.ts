@@ -14,8 +14,8 @@ export interface TargetRow {
   row: WireRow;
 }
 
-/** written: the row is in the table as given; kept: insert-ignore found its key and left the existing row. */
-export type TargetResult = 'written' | 'kept';
+/** written: inserted as given; updated: written over the row holding its key (upsert); kept: insert-ignore found its key and left the existing row. */
+export type TargetResult = 'written' | 'updated' | 'kept';
 
 type SqlValue = ReturnType<typeof sqlValue>;
 
@@ -122,7 +122,7 @@ export async function writeTargetRows(
       if (present.length === 0) continue;
       const setColumns = columns.filter((c) => !key.includes(c));
       if (info.target.mode === 'insert-ignore' || setColumns.length === 0) {
-        for (const g of present) results.set(g.r.requestId, info.target.mode === 'insert-ignore' ? 'kept' : 'written');
+        for (const g of present) results.set(g.r.requestId, info.target.mode === 'insert-ignore' ? 'kept' : 'updated');
         continue;
       }
       const source = derivedTable(
@@ -134,7 +134,7 @@ export async function writeTargetRows(
         `UPDATE ${info.quoted} AS t JOIN (${source.sql}) AS v ON ${key.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(' AND ')} SET ${setColumns.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(', ')}`,
         source.params,
       );
-      for (const g of present) results.set(g.r.requestId, 'written');
+      for (const g of present) results.set(g.r.requestId, 'updated');
     }
   }
   return results;

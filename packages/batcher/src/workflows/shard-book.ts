@@ -347,7 +347,9 @@ export class ShardBook {
     const known = this.recent.get(requestId);
     if (known && known.fp === fp) {
       this.counters.duplicates++;
-      this.answer({ reply, requestId, table, shard: this.shard, outcome: { status: 'duplicate', batchId: known.batchId } });
+      // Written earlier under this id: a duplicate; settled as not written (insert-ignore): ignored again.
+      const status = known.status === 'ignored' ? 'ignored' : 'duplicate';
+      this.answer({ reply, requestId, table, shard: this.shard, outcome: { status, batchId: known.batchId } });
       return;
     }
     if (known) return conflict('already written');
@@ -487,8 +489,9 @@ export class ShardBook {
         errorType: BatcherErrorTypes.DataRejected,
         reason: 'bulk write returned no outcome for this request',
       };
-      if (o.status === 'committed') written++;
+      if (o.status === 'committed' || o.status === 'updated') written++;
       else if (o.status === 'duplicate') this.counters.duplicates++;
+      else if (o.status === 'ignored') this.counters.ignored = (this.counters.ignored ?? 0) + 1;
       else this.counters.rejected++;
       const flight = this.inFlight.get(row.requestId);
       if (o.status !== 'rejected')
@@ -502,7 +505,7 @@ export class ShardBook {
           outcome:
             o.status === 'rejected'
               ? { status: 'rejected', errorType: o.errorType ?? BatcherErrorTypes.DataRejected, reason: o.reason ?? 'rejected' }
-              : { status: 'duplicate', batchId: o.batchId },
+              : { status: o.status === 'ignored' ? 'ignored' : 'duplicate', batchId: o.batchId },
         });
       }
       this.inFlight.delete(row.requestId);
@@ -636,6 +639,7 @@ export class ShardBook {
       unknownSignalsDropped: this.counters.unknownSignalsDropped,
       undecodableSignalsDropped: this.counters.undecodableSignalsDropped,
       forgedRepliesDropped: this.counters.forgedRepliesDropped,
+      ignored: this.counters.ignored ?? 0,
       flushPolicy: this.settings.flushPolicy,
       flushIntervalMs: this.settings.flushIntervalMs,
       maxBatchSize: this.settings.maxBatchSize,

@@ -28,7 +28,7 @@ const STATS_MEMO_EVERY_MS = 2_000;
 /** … and this many of the latest batches (the monitor's status page and the starter read them there). */
 const MEMO_RECENT_BATCHES = 10;
 
-const STATUSES = new Set(['committed', 'duplicate', 'rejected']);
+const STATUSES = new Set(['committed', 'updated', 'ignored', 'duplicate', 'rejected']);
 
 /**
  * Whether an activity result has the shape the batcher reads. Anyone who may complete activities in

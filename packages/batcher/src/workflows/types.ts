@@ -129,6 +129,8 @@ export interface BatcherStats {
    * same id (an address is answered for the first request queued under it); absent from earlier releases.
    */
   forgedRepliesDropped?: number;
+  /** Rows not written because another row held their key (mode insert-ignore). */
+  ignored?: number;
   flushPolicy: FlushPolicy;
   flushIntervalMs: number;
   maxBatchSize: number;
@@ -180,6 +182,8 @@ export interface BatcherCounters {
    * for another row: the address belongs to the request first queued under it (a forgery).
    */
   forgedRepliesDropped: number;
+  /** Rows not written because another row held their key (mode insert-ignore); absent from runs of earlier releases. */
+  ignored?: number;
   largestContinueAsNewPayloadBytes: number;
 }
 
