@@ -21,6 +21,7 @@ const UNIT = [
   'test/batcher/shard-loop.test.ts',
   'test/batcher/submit-grouping.test.ts',
   'test/batcher/thin-traffic.test.ts',
+  'test/batcher/write-order.test.ts',
   'test/chaos/audit.test.ts',
   'test/chaos/typed-audit.test.ts',
   'test/health-monitor/restart-policy.test.ts',

@@ -83,4 +83,43 @@ describe('outcomes the ledger records', () => {
       await pool.end();
     }
   });
+
+  it('when a child row arrives before its parent in one batch, then the parent is written first and both commit (foreign keys read from information_schema)', async (ctx) => {
+    const { mysql: cfg } = loadConfig(['mysql'], {
+      ...globalMysql().env,
+      MYSQL_DATABASE: `t_${slugOf(ctx.task.name).replace(/-/g, '_').slice(-20)}`,
+    });
+    await migrateDatabase(cfg);
+    const pool = createPool(cfg);
+    try {
+      await pool.query('CREATE TABLE parents (id VARCHAR(20) PRIMARY KEY)');
+      await pool.query(
+        'CREATE TABLE children (id VARCHAR(20) PRIMARY KEY, parent_id VARCHAR(20) NOT NULL, FOREIGN KEY (parent_id) REFERENCES parents (id))',
+      );
+      // Declared child first: the order of the declaration and of arrival is not the write order.
+      const tables: TargetTable[] = [{ table: 'children' }, { table: 'parents' }];
+      const catalog = new Catalog(pool, tables, databaseOf(pool) ?? '');
+      await catalog.load(true);
+      const { bulkWrite } = createBulkWriter(pool, catalog, {
+        deliver: async (replies) => ({ delivered: replies.length, undeliverable: 0 }),
+      });
+      const env = new MockActivityEnvironment();
+      const result = await env.run<[BulkWriteInput], BulkWriteResult, typeof bulkWrite>(bulkWrite, {
+        batchId: 'fk-1',
+        shard: 0,
+        rows: [
+          { requestId: 'child-1', requesterWorkflowId: 'w1', table: 'children', row: { id: 'c1', parent_id: 'p1' }, replies: [] },
+          { requestId: 'parent-1', requesterWorkflowId: 'w2', table: 'parents', row: { id: 'p1' }, replies: [] },
+        ],
+      });
+      expect(result.outcomes.map((o) => [o.requestId, o.status])).toEqual([
+        ['child-1', 'committed'],
+        ['parent-1', 'committed'],
+      ]);
+      const [children] = await pool.query('SELECT id, parent_id FROM children');
+      expect(children).toEqual([{ id: 'c1', parent_id: 'p1' }]);
+    } finally {
+      await pool.end();
+    }
+  });
 });

@@ -18,6 +18,8 @@ export {
   MAX_JSON_DEPTH,
   jsonDepth,
   quoteIdent,
+  parentsFirst,
+  qualifiedName,
   type TableInfo,
 } from './db/targets';
 export { conversionProblem, writeTargetRows } from './db/target-writes';

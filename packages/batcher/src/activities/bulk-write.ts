@@ -162,7 +162,9 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         } else
           outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Conflict, `${verdict.reason}; the row written first stays`));
       }
-      for (const [table, tableRows] of won) {
+      // Parents before children: a child row and its parent in one batch go in foreign-key order.
+      for (const table of catalog.writeOrder([...won.keys()])) {
+        const tableRows = won.get(table) as Row[];
         const info = catalog.get(table);
         // Checked before the transaction; a table that went missing since is a transient fault.
         if (!info) throw Object.assign(new Error(`table ${table} is not known to this worker`), { transient: true });

@@ -66,6 +66,39 @@ export interface TableInfo {
   /** `db`.`table`, quoted. */
   quoted: string;
   columns: Map<string, ColumnInfo>;
+  /** Tables this one's foreign keys reference (`db.table`, lower case), itself excluded: their rows go first in a batch. */
+  parents: string[];
+}
+
+/** A table's name as `parents` holds it: `db.table`, lower case. */
+export function qualifiedName(table: string, defaultDb: string): string {
+  const [schema, name] = splitName(table, defaultDb);
+  return `${schema}.${name}`.toLowerCase();
+}
+
+/**
+ * The order a batch's tables are written in: every table after the declared tables its foreign keys
+ * reference (parents before children), otherwise in the order given. A cycle (two tables that
+ * reference each other) keeps the order given for its members; a self-reference is not reordered
+ * (rows of one table go in one statement, in arrival order).
+ */
+export function parentsFirst<T>(tables: readonly T[], nameOf: (t: T) => string, parentsOf: (t: T) => readonly string[]): T[] {
+  const byName = new Map(tables.map((t) => [nameOf(t), t]));
+  const out: T[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (t: T) => {
+    const name = nameOf(t);
+    if (state.has(name)) return;
+    state.set(name, 'visiting');
+    for (const p of parentsOf(t)) {
+      const parent = byName.get(p);
+      if (parent !== undefined && p !== name && state.get(p) !== 'visiting') visit(parent);
+    }
+    state.set(name, 'done');
+    out.push(t);
+  };
+  tables.forEach(visit);
+  return out;
 }
 
 /**
@@ -206,10 +239,25 @@ export async function describeTable(db: Queryable, target: TargetTable, defaultD
       `table ${target.table} (mode ${mode}): its key (${key.join(', ')}) holds the AUTO_INCREMENT column ${numbered.join(', ')}, which rows never give, so every row would be refused; declare \`key\` as a unique key whose columns the rows give (e.g. key: ['event_id'])`,
     );
   }
+  // The tables this one's foreign keys point at: a batch writes their rows first.
+  let parents: string[] = [];
+  try {
+    const [refs] = await db.query(
+      `SELECT DISTINCT REFERENCED_TABLE_SCHEMA AS s, REFERENCED_TABLE_NAME AS t FROM information_schema.KEY_COLUMN_USAGE
+        WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL`,
+      [schema, name],
+    );
+    parents = (refs as Array<{ s: string; t: string }>)
+      .map((r) => `${r.s}.${r.t}`.toLowerCase())
+      .filter((p) => p !== `${schema}.${name}`.toLowerCase());
+  } catch {
+    // Not readable for this user: no order is imposed (a child row may then meet its parent's absence).
+  }
   return {
     target: { table: target.table, mode, key, fill: target.fill ?? {} },
     quoted: `${quoteIdent(schema)}.${quoteIdent(name)}`,
     columns,
+    parents,
   };
 }
 
@@ -548,6 +596,15 @@ export class Catalog {
       return `table ${table} is not one of this batcher's tables (${this.targets.map((t) => t.table).join(', ')}); add it to the batcher's \`tables\` option`;
     }
     return this.check(info, row)?.problem;
+  }
+
+  /** The declared tables among `tables`, parents before children (see parentsFirst). */
+  writeOrder(tables: readonly string[]): string[] {
+    return parentsFirst(
+      tables,
+      (t) => qualifiedName(t, this.defaultDb),
+      (t) => this.get(t)?.parents ?? [],
+    );
   }
 
   names(): string[] {
