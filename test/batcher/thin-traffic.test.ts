@@ -24,13 +24,16 @@ describe('thin traffic', () => {
     expect(old.nextDueAtMs()).toBe(128_000);
   });
 
-  it('when a submission time is not believable (in the future, long before arrival, not a number), then it is clamped into the interval before arrival', () => {
+  it('when a submission time is not believable (in the future, more than two intervals before arrival, not a number), then the interval counts from arrival', () => {
     const b = book(thin);
     b.offerSignal(submittedAt(500_000), 108_000); // from the future: arrival counts
     expect(b.nextDueAtMs()).toBe(128_000);
     const c = book(thin);
-    c.offerSignal(submittedAt(1), 108_000); // long ago: at most one interval early, i.e. due at arrival
-    expect(c.nextDueAtMs()).toBe(108_000);
+    c.offerSignal(submittedAt(1), 108_000); // long before: not believed
+    expect(c.nextDueAtMs()).toBe(128_000);
+    const e = book(thin);
+    e.offerSignal(submittedAt(80_000), 108_000); // a group that lingered a whole interval and more: due at once
+    expect(e.nextDueAtMs()).toBe(100_000);
     const d = book(thin);
     d.offerSignal(
       demoRequests(1, 'nan').map((r) => ({ ...r, submittedAtMs: 'soon' as unknown as number })),

@@ -109,10 +109,15 @@ function cleanTrace(trace: unknown): TraceCarrier | undefined {
   return jsonBytes(trace) <= MAX_TRACE_BYTES ? (trace as TraceCarrier) : undefined;
 }
 
-/** A request's submission time as the shard trusts it: a number within `windowMs` before it arrived, else its arrival. */
-function submittedWithin(submittedAtMs: unknown, receivedAtMs: number, windowMs: number): number {
+/**
+ * A request's submission time as the shard trusts it: a time before its arrival, at most two flush
+ * intervals before (a group lingers up to one, plus the signal's own way), else its arrival: a
+ * stale, future or missing time never makes a batch due earlier than the interval after arrival.
+ */
+function submittedWithin(submittedAtMs: unknown, receivedAtMs: number, intervalMs: number): number {
   if (typeof submittedAtMs !== 'number' || !Number.isFinite(submittedAtMs)) return receivedAtMs;
-  return Math.min(receivedAtMs, Math.max(receivedAtMs - windowMs, Math.floor(submittedAtMs)));
+  if (submittedAtMs > receivedAtMs || submittedAtMs < receivedAtMs - 2 * intervalMs) return receivedAtMs;
+  return Math.floor(submittedAtMs);
 }
 
 export interface Batch {
