@@ -24,6 +24,7 @@ const UNIT = [
   'test/batcher/write-order.test.ts',
   'test/chaos/audit.test.ts',
   'test/chaos/typed-audit.test.ts',
+  'test/fuzz/check.test.ts',
   'test/health-monitor/restart-policy.test.ts',
   'test/health-monitor/shard-state.test.ts',
   'test/lint/format.test.ts',
