@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { coresdk } from '@temporalio/proto';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { submitWritesSignal } from '@write-batcher/protocol';
-import { DROPPED_SIGNAL, decodeCheck, guardJobs, type GuardJob } from '@write-batcher/batcher/testing';
+import { DROPPED_SIGNAL, UNDECODABLE_RESULT, decodeCheck, guardJobs, type GuardJob } from '@write-batcher/batcher/testing';
 
 type GuardPayload = NonNullable<NonNullable<GuardJob['signalWorkflow']>['input']>[number];
 
@@ -89,6 +89,23 @@ describe('inbound guard', () => {
     expect(out[0]?.initializeWorkflow).toMatchObject({ arguments: jobs[0]?.initializeWorkflow?.arguments, headers: { ok: good } });
     expect(out[1]?.signalWorkflow).toMatchObject({ signalName: submitWritesSignal.name, input: [good], headers: { ok: good } });
     expect(Object.keys(out[1]?.signalWorkflow?.headers ?? {})).toEqual(['ok']);
+  });
+
+  it('when an activity is completed with a result that does not decode, then the shard sees it fail typed, and a decodable result passes as it is', () => {
+    const bad = coresdk.workflow_activation.WorkflowActivationJob.create({
+      resolveActivity: { seq: 3, result: { completed: { result: payload('json/plain', '{"outcomes": [') } } },
+    });
+    const fine = coresdk.workflow_activation.WorkflowActivationJob.create({
+      resolveActivity: { seq: 4, result: { completed: { result: payload('json/plain', '{"outcomes": []}') } } },
+    });
+    const { jobs, rewrites } = guardJobs([bad, fine], check);
+    const [b, f] = jobs as [typeof bad, typeof fine];
+    expect(f).toBe(fine);
+    expect(b.variant).toBe('resolveActivity');
+    expect(b.resolveActivity?.seq).toBe(3);
+    expect(b.resolveActivity?.result?.completed).toBeUndefined();
+    expect(b.resolveActivity?.result?.failed?.failure?.applicationFailureInfo?.type).toBe(UNDECODABLE_RESULT);
+    expect(rewrites).toEqual([{ kind: 'result', reason: expect.not.stringContaining('outcomes') as string }]);
   });
 
   it("when the jobs are the SDK's protobuf messages, then a rewritten job keeps its class, so the SDK's `variant` still names it", () => {

@@ -60,4 +60,45 @@ describe('a forged completion of a shard activity', () => {
     const history = await handle.fetchHistory();
     expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
   });
+
+  it('when a bulk write is completed from outside with bytes that do not decode, then that batch fails typed and the shard writes on, with no failed workflow task', async (ctx) => {
+    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '200' }, businessStepMs: 0 });
+    const shardId = batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0);
+    await pipeline.pool.query('RENAME TABLE batched_writes TO batched_writes_away');
+    const first = pipeline.ids(3, 'first');
+    const running = pipeline.run(first, 30_000);
+    const handle = pipeline.client.workflow.getHandle(shardId);
+    let pending: { activityId?: string | null; activityType?: { name?: string | null } | null } | undefined;
+    await waitUntil(
+      'the bulk write to be pending',
+      async () => {
+        const d = await handle.describe().catch(() => undefined);
+        pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite');
+        return pending !== undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    const { runId } = await handle.describe();
+    // JSON text cut short: the SDK cannot decode it (before the guard, every later task of the shard failed).
+    const marker = `undecodable-${Date.now()}`;
+    await pipeline.client.workflowService.respondActivityTaskCompletedById({
+      namespace: pipeline.client.options.namespace,
+      workflowId: shardId,
+      runId,
+      activityId: pending?.activityId,
+      result: {
+        payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(`{"batchId": "${marker}", "outcomes": [`) }],
+      },
+      identity: 'forged-completion-test',
+    });
+    await pipeline.pool.query('RENAME TABLE batched_writes_away TO batched_writes');
+    const outcomes = await running;
+    // Told the batch failed, each requester settled in the ledger: not written, typed.
+    for (const o of outcomes) expect(o.ok, o.message).toBe(false);
+    const second = pipeline.ids(3, 'second');
+    const after = await pipeline.run(second);
+    expect(after.map((o) => o.result?.status)).toEqual(['committed', 'committed', 'committed']);
+    const history = await handle.fetchHistory();
+    expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
+  });
 });

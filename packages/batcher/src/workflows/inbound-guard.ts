@@ -12,7 +12,11 @@
 //   - a start whose arguments cannot be decoded into a start with none, which `batcherWorkflow`
 //     refuses at once, typed ("batcher input rejected"): a failed workflow, never a failing task;
 //   - a header of a signal or start that does not decode (tracing's interceptor would throw on it)
-//     is removed; the signal or start itself goes on.
+//     is removed; the signal or start itself goes on;
+//   - an activity of the shard completed (by anyone, by its id) with a result that does not decode
+//     into that activity failing, typed (UNDECODABLE_RESULT): a bulk write's batch then fails and
+//     its requesters settle in the ledger, an answer delivery counts as lost, a settings read
+//     fails the run (the next submission starts a fresh one).
 // It decodes with the converter the SDK will use (the activator's, so a host's custom converter
 // too), so "decodable" here is exactly "decodable there": a decodable input passes untouched, and a
 // history without such signals runs the same commands as without the guard (replay stays green).
@@ -56,12 +60,16 @@ export interface GuardPayload {
 export interface GuardJob {
   signalWorkflow?: { signalName?: string | null; input?: GuardPayload[] | null; headers?: Record<string, GuardPayload> | null } | null;
   initializeWorkflow?: { arguments?: GuardPayload[] | null; headers?: Record<string, GuardPayload> | null } | null;
+  resolveActivity?: { seq?: number | null; result?: { completed?: { result?: GuardPayload | null } | null } | null } | null;
 }
+
+/** The error type an activity result that does not decode is turned into (the activity then failed, for the shard). */
+export const UNDECODABLE_RESULT = 'UndecodableActivityResult';
 
 /** What the guard did to one job. */
 export interface GuardRewrite {
   /** A signal dropped, a start's arguments dropped, or one header of a signal or start dropped (the rest delivered). */
-  kind: 'signal' | 'start' | 'header';
+  kind: 'signal' | 'start' | 'header' | 'result';
   /** The signal's name as sent (absent for a start), cut to 100 characters (names are the sender's, never row values). */
   name?: string;
   reason: string;
@@ -157,6 +165,21 @@ export function guardJobs<J extends GuardJob>(jobs: readonly J[], check: DecodeC
       for (const r of clean.reasons) rewrites.push({ kind: 'header', name: name.slice(0, 100), reason: r });
       return withField(job as GuardJob, { signalWorkflow: withField(signal, { headers: clean.headers }) }) as J;
     }
+    // An activity completed (from outside, by its id) with a result that does not decode: the shard
+    // sees that activity fail, typed, and goes on (a batch fails and its requesters settle).
+    const resolved = job.resolveActivity;
+    const completed = resolved?.result?.completed;
+    if (resolved != null && completed?.result != null) {
+      const reason = check([completed.result]);
+      if (reason === undefined) return job;
+      rewrites.push({ kind: 'result', reason });
+      const failure = {
+        message: `the activity's result does not decode (${reason})`,
+        source: 'write-batcher inbound guard',
+        applicationFailureInfo: { type: UNDECODABLE_RESULT, nonRetryable: true },
+      };
+      return withField(job as GuardJob, { resolveActivity: withField(resolved, { result: { failed: { failure } } as never }) }) as J;
+    }
     const start = job.initializeWorkflow;
     if (start != null) {
       const reason = check(start.arguments ?? []);
@@ -191,7 +214,7 @@ export class InboundGuard implements WorkflowInternalsInterceptor {
 
   activate(input: ActivateInput, next: Next<WorkflowInternalsInterceptor, 'activate'>): void {
     const jobs = (input.activation.jobs ?? []) as GuardJob[];
-    if (!jobs.some((j) => j.signalWorkflow != null || j.initializeWorkflow != null)) return next(input);
+    if (!jobs.some((j) => j.signalWorkflow != null || j.initializeWorkflow != null || j.resolveActivity != null)) return next(input);
     const sdk = activator();
     const check = decodeCheck(sdk?.payloadConverter ?? defaultPayloadConverter, sdk?.workflowSerializationContext?.());
     const guarded = guardJobs(jobs, check);
@@ -199,6 +222,7 @@ export class InboundGuard implements WorkflowInternalsInterceptor {
     for (const r of guarded.rewrites) {
       if (r.kind === 'signal') log.warn('undecodable signal dropped', { name: r.name, reason: r.reason });
       else if (r.kind === 'start') log.warn('undecodable start input refused', { reason: r.reason });
+      else if (r.kind === 'result') log.warn('undecodable activity result taken as a failure', { reason: r.reason });
       else log.warn('undecodable header dropped', { signal: r.name, reason: r.reason });
     }
     next({ ...input, activation: withField(input.activation, { jobs: guarded.jobs as typeof input.activation.jobs }) });
