@@ -14,14 +14,48 @@ export type JsonValue = string | number | boolean | null | JsonValue[] | { [key:
  * - `bigint` for integer and DECIMAL columns (exact beyond 2^53);
  * - `boolean` for TINYINT(1)/BOOLEAN and BIT(1);
  * - `Date` for DATE/DATETIME/TIMESTAMP (written in UTC);
- * - `Uint8Array` (a Buffer too) for BINARY/VARBINARY/BLOB;
+ * - `Uint8Array` for BINARY/VARBINARY/BLOB (workflow code has no Buffer; outside it a Buffer is one);
  * - a plain object or array for a JSON column;
  * - `null` for a nullable column; `undefined` leaves the column out (its default applies).
  */
 export type ColumnValue = string | number | bigint | boolean | null | Date | Uint8Array | JsonValue[] | { [key: string]: JsonValue };
 
-/** A row a workflow may write: every field a {@link ColumnValue}. An interface without an index signature qualifies. */
-export type RowOf<Row> = { [K in keyof Row]: ColumnValue | undefined };
+/**
+ * What a JSON column takes, as a type: JSON-shaped values, with interfaces (no index signature
+ * needed) and readonly arrays; `unknown` values are let through to the run-time check. Dates, bytes,
+ * big integers and functions are not JSON.
+ */
+export type JsonCompatible<T> = unknown extends T
+  ? T
+  : T extends string | number | boolean | null
+    ? T
+    : T extends readonly (infer E)[]
+      ? readonly JsonCompatible<E>[]
+      : T extends Date | Uint8Array | bigint | ((...args: never[]) => unknown)
+        ? never
+        : T extends object
+          ? { [K in keyof T]: JsonCompatible<T[K]> }
+          : never;
+
+/** What one column of a row may be given (see {@link ColumnValue}); an object or array goes to a JSON column. */
+export type ColumnValueOf<V> = unknown extends V
+  ? V
+  : V extends string | number | bigint | boolean | null | undefined | Date | Uint8Array
+    ? V
+    : V extends object
+      ? JsonCompatible<V>
+      : never;
+
+/**
+ * A row a workflow may write: an object (an interface qualifies) whose every field is a
+ * {@link ColumnValueOf column value}. A string, an array, `null` or a function is not a row: a call
+ * with one does not compile.
+ */
+export type RowOf<Row> = Row extends readonly unknown[] | ((...args: never[]) => unknown)
+  ? never
+  : Row extends object
+    ? { [K in keyof Row]: ColumnValueOf<Row[K]> }
+    : never;
 
 /** A tagged value on the wire. */
 export type TaggedValue =

@@ -53,19 +53,61 @@ export const DEFAULT_WRITE_TIMEOUT = '2 minutes';
 export const DEFAULT_ATTEMPT_TIMEOUT = '1 minute';
 const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 
+/** Units `ms` reads (any case): `'30 seconds'`, `'2m'`, `'1 hour'`. */
+type DurationUnit =
+  | 'Years'
+  | 'Year'
+  | 'Yrs'
+  | 'Yr'
+  | 'Y'
+  | 'Weeks'
+  | 'Week'
+  | 'W'
+  | 'Days'
+  | 'Day'
+  | 'D'
+  | 'Hours'
+  | 'Hour'
+  | 'Hrs'
+  | 'Hr'
+  | 'H'
+  | 'Minutes'
+  | 'Minute'
+  | 'Mins'
+  | 'Min'
+  | 'M'
+  | 'Seconds'
+  | 'Second'
+  | 'Secs'
+  | 'Sec'
+  | 'S'
+  | 'Milliseconds'
+  | 'Millisecond'
+  | 'Msecs'
+  | 'Msec'
+  | 'Ms';
+type AnyCaseUnit = DurationUnit | Lowercase<DurationUnit> | Uppercase<DurationUnit>;
+
+/**
+ * A duration: ms, or text `ms` reads (`'2 minutes'`, `'30s'`). Its own type, not the SDK's
+ * `Duration`, whose text type is `string` where the `ms` package's types are not installed: so
+ * `timeout: 'two minutes'` does not compile whatever the application's dependencies.
+ */
+export type WriteDuration = number | `${number}` | `${number}${AnyCaseUnit}` | `${number} ${AnyCaseUnit}`;
+
 export interface BatchedWriteOptions {
   /**
    * Give up waiting after this long; the id is then claimed as abandoned (unless a batch wrote it
    * meanwhile) and batchedWrite throws WriteConfirmationTimeout.
    * @default '2 minutes'
    */
-  timeout?: Duration;
+  timeout?: WriteDuration;
   /**
    * One submission attempt waits this long before it is sent again (covers a batcher worker that
    * died holding the request, or a shard that lost it). Capped at `timeout`.
    * @default '1 minute'
    */
-  attemptTimeout?: Duration;
+  attemptTimeout?: WriteDuration;
   /**
    * The request id: the unit of exactly-once. The same id with the same table and row is written
    * once; with another row it is a WriteConflict. Derive it from your business key.
@@ -142,7 +184,7 @@ function isOutcomeFor(outcome: unknown, requestId: string, table: string): outco
   );
 }
 
-function toMs(what: string, d: Duration | undefined, fallback: string): number {
+function toMs(what: string, d: WriteDuration | Duration | undefined, fallback: string): number {
   const value: unknown = d ?? fallback;
   let parsed = Number.NaN;
   try {
@@ -177,9 +219,9 @@ const writing = new Set<string>();
  * await batchedWrite<Order>('orders', { order_id: 'o-1', customer: 'c-9', total: '12.30', placed_at: new Date() },
  *   { requestId: `order:o-1` });
  */
-export async function batchedWrite<Row extends RowOf<Row>>(
+export async function batchedWrite<Row>(
   table: string,
-  row: Row,
+  row: Row & RowOf<Row>,
   options: BatchedWriteOptions = {},
 ): Promise<BatchedWriteResult> {
   const info = workflowInfo();
@@ -343,4 +385,29 @@ export async function batchedWrite<Row extends RowOf<Row>>(
   } finally {
     writing.delete(requestId);
   }
+}
+
+/** The writers {@link defineTables} gives: `batchedWrite` with the table name and its row type checked. */
+export interface TableWriters<Tables> {
+  batchedWrite<T extends keyof Tables & string>(
+    table: T,
+    row: Tables[T] & RowOf<Tables[T]>,
+    options?: BatchedWriteOptions,
+  ): Promise<BatchedWriteResult>;
+}
+
+/**
+ * A typed map of your tables to their row types, so a call names a table that exists and gives it
+ * a row of its type (both checked at compile time; the batcher checks them again at run time):
+ *
+ * @example
+ * interface Order { order_id: string; total: string; meta: { source: string } }
+ * const tables = defineTables<{ orders: Order; customers: Customer }>();
+ * await tables.batchedWrite('orders', order, { requestId: `order:${order.order_id}` });
+ */
+export function defineTables<Tables>(): TableWriters<Tables> {
+  return {
+    // The row's type was checked at the call against its table's; here it is any row.
+    batchedWrite: (table, row, options) => batchedWrite<Record<string, unknown>>(table, row, options),
+  };
 }

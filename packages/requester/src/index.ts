@@ -8,11 +8,14 @@
 // format both share is @write-batcher/protocol.
 export {
   batchedWrite,
+  defineTables,
   writeErrorType,
   DEFAULT_WRITE_TIMEOUT,
   DEFAULT_ATTEMPT_TIMEOUT,
   type BatchedWriteOptions,
   type BatchedWriteResult,
+  type TableWriters,
+  type WriteDuration,
 } from './batched-write';
 // The public part of the wire format (@write-batcher/protocol), so a requester needs one import.
 export {
@@ -27,4 +30,6 @@ export {
   type ColumnValue,
   type JsonValue,
   type RowOf,
+  type ColumnValueOf,
+  type JsonCompatible,
 } from '@write-batcher/protocol';

@@ -43,7 +43,8 @@ export interface DemoOrder {
 export interface TransactionResult {
   requestId: string;
   table: string;
-  status: 'committed' | 'duplicate';
+  /** What happened to the row (WriteStatus of @write-batcher/protocol; the demo's tables are mode insert). */
+  status: 'committed' | 'duplicate' | 'ignored' | 'updated';
   batchId?: string;
   shard: number;
   /** ms from submission to confirmation, measured in the workflow when the outcome arrived. */
@@ -51,7 +52,7 @@ export interface TransactionResult {
   /** True when the confirmation never arrived but the row was found committed in the ledger. */
   verifiedAfterTimeout?: boolean;
   /** The order row's outcome, when the input had one. */
-  order?: { requestId: string; status: 'committed' | 'duplicate'; batchId?: string };
+  order?: { requestId: string; status: 'committed' | 'duplicate' | 'ignored' | 'updated'; batchId?: string };
 }
 
 /** The request id of a transaction's order row. */
