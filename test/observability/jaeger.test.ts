@@ -110,6 +110,9 @@ describe('tracing in Jaeger', () => {
       // Every signal makes the shard continue as new before it flushes, so each request's trace
       // context has to survive at least one continue-as-new inside the carried state.
       CONTINUE_AS_NEW_SIGNALS: '1',
+      // Submissions reach the shard at once (the default groups them for up to the flush interval,
+      // and the shard then writes them as they arrive), so they wait in it across a continue-as-new.
+      SUBMIT_LINGER_MS: '100',
       BUSINESS_STEP_MS: '50',
       WORKER_METRICS_PORT: '0',
       WORKER_SHUTDOWN_GRACE_MS: '2000',
