@@ -8,31 +8,36 @@ import { pipelinePerTest } from './pipeline';
 
 const startPipeline = pipelinePerTest();
 
+/**
+ * A pipeline whose first bulk write is kept pending (its table renamed away, so every attempt fails
+ * and is retried) while three requests wait for it: the shard activity a test then completes from outside.
+ */
+async function withPendingBulkWrite(title: string) {
+  const pipeline = await startPipeline({ title, env: { BATCH_FLUSH_INTERVAL_MS: '200' }, businessStepMs: 0 });
+  const shardId = batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0);
+  await pipeline.pool.query('RENAME TABLE batched_writes TO batched_writes_away');
+  const first = pipeline.ids(3, 'first');
+  const running = pipeline.run(first, 30_000);
+  const handle = pipeline.client.workflow.getHandle(shardId);
+  let activityId: string | undefined;
+  await waitUntil(
+    'the bulk write to be pending',
+    async () => {
+      const d = await handle.describe().catch(() => undefined);
+      activityId = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite')?.activityId ?? undefined;
+      return activityId !== undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
+  const { runId } = await handle.describe();
+  return { pipeline, shardId, handle, first, running, activityId: activityId as string, runId };
+}
+
 describe('a forged completion of a shard activity', () => {
   it("when a shard's bulk write is completed from outside with garbage, then that batch fails typed, nothing is doubled, and the shard writes the next batch", async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '200' }, businessStepMs: 0 });
-    const shardId = batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0);
-    // Keep the first bulk write pending: its table is gone, so every attempt fails and is retried.
-    await pipeline.pool.query('RENAME TABLE batched_writes TO batched_writes_away');
-    const first = pipeline.ids(3, 'first');
-    const running = pipeline.run(first, 30_000);
-    const handle = pipeline.client.workflow.getHandle(shardId);
-    let pending: { activityId?: string | null; activityType?: { name?: string | null } | null } | undefined;
-    await waitUntil(
-      'the bulk write to be pending',
-      async () => {
-        const d = await handle.describe().catch(() => undefined);
-        pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite');
-        return pending !== undefined;
-      },
-      { timeoutMs: 30_000 },
-    );
-    const { runId } = await handle.describe();
+    const { pipeline, shardId, handle, first, running, activityId, runId } = await withPendingBulkWrite(ctx.task.name);
     // The forged completion: a result of the wrong shape, for the shard's own activity id.
-    await pipeline.client.activity.complete(
-      { workflowId: shardId, runId, activityId: pending?.activityId as string },
-      { outcomes: 'not a list', batchId: 42 },
-    );
+    await pipeline.client.activity.complete({ workflowId: shardId, runId, activityId }, { outcomes: 'not a list', batchId: 42 });
     await pipeline.pool.query('RENAME TABLE batched_writes_away TO batched_writes');
     const outcomes = await running;
     // Told the batch's result was unreadable, each requester settled in the ledger: not written, typed.
@@ -62,30 +67,14 @@ describe('a forged completion of a shard activity', () => {
   });
 
   it('when a bulk write is completed from outside with bytes that do not decode, then that batch fails typed and the shard writes on, with no failed workflow task', async (ctx) => {
-    const pipeline = await startPipeline({ title: ctx.task.name, env: { BATCH_FLUSH_INTERVAL_MS: '200' }, businessStepMs: 0 });
-    const shardId = batcherWorkflowId(pipeline.batcher.workflowIdPrefix, 0);
-    await pipeline.pool.query('RENAME TABLE batched_writes TO batched_writes_away');
-    const first = pipeline.ids(3, 'first');
-    const running = pipeline.run(first, 30_000);
-    const handle = pipeline.client.workflow.getHandle(shardId);
-    let pending: { activityId?: string | null; activityType?: { name?: string | null } | null } | undefined;
-    await waitUntil(
-      'the bulk write to be pending',
-      async () => {
-        const d = await handle.describe().catch(() => undefined);
-        pending = d?.raw.pendingActivities?.find((a) => a.activityType?.name === 'bulkWrite');
-        return pending !== undefined;
-      },
-      { timeoutMs: 30_000 },
-    );
-    const { runId } = await handle.describe();
+    const { pipeline, shardId, handle, running, activityId, runId } = await withPendingBulkWrite(ctx.task.name);
     // JSON text cut short: the SDK cannot decode it (before the guard, every later task of the shard failed).
     const marker = `undecodable-${Date.now()}`;
     await pipeline.client.workflowService.respondActivityTaskCompletedById({
       namespace: pipeline.client.options.namespace,
       workflowId: shardId,
       runId,
-      activityId: pending?.activityId,
+      activityId,
       result: {
         payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from(`{"batchId": "${marker}", "outcomes": [`) }],
       },
