@@ -34,7 +34,7 @@ const { values } = parseArgs({
     'slow-seconds': { type: 'string', default: '120' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
-    phases: { type: 'string', default: 'ceiling,naive,batched,typed,eager,traced,steady,slow,burst,requesters,flood' },
+    phases: { type: 'string', default: 'ceiling,naive,batched,typed,unit,eager,traced,steady,slow,burst,requesters,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
 });
@@ -946,6 +946,25 @@ async function main(): Promise<void> {
         }),
       });
     }
+    // The demo's two rows (the JSON row and the typed order) as ONE unit: one request, one wait, one transaction.
+    if (PHASES.has('unit')) {
+      pipelines.unit = await runPipeline(client, pool, {
+        name: 'unit',
+        workflowType: 'transactionWorkflow',
+        kind: 'batcher',
+        n: N,
+        stepMs: STEP_MS,
+        extraInput: (_id, j) => ({
+          asUnit: true,
+          order: {
+            amountCents: String(1_000 + j),
+            currency: 'EUR',
+            placedAt: new Date(Date.UTC(2026, 0, 1) + j).toISOString(),
+            lines: [{ sku: `s-${j % 9}`, qty: 1 }],
+          },
+        }),
+      });
+    }
     if (PHASES.has('eager'))
       pipelines.eager = await runPipeline(client, pool, {
         name: 'eager',
@@ -1003,6 +1022,7 @@ async function main(): Promise<void> {
     results.ratios = {
       batchedToNaive: ratio(pipelines.batched, pipelines.naive),
       typedToNaive: ratio(pipelines.typed, pipelines.naive),
+      unitToNaive: ratio(pipelines.unit, pipelines.naive),
       typedToBatched: ratio(pipelines.typed, pipelines.batched),
       batchedToCeiling: ratio(pipelines.batched, pipelines.ceiling),
       eagerToNaive: ratio(pipelines.eager, pipelines.naive),

@@ -2,6 +2,7 @@
 // builders and the ledger's statements, so each can be tested alone against a real database.
 export { ShardBook, fingerprint, batcherFamilyTest, MAX_BATCH_BYTES, emptyCounters, type Batch } from './workflows/shard-book';
 export { ShardLoop, bulkWriteResultProblem, type HistoryInfo, type Step } from './workflows/shard-loop';
+export { settingsFingerprint, canonicalJson, MAX_SETTINGS_FINGERPRINT_LENGTH } from './workflows/settings-fingerprint';
 export { guardJobs, decodeCheck, DROPPED_SIGNAL, UNDECODABLE_RESULT, type GuardJob, type GuardRewrite } from './workflows/inbound-guard';
 export { createBulkWriter, repliesFor, requesterLinks, databaseOf } from './activities/bulk-write';
 export { createReplier, replyFor, type Replier, type Reply } from './activities/replies';

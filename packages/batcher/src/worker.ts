@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
+import { Client, WorkflowNotFoundError } from '@temporalio/client';
 import { Worker, type NativeConnection, type WorkerOptions, type WorkerPlugin } from '@temporalio/worker';
-import type { TraceCarrier } from '@write-batcher/protocol';
-import { shardTaskQueue, type BatcherSettings } from './workflows/types';
+import { batcherWorkflowId, type TraceCarrier } from '@write-batcher/protocol';
+import { settingsFingerprint } from './workflows/settings-fingerprint';
+import { settingsChangedSignal, shardTaskQueue, type BatcherSettings } from './workflows/types';
 import type { Pool } from 'mysql2/promise';
 import { createActivities } from './activities';
 import { databaseOf } from './activities/bulk-write';
@@ -52,6 +53,13 @@ export const DEFAULT_LEDGER_RETENTION_HOURS = 30 * 24;
  * bulk write that meets a changed table re-reads it at once.
  */
 export const DEFAULT_CATALOG_REFRESH_MS = 300_000;
+/**
+ * A batcher worker announces its settings to the running shards when it starts, and once more this
+ * long after (ms): in a rolling update the worker it replaces still runs at its start and may serve
+ * the settings read of a shard that reloads then; by the second announcement it is gone (the
+ * chart's pods drain within 35 s), and a shard left on its settings reloads again.
+ */
+export const DEFAULT_SETTINGS_ANNOUNCE_AGAIN_MS = 60_000;
 const RETENTION_EVERY_MS = 3_600_000;
 
 export interface BatcherOptions {
@@ -77,7 +85,13 @@ export interface BatcherOptions {
    * table first): this bounds how stale the view is otherwise. @default 300000 (5 minutes)
    */
   catalogRefreshMs?: number;
-  /** Called with what the background jobs (catalog refresh, ledger retention) have to say. */
+  /**
+   * When the worker announces its settings to the running shards a second time, in ms after its
+   * start (the first is at its start; see the README, "Settings reach running shards"); 0: only at
+   * its start. @default 60000
+   */
+  settingsAnnounceAgainMs?: number;
+  /** Called with what the background jobs (catalog refresh, ledger retention, settings announcements) have to say. */
   onEvent?: (event: string, details: Record<string, unknown>) => void;
 }
 
@@ -164,6 +178,9 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
   const catalogRefreshMs = options.catalogRefreshMs ?? DEFAULT_CATALOG_REFRESH_MS;
   if (!Number.isInteger(catalogRefreshMs) || catalogRefreshMs < 1000)
     throw new Error(`catalogRefreshMs must be an integer of at least 1000 (ms); got ${catalogRefreshMs}`);
+  const announceAgainMs = options.settingsAnnounceAgainMs ?? DEFAULT_SETTINGS_ANNOUNCE_AGAIN_MS;
+  if (!Number.isInteger(announceAgainMs) || announceAgainMs < 0)
+    throw new Error(`settingsAnnounceAgainMs must be a non-negative integer (ms; 0: only at start); got ${announceAgainMs}`);
   const catalog = new Catalog(pool, options.tables, databaseOf(pool) ?? '');
   await catalog.load(true);
   const routing = { ...DEFAULT_ROUTING, ...options.routing };
@@ -173,6 +190,8 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
   const emit = options.onEvent ?? (() => undefined);
   /** What the shard worker is made of, known once the host worker is configured. */
   let shardSide: { connection: NativeConnection; namespace: string; activities: ReturnType<typeof createActivities> } | undefined;
+  /** The client the activities use, which also announces the settings to the shards. */
+  let announcer: Client | undefined;
   return {
     name: 'write-batcher',
     configureWorker(worker: WorkerOptions): WorkerOptions {
@@ -184,6 +203,7 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
       const client =
         options.client ?? new Client({ connection: worker.connection as unknown as NativeConnection, namespace: worker.namespace });
       const activities = createActivities({ pool, client, catalog, routing, settings, submit, traceCarrier: options.traceCarrier });
+      announcer = client;
       shardSide = { connection: worker.connection as NativeConnection, namespace: worker.namespace ?? 'default', activities };
       const clash = Object.keys(activities).filter((name) => name in (worker.activities ?? {}));
       if (clash.length)
@@ -210,16 +230,61 @@ export async function writeBatcherPlugin(options: BatcherOptions): Promise<Worke
       refresh.unref();
       retention.unref();
       const shardWorker = await createShardWorker(w, routing, settings, shardSide);
+      /** Tells the running shards the fingerprint of the settings this worker serves (see announceSettings). */
+      const announce = (round: 'start' | 'again') => {
+        const client = announcer;
+        if (!client || !shardSide || (round === 'again' && w.getState() !== 'RUNNING')) return;
+        void shardSide.activities
+          .batcherSettings()
+          .then((served) => announceSettings(client, routing, settingsFingerprint(served)))
+          .then(
+            (counts) => emit('settings announced to the shards', { round, ...counts }),
+            (err: unknown) => emit('settings announcement failed', { round, error: String(err) }),
+          );
+      };
+      const again = announceAgainMs > 0 ? setTimeout(() => announce('again'), announceAgainMs) : undefined;
+      again?.unref();
       try {
         // Both run until either stops; then the other is shut down and drained too.
         const host = next(w).finally(() => shardWorker.getState() === 'RUNNING' && shardWorker.shutdown());
         const own = shardWorker.run().finally(() => w.getState() === 'RUNNING' && w.shutdown());
+        // Both workers are started: shards on other settings continue as new and read these.
+        announce('start');
         await Promise.all([host, own]);
       } finally {
+        clearTimeout(again);
         clearInterval(refresh);
         clearInterval(retention);
       }
     },
+  };
+}
+
+/**
+ * Tells every running shard of `routing` the fingerprint of the settings this worker serves (the
+ * settingsChanged signal): a shard whose run has other settings continues as new and reads them.
+ * A plain signal, never signal-with-start: a shard that is not running stays so (its next start
+ * reads the settings anyway). One signal per shard per announcement (two per worker start).
+ */
+export async function announceSettings(
+  client: Client,
+  routing: ShardRouting,
+  fingerprint: string,
+): Promise<{ fingerprint: string; shards: number; signalled: number; notRunning: number; failed: number; error?: string }> {
+  const sent = await Promise.allSettled(
+    Array.from({ length: routing.shards }, (_, shard) =>
+      client.workflow.getHandle(batcherWorkflowId(routing.workflowIdPrefix, shard)).signal(settingsChangedSignal, fingerprint),
+    ),
+  );
+  const errors = sent.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  const failed = errors.filter((e) => !(e instanceof WorkflowNotFoundError));
+  return {
+    fingerprint,
+    shards: routing.shards,
+    signalled: sent.length - errors.length,
+    notRunning: errors.length - failed.length,
+    failed: failed.length,
+    ...(failed.length ? { error: String(failed[0]) } : {}),
   };
 }
 

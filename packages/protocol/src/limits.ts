@@ -1,6 +1,7 @@
 // Limits every request is checked against before it is queued, counted in the unit the far side
 // enforces (UTF-8 bytes for Temporal payloads and MySQL columns). Workflow-safe and pure: the
 // batcher, the requester's workflow and the submit activity all run these same checks.
+import { TABLE_NAME_PATTERN } from './values';
 
 /**
  * Id alphabet: printable ASCII without space (0x21-0x7E). One character is one byte, ids compare
@@ -22,6 +23,10 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024;
  * MariaDB takes; the batcher checks that against the column), plus the row and the value's tag.
  */
 export const MAX_PAYLOAD_DEPTH = 34;
+/** Most rows in one unit (one request whose rows are written together or not at all). */
+export const MAX_UNIT_ROWS = 50;
+/** Largest unit, in UTF-8 bytes of its rows as JSON (each row is also held to {@link MAX_PAYLOAD_BYTES}). */
+export const MAX_UNIT_BYTES = 64 * 1024;
 /** Most values (of any kind) accepted in one payload. */
 export const MAX_PAYLOAD_NODES = 4096;
 /** Longest activity id in a reply address. */
@@ -113,4 +118,30 @@ export function jsonBytes(value: unknown): number {
   } catch {
     return Number.POSITIVE_INFINITY;
   }
+}
+
+/**
+ * Why a unit's further rows (`moreRows`) are not acceptable, or undefined (also when absent): not an
+ * array, more than {@link MAX_UNIT_ROWS} rows in all, a table that is not a table name, a row that
+ * {@link measurePayload} refuses, or all rows together over {@link MAX_UNIT_BYTES}. Names the row by
+ * its place in the unit (row 1 is the request's own `row`). Never throws; never quotes values.
+ */
+export function moreRowsProblem(moreRows: unknown, firstRowBytes = 0): string | undefined {
+  if (moreRows === undefined) return undefined;
+  if (!Array.isArray(moreRows)) return 'moreRows must be an array of { table, row }';
+  if (moreRows.length + 1 > MAX_UNIT_ROWS) return `a unit holds ${moreRows.length + 1} rows; the limit is ${MAX_UNIT_ROWS}`;
+  let bytes = firstRowBytes;
+  for (let i = 0; i < moreRows.length; i++) {
+    const where = `row ${i + 2} of the unit`;
+    const r: unknown = moreRows[i];
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) return `${where} must be { table, row }`;
+    const { table, row } = r as { table?: unknown; row?: unknown };
+    if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table))
+      return `${where}: table ${JSON.stringify(String(table).slice(0, 80))} is not a table name (letters, digits, _ or $; optionally database.table)`;
+    const measured = measurePayload(row);
+    if ('problem' in measured) return `${where} (table ${table}): ${measured.problem.replace(/^payload/, 'row')}`;
+    bytes += measured.bytes;
+    if (bytes > MAX_UNIT_BYTES) return `the unit's rows are over ${MAX_UNIT_BYTES} bytes as JSON`;
+  }
+  return undefined;
 }

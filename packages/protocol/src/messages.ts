@@ -4,7 +4,7 @@
 // types (its state, settings, statistics, bulk-write contract) live with the shard in
 // @write-batcher/batcher.
 import { defineSignal } from '@temporalio/workflow';
-import type { WireRow } from './values';
+import type { UnitRow, WireRow } from './values';
 
 /** Default task queue of the batcher workers. */
 export const DEFAULT_BATCHER_TASK_QUEUE = 'batcher-queue';
@@ -40,6 +40,11 @@ export interface WriteRequest {
   table: string;
   /** The row, column → value (see values.ts). */
   row: WireRow;
+  /**
+   * A unit's further rows (batchedWriteUnit): written in the same transaction as `row`, or none of
+   * them is. Absent for a one-row request.
+   */
+  moreRows?: UnitRow[];
   /** When the requester submitted it (ms since epoch), for latency figures. */
   submittedAtMs: number;
   /** The activity that waits for the outcome. */
@@ -58,13 +63,24 @@ export interface WriteRequest {
  */
 export type WriteStatus = 'committed' | 'duplicate' | 'ignored' | 'updated';
 
+/** What happened to one row of a unit: written (committed), written over a row with its key (updated), or not written because another row holds its key (ignored). */
+export interface UnitRowOutcome {
+  table: string;
+  status: 'committed' | 'updated' | 'ignored';
+}
+
 /** What a requester gets when its row is in the table. */
 export interface WriteOutcome {
   requestId: string;
-  /** The table the row is in. */
+  /** The table the row is in (a unit: its first row's). */
   table: string;
-  /** What happened to the row (see {@link WriteStatus}). */
+  /**
+   * What happened to the row (see {@link WriteStatus}). A unit is `committed` when its transaction
+   * wrote it (each row's own outcome is in `rows`) and `duplicate` when it was written earlier.
+   */
   status: WriteStatus;
+  /** A unit's rows, in the order given, each with what its batch did with it (absent for a duplicate when the shard answered from memory). */
+  rows?: UnitRowOutcome[];
   /** Batch that wrote the row (for duplicate: the batch that wrote it originally, when known). */
   batchId?: string;
   shard: number;
@@ -77,6 +93,7 @@ export interface AwaitWriteInput {
   requestId: string;
   table: string;
   row: WireRow;
+  moreRows?: UnitRow[];
   submittedAtMs: number;
 }
 
@@ -86,6 +103,8 @@ export interface SettleWriteInput {
   table: string;
   /** The row: an abandoned claim records its digest, and a committed id is told from one committed for another row (a conflict). */
   row: WireRow;
+  /** A unit's further rows (part of the digest). */
+  moreRows?: UnitRow[];
 }
 
 export interface SettleWriteResult {
@@ -100,6 +119,8 @@ export interface SettleWriteResult {
   /** Set when status is committed and the id was committed for another table or row. */
   conflict?: string;
   batchId?: string;
+  /** A unit's rows, each with what its batch did with it (committed, updated or ignored). */
+  rows?: UnitRowOutcome[];
   /** The shard that owns the id. */
   shard: number;
 }

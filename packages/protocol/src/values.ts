@@ -155,6 +155,21 @@ export function canonicalRowText(table: string, row: WireRow): string {
   return JSON.stringify([table, canonical(row)]);
 }
 
+/** A further row of a unit: written in the same transaction as the request's first row, or not at all. */
+export interface UnitRow {
+  table: string;
+  row: WireRow;
+}
+
+/**
+ * The canonical text of a request's rows: a single row's is {@link canonicalRowText} (so a one-row
+ * request is "the same row" as ever); a unit's lists every row, in order.
+ */
+export function canonicalUnitText(table: string, row: WireRow, moreRows?: readonly UnitRow[]): string {
+  if (!moreRows || moreRows.length === 0) return canonicalRowText(table, row);
+  return JSON.stringify(['unit', [table, canonical(row)], ...moreRows.map((r) => [r.table, canonical(r.row)])]);
+}
+
 const BASE64_INDEX: Record<string, number> = Object.fromEntries([...BASE64].map((c, i) => [c, i]));
 
 /** Bytes of a canonical base64 text (padded, no whitespace, unused bits zero), or undefined when it is not one. */

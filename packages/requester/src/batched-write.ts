@@ -25,12 +25,15 @@ import {
   DEFAULT_BATCHER_TASK_QUEUE,
   MAX_REQUESTER_WORKFLOW_ID_BYTES,
   MAX_REQUEST_ID_BYTES,
+  MAX_UNIT_ROWS,
   TABLE_NAME_PATTERN,
   awaitActivityIdFor,
   encodeRow,
   idProblem,
   isBatcherErrorType,
+  jsonBytes,
   measurePayload,
+  moreRowsProblem,
   requestIdFor,
   writeFailure,
   type AwaitWriteInput,
@@ -38,6 +41,7 @@ import {
   type RowOf,
   type SettleWriteInput,
   type SettleWriteResult,
+  type UnitRow,
   type WriteOutcome,
 } from '@write-batcher/protocol';
 
@@ -224,6 +228,36 @@ export async function batchedWrite<Row>(
   row: Row & RowOf<Row>,
   options: BatchedWriteOptions = {},
 ): Promise<BatchedWriteResult> {
+  return writeRows([{ table, row }], options);
+}
+
+/** One row of a unit, for {@link batchedWriteUnit}. */
+export interface UnitRowInput {
+  table: string;
+  row: object;
+}
+
+/**
+ * Writes several rows, for one table or several, as ONE request: one request id, one wait, and all
+ * rows committed in the same transaction or none of them. A row the batcher refuses (its values,
+ * a key it finds taken, a constraint) refuses the whole unit, typed, naming the row by its place
+ * (`row 2 of the unit`). Rows go in foreign-key order (parents first) whatever their order here.
+ * The result is the unit's: `status` committed (or duplicate: written earlier under this id), and
+ * `rows`, each row's own outcome (committed, updated, ignored) in the order given. Exactly-once, the
+ * ledger and the settle step hold per unit, as for one row. At most {@link MAX_UNIT_ROWS} rows.
+ *
+ * @example
+ * await batchedWriteUnit([
+ *   { table: 'orders', row: { order_id: 'o-1', total: '12.30' } },
+ *   { table: 'order_lines', row: { order_id: 'o-1', line: 1, sku: 'A-7' } },
+ * ], { requestId: 'order:o-1' });
+ */
+export async function batchedWriteUnit(rows: readonly UnitRowInput[], options: BatchedWriteOptions = {}): Promise<BatchedWriteResult> {
+  return writeRows(rows, options);
+}
+
+/** The write behind batchedWrite (one row) and batchedWriteUnit (several). */
+async function writeRows(rows: readonly UnitRowInput[], options: BatchedWriteOptions): Promise<BatchedWriteResult> {
   const info = workflowInfo();
   const requestId =
     options.requestId ?? (++defaultIdCalls === 1 ? requestIdFor(info.workflowId) : `${requestIdFor(info.workflowId)}#${defaultIdCalls}`);
@@ -233,16 +267,29 @@ export async function batchedWrite<Row>(
     idProblem('requester workflow id', info.workflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
     idProblem('request id', requestId, MAX_REQUEST_ID_BYTES);
   if (idIssue !== undefined) throw refuse(idIssue);
-  if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table))
-    throw refuse(
-      `table ${JSON.stringify(String(table).slice(0, 80))} is not a table name (letters, digits, _ or $; optionally database.table)`,
-    );
-  // Encoded and measured here, before anything is serialised: a value JSON cannot carry, or a row
-  // too large or too deep, is refused typed instead of failing the workflow task.
-  const encoded = encodeRow(row);
-  if ('problem' in encoded) throw refuse(encoded.problem);
-  const measured = measurePayload(encoded.row);
-  if ('problem' in measured) throw refuse(measured.problem.replace(/^payload/, 'row'));
+  if (!Array.isArray(rows) || rows.length === 0) throw refuse('a unit needs at least one row: [{ table, row }, …]');
+  if (rows.length > MAX_UNIT_ROWS) throw refuse(`a unit holds ${rows.length} rows; the limit is ${MAX_UNIT_ROWS}`);
+  const encodedRows: UnitRow[] = [];
+  for (const [i, given] of rows.entries()) {
+    const where = rows.length > 1 ? `row ${i + 1} of the unit: ` : '';
+    const { table, row } = (typeof given === 'object' && given !== null ? given : {}) as Partial<UnitRowInput>;
+    if (typeof table !== 'string' || !TABLE_NAME_PATTERN.test(table))
+      throw refuse(
+        `${where}table ${JSON.stringify(String(table).slice(0, 80))} is not a table name (letters, digits, _ or $; optionally database.table)`,
+      );
+    // Encoded and measured here, before anything is serialised: a value JSON cannot carry, or a row
+    // too large or too deep, is refused typed instead of failing the workflow task.
+    const encoded = encodeRow(row);
+    if ('problem' in encoded) throw refuse(`${where}${encoded.problem}`);
+    const measured = measurePayload(encoded.row);
+    if ('problem' in measured) throw refuse(`${where}${measured.problem.replace(/^payload/, 'row')}`);
+    encodedRows.push({ table, row: encoded.row });
+  }
+  const [first, ...more] = encodedRows as [UnitRow, ...UnitRow[]];
+  const table = first.table;
+  const moreRows = more.length > 0 ? more : undefined;
+  const unitIssue = moreRowsProblem(moreRows, jsonBytes(first.row));
+  if (unitIssue !== undefined) throw refuse(unitIssue);
   const timeoutMs = toMs('timeout', options.timeout, DEFAULT_WRITE_TIMEOUT);
   const attemptMs = Math.min(timeoutMs, toMs('attemptTimeout', options.attemptTimeout, DEFAULT_ATTEMPT_TIMEOUT));
   const taskQueue = options.taskQueue ?? DEFAULT_BATCHER_TASK_QUEUE;
@@ -290,7 +337,7 @@ export async function batchedWrite<Row>(
       try {
         // A repeat (after an undecided conflict) gets what is left of the deadline.
         const call = failure === undefined ? awaitBatchedWrite : awaitWithin(deadlineMs - Date.now());
-        answer = await call({ requestId, table, row: encoded.row, submittedAtMs });
+        answer = await call({ requestId, table, row: first.row, ...(moreRows ? { moreRows } : {}), submittedAtMs });
         failure = undefined;
       } catch (err) {
         failure = err;
@@ -332,13 +379,24 @@ export async function batchedWrite<Row>(
     // Settle whatever stopped the write: claim the id, or find the row committed. Anything the
     // requester was told may be false (a forged answer, a failure from outside); the ledger is not.
     const settled = settle
-      ? await CancellationScope.nonCancellable(() => settleBatchedWrite({ requestId, table, row: encoded.row }))
+      ? await CancellationScope.nonCancellable(() =>
+          settleBatchedWrite({ requestId, table, row: first.row, ...(moreRows ? { moreRows } : {}) }),
+        )
       : undefined;
     const latencyMs = Date.now() - submittedAtMs;
     const settledAfter = cancelled ? 'cancellation' : stop.kind === 'deadline' ? 'timeout' : 'failure';
     if (settled !== undefined && settled.status !== 'abandoned' && settled.conflict === undefined) {
       // The ledger's word on the row: written (inserted or updated), or not written because another row holds its key.
-      return { requestId, table, status: settled.status, batchId: settled.batchId, shard: settled.shard, latencyMs, settledAfter };
+      return {
+        requestId,
+        table,
+        status: settled.status,
+        batchId: settled.batchId,
+        ...(settled.rows ? { rows: settled.rows } : {}),
+        shard: settled.shard,
+        latencyMs,
+        settledAfter,
+      };
     }
     if (cancelled) throw err;
     const details = { requestId, table, shard: settled?.shard, settled: settled ? settled.status : undefined };
@@ -394,7 +452,12 @@ export interface TableWriters<Tables> {
     row: Tables[T] & RowOf<Tables[T]>,
     options?: BatchedWriteOptions,
   ): Promise<BatchedWriteResult>;
+  /** batchedWriteUnit with each row's table and type checked. */
+  batchedWriteUnit(rows: ReadonlyArray<UnitRowOf<Tables>>, options?: BatchedWriteOptions): Promise<BatchedWriteResult>;
 }
+
+/** A row of a unit for one of `Tables`: its table name and a row of that table's type. */
+export type UnitRowOf<Tables> = { [T in keyof Tables & string]: { table: T; row: Tables[T] & RowOf<Tables[T]> } }[keyof Tables & string];
 
 /**
  * A typed map of your tables to their row types, so a call names a table that exists and gives it
@@ -409,5 +472,6 @@ export function defineTables<Tables>(): TableWriters<Tables> {
   return {
     // The row's type was checked at the call against its table's; here it is any row.
     batchedWrite: (table, row, options) => batchedWrite<Record<string, unknown>>(table, row, options),
+    batchedWriteUnit: (rows, options) => batchedWriteUnit(rows, options),
   };
 }

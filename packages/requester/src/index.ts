@@ -8,6 +8,7 @@
 // format both share is @write-batcher/protocol.
 export {
   batchedWrite,
+  batchedWriteUnit,
   defineTables,
   writeErrorType,
   DEFAULT_WRITE_TIMEOUT,
@@ -15,6 +16,8 @@ export {
   type BatchedWriteOptions,
   type BatchedWriteResult,
   type TableWriters,
+  type UnitRowInput,
+  type UnitRowOf,
   type WriteDuration,
 } from './batched-write';
 // The public part of the wire format (@write-batcher/protocol), so a requester needs one import.
@@ -27,6 +30,8 @@ export {
   type BatcherErrorType,
   type WriteOutcome,
   type WriteStatus,
+  type UnitRowOutcome,
+  MAX_UNIT_ROWS,
   type ColumnValue,
   type JsonValue,
   type RowOf,

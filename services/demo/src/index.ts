@@ -28,6 +28,11 @@ export interface TransactionInput {
   order?: DemoOrder;
   /** Write the JSON row (false: only the order row, which `order` must then give). @default true */
   writeJsonRow?: boolean;
+  /**
+   * Write the JSON row and the order as ONE unit (batchedWriteUnit, request id `write:<workflow id>`):
+   * one wait, both rows in one transaction or neither. @default false (two requests, in parallel)
+   */
+  asUnit?: boolean;
 }
 
 /** A row of `demo_orders` as the transaction's input carries it (JSON-safe: the date as ISO text). */

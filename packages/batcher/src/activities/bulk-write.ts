@@ -3,7 +3,8 @@
 // id is answered from the ledger (duplicate, abandoned or conflict). A row whose values fail the
 // wire check or the conversion to SQL is refused alone before the transaction; a row whose data the
 // database refuses is isolated (the batch is split until it stands alone) so it cannot poison the
-// others. Database errors are sorted once (db/db-errors.ts): data refuses the row, a changed table
+// others. A unit (one request, several rows) is written whole or not at all: it is one request to
+// the isolation, and a row of it that fails refuses the unit, named by its place. Database errors are sorted once (db/db-errors.ts): data refuses the row, a changed table
 // is re-read once first, configuration and transient errors are retried (the writes wait).
 import {
   ROOT_CONTEXT,
@@ -17,17 +18,60 @@ import {
 } from '@opentelemetry/api';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { BatcherErrorTypes, wireRowProblem } from '@write-batcher/protocol';
+import { BatcherErrorTypes, wireRowProblem, type UnitRowOutcome } from '@write-batcher/protocol';
 import type { BulkWriteInput, BulkWriteResult, RowOutcome } from '../workflows/types';
 import type { Pool } from 'mysql2/promise';
 import { classifyDbError, describeDbError, serverKindOf, type DbErrorKind, type ServerKind } from '../db/db-errors';
-import { LEDGER_TABLE, claimForBatch, judgeRepeat, markOutcomes, rowDigest } from '../db/ledger';
+import {
+  LEDGER_TABLE,
+  claimForBatch,
+  decodeRowStatuses,
+  encodeRowStatuses,
+  judgeRepeat,
+  markOutcomes,
+  markUnitRows,
+  rowDigest,
+} from '../db/ledger';
 import { utcConnection } from '../db/sessions';
-import { conversionProblem, writeTargetRows } from '../db/target-writes';
+import { conversionProblem, writeTargetRows, type TargetResult, type TargetRow } from '../db/target-writes';
 import { RowValueError, type Catalog } from '../db/targets';
 import type { Replier, Reply } from './replies';
 
 type Row = BulkWriteInput['rows'][number];
+
+/** One row to write: a one-row request's row, or one of a unit's rows (keyed apart: they share a request id). */
+interface Part extends TargetRow {
+  key: string;
+  table: string;
+  /** Its place in the request (0: the request's own row). */
+  index: number;
+}
+
+/** A request's rows as parts. A unit's keys add the row's place after a space, which no request id holds. */
+export function partsOf(r: Pick<Row, 'requestId' | 'requesterWorkflowId' | 'table' | 'row' | 'moreRows'>): Part[] {
+  const all = [{ table: r.table, row: r.row }, ...(r.moreRows ?? [])];
+  return all.map((p, index) => ({
+    key: all.length === 1 ? r.requestId : `${r.requestId} ${index}`,
+    index,
+    requestId: r.requestId,
+    requesterWorkflowId: r.requesterWorkflowId,
+    table: p.table,
+    row: p.row,
+  }));
+}
+
+/** Where a unit's row is named in a refusal: `row 2 of the unit: ` (nothing for a one-row request). */
+const placeOf = (r: Pick<Row, 'moreRows'>, index: number): string => (r.moreRows?.length ? `row ${index + 1} of the unit: ` : '');
+
+/** What the ledger answers for a request it knows: its status, and a unit's row outcomes when it kept them. */
+function ledgerRows(r: Row, rowStatuses: string | undefined): { rows?: RowOutcome['rows'] } {
+  if (!r.moreRows?.length) return {};
+  const rows = decodeRowStatuses(
+    rowStatuses,
+    partsOf(r).map((p) => p.table),
+  );
+  return rows ? { rows } : {};
+}
 
 const tracer = trace.getTracer('@write-batcher/batcher');
 
@@ -93,7 +137,14 @@ export function repliesFor(input: BulkWriteInput, outcomes: RowOutcome[]): Reply
       return {
         reply,
         trace: row.trace,
-        outcome: { requestId: row.requestId, table: row.table, status, batchId: o.batchId, shard: input.shard },
+        outcome: {
+          requestId: row.requestId,
+          table: row.table,
+          status,
+          batchId: o.batchId,
+          ...(o.rows ? { rows: o.rows } : {}),
+          shard: input.shard,
+        },
       };
     });
   });
@@ -121,7 +172,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
     try {
       count();
       await conn.beginTransaction();
-      const digests = new Map(rows.map((r) => [r.requestId, rowDigest(r.table, r.row)]));
+      const digests = new Map(rows.map((r) => [r.requestId, rowDigest(r.table, r.row, r.moreRows)]));
       const known = await claimForBatch(
         conn,
         input.batchId,
@@ -135,21 +186,33 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         count,
       );
       const outcomes = new Map<string, RowOutcome>();
-      const won = new Map<string, Row[]>();
+      const wonRequests: Row[] = [];
+      const won = new Map<string, Part[]>();
       for (const r of rows) {
         const entry = known.get(r.requestId);
         if (!entry) {
-          won.set(r.table, [...(won.get(r.table) ?? []), r]);
+          wonRequests.push(r);
+          for (const p of partsOf(r)) won.set(p.table, [...(won.get(p.table) ?? []), p]);
           continue;
         }
         if (entry.status !== 'abandoned' && entry.batchId === input.batchId && entry.digest.equals(digests.get(r.requestId) as Buffer)) {
           // An earlier attempt of this very batch committed: the ledger says what it did with the row.
-          outcomes.set(r.requestId, { requestId: r.requestId, status: entry.status, batchId: input.batchId });
+          outcomes.set(r.requestId, {
+            requestId: r.requestId,
+            status: entry.status,
+            batchId: input.batchId,
+            ...ledgerRows(r, entry.rowStatuses),
+          });
           continue;
         }
         const verdict = judgeRepeat(entry, r.table, digests.get(r.requestId) as Buffer);
         if (verdict.status === 'duplicate' || verdict.status === 'ignored')
-          outcomes.set(r.requestId, { requestId: r.requestId, status: verdict.status, batchId: verdict.batchId });
+          outcomes.set(r.requestId, {
+            requestId: r.requestId,
+            status: verdict.status,
+            batchId: verdict.batchId,
+            ...ledgerRows(r, entry.rowStatuses),
+          });
         else if (verdict.status === 'abandoned') {
           outcomes.set(
             r.requestId,
@@ -162,13 +225,14 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         } else
           outcomes.set(r.requestId, rejected(r.requestId, BatcherErrorTypes.Conflict, `${verdict.reason}; the row written first stays`));
       }
-      // Parents before children: a child row and its parent in one batch go in foreign-key order.
+      // Parents before children: a child row and its parent in one batch (or one unit) go in foreign-key order.
+      const results = new Map<string, TargetResult>();
       for (const table of catalog.writeOrder([...won.keys()])) {
-        const tableRows = won.get(table) as Row[];
+        const tableRows = won.get(table) as Part[];
         const info = catalog.get(table);
         // Checked before the transaction; a table that went missing since is a transient fault.
         if (!info) throw Object.assign(new Error(`table ${table} is not known to this worker`), { transient: true });
-        const results = await tracer.startActiveSpan(
+        const written = await tracer.startActiveSpan(
           `INSERT ${table}`,
           {
             kind: SpanKind.CLIENT,
@@ -190,23 +254,35 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
             }
           },
         );
-        // The ledger entry claimed above says committed; a row the table kept (insert-ignore) or
-        // wrote over (upsert) is recorded as such in the same transaction, so a re-run answers the same.
-        const kept = tableRows.filter((r) => results.get(r.requestId) === 'kept').map((r) => r.requestId);
-        const updated = tableRows.filter((r) => results.get(r.requestId) === 'updated').map((r) => r.requestId);
-        for (const [status, ids] of [
-          ['ignored', kept],
-          ['updated', updated],
-        ] as const) {
-          if (ids.length === 0) continue;
-          count();
-          await markOutcomes(conn, status, ids);
-        }
-        for (const r of tableRows) {
-          const result = results.get(r.requestId);
-          const status = result === 'kept' ? 'ignored' : result === 'updated' ? 'updated' : 'committed';
+        for (const [key, result] of written) results.set(key, result);
+      }
+      // The ledger entries claimed above say committed; a row the table kept (insert-ignore) or wrote
+      // over (upsert) is recorded as such in the same transaction, so a re-run answers the same. A
+      // unit's entry stays committed and records each row's outcome.
+      const statusOf = (result: TargetResult | undefined): UnitRowOutcome['status'] =>
+        result === 'kept' ? 'ignored' : result === 'updated' ? 'updated' : 'committed';
+      const byStatus = { ignored: [] as string[], updated: [] as string[] };
+      const unitRows = new Map<string, string>();
+      for (const r of wonRequests) {
+        const parts = partsOf(r);
+        if (parts.length === 1) {
+          const status = statusOf(results.get(r.requestId));
+          if (status !== 'committed') byStatus[status].push(r.requestId);
           outcomes.set(r.requestId, { requestId: r.requestId, status, batchId: input.batchId });
+          continue;
         }
+        const unit = parts.map((p) => ({ table: p.table, status: statusOf(results.get(p.key)) }));
+        unitRows.set(r.requestId, encodeRowStatuses(unit.map((u) => u.status)));
+        outcomes.set(r.requestId, { requestId: r.requestId, status: 'committed', batchId: input.batchId, rows: unit });
+      }
+      for (const status of ['ignored', 'updated'] as const) {
+        if (byStatus[status].length === 0) continue;
+        count();
+        await markOutcomes(conn, status, byStatus[status]);
+      }
+      if (unitRows.size > 0) {
+        count();
+        await markUnitRows(conn, unitRows);
       }
       count();
       await conn.commit();
@@ -220,7 +296,37 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
   }
 
   /**
-   * Writes rows; when one row's data is refused, splits the batch until that row stands alone.
+   * The row of a unit whose write fails: its rows written one at a time, in foreign-key order, in a
+   * transaction that is always rolled back. Undefined when none fails alone (the unit failed as a whole).
+   */
+  async function failingPart(input: BulkWriteInput, unit: Row): Promise<{ part: Part; err: unknown } | undefined> {
+    const conn = await utcConnection(pool);
+    try {
+      await conn.beginTransaction();
+      const parts = partsOf(unit);
+      const order = catalog.writeOrder([...new Set(parts.map((p) => p.table))]);
+      for (const table of order) {
+        const info = catalog.get(table);
+        if (!info) return undefined;
+        for (const part of parts.filter((p) => p.table === table)) {
+          try {
+            await writeTargetRows(conn, info, [part], input, () => undefined);
+          } catch (err) {
+            return { part, err };
+          }
+        }
+      }
+      return undefined;
+    } catch {
+      return undefined;
+    } finally {
+      await conn.rollback().catch(() => undefined);
+      conn.release();
+    }
+  }
+
+  /**
+   * Writes rows; when one row's data is refused, splits the batch until that row (or unit) stands alone.
    * `reread` is shared by one attempt: a changed table is read again at most once per attempt.
    */
   async function writeIsolating(input: BulkWriteInput, rows: Row[], count: () => void, reread: { done: boolean }): Promise<RowOutcome[]> {
@@ -237,7 +343,12 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         const refused: RowOutcome[] = [];
         const rest: Row[] = [];
         for (const r of rows) {
-          const problem = catalog.get(r.table) ? catalog.problem(r.table, r.row) : undefined;
+          const problem = partsOf(r)
+            .map((p) => {
+              const found = catalog.get(p.table) ? catalog.problem(p.table, p.row) : undefined;
+              return found === undefined ? undefined : `${placeOf(r, p.index)}${found}`;
+            })
+            .find((x) => x !== undefined);
           if (problem !== undefined) refused.push(rejected(r.requestId, BatcherErrorTypes.InvalidRequest, problem));
           else rest.push(r);
         }
@@ -254,16 +365,21 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       }
       if (rows.length === 1) {
         const only = rows[0] as Row;
-        if (err instanceof RowValueError)
-          return [rejected(only.requestId, BatcherErrorTypes.InvalidRequest, `table ${only.table}: ${err.message}`)];
-        const duplicateKey = (err as { errno?: number }).errno === 1062;
+        // A unit is refused whole; the row that failed is found (in a transaction rolled back) to name it.
+        const culprit = only.moreRows?.length ? await failingPart(input, only) : undefined;
+        const where = culprit ? placeOf(only, culprit.part.index) : '';
+        const failure = culprit?.err ?? err;
+        const table = culprit?.part.table ?? only.table;
+        if (failure instanceof RowValueError)
+          return [rejected(only.requestId, BatcherErrorTypes.InvalidRequest, `${where}table ${table}: ${failure.message}`)];
+        const duplicateKey = (failure as { errno?: number }).errno === 1062;
         return [
           rejected(
             only.requestId,
             duplicateKey ? BatcherErrorTypes.KeyExists : BatcherErrorTypes.DataRejected,
             duplicateKey
-              ? `table ${only.table} already holds a row with this key (${describeDbError(err, kind)})`
-              : describeDbError(err, kind),
+              ? `${where}table ${table} already holds a row with this key (${describeDbError(failure, kind)})`
+              : `${where}${describeDbError(failure, kind)}`,
           ),
         ];
       }
@@ -277,7 +393,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
 
   return {
     async bulkWrite(input) {
-      const tables = [...new Set(input.rows.map((r) => r.table))];
+      const tables = [...new Set(input.rows.flatMap((r) => partsOf(r).map((p) => p.table)))];
       // The activity's span (made by the tracing interceptor) describes the batch and links its requests.
       const span = trace.getActiveSpan();
       span?.setAttributes({
@@ -293,22 +409,30 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       // activity. A table that is declared but cannot be read now (dropped, renamed) waits. A row
       // refused for the table's shape is refused only after the table is read again (once a batch).
       const outcomes = new Map<string, RowOutcome>();
-      const check = (r: Row): { problem: string; schema: boolean } | undefined => {
-        const wire = wireRowProblem(r.row);
+      const checkPart = (p: Part): { problem: string; schema: boolean } | undefined => {
+        const wire = wireRowProblem(p.row);
         if (wire !== undefined) return { problem: wire, schema: false };
-        const info = catalog.get(r.table);
+        const info = catalog.get(p.table);
         if (!info)
-          return catalog.names().includes(r.table)
+          return catalog.names().includes(p.table)
             ? undefined
-            : { problem: catalog.problem(r.table, r.row) ?? 'unknown table', schema: false };
-        const found = catalog.rowCheck(r.table, r.row);
+            : { problem: catalog.problem(p.table, p.row) ?? 'unknown table', schema: false };
+        const found = catalog.rowCheck(p.table, p.row);
         if (found) return found;
-        const unconvertible = conversionProblem(info, r.row);
+        const unconvertible = conversionProblem(info, p.row);
         return unconvertible === undefined ? undefined : { problem: unconvertible, schema: false };
+      };
+      // A unit's first row that fails names the unit's refusal.
+      const check = (r: Row): { problem: string; schema: boolean; tables: string[] } | undefined => {
+        for (const p of partsOf(r)) {
+          const found = checkPart(p);
+          if (found) return { ...found, problem: `${placeOf(r, p.index)}${found.problem}`, tables: [p.table] };
+        }
+        return undefined;
       };
       const since = Date.now();
       let checked = input.rows.map((r) => ({ r, found: check(r) }));
-      const changed = [...new Set(checked.filter((c) => c.found?.schema).map((c) => c.r.table))];
+      const changed = [...new Set(checked.flatMap((c) => (c.found?.schema ? c.found.tables : [])))];
       if (changed.length) {
         await Promise.all(changed.map((t) => catalog.reread(t, since)));
         checked = checked.map((c) => (c.found?.schema ? { r: c.r, found: check(c.r) } : c));

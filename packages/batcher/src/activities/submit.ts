@@ -22,16 +22,18 @@ import {
   idProblem,
   jsonBytes,
   measurePayload,
+  moreRowsProblem,
   shardFor,
   type AwaitWriteInput,
   type SettleWriteInput,
   type SettleWriteResult,
   type TraceCarrier,
+  type UnitRow,
   type WriteOutcome,
   type WriteRequest,
 } from '@write-batcher/protocol';
 import type { Pool } from 'mysql2/promise';
-import { claimAbandoned, judgeRepeat, rowDigest } from '../db/ledger';
+import { claimAbandoned, decodeRowStatuses, judgeRepeat, rowDigest } from '../db/ledger';
 import type { Catalog } from '../db/targets';
 import { isBatcherWorkflowId, signalWithStartBatcher, type ShardRouting } from '../shards';
 import { SubmitGroups } from './submit-groups';
@@ -156,15 +158,23 @@ export function createSubmitActivities(deps: SubmitDeps) {
       if (typeof input.table !== 'string') throw invalid('table must be a string');
       const measured = measurePayload(input.row);
       if ('problem' in measured) throw invalid(measured.problem.replace(/^payload/, 'row'));
-      // Every value's wire form, then the table as it is now (re-read once before a refusal for its shape).
-      const problem = await deps.catalog.freshProblem(input.table, input.row);
-      if (problem !== undefined) throw invalid(problem);
+      const unitProblem = moreRowsProblem(input.moreRows, measured.bytes);
+      if (unitProblem !== undefined) throw invalid(unitProblem);
+      const moreRows = input.moreRows?.length ? input.moreRows : undefined;
+      // Every value's wire form, then the table as it is now (re-read once before a refusal for its
+      // shape), for each row of a unit, named by its place.
+      const rows: UnitRow[] = [{ table: input.table, row: input.row }, ...(moreRows ?? [])];
+      for (const [i, r] of rows.entries()) {
+        const problem = await deps.catalog.freshProblem(r.table, r.row);
+        if (problem !== undefined) throw invalid(moreRows ? `row ${i + 1} of the unit: ${problem}` : problem);
+      }
       const shard = shardFor(input.requestId, deps.routing.shards);
       const request: WriteRequest = {
         requestId: input.requestId,
         requesterWorkflowId: who.workflowId,
         table: input.table,
         row: input.row,
+        ...(moreRows ? { moreRows } : {}),
         submittedAtMs: typeof input.submittedAtMs === 'number' ? input.submittedAtMs : Date.now(),
         reply: { workflowId: who.workflowId, runId: who.runId, activityId: who.activityId },
         trace: deps.traceCarrier?.(),
@@ -195,8 +205,11 @@ export function createSubmitActivities(deps: SubmitDeps) {
       if (typeof input.table !== 'string') throw invalid('table must be a string');
       const measured = measurePayload(input.row);
       if ('problem' in measured) throw invalid(measured.problem.replace(/^payload/, 'row'));
+      const unitProblem = moreRowsProblem(input.moreRows, measured.bytes);
+      if (unitProblem !== undefined) throw invalid(unitProblem);
       const table = input.table;
-      const digest = rowDigest(table, input.row);
+      const moreRows = input.moreRows?.length ? input.moreRows : undefined;
+      const digest = rowDigest(table, input.row, moreRows);
       const entry = await claimAbandoned(deps.pool, {
         requestId: input.requestId,
         requesterWorkflowId: who.workflowId,
@@ -206,10 +219,16 @@ export function createSubmitActivities(deps: SubmitDeps) {
       });
       if (entry.status === 'abandoned') return { status: 'abandoned', shard, ...(entry.claimedNow ? {} : { abandonedEarlier: true }) };
       const verdict = judgeRepeat(entry, table, digest);
+      // A unit's rows, each with what its batch did with it, as the ledger recorded them.
+      const rows =
+        moreRows && verdict.status !== 'conflict'
+          ? decodeRowStatuses(entry.rowStatuses, [table, ...moreRows.map((m) => m.table)])
+          : undefined;
       return {
         // What the batch did with the row, as the ledger recorded it (a conflict below overrides it).
         status: entry.status === 'ignored' || entry.status === 'updated' ? entry.status : 'committed',
         batchId: entry.batchId,
+        ...(rows ? { rows } : {}),
         shard,
         ...(verdict?.status === 'conflict' ? { conflict: `${verdict.reason}; the row written first stays` } : {}),
       };

@@ -2,10 +2,11 @@
 // It is the authority for exactly-once: only a batch whose ledger entry for an id won writes that
 // id's row; a settle step claims ids here (never in the target tables); a repeat with the same row
 // is a duplicate and with another row a conflict. Every entry names its table and the digest of its
-// row, committed or abandoned alike.
+// row, committed or abandoned alike. A unit (one request, several rows) has one entry: its digest
+// covers every row, and `row_statuses` says what its batch did with each row.
 import { createHash } from 'node:crypto';
 import type { Pool, PoolConnection } from 'mysql2/promise';
-import { canonicalRowText, type WireRow } from '@write-batcher/protocol';
+import { canonicalUnitText, type UnitRow, type UnitRowOutcome, type WireRow } from '@write-batcher/protocol';
 import { inUtcSession } from './sessions';
 
 export const LEDGER_TABLE = 'batcher_ledger';
@@ -16,6 +17,7 @@ export const LEDGER_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
   batch_id VARBINARY(128) NULL,
   target_table VARBINARY(129) NOT NULL,
   row_digest BINARY(32) NOT NULL,
+  row_statuses VARBINARY(64) NULL,
   requester_workflow_id VARBINARY(255) NULL,
   shard INT NULL,
   recorded_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
@@ -26,9 +28,40 @@ export const LEDGER_SCHEMA_SQL = `CREATE TABLE IF NOT EXISTS ${LEDGER_TABLE} (
 
 type Queryable = Pick<PoolConnection, 'query'>;
 
-/** SHA-256 of a table and row: what "the same row" means for a repeated request id. */
-export function rowDigest(table: string, row: WireRow): Buffer {
-  return createHash('sha256').update(canonicalRowText(table, row)).digest();
+/** SHA-256 of a table and row (and a unit's further rows): what "the same row" means for a repeated request id. */
+export function rowDigest(table: string, row: WireRow, moreRows?: readonly UnitRow[]): Buffer {
+  return createHash('sha256')
+    .update(canonicalUnitText(table, row, moreRows))
+    .digest();
+}
+
+/** A unit's row outcomes as the ledger keeps them: one letter per row (c committed, u updated, i ignored). */
+const ROW_STATUS_LETTERS = { committed: 'c', updated: 'u', ignored: 'i' } as const;
+
+export function encodeRowStatuses(statuses: readonly UnitRowOutcome['status'][]): string {
+  return statuses.map((x) => ROW_STATUS_LETTERS[x]).join('');
+}
+
+/** The row statuses of a unit's entry, with its rows' tables; undefined when the entry holds none (a one-row request). */
+export function decodeRowStatuses(text: string | undefined, tables: readonly string[]): UnitRowOutcome[] | undefined {
+  if (text === undefined || text.length !== tables.length) return undefined;
+  const byLetter: Record<string, UnitRowOutcome['status']> = { c: 'committed', u: 'updated', i: 'ignored' };
+  const rows = [...text].map((letter, i) => ({ table: tables[i] as string, status: byLetter[letter] }));
+  return rows.every((r) => r.status !== undefined) ? (rows as UnitRowOutcome[]) : undefined;
+}
+
+/**
+ * Adds what a ledger created by an earlier version lacks: the ENUM's later statuses, and the units'
+ * `row_statuses` column (looked up first: MySQL has no ADD COLUMN IF NOT EXISTS). Changes no row.
+ */
+export async function widenLedger(conn: Queryable): Promise<void> {
+  await conn.query(LEDGER_STATUS_SQL);
+  const [found] = await conn.query(
+    `SELECT 1 AS present FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'row_statuses'`,
+    [LEDGER_TABLE],
+  );
+  if ((found as unknown[]).length === 0)
+    await conn.query(`ALTER TABLE ${LEDGER_TABLE} ADD COLUMN row_statuses VARBINARY(64) NULL AFTER row_digest`);
 }
 
 /**
@@ -46,6 +79,8 @@ export interface LedgerEntry {
   batchId?: string;
   table: string;
   digest: Buffer;
+  /** A unit's row statuses, one letter per row (see {@link encodeRowStatuses}). */
+  rowStatuses?: string;
 }
 
 export interface LedgerClaim {
@@ -59,7 +94,7 @@ export interface LedgerClaim {
 export async function ledgerEntries(conn: Queryable, requestIds: readonly string[], forUpdate = false): Promise<Map<string, LedgerEntry>> {
   if (requestIds.length === 0) return new Map();
   const [found] = await conn.query(
-    `SELECT request_id, status, batch_id, target_table, row_digest FROM ${LEDGER_TABLE} WHERE request_id IN (?)${forUpdate ? ' FOR UPDATE' : ''}`,
+    `SELECT request_id, status, batch_id, target_table, row_digest, row_statuses FROM ${LEDGER_TABLE} WHERE request_id IN (?)${forUpdate ? ' FOR UPDATE' : ''}`,
     [requestIds],
   );
   return new Map(
@@ -70,6 +105,7 @@ export async function ledgerEntries(conn: Queryable, requestIds: readonly string
         batch_id: Buffer | null;
         target_table: Buffer;
         row_digest: Buffer;
+        row_statuses: Buffer | null;
       }>
     ).map((f) => [
       String(f.request_id),
@@ -78,6 +114,7 @@ export async function ledgerEntries(conn: Queryable, requestIds: readonly string
         batchId: f.batch_id === null ? undefined : String(f.batch_id),
         table: String(f.target_table),
         digest: f.row_digest,
+        ...(f.row_statuses === null ? {} : { rowStatuses: String(f.row_statuses) }),
       },
     ]),
   );
@@ -147,6 +184,16 @@ export function judgeRepeat(
 export async function markOutcomes(conn: Queryable, status: 'ignored' | 'updated', requestIds: readonly string[]): Promise<void> {
   if (requestIds.length === 0) return;
   await conn.query(`UPDATE ${LEDGER_TABLE} SET status = ? WHERE request_id IN (?)`, [status, requestIds]);
+}
+
+/** Records what a batch did with each row of its units (their entries stay `committed`). In its transaction; one statement. */
+export async function markUnitRows(conn: Queryable, units: ReadonlyMap<string, string>): Promise<void> {
+  if (units.size === 0) return;
+  const ids = [...units.keys()];
+  await conn.query(
+    `UPDATE ${LEDGER_TABLE} SET row_statuses = CASE request_id ${ids.map(() => 'WHEN ? THEN ?').join(' ')} END WHERE request_id IN (?)`,
+    [...ids.flatMap((id) => [id, units.get(id)]), ids],
+  );
 }
 
 /**

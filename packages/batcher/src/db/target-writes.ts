@@ -9,6 +9,8 @@ import { RowValueError, quoteIdent, sqlValue, type TableInfo } from './targets';
 type Queryable = Pick<PoolConnection, 'query'>;
 
 export interface TargetRow {
+  /** What the result is keyed by: the request id, or for a unit's row its own key (several rows share one request id). @default requestId */
+  key?: string;
   requestId: string;
   requesterWorkflowId: string;
   row: WireRow;
@@ -72,6 +74,7 @@ export async function writeTargetRows(
   batch: { batchId: string; shard: number },
   count: () => void,
 ): Promise<Map<string, TargetResult>> {
+  // Keyed by TargetRow.key (or the request id).
   const results = new Map<string, TargetResult>();
   // One statement per column set (rows may leave optional columns out).
   const groups = new Map<string, Array<{ r: TargetRow; values: Map<string, SqlValue> }>>();
@@ -88,7 +91,7 @@ export async function writeTargetRows(
       await conn.query(`INSERT INTO ${info.quoted} (${columns.map(quoteIdent).join(', ')}) VALUES ?`, [
         list.map((g) => columns.map((c) => g.values.get(c) ?? null)),
       ]);
-      for (const g of list) results.set(g.r.requestId, 'written');
+      for (const g of list) results.set(g.r.key ?? g.r.requestId, 'written');
     };
     if (info.target.mode === 'insert') {
       await insert(group);
@@ -122,7 +125,7 @@ export async function writeTargetRows(
       if (present.length === 0) continue;
       const setColumns = columns.filter((c) => !key.includes(c));
       if (info.target.mode === 'insert-ignore' || setColumns.length === 0) {
-        for (const g of present) results.set(g.r.requestId, info.target.mode === 'insert-ignore' ? 'kept' : 'updated');
+        for (const g of present) results.set(g.r.key ?? g.r.requestId, info.target.mode === 'insert-ignore' ? 'kept' : 'updated');
         continue;
       }
       const source = derivedTable(
@@ -134,7 +137,7 @@ export async function writeTargetRows(
         `UPDATE ${info.quoted} AS t JOIN (${source.sql}) AS v ON ${key.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(' AND ')} SET ${setColumns.map((c) => `t.${quoteIdent(c)} = v.${quoteIdent(c)}`).join(', ')}`,
         source.params,
       );
-      for (const g of present) results.set(g.r.requestId, 'updated');
+      for (const g of present) results.set(g.r.key ?? g.r.requestId, 'updated');
     }
   }
   return results;

@@ -2,9 +2,10 @@
 // (shard-loop.ts, the loop's timers, memo and continue-as-new timing). It reads its settings from
 // its own worker at each run start, takes in groups of requests by signal, starts bulk writes when
 // they are due (several at once for full batches), hands refusals and known repeats to a delivery
-// activity, and continues as new when its history grows. Requesters are answered by the bulk-write
-// activity completing their waiting activity: nothing per request is written to this history but
-// its share of one signal.
+// activity, and continues as new when its history grows, or when a batcher worker announces other
+// settings than its run's (the settingsChanged signal), so that the next run reads them.
+// Requesters are answered by the bulk-write activity completing their waiting activity: nothing
+// per request is written to this history but its share of one signal.
 //
 // Every change to this folder must keep replaying the histories in test/batcher/fixtures (the
 // baseline release's, and those recorded since: test/batcher/replay.test.ts); a change that cannot
@@ -30,10 +31,12 @@ import { ShardBook, type Batch } from './shard-book';
 import { ShardLoop } from './shard-loop';
 import { DROPPED_SIGNAL } from './inbound-guard';
 import { inNewTrace } from './tracing';
+import { settingsFingerprint } from './settings-fingerprint';
 import {
   BATCHER_STATS_MEMO_KEY,
   SHARD_TASK_QUEUE_PATCH,
   batcherStatsQuery,
+  settingsChangedSignal,
   shardTaskQueue,
   type BatcherInput,
   type BatcherSettings,
@@ -89,12 +92,18 @@ function inputProblem(input: unknown): string | undefined {
 }
 
 /**
- * This run's settings, from its own worker: read at each run start, so an upgrade reaches running
- * shards. A shard runs under its own id only, and only within the configured shard count: otherwise
- * it would take requests that routing never sends it. (A worker may give no routing: the tests' stand-ins.)
+ * This run's settings, from its own worker, and their fingerprint (of all the worker returned, as
+ * the worker computes it to announce them): read at each run start, so an upgrade reaches running
+ * shards (a restarted worker's settingsChanged signal brings a start about). A shard runs under its
+ * own id only, and only within the configured shard count: otherwise it would take requests that
+ * routing never sends it. (A worker may give no routing: the tests' stand-ins.)
  */
-async function readSettings(shard: number, read: () => ReturnType<Activities['batcherSettings']>): Promise<BatcherSettings> {
-  const { routing, ...settings } = await read();
+async function readSettings(
+  shard: number,
+  read: () => ReturnType<Activities['batcherSettings']>,
+): Promise<{ settings: BatcherSettings; fingerprint: string }> {
+  const served = await read();
+  const { routing, ...settings } = served;
   const { workflowId } = workflowInfo();
   if (routing !== undefined && (shard >= routing.shards || workflowId !== batcherWorkflowId(routing.workflowIdPrefix, shard))) {
     throw ApplicationFailure.create({
@@ -103,7 +112,7 @@ async function readSettings(shard: number, read: () => ReturnType<Activities['ba
       nonRetryable: true,
     });
   }
-  return settings;
+  return { settings, fingerprint: settingsFingerprint(served) };
 }
 
 export async function batcherWorkflow(input: BatcherInput): Promise<never> {
@@ -120,7 +129,7 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   let loop: ShardLoop | undefined;
   const carriedSettings = input.state?.settings;
   setHandler(batcherStatsQuery, () => {
-    if (loop) return loop.book.stats(Date.now());
+    if (loop) return loop.stats(Date.now());
     if (carriedSettings) return new ShardBook(input.shard, carriedSettings, workflowInfo().runId, input.state).stats(Date.now());
     throw new Error(`shard ${input.shard} is starting: its settings are not read yet`);
   });
@@ -136,13 +145,21 @@ export async function batcherWorkflow(input: BatcherInput): Promise<never> {
   // Thin traffic costs fewer actions: the interval counts from submission (the batcher worker may
   // hold a group for up to all of it), and statistics arm no timer of their own.
   const thin = patched(THIN_TRAFFIC_PATCH);
-  const settings = await readSettings(input.shard, batcherSettings);
+  const { settings, fingerprint } = await readSettings(input.shard, batcherSettings);
   const { workflowId, runId } = workflowInfo();
   const style = resetSafe ? { batchToken: uuid4, dueFromSubmission: thin } : runId;
-  const shard = new ShardLoop(new ShardBook(input.shard, settings, style, input.state, workflowId), !thin);
+  const shard = new ShardLoop(new ShardBook(input.shard, settings, style, input.state, workflowId), !thin, fingerprint);
   loop = shard;
 
   setHandler(submitWritesSignal, (requests) => shard.offer(requests, Date.now()));
+  // Before the default handler, which would take a settingsChanged signal buffered while the run read its settings.
+  setHandler(settingsChangedSignal, (announced) => {
+    if (shard.settingsAnnounced(announced))
+      log.info('other settings announced: continuing as new to read them', {
+        shard: shard.book.shard,
+        reloads: shard.book.counters.settingsReloads,
+      });
+  });
   // A signal of another name would be buffered for ever: dropped, counted, and logged by name only
   // (its arguments may hold row values). DROPPED_SIGNAL is one the inbound guard emptied (a reserved
   // name, an input that does not decode): the guard logged its name and reason, so it is only counted.

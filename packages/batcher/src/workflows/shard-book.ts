@@ -14,11 +14,13 @@ import {
   TEMPORAL_PAYLOAD_BUDGET_BYTES,
   TABLE_NAME_PATTERN,
   awaitActivityIdFor,
-  canonicalRowText,
+  canonicalUnitText,
   idProblem,
   jsonBytes,
   measurePayload,
+  moreRowsProblem,
   wireRowProblem,
+  type UnitRow,
   type WireRow,
   type ReplyAddress,
   type TraceCarrier,
@@ -49,9 +51,12 @@ const MAX_CARRIED_ANSWER_BYTES = 200_000;
 /** Largest trace carrier kept with a request; a bigger one is dropped (the write still happens). */
 const MAX_TRACE_BYTES = 1024;
 
-/** FNV-1a and djb2 over a string, 64 bits in all, plus its length: tells rows apart without keeping them. */
-export function fingerprint(table: string, row: WireRow): string {
-  const text = canonicalRowText(table, row);
+/**
+ * FNV-1a and djb2 over a request's canonical text, 64 bits in all, plus its length: tells rows (and
+ * units) apart without keeping them.
+ */
+export function fingerprint(table: string, row: WireRow, moreRows?: readonly UnitRow[]): string {
+  const text = canonicalUnitText(table, row, moreRows);
   let a = 0x811c9dc5;
   let b = 5381;
   for (let i = 0; i < text.length; i++) {
@@ -61,6 +66,10 @@ export function fingerprint(table: string, row: WireRow): string {
   }
   return `${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}:${text.length}`;
 }
+
+/** A problem named by where it was found, or undefined. */
+const prefixed = (where: string, problem: string | undefined): string | undefined =>
+  problem === undefined ? undefined : `${where}: ${problem}`;
 
 /** The batcher family of a shard's workflow id (`prefix-<n>` → a test for any `prefix-<digits>`). */
 export function batcherFamilyTest(shardWorkflowId: string): (workflowId: string) => boolean {
@@ -280,7 +289,8 @@ export class ShardBook {
     if (holder && [...holder.replies, ...(flying?.owners ?? [])].some((x) => sameReply(x, reply))) {
       let fp: string | undefined;
       try {
-        if (r.table === holder.table && !('problem' in measurePayload(r.row))) fp = fingerprint(holder.table, r.row as WireRow);
+        if (r.table === holder.table && !('problem' in measurePayload(r.row)) && moreRowsProblem(r.moreRows) === undefined)
+          fp = fingerprint(holder.table, r.row as WireRow, r.moreRows as UnitRow[] | undefined);
       } catch {
         fp = undefined; // a row that cannot even be read is another row
       }
@@ -308,20 +318,33 @@ export class ShardBook {
       const m = measurePayload(value);
       return 'problem' in m ? m.problem.replace(/^payload/, what) : undefined;
     };
+    const notDeclared = (t: string, where = '') =>
+      tables && !tables.includes(t) ? `${where}table ${t} is not one of this batcher's tables (${tables.join(', ')})` : undefined;
+    const first = measurePayload(r.row);
     const problem =
       idProblem('request id', r.requestId, MAX_REQUEST_ID_BYTES) ??
       idProblem('requester workflow id', r.requesterWorkflowId, MAX_REQUESTER_WORKFLOW_ID_BYTES) ??
       (typeof r.table !== 'string' || !TABLE_NAME_PATTERN.test(r.table) ? 'table must be a table name' : undefined) ??
-      (tables && !tables.includes(table) ? `table ${table} is not one of this batcher's tables (${tables.join(', ')})` : undefined) ??
+      notDeclared(table) ??
       measured(r.row, 'row') ??
       // The values' wire form, in runs of the reset-safe style only: an older run's recorded batches may hold such a row.
-      (this.run ? wireRowProblem(r.row) : undefined);
+      (this.run ? wireRowProblem(r.row) : undefined) ??
+      // A unit's further rows: the same checks, each named by its place in the unit.
+      moreRowsProblem(r.moreRows, 'bytes' in first ? first.bytes : 0) ??
+      ((r.moreRows as UnitRow[] | undefined) ?? [])
+        .map(
+          (m, i) =>
+            notDeclared(m.table, `row ${i + 2} of the unit: `) ??
+            (this.run ? prefixed(`row ${i + 2} of the unit`, wireRowProblem(m.row)) : undefined),
+        )
+        .find((p) => p !== undefined);
     if (problem !== undefined) {
       refuse(BatcherErrorTypes.InvalidRequest, problem);
       return;
     }
     const row = r.row as WireRow;
-    const fp = fingerprint(table, row);
+    const moreRows = Array.isArray(r.moreRows) && r.moreRows.length > 0 ? (r.moreRows as UnitRow[]) : undefined;
+    const fp = fingerprint(table, row, moreRows);
     // batchedWrite asks again after "already queued" or "being written" (not decided yet): keep the words.
     const conflict = (where: string) =>
       refuse(BatcherErrorTypes.Conflict, `request id ${requestId} is ${where} with a different table or row; the first one stays`);
@@ -364,6 +387,7 @@ export class ShardBook {
       requesterWorkflowId: r.requesterWorkflowId as string,
       table,
       row,
+      ...(moreRows ? { moreRows } : {}),
       fp,
       replies: [reply],
       trace: cleanTrace(r.trace),
@@ -471,10 +495,10 @@ export class ShardBook {
     const taken = this.pending.splice(0, n);
     this.pendingBytes -= bytes;
     this.writesInFlight++;
-    const rows = taken.map(({ requestId, requesterWorkflowId, table, row, fp, replies, trace }): BatchRow => {
+    const rows = taken.map(({ requestId, requesterWorkflowId, table, row, moreRows, fp, replies, trace }): BatchRow => {
       this.pendingById.delete(requestId);
       this.inFlight.set(requestId, { fp, table, replies: [], owners: replies });
-      return { requestId, requesterWorkflowId, table, row, replies, ...(trace ? { trace } : {}) };
+      return { requestId, requesterWorkflowId, table, row, ...(moreRows ? { moreRows } : {}), replies, ...(trace ? { trace } : {}) };
     });
     ++this.batchSeq;
     // Unique even if a shard is terminated and started afresh; see ShardRunStyle for resets.
@@ -494,13 +518,18 @@ export class ShardBook {
         errorType: BatcherErrorTypes.DataRejected,
         reason: 'bulk write returned no outcome for this request',
       };
-      if (o.status === 'committed' || o.status === 'updated') written++;
+      // A unit counts its rows the batch wrote (not those it found held by another row).
+      if (o.status === 'committed' || o.status === 'updated') written += o.rows ? o.rows.filter((x) => x.status !== 'ignored').length : 1;
       else if (o.status === 'duplicate') this.counters.duplicates++;
       else if (o.status === 'ignored') this.counters.ignored = (this.counters.ignored ?? 0) + 1;
       else this.counters.rejected++;
       const flight = this.inFlight.get(row.requestId);
       if (o.status !== 'rejected')
-        this.remember(row.requestId, { status: o.status, batchId: o.batchId, fp: flight?.fp ?? fingerprint(row.table, row.row) });
+        this.remember(row.requestId, {
+          status: o.status,
+          batchId: o.batchId,
+          fp: flight?.fp ?? fingerprint(row.table, row.row, row.moreRows),
+        });
       for (const reply of flight?.replies ?? []) {
         this.answer({
           reply,

@@ -4,6 +4,7 @@
 // loop does now; the workflow (batcher.ts) turns that into commands and awaits the next change.
 import { BatcherErrorTypes } from '@write-batcher/protocol';
 import type { Batch, ShardBook } from './shard-book';
+import { MAX_SETTINGS_FINGERPRINT_LENGTH } from './settings-fingerprint';
 import type { BatcherState, BatcherStats, BulkWriteResult, DeliverAnswersResult, DirectAnswer, RowOutcome } from './types';
 
 /** Continue-as-new is due once the history passes this many bytes, whatever Temporal suggests: replays stay short. */
@@ -81,6 +82,8 @@ export class ShardLoop {
   /** When statistics were last published, and what they said (a key of the counters that matter). */
   private memoAtMs = Number.NEGATIVE_INFINITY;
   private memoKey = '';
+  /** Whether a batcher worker announced settings other than this run's: the run continues as new at its next safe point. */
+  private reloadWanted = false;
 
   constructor(
     readonly book: ShardBook,
@@ -91,7 +94,35 @@ export class ShardLoop {
      * shard's last change is published at once: each timer is a Temporal action.
      */
     private readonly memoTimers = true,
+    /** Fingerprint of this run's settings (settings-fingerprint.ts); unset: announcements change nothing. */
+    readonly settingsFingerprint?: string,
   ) {}
+
+  /**
+   * A batcher worker announced the fingerprint of the settings it serves (the settingsChanged
+   * signal, sent by anyone who may signal: read as untrusted). Another fingerprint than this run's
+   * makes the run continue as new at its next safe point, where the next run reads the settings
+   * again; the same one, or a second announcement in this run, changes nothing. Returns whether
+   * this one made the run continue as new.
+   */
+  settingsAnnounced(fingerprint: unknown): boolean {
+    if (typeof fingerprint !== 'string' || fingerprint === '' || fingerprint.length > MAX_SETTINGS_FINGERPRINT_LENGTH) return false;
+    if (this.settingsFingerprint === undefined || fingerprint === this.settingsFingerprint || this.reloadWanted) return false;
+    this.reloadWanted = true;
+    this.book.counters.settingsReloads = (this.book.counters.settingsReloads ?? 0) + 1;
+    this.version++;
+    return true;
+  }
+
+  /** The shard's statistics, with what the loop adds (settings reloads and fingerprint, present only once there is one). */
+  stats(nowMs: number): BatcherStats {
+    const reloads = this.book.counters.settingsReloads;
+    return {
+      ...this.book.stats(nowMs),
+      ...(reloads !== undefined ? { settingsReloads: reloads } : {}),
+      ...(this.settingsFingerprint !== undefined ? { settingsFingerprint: this.settingsFingerprint } : {}),
+    };
+  }
 
   /** One submit signal's argument (see ShardBook.offerSignal). */
   offer(requests: unknown, nowMs: number): void {
@@ -154,6 +185,7 @@ export class ShardLoop {
     const urgent = this.urgent(info);
     const due =
       urgent ||
+      this.reloadWanted ||
       this.book.signalsThisRun >= this.book.settings.continueAsNewSignals ||
       info.continueAsNewSuggested ||
       info.historySize > MAX_HISTORY_BYTES ||
@@ -206,7 +238,7 @@ export class ShardLoop {
 
   /** The statistics to publish now: when they changed, at most every STATS_MEMO_EVERY_MS (a timer brings the loop back for a change held back). */
   private statsToPublish(nowMs: number, timers: number[]): BatcherStats | undefined {
-    const { recentBatches, ...counters } = this.book.stats(nowMs);
+    const { recentBatches, ...counters } = this.stats(nowMs);
     const stats = { ...counters, recentBatches: recentBatches.slice(-MEMO_RECENT_BATCHES) };
     const key = `${stats.requestsTotal}:${stats.batchesWritten}:${stats.pending}:${stats.writesInFlight}:${stats.rejected}:${stats.refused}`;
     if (key === this.memoKey) return undefined;

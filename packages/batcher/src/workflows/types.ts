@@ -3,14 +3,16 @@
 // and the statistics query and memo key. Only the batcher side uses them (services read the
 // statistics through @write-batcher/batcher); what crosses between requesters and batchers is in
 // @write-batcher/protocol. Workflow-safe: imports nothing but @temporalio/workflow and the protocol.
-import { defineQuery } from '@temporalio/workflow';
-import type { BatcherErrorType, ReplyAddress, TraceCarrier, WireRow, WriteStatus } from '@write-batcher/protocol';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { BatcherErrorType, ReplyAddress, TraceCarrier, UnitRow, UnitRowOutcome, WireRow, WriteStatus } from '@write-batcher/protocol';
 
 /** Per-row outcome of a bulk write, as returned by the bulk-write activity. */
 export interface RowOutcome {
   requestId: string;
   status: WriteStatus | 'rejected';
   batchId?: string;
+  /** A unit's rows, each with what the batch did with it (a unit written by this batch). */
+  rows?: UnitRowOutcome[];
   reason?: string;
   errorType?: BatcherErrorType;
 }
@@ -21,6 +23,8 @@ export interface BatchRow {
   requesterWorkflowId: string;
   table: string;
   row: WireRow;
+  /** A unit's further rows: written in the same transaction as `row`, or none of them is. */
+  moreRows?: UnitRow[];
   replies: ReplyAddress[];
   trace?: TraceCarrier;
 }
@@ -119,6 +123,10 @@ export interface BatcherStats {
   repliesRefused: number;
   /** Signals of a name the shard does not know, dropped unread (absent from statistics published by earlier releases). */
   unknownSignalsDropped?: number;
+  /** Continue-as-new runs a batcher worker's announcement of other settings caused ({@link settingsChangedSignal}); absent until the first. */
+  settingsReloads?: number;
+  /** Fingerprint of this run's settings (settings-fingerprint.ts), as a batcher worker announces them; absent from earlier releases. */
+  settingsFingerprint?: string;
   /**
    * Signals the SDK could not have delivered (a reserved or empty name, an input that does not decode), dropped by
    * the inbound guard (workflows/inbound-guard.ts); absent from statistics published by earlier releases.
@@ -185,6 +193,8 @@ export interface BatcherCounters {
   /** Rows not written because another row held their key (mode insert-ignore); absent from runs of earlier releases. */
   ignored?: number;
   largestContinueAsNewPayloadBytes: number;
+  /** Continue-as-new runs a batcher worker's announcement of other settings caused; absent until the first. */
+  settingsReloads?: number;
 }
 
 /** Everything a batcher carries across continue-as-new; bounded in bytes by construction. */
@@ -209,6 +219,12 @@ export interface BatcherInput {
 
 /** Statistics of a batcher shard (tests and tools; the project's own readers read the memo). */
 export const batcherStatsQuery = defineQuery<BatcherStats>('batcherStats');
+/**
+ * A batcher worker, when it starts, tells each running shard the fingerprint of the settings it
+ * serves (settings-fingerprint.ts); a shard whose run has others continues as new at its next safe
+ * point and reads them (one continue-as-new per signal at most; the same fingerprint changes nothing).
+ */
+export const settingsChangedSignal = defineSignal<[fingerprint: string]>('settingsChanged');
 /**
  * Memo key under which a shard publishes its statistics (with only its latest 10 batches), at most
  * every 2 s while they change: `describe()` reads them from the server without a turn in the shard's worker.

@@ -2,7 +2,7 @@
 // (`batchedWrite`), then the final business step. Every way it can end is settled: it completes
 // only when its row is committed, and fails typed only when its row never will be.
 import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import { BatcherErrorTypes, batchedWrite, type JsonValue } from '@write-batcher/requester';
+import { BatcherErrorTypes, batchedWrite, batchedWriteUnit, type JsonValue } from '@write-batcher/requester';
 import { DEMO_ORDERS_TABLE, DEMO_TABLE, orderRequestIdFor, type TransactionInput, type TransactionResult } from '@batcher/demo';
 import type { createActivities } from '../activities';
 
@@ -70,6 +70,35 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
 
   await prepareTransaction({ workflowId, payload: input.payload });
   const options = { timeout: input.confirmationTimeoutMs, attemptTimeout: input.submitAttemptTimeoutMs, taskQueue: input.batcherTaskQueue };
+  const orderRow = (order: NonNullable<TransactionInput['order']>): DemoOrderRow => ({
+    order_id: workflowId,
+    amount_cents: BigInt(order.amountCents),
+    currency: order.currency,
+    placed_at: new Date(order.placedAt),
+    items: order.lines ?? null,
+  });
+  if (input.asUnit && input.order && input.writeJsonRow !== false) {
+    // Both rows as one unit: one request id, one wait, one transaction.
+    const unit = await batchedWriteUnit(
+      [
+        { table: input.table ?? DEMO_TABLE, row: { payload: input.payload as { [key: string]: JsonValue } } },
+        { table: DEMO_ORDERS_TABLE, row: orderRow(input.order) },
+      ],
+      options,
+    );
+    const result: TransactionResult = {
+      requestId: unit.requestId,
+      table: unit.table,
+      status: unit.status,
+      batchId: unit.batchId,
+      shard: unit.shard,
+      confirmationLatencyMs: unit.latencyMs,
+      ...(unit.settledAfter ? { verifiedAfterTimeout: true } : {}),
+      order: { requestId: unit.requestId, status: unit.rows?.[1]?.status ?? unit.status, batchId: unit.batchId },
+    };
+    await CancellationScope.nonCancellable(() => finalizeTransaction({ workflowId, batchId: result.batchId }));
+    return result;
+  }
   // The JSON row and, when asked, the typed order row, in parallel; each settles before the
   // transaction reports, so a failure names what happened to both.
   const [json, order] = await Promise.allSettled([
@@ -78,17 +107,7 @@ export async function transactionWorkflow(input: TransactionInput): Promise<Tran
       ? Promise.resolve(undefined)
       : batchedWrite(input.table ?? DEMO_TABLE, { payload: input.payload as { [key: string]: JsonValue } }, options),
     input.order
-      ? batchedWrite<DemoOrderRow>(
-          DEMO_ORDERS_TABLE,
-          {
-            order_id: workflowId,
-            amount_cents: BigInt(input.order.amountCents),
-            currency: input.order.currency,
-            placed_at: new Date(input.order.placedAt),
-            items: input.order.lines ?? null,
-          },
-          { ...options, requestId: orderRequestIdFor(workflowId) },
-        )
+      ? batchedWrite<DemoOrderRow>(DEMO_ORDERS_TABLE, orderRow(input.order), { ...options, requestId: orderRequestIdFor(workflowId) })
       : Promise.resolve(undefined),
   ]);
   if (json.status === 'rejected') throw json.reason;
