@@ -31,4 +31,24 @@ describe('submission grouping', () => {
     await Promise.all([1, 2, 3].map((i) => groups.submit(0, i, 10)));
     expect(sent).toEqual([[1, 2, 3]]);
   });
+
+  it('when an attempt sent again arrives (its first attempt got no answer), then its group is sent at once with what it holds', async () => {
+    const sent: number[][] = [];
+    const groups = new SubmitGroups<number, number>(
+      async (_key, items) => {
+        sent.push(items);
+      },
+      { lingerMs: 60_000, maxRequests: 100, maxBytes: 1_000_000 },
+    );
+    const first = groups.submit(0, 1, 10);
+    const other = groups.submit(1, 9, 10);
+    await groups.submit(0, 2, 10, true);
+    await first;
+    expect(sent).toEqual([[1, 2]]);
+    // The other shard's group still lingers: nothing of it was sent.
+    let settled = false;
+    void other.then(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(settled).toBe(false);
+  });
 });

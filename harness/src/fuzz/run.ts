@@ -626,8 +626,17 @@ function isCommittedClaim(value: unknown): boolean {
 }
 
 /**
+ * How long a shard found failing is given before it counts as left failing: the health monitor heals
+ * a nondeterministic shard within a minute (it finds the last good task and resets there), so the
+ * check waits for that, sampling every 5 s.
+ */
+const HEAL_GRACE_MS = 90_000;
+
+/**
  * Whether a shard's current run is failing: its last workflow task failed and none has completed
- * since, seen twice a few seconds apart. Also counts the failed workflow tasks of the run.
+ * since, still so after the monitor's heal grace ({@link HEAL_GRACE_MS}). A shard that ran on (a
+ * completed task, or a new run: the monitor's reset) is not failing. Also counts the failed
+ * workflow tasks of the run.
  */
 async function shardHealth(
   client: Client,
@@ -653,13 +662,25 @@ async function shardHealth(
     const first = await sample();
     if (first.status !== 'RUNNING' || (first.lastFailed === undefined && first.attempt < 3))
       return { runId: first.runId, failing: false, wftFailures: first.failures, detail: first.status };
-    await delay(5000);
-    const second = await sample();
-    const failing =
-      second.status === 'RUNNING' &&
-      second.runId === first.runId &&
-      (second.lastFailed !== undefined || second.attempt >= 3) &&
-      second.events <= first.events + 1;
+    const stuck = (now: Awaited<ReturnType<typeof sample>>) =>
+      now.status === 'RUNNING' &&
+      now.runId === first.runId &&
+      (now.lastFailed !== undefined || now.attempt >= 3) &&
+      now.events <= first.events + 1;
+    let second = first;
+    for (const until = Date.now() + HEAL_GRACE_MS; ;) {
+      await delay(5000);
+      second = await sample();
+      if (!stuck(second) || Date.now() >= until) break;
+    }
+    const failing = stuck(second);
+    if (!failing && second.runId !== first.runId)
+      return {
+        runId: second.runId,
+        failing: false,
+        wftFailures: second.failures,
+        detail: `healed: run ${first.runId} failing, now run ${second.runId}`,
+      };
     return {
       runId: second.runId,
       failing,

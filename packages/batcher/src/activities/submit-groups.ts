@@ -28,8 +28,11 @@ export class SubmitGroups<K, T> {
     private readonly options: SubmitGroupsOptions,
   ) {}
 
-  /** Queues `item` (of `bytes` bytes) for `key`; resolves once the signal carrying it was accepted. */
-  submit(key: K, item: T, bytes: number): Promise<void> {
+  /**
+   * Queues `item` (of `bytes` bytes) for `key`; resolves once the signal carrying it was accepted.
+   * An `urgent` item sends its group at once (with whatever it holds already).
+   */
+  submit(key: K, item: T, bytes: number, urgent = false): Promise<void> {
     let group = this.open.get(key);
     if (group && group.bytes + bytes > this.options.maxBytes) {
       this.flush(key);
@@ -42,7 +45,7 @@ export class SubmitGroups<K, T> {
     const done = new Promise<void>((resolve, reject) => group.waiters.push({ resolve, reject }));
     group.items.push(item);
     group.bytes += bytes;
-    if (group.items.length >= this.options.maxRequests || group.bytes >= this.options.maxBytes || this.options.lingerMs <= 0) {
+    if (urgent || group.items.length >= this.options.maxRequests || group.bytes >= this.options.maxBytes || this.options.lingerMs <= 0) {
       this.flush(key);
     } else if (!group.timer) {
       group.timer = setTimeout(() => this.flush(key), this.options.lingerMs);

@@ -180,7 +180,9 @@ export function createSubmitActivities(deps: SubmitDeps) {
         trace: deps.traceCarrier?.(),
       };
       try {
-        await groups.submit(shard, request, jsonBytes(request));
+        // A later attempt was sent again because an earlier one got no answer (a batcher worker that
+        // died holding its group, a shard that lost it): it has waited long enough, its group goes at once.
+        await groups.submit(shard, request, jsonBytes(request), activityInfo().attempt > 1);
       } catch (err) {
         if (err instanceof ApplicationFailure) throw err;
         const grpc = grpcErrorOf(err);
