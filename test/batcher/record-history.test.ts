@@ -8,6 +8,8 @@
 // another copy of the workflow code). The reset fixture (a run reset to a workflow task in the
 // middle of its batches, on the run's dev server: the time-skipping server has no reset) with
 //   RECORD_BATCHER_RESET_HISTORY=batcher-history-reset.bin node_modules/.bin/vitest run test/batcher/record-history.test.ts
+// and the units fixture (a unit of three rows, then a settings announcement that continues the run as new) with
+//   RECORD_BATCHER_UNITS_HISTORY=batcher-history-units.bin node_modules/.bin/vitest run test/batcher/record-history.test.ts
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -21,6 +23,7 @@ import {
   BATCHER_SANDBOX_OPTIONS,
   DEFAULT_BATCHER_SETTINGS,
   batcherStatsQuery,
+  settingsChangedSignal,
   workflowsPath,
   type BatcherSettings,
   type BulkWriteInput,
@@ -33,6 +36,8 @@ import { demoRequests } from '../support/requests';
 import { timeSkippingServerPath } from '../support/temporal';
 
 const fixture = process.env.RECORD_BATCHER_HISTORY;
+/** A run holding a unit (a request with further rows) that ends in a settings reload: batcher-history-units.bin. */
+const unitsFixture = process.env.RECORD_BATCHER_UNITS_HISTORY;
 const resetFixture = process.env.RECORD_BATCHER_RESET_HISTORY;
 
 /** Stand-ins for the shard's activities: every row committed after 300 ms, every answer delivered. */
@@ -190,3 +195,57 @@ describe.runIf(resetFixture)('record a reset batcher history (runs only when REC
     }
   });
 });
+
+describe.runIf(unitsFixture)(
+  'record a batcher history with a unit and a settings reload (runs only when RECORD_BATCHER_UNITS_HISTORY names a fixture)',
+  () => {
+    it('runs one shard through a unit and a plain request, then a settings announcement, and saves the run', async () => {
+      const env = await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: timeSkippingServerPath() } },
+      });
+      const taskQueue = `record-${randomUUID()}`;
+      const workflowId = `batcher-record-units-${randomUUID().slice(0, 8)}`;
+      const worker = await createStandInWorkers({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowsPath: process.env.BATCHER_WORKFLOWS_PATH ?? workflowsPath,
+        ...BATCHER_SANDBOX_OPTIONS,
+        activities: standIns({ maxBatchSize: 5, flushIntervalMs: 1000 }),
+      });
+      const [plain, unit] = demoRequests(2, 'u') as [WriteRequest, WriteRequest];
+      unit.moreRows = [
+        { table: 'batched_writes', row: plain.row },
+        { table: 'demo_orders', row: { order_id: 'o-1', amount_cents: '5', currency: 'EUR' } },
+      ];
+      try {
+        await worker.runUntil(async () => {
+          const first = await env.client.workflow.signalWithStart(BATCHER_WORKFLOW_TYPE, {
+            workflowId,
+            taskQueue,
+            args: [{ shard: 0 }],
+            signal: submitWritesSignal,
+            signalArgs: [[unit, plain]],
+          });
+          const handle = env.client.workflow.getHandle(workflowId);
+          await waitUntil('the batch was written', async () => (await handle.query(batcherStatsQuery)).batchesWritten >= 1, {
+            timeoutMs: 60_000,
+          });
+          await handle.signal(settingsChangedSignal, 'another-fingerprint');
+          const run = env.client.workflow.getHandle(workflowId, first.signaledRunId);
+          await waitUntil('the run continued as new', async () => (await run.describe()).status.name === 'CONTINUED_AS_NEW', {
+            timeoutMs: 60_000,
+          });
+          const history = await run.fetchHistory();
+          expect(history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes).toBeTruthy();
+          fs.writeFileSync(
+            path.join(__dirname, 'fixtures', path.basename(unitsFixture!)),
+            temporal.api.history.v1.History.encode(temporal.api.history.v1.History.fromObject(history)).finish(),
+          );
+          await handle.terminate('recorded');
+        });
+      } finally {
+        await env.teardown();
+      }
+    });
+  },
+);

@@ -129,3 +129,22 @@ describe('replaying the history of this release (every patch on)', () => {
     await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-current');
   });
 });
+
+describe('replaying a history with a unit and a settings reload', () => {
+  const UNITS = 'batcher-history-units.bin';
+
+  it('when a shard wrote a unit of three rows and then continued as new on a settings announcement, then this tree replays its run to the same end', async () => {
+    const history = recorded(UNITS);
+    const events = history.events ?? [];
+    // What the fixture holds: the unit's further rows in a bulk write's input, the announcement, the continue-as-new.
+    const bulkInputs = events.flatMap((e) =>
+      e.activityTaskScheduledEventAttributes?.activityType?.name === 'bulkWrite'
+        ? [Buffer.from(e.activityTaskScheduledEventAttributes.input?.payloads?.[0]?.data ?? []).toString()]
+        : [],
+    );
+    expect(bulkInputs.some((input) => input.includes('"moreRows"'))).toBe(true);
+    expect(events.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'settingsChanged')).toBe(true);
+    expect(kinds(history).at(-1)).toBe('workflowExecutionContinuedAsNewEventAttributes');
+    await Worker.runReplayHistory({ workflowsPath, ...BATCHER_SANDBOX_OPTIONS }, history, 'batcher-replay-units');
+  });
+});

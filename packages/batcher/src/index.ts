@@ -42,5 +42,5 @@ export type {
   DirectAnswer,
   DeliverAnswersResult,
 } from './workflows/types';
-export { batcherStatsQuery, BATCHER_STATS_MEMO_KEY, shardTaskQueue } from './workflows/types';
+export { batcherStatsQuery, settingsChangedSignal, BATCHER_STATS_MEMO_KEY, shardTaskQueue } from './workflows/types';
 export { migrate } from './db/migrate';
