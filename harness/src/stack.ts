@@ -44,6 +44,10 @@ export interface StackOptions {
   console?: { batcherWorker: LogLevelName; mainWorker: LogLevelName; monitor: LogLevelName };
   /** Progress lines ("starting MariaDB ..."). @default no output */
   log?: (line: string) => void;
+  /** More mariadbd options for the stack's own MariaDB (e.g. `--default-time-zone=+02:00`). */
+  mysqlArgs?: readonly string[];
+  /** Runs after the migration, before the workers start (e.g. a team's own tables the batcher worker must find). */
+  afterMigrate?: (mysql: MariaDb | undefined) => Promise<void>;
   /** Use running servers instead of starting them (the demo's TEMPORAL_ADDRESS / MYSQL_HOST). */
   external?: { temporal?: Record<'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE', string>; mysql?: Record<string, string> };
 }
@@ -100,6 +104,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         dir: path.join(options.dir, 'mariadb'),
         database: options.database,
         logFile: path.join(logDir, 'mariadb.log'),
+        extraArgs: options.mysqlArgs,
       });
       mysql = m;
       stoppers.push(() => m.stop());
@@ -128,6 +133,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     };
     log('migrating the schema');
     await migrateSchema(serviceEnv, path.join(logDir, 'migrate.log'));
+    await options.afterMigrate?.(mysql);
 
     let bundles: Record<'batcher-worker' | 'main-worker', string> | undefined;
     if (options.prebundle) {

@@ -1,10 +1,13 @@
 // The chaos run: a stack of its own (Temporal on a database file, MariaDB, both workers and the
 // health monitor, each a process), N transactions started in waves, and between the waves each of
 // batcher worker, main worker, MariaDB and Temporal SIGKILLed and restarted after a random downtime,
-// R rounds; then every workflow is audited against its row.
+// R rounds; then every workflow is audited against its row. Two workloads: the demo's transactions
+// (`runChaos`), or a team's requester workflows on a team's own schema (`runTeamChaos`, see team/):
+// then the team's requester worker is killed in the main worker's place.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import pLimit from 'p-limit';
 import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/demo';
 import { delay, freePort, repoRoot, spawnLogged, type ManagedProcess } from '../processes';
@@ -21,9 +24,17 @@ import {
   type Verdict,
 } from './audit';
 import { SeededRandom } from './random';
+import { auditTeam, formatTeamVerdict, teamViolationCount, type TeamOutcome, type TeamVerdict } from './team/audit';
+import { TEAM_TASK_QUEUE, TEAM_WORKFLOW, type TeamWorkflowResult } from './team/rows';
+import { applyTeamSchema, TEAM_BATCHER_TABLES } from './team/schema';
+import { readTeamLedger, readTeamRows, startTeamWorker, teamDistFile, teamGroups, type TeamWorkerProcess } from './team/workload';
 
 export const COMPONENTS = ['batcher-worker', 'main-worker', 'mariadb', 'temporal'] as const;
-export type Component = (typeof COMPONENTS)[number];
+/** The team workload kills the team's requester worker in the main worker's place. */
+export const TEAM_COMPONENTS = ['batcher-worker', 'team-worker', 'mariadb', 'temporal'] as const;
+export type Component = (typeof COMPONENTS)[number] | (typeof TEAM_COMPONENTS)[number];
+/** The team workload's MariaDB runs in a zone other than UTC (the batcher's sessions must not depend on it). */
+export const TEAM_MYSQL_TIME_ZONE = '+02:00';
 
 export interface ChaosOptions {
   /** @default 2000 */
@@ -72,7 +83,27 @@ export interface ChaosResult {
   seconds: number;
 }
 
+export interface TeamChaosResult extends Omit<ChaosResult, 'verdict'> {
+  verdict: TeamVerdict;
+}
+
+/** The kill rounds under the demo's transactions. */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
+  const r = await runRounds(options, false);
+  if (!r.verdict) throw new Error('the demo run has no verdict');
+  return { ...r, verdict: r.verdict };
+}
+
+/** The kill rounds under a team's requester workflows on the team's schema (MariaDB in a non-UTC zone). */
+export async function runTeamChaos(options: ChaosOptions): Promise<TeamChaosResult> {
+  const r = await runRounds(options, true);
+  if (!r.teamVerdict) throw new Error('the team run has no verdict');
+  return { ...r, verdict: r.teamVerdict };
+}
+
+type RoundsResult = Omit<ChaosResult, 'verdict'> & { verdict?: Verdict; teamVerdict?: TeamVerdict };
+
+async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsResult> {
   const n = options.transactions ?? 2000;
   const rounds = options.rounds ?? 4;
   const shards = options.shards ?? 2;
@@ -94,7 +125,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   let burner: ManagedProcess | undefined;
   let stack: Stack | undefined;
   let connection: Connection | undefined;
-  let result: ChaosResult | undefined;
+  let teamWorker: TeamWorkerProcess | undefined;
+  let result: RoundsResult | undefined;
   try {
     if (options.busy) {
       // Busy-loops until stopped: the stack then shares the cores with a hungry neighbour.
@@ -128,7 +160,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         HEALTH_POLL_INTERVAL_MS: '1000',
         LOG_LEVEL: 'info',
         WORKER_SHUTDOWN_GRACE_MS: '2000',
+        ...(team ? { BATCHER_TABLES: TEAM_BATCHER_TABLES } : {}),
       },
+      ...(team
+        ? {
+            mysqlArgs: [`--default-time-zone=${TEAM_MYSQL_TIME_ZONE}`],
+            // The team's tables exist before the batcher worker starts (it reads them at start).
+            afterMigrate: async (m) => {
+              const conn = await m?.connect();
+              try {
+                if (conn) await applyTeamSchema(conn);
+              } finally {
+                await conn?.end();
+              }
+            },
+          }
+        : {}),
       log: (line) => log(`[chaos] ${line}`),
     });
     const s = stack;
@@ -139,11 +186,24 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       `[chaos] stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s: Temporal ${temporal.address} (pid ${temporal.pid}), MariaDB :${mysql.port} (pid ${mysql.pid}), batcher worker pid ${s.batcherWorker.pid}, main worker pid ${s.mainWorker.pid}, monitor ${s.monitor?.baseUrl} (pid ${s.monitor?.pid}); logs ${s.logDir}`,
     );
 
+    if (team) {
+      log('[chaos] bundling the team workflows once, then starting the team requester worker');
+      const bundle = path.join(dir, 'bundles', 'team-workflows.js');
+      fs.mkdirSync(path.dirname(bundle), { recursive: true });
+      const { code } = await bundleWorkflowCode({ workflowsPath: teamDistFile('workflows.js'), logger: quietBundleLogger });
+      fs.writeFileSync(bundle, code);
+      teamWorker = await startTeamWorker({ env: temporal.env, bundle, logFile: path.join(s.logDir, 'team-worker.log') });
+      log(`[chaos] team requester worker pid ${teamWorker.pid} on task queue ${TEAM_TASK_QUEUE}`);
+    }
+    const tw = teamWorker;
+
     connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: temporal.namespace });
-    const taskQueue = s.serviceEnv.MAIN_TASK_QUEUE ?? DEFAULT_MAIN_TASK_QUEUE;
+    const taskQueue = team ? TEAM_TASK_QUEUE : (s.serviceEnv.MAIN_TASK_QUEUE ?? DEFAULT_MAIN_TASK_QUEUE);
+    const workflowType = team ? TEAM_WORKFLOW : 'transactionWorkflow';
+    const teamLoad = team ? teamGroups(n, tag, random) : undefined;
 
-    const sent: SentTransaction[] = Array.from({ length: n }, (_, i) => ({
+    const sent: SentTransaction[] = Array.from({ length: team ? 0 : n }, (_, i) => ({
       workflowId: `chaos-${tag}-${i}`,
       // Non-ASCII on purpose: ids and payloads must come back byte for byte.
       payload: { run: tag, n: i, amountCents: random.int(1, 100_000), note: `chaos ${i} · ünïcødé €` },
@@ -156,52 +216,65 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       },
     }));
 
-    const components: Record<Component, { pid: () => number | undefined; kill: () => Promise<unknown>; start: () => Promise<void> }> = {
+    type Control = { pid: () => number | undefined; kill: () => Promise<unknown>; start: () => Promise<void> };
+    const components: Partial<Record<Component, Control>> = {
       'batcher-worker': { pid: () => s.batcherWorker.pid, kill: () => s.batcherWorker.kill(), start: () => s.batcherWorker.start() },
       'main-worker': { pid: () => s.mainWorker.pid, kill: () => s.mainWorker.kill(), start: () => s.mainWorker.start() },
       mariadb: { pid: () => mysql.pid, kill: () => mysql.kill(), start: () => mysql.startServer() },
       temporal: { pid: () => temporal.pid, kill: () => temporal.kill(), start: () => temporal.startServer() },
+      ...(tw ? { 'team-worker': { pid: () => tw.pid, kill: () => tw.kill(), start: () => tw.start() } } : {}),
     };
+    const control = (c: Component): Control => {
+      const found = components[c];
+      if (!found) throw new Error(`no component ${c} in this run`);
+      return found;
+    };
+    const killed: readonly Component[] = team ? TEAM_COMPONENTS : COMPONENTS;
     const events: Component[] = [];
-    for (let r = 0; r < rounds; r++) events.push(...random.shuffle(COMPONENTS));
+    for (let r = 0; r < rounds; r++) events.push(...random.shuffle(killed));
     const waves = events.length + 1;
     const limit = pLimit(16);
 
+    // Bounded retries: right after a restart the frontend may still refuse for a moment.
+    const start = async (workflowId: string, args: unknown[]) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await client.workflow.start(workflowType, { workflowId, taskQueue, args, workflowIdConflictPolicy: 'USE_EXISTING' });
+          return;
+        } catch (err) {
+          if (attempt >= 60) throw new Error(`could not start ${workflowId}: ${(err as Error).message}`, { cause: err });
+          await delay(1000);
+        }
+      }
+    };
     const startWave = async (w: number) => {
+      if (teamLoad) {
+        // Whole groups per wave, each group's workflows started together (they race on one key).
+        const groups = teamLoad.groups;
+        const from = Math.floor((w * groups.length) / waves);
+        const to = Math.floor(((w + 1) * groups.length) / waves);
+        const list = groups.slice(from, to);
+        await Promise.all(
+          list.map((g) => limit(() => Promise.all(g.workflows.map((wf) => start(wf.workflowId, [{ writes: wf.writes }]))))),
+        );
+        const count = list.reduce((sum, g) => sum + g.workflows.length, 0);
+        note({ action: 'wave', component: 'team workflows', note: `started ${count} (groups ${from}..${to - 1})` });
+        return;
+      }
       const from = Math.floor((w * n) / waves);
       const to = Math.floor(((w + 1) * n) / waves);
       const ids = sent.slice(from, to);
-      await Promise.all(
-        ids.map((t) =>
-          limit(async () => {
-            // Bounded retries: right after a restart the frontend may still refuse for a moment.
-            for (let attempt = 1; ; attempt++) {
-              try {
-                await client.workflow.start('transactionWorkflow', {
-                  workflowId: t.workflowId,
-                  taskQueue,
-                  args: [{ payload: t.payload, order: t.order }],
-                  workflowIdConflictPolicy: 'USE_EXISTING',
-                });
-                return;
-              } catch (err) {
-                if (attempt >= 60) throw new Error(`could not start ${t.workflowId}: ${(err as Error).message}`, { cause: err });
-                await delay(1000);
-              }
-            }
-          }),
-        ),
-      );
+      await Promise.all(ids.map((t) => limit(() => start(t.workflowId, [{ payload: t.payload, order: t.order }]))));
       note({ action: 'wave', component: 'transactions', note: `started ${ids.length} (${from}..${to - 1})` });
     };
 
     /** A component that died without being killed is restarted too, and the timeline says so. */
     const reviveCrashed = async () => {
-      for (const c of COMPONENTS) {
-        if (components[c].pid() === undefined) {
+      for (const c of Object.keys(components) as Component[]) {
+        if (control(c).pid() === undefined) {
           note({ action: 'died', component: c, note: 'found not running (not killed by us); restarting' });
-          await components[c].start();
-          note({ action: 'restart', component: c, pid: components[c].pid() });
+          await control(c).start();
+          note({ action: 'restart', component: c, pid: control(c).pid() });
         }
       }
     };
@@ -213,7 +286,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       // Let the wave get under way, so the kill hits work in flight.
       await delay(random.int(500, 3000));
       await reviveCrashed();
-      const c = components[event];
+      const c = control(event);
       const pid = c.pid();
       const downtimeMs = random.int(downMin, downMax);
       await c.kill();
@@ -229,13 +302,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const waitStart = Date.now();
     const cap = waitStart + (options.closeDeadlineMs ?? 1_800_000);
     const stallMs = options.closeStallMs ?? 180_000;
-    let running = n;
+    const total = teamLoad ? teamLoad.groups.reduce((sum, g) => sum + g.workflows.length, 0) : n;
+    let running = total;
     let lastProgress = Date.now();
     let lastLog = 0;
     for (;;) {
       await reviveCrashed();
       const counted = await client.workflow
-        .count(`WorkflowType = 'transactionWorkflow' AND ExecutionStatus = 'Running'`)
+        .count(`WorkflowType = '${workflowType}' AND ExecutionStatus = 'Running'`)
         .then((c) => c.count)
         .catch(() => undefined);
       if (counted !== undefined && counted < running) lastProgress = Date.now();
@@ -250,7 +324,26 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
       await delay(2000);
     }
-    note({ action: 'audit', component: 'all', note: `${running} workflow(s) still open by the count; auditing ${n}` });
+    note({ action: 'audit', component: 'all', note: `${running} workflow(s) still open by the count; auditing ${total}` });
+
+    if (teamLoad) {
+      const ids = teamLoad.groups.flatMap((g) => g.workflows.map((wf) => wf.workflowId));
+      const outcomes = new Map<string, TeamOutcome>();
+      for (const [id, o] of await outcomesOf(client, ids))
+        outcomes.set(id, o.kind === 'completed' ? { kind: 'completed', told: (o.result as unknown as TeamWorkflowResult).told } : o);
+      const conn = await mysql.connect();
+      let teamVerdict: TeamVerdict;
+      try {
+        teamVerdict = auditTeam(teamLoad.sent, outcomes, await readTeamRows(conn), await readTeamLedger(conn), shards);
+        const [zone] = await conn.query('SELECT @@global.time_zone AS zone');
+        teamVerdict.serverTimeZone = String((zone as Array<{ zone: unknown }>)[0]?.zone);
+      } finally {
+        await conn.end();
+      }
+      const violations = teamViolationCount(teamVerdict);
+      result = { seed: options.seed, tag, dir, timeline, teamVerdict, violations, seconds: (Date.now() - t0) / 1000 };
+      return result;
+    }
 
     const outcomes: Map<string, Outcome> = await outcomesOf(
       client,
@@ -267,6 +360,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     return result;
   } finally {
     await connection?.close().catch(() => undefined);
+    await teamWorker?.stop();
     await stack?.stop();
     await burner?.stop({ graceMs: 1000 });
     // A red (or broken) run keeps its logs and data for reading.
@@ -280,6 +374,21 @@ export function formatTimelineEntry(e: TimelineEntry): string {
   const down = e.downtimeMs === undefined ? '' : `down ${(e.downtimeMs / 1000).toFixed(1)} s`;
   return `${t}  ${e.action.padEnd(8)} ${e.component.padEnd(15)} ${pid.padEnd(11)} ${down.padEnd(12)} ${e.note ?? ''}`.trimEnd();
 }
+
+/** The team run's verdict lines. */
+export function formatTeamChaosVerdict(result: TeamChaosResult): string {
+  return formatTeamVerdict(result.verdict, `seed ${result.seed}, ${result.seconds.toFixed(0)} s`, result.violations);
+}
+
+/** webpack's chatter stays out of the run's output. */
+const quietBundleLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(`[chaos] bundler: ${message}`),
+  error: (message: string) => console.error(`[chaos] bundler: ${message}`),
+};
 
 export function formatVerdict(result: ChaosResult): string {
   const v = result.verdict;

@@ -1,12 +1,16 @@
-// npm run chaos -- [--transactions N] [--rounds R] [--shards S] [--seed X] [--busy] [--keep-logs]
+// npm run chaos -- [--workload demo|team] [--transactions N] [--rounds R] [--shards S] [--seed X] [--busy] [--keep-logs]
 // Kill rounds against a stack of its own, then an audit of every workflow against its row. Exits 1
-// on any violation (lost, phantom, doubled, orphan, still open), 2 if the run itself broke.
+// on any violation (lost, phantom, doubled, orphan, misreported, still open), 2 if the run itself broke.
 import { parseArgs } from 'node:util';
-import { formatTimelineEntry, formatVerdict, runChaos } from '../chaos/run';
+import { formatTeamChaosVerdict, formatTimelineEntry, formatVerdict, runChaos, runTeamChaos, TEAM_MYSQL_TIME_ZONE } from '../chaos/run';
 import { newSeed } from '../chaos/random';
 
 const USAGE = `usage: npm run chaos -- [options]
-  --transactions N  transactionWorkflows to start, in waves between the kills (default 2000)
+  --workload W      demo (default): the demo's transactionWorkflows; team: a team's requester workflows
+                    on a team schema (upsert, insert-ignore, parent/child tables; MariaDB in zone ${TEAM_MYSQL_TIME_ZONE}),
+                    audited per request against the table and the ledger; the team's requester worker is
+                    killed in the main worker's place
+  --transactions N  workflows to start, in waves between the kills (default 2000; team: whole groups, so up to 2 more)
   --rounds R        kill rounds; each SIGKILLs batcher worker, main worker, MariaDB and Temporal once,
                     in a random order, and restarts each after a random downtime (default 4)
   --shards S        batcher shards (default 2)
@@ -24,6 +28,7 @@ function positiveInt(name: string, raw: string | undefined, fallback: number, mi
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
+      workload: { type: 'string', default: 'demo' },
       transactions: { type: 'string' },
       rounds: { type: 'string' },
       shards: { type: 'string' },
@@ -37,19 +42,26 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const workload = values.workload;
+  if (workload !== 'demo' && workload !== 'team') throw new Error(`--workload must be demo or team (got ${workload})`);
   const seed = positiveInt('seed', values.seed, newSeed(), 0);
   const transactions = positiveInt('transactions', values.transactions, 2000);
   const rounds = positiveInt('rounds', values.rounds, 4, 0);
   const shards = positiveInt('shards', values.shards, 2);
   console.log(
-    `[chaos] seed ${seed} (replay with --seed ${seed}): ${transactions} transactions, ${rounds} round(s) × 4 components, ${shards} shard(s)${values.busy ? ', CPU burner on' : ''}`,
+    `[chaos] ${workload} workload, seed ${seed} (replay with --seed ${seed}): ${transactions} transactions, ${rounds} round(s) × 4 components, ${shards} shard(s)${values.busy ? ', CPU burner on' : ''}`,
   );
-  const result = await runChaos({ seed, transactions, rounds, shards, busy: values.busy, keepLogs: values['keep-logs'] });
+  const options = { seed, transactions, rounds, shards, busy: values.busy, keepLogs: values['keep-logs'] };
+  const run =
+    workload === 'team'
+      ? await runTeamChaos(options).then((r) => ({ result: r, verdict: formatTeamChaosVerdict(r) }))
+      : await runChaos(options).then((r) => ({ result: r, verdict: formatVerdict(r) }));
+  const result = run.result;
   console.log('\n==== timeline ====');
   console.log('    time  action   component       pid         downtime');
   for (const e of result.timeline) console.log(formatTimelineEntry(e));
   console.log('');
-  console.log(formatVerdict(result));
+  console.log(run.verdict);
   if (result.violations !== 0 || values['keep-logs']) console.log(`logs and data: ${result.dir}`);
   return result.violations === 0 ? 0 : 1;
 }
