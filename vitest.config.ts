@@ -36,6 +36,7 @@ const UNIT = [
   'test/packaging/chart-readme.test.ts',
   'test/pipeline/config.test.ts',
   'test/pipeline/submit-refusals.test.ts',
+  'test/support/latency-proxy.test.ts',
 ];
 
 /** Suites that need more than the run's two servers: .tools/ packaging tools, Jaeger, a kube API server, their own stacks. */

@@ -17,6 +17,7 @@ import { createPool, loadConfig, type Pool } from '@batcher/service-kit';
 import { DEMO_TABLE } from '@batcher/demo';
 import { awaitTransactions, mapLimit, percentile, startTransactions, type TransactionOutcome } from '@batcher/demo/transactions';
 import { migrateDatabase } from '@batcher/batcher-worker/schema';
+import { startDbProxy } from './db-proxy';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +35,10 @@ const { values } = parseArgs({
     'slow-seconds': { type: 'string', default: '120' },
     'grouped-rate': { type: 'string', default: '100' },
     'grouped-seconds': { type: 'string', default: '30' },
+    /** Database-bound phase (`dbbound`): ms the latency proxy holds each chunk, each way (a statement pays twice this). */
+    'db-delay-ms': { type: 'string', default: '200' },
+    /** Database-bound phase: connections in each worker's pool (MYSQL_POOL_SIZE), the same for naive and batched. */
+    'db-pool': { type: 'string', default: '2' },
     phases: { type: 'string', default: 'ceiling,naive,batched,typed,unit,eager,traced,steady,slow,burst,requesters,flood' },
     out: { type: 'string', default: path.resolve(__dirname, '../../.run/bench/results.json') },
   },
@@ -54,6 +59,8 @@ const STEADY_SECONDS = positive('steady-seconds', values['steady-seconds'], 0);
 const SLOW_SECONDS = positive('slow-seconds', values['slow-seconds'], 0);
 const GROUPED_RATE = positive('grouped-rate', values['grouped-rate']);
 const GROUPED_SECONDS = positive('grouped-seconds', values['grouped-seconds']);
+const DB_DELAY_MS = positive('db-delay-ms', values['db-delay-ms'], 0);
+const DB_POOL = positive('db-pool', values['db-pool']);
 const PHASES = new Set(values.phases.split(',').filter(Boolean));
 const repoRoot = path.resolve(__dirname, '../..');
 const runTag = Date.now().toString(36);
@@ -1011,6 +1018,57 @@ async function main(): Promise<void> {
         stepMs: STEP_MS,
         rateIntervalMs: 1000,
       });
+    }
+    // The database, not Temporal, as the bottleneck: both pipelines' workers reach MariaDB through a
+    // latency proxy (every statement pays 2 × DB_DELAY_MS), each with a pool of DB_POOL connections.
+    const dbNaive = PHASES.has('dbbound') || PHASES.has('naive-dbbound');
+    const dbBatched = PHASES.has('dbbound') || PHASES.has('batched-dbbound');
+    if (dbNaive || dbBatched) {
+      const proxy = await startDbProxy({
+        repoRoot,
+        target: { host: mysqlCfg.host, port: mysqlCfg.port },
+        delayMs: DB_DELAY_MS,
+        logFile: path.join(logDir, `${runTag}-latency-proxy.log`),
+      });
+      const dbEnv = { MYSQL_HOST: proxy.host, MYSQL_PORT: String(proxy.port), MYSQL_POOL_SIZE: String(DB_POOL) };
+      say(
+        `dbbound: MariaDB through a latency proxy (${DB_DELAY_MS} ms each way: ${2 * DB_DELAY_MS} ms a round trip), ${DB_POOL} connection(s) per worker pool; ` +
+          `naive's bound: ${DB_POOL} / ${(2 * DB_DELAY_MS) / 1000} s = ${DB_DELAY_MS > 0 ? Math.round((DB_POOL / ((2 * DB_DELAY_MS) / 1000)) * 100) / 100 : '∞'} INSERTs/s`,
+      );
+      try {
+        if (dbNaive)
+          pipelines['naive-dbbound'] = await runPipeline(client, pool, {
+            name: 'naive-dbbound',
+            workflowType: 'directWriteWorkflow',
+            kind: 'baseline',
+            n: N,
+            stepMs: STEP_MS,
+            env: dbEnv,
+          });
+        if (dbBatched)
+          pipelines['batched-dbbound'] = await runPipeline(client, pool, {
+            name: 'batched-dbbound',
+            workflowType: 'transactionWorkflow',
+            kind: 'batcher',
+            n: N,
+            stepMs: STEP_MS,
+            env: dbEnv,
+          });
+      } finally {
+        await proxy.stop();
+      }
+      const naiveDb = pipelines['naive-dbbound'];
+      const batchedDb = pipelines['batched-dbbound'];
+      results.dbbound = {
+        delayMsEachWay: DB_DELAY_MS,
+        poolSize: DB_POOL,
+        batchedToNaive: naiveDb && batchedDb ? Math.round((batchedDb.throughputPerS / naiveDb.throughputPerS) * 100) / 100 : undefined,
+        batchedToCeiling:
+          batchedDb && pipelines.ceiling
+            ? Math.round((batchedDb.throughputPerS / pipelines.ceiling.throughputPerS) * 100) / 100
+            : undefined,
+      };
+      say(`dbbound (${DB_DELAY_MS} ms each way, pool ${DB_POOL}): ${JSON.stringify(results.dbbound)}`);
     }
     results.pipelines = pipelines;
     results.writeActionsPerRow = writeActionsPerRow(pipelines);
