@@ -1,8 +1,7 @@
 // The team workload's audit (harness/src/chaos/team/audit.ts) on hand-made requests, rows and ledger
-// entries: what each request was told against its row and its ledger entry, and the groups that share
-// a key. (The real kill rounds on the team schema: `npm run chaos -- --workload team`.)
+// entries: what each request was told against its row and its ledger entry, an order and its lines as
+// one unit (whole or nothing), and the groups that share a key. (The real kill rounds on the team schema: `npm run chaos -- --workload team`.)
 import { describe, expect, it } from 'vitest';
-import { shardFor } from '@write-batcher/protocol';
 import {
   auditTeam,
   teamViolationCount,
@@ -54,50 +53,63 @@ const account = (m: number): SentRequest => ({
     written_by: `team:wf-race-${m}`,
   },
 });
-const order: SentRequest = {
+const orderRow = {
+  order_id: 'o-1',
+  account_email: 'a@team.example',
+  order_no: 1,
+  total: '12.30',
+  placed_at: T0,
+  paid_at: null,
+  metadata: { c: 'x' },
+  written_by: 'team:wf-order:order',
+};
+const lineRow = (k: number, qty = 2) => ({
+  order_id: 'o-1',
+  line_no: k,
+  sku: `s${k}`,
+  qty,
+  unit_price: '1.05',
+  written_by: 'team:wf-order:order',
+});
+/** An order and its two lines as one unit, the lines listed first. */
+const unit: SentRequest = {
   workflowId: 'wf-order',
   group: 'order',
   groupKind: 'order',
-  table: TEAM_TABLES.orders,
-  requestId: 'team:wf-order:order',
-  dates: ['placed_at', 'paid_at'],
-  digest: 'digest-order',
-  row: {
-    order_id: 'o-1',
-    account_email: 'a@team.example',
-    order_no: 1,
-    total: '12.30',
-    placed_at: T0,
-    paid_at: null,
-    metadata: { c: 'x' },
-    written_by: 'team:wf-order:order',
-  },
-};
-const line: SentRequest = {
-  ...order,
   table: TEAM_TABLES.lines,
-  requestId: 'team:wf-order:line:1',
+  requestId: 'team:wf-order:order',
   dates: [],
-  digest: 'digest-line',
-  row: { order_id: 'o-1', line_no: 1, sku: 's', qty: 2, unit_price: '1.05', written_by: 'team:wf-order:line:1' },
+  digest: 'digest-unit',
+  row: lineRow(1),
+  moreRows: [
+    { table: TEAM_TABLES.lines, dates: [], row: lineRow(2) },
+    { table: TEAM_TABLES.orders, dates: ['placed_at', 'paid_at'], row: orderRow },
+  ],
 };
-const sent = [event(0), event(1), account(0), account(1), account(2), order, line];
+const sent = [event(0), event(1), account(0), account(1), account(2), unit];
 
-/** The row the table holds for a request, as readTeamRows gives it. */
-function rowOf(r: SentRequest, change: Record<string, unknown> = {}): TeamRow {
+/** The row the table holds for a request's row, as readTeamRows gives it. */
+function tableRow(table: string, row: Record<string, unknown>, writtenBy: string, change: Record<string, unknown> = {}): TeamRow {
   const values: Record<string, unknown> = {};
-  for (const [c, v] of Object.entries(r.row)) if (c !== 'written_by') values[c] = v;
+  for (const [c, v] of Object.entries(row)) if (c !== 'written_by') values[c] = v;
   Object.assign(values, change);
-  const key = r.table === TEAM_TABLES.accounts ? 'email' : r.table === TEAM_TABLES.events ? 'event_id' : 'order_id';
+  const key = table === TEAM_TABLES.accounts ? 'email' : table === TEAM_TABLES.events ? 'event_id' : 'order_id';
   return {
-    table: r.table,
-    writtenBy: r.requestId,
-    key: r.table === TEAM_TABLES.lines ? `${String(values.order_id)}\u0000${String(values.line_no)}` : String(values[key]),
+    table,
+    writtenBy,
+    key: table === TEAM_TABLES.lines ? `${String(values.order_id)}\u0000${String(values.line_no)}` : String(values[key]),
     values,
   };
 }
+const rowOf = (r: SentRequest, change: Record<string, unknown> = {}) => tableRow(r.table, r.row, r.requestId, change);
+/** The unit's rows in the tables (the line numbers given, and the order unless `order` is false). */
+const unitRows = (lines: number[] = [1, 2], order = true, orderChange: Record<string, unknown> = {}): TeamRow[] => [
+  ...lines.map((k) => tableRow(TEAM_TABLES.lines, lineRow(k), unit.requestId)),
+  ...(order ? [tableRow(TEAM_TABLES.orders, orderRow, unit.requestId, orderChange)] : []),
+];
+const isUnitRow = (r: TeamRow) => r.writtenBy === unit.requestId;
 
-/** A consistent end: event 0 written, event 1 ignored; racer 0 inserted, 1 and 2 updated (2 last); the order and its line. */
+/** A consistent end: event 0 written, event 1 ignored; racer 0 inserted, 1 and 2 updated (2 last); the order and its lines, whole. */
 function world() {
   const told: Record<string, Told> = {
     [event(0).requestId]: { requestId: event(0).requestId, status: 'committed' },
@@ -105,8 +117,15 @@ function world() {
     [account(0).requestId]: { requestId: account(0).requestId, status: 'committed' },
     [account(1).requestId]: { requestId: account(1).requestId, status: 'updated' },
     [account(2).requestId]: { requestId: account(2).requestId, status: 'updated' },
-    [order.requestId]: { requestId: order.requestId, status: 'committed' },
-    [line.requestId]: { requestId: line.requestId, status: 'duplicate' },
+    [unit.requestId]: {
+      requestId: unit.requestId,
+      status: 'committed',
+      rows: [
+        { table: TEAM_TABLES.lines, status: 'committed' },
+        { table: TEAM_TABLES.lines, status: 'committed' },
+        { table: TEAM_TABLES.orders, status: 'committed' },
+      ],
+    },
   };
   const ledger = new Map<string, LedgerRow>();
   const enter = (r: SentRequest, status: LedgerRow['status']) =>
@@ -116,21 +135,21 @@ function world() {
   enter(account(0), 'committed');
   enter(account(1), 'updated');
   enter(account(2), 'updated');
-  enter(order, 'committed');
-  enter(line, 'committed');
-  const rows: TeamRow[] = [rowOf(event(0)), rowOf(account(2)), rowOf(order), rowOf(line)];
+  enter(unit, 'committed');
+  ledger.set(unit.requestId, { ...ledger.get(unit.requestId)!, rowStatuses: 'ccc' });
+  const rows: TeamRow[] = [rowOf(event(0)), rowOf(account(2)), ...unitRows()];
   return { told, ledger, rows };
 }
 
-function judge(w: ReturnType<typeof world>): TeamVerdict {
+function judge(w: ReturnType<typeof world>, requests: readonly SentRequest[] = sent): TeamVerdict {
   const outcomes = new Map<string, TeamOutcome>();
-  for (const r of sent) {
+  for (const r of requests) {
     const prev = outcomes.get(r.workflowId);
     const told = w.told[r.requestId];
     const list = prev?.kind === 'completed' ? prev.told : [];
     outcomes.set(r.workflowId, { kind: 'completed', told: told ? [...list, told] : list });
   }
-  return auditTeam(sent, outcomes, w.rows, w.ledger);
+  return auditTeam(requests, outcomes, w.rows, w.ledger);
 }
 
 const kinds = (v: TeamVerdict) => v.violations.map((x) => x.kind).sort();
@@ -142,8 +161,15 @@ describe('the team audit', () => {
     expect(teamViolationCount(v)).toBe(0);
     expect(v.pairs).toEqual({ total: 1, oneWrittenOneIgnored: 1 });
     expect(v.races).toEqual({ total: 1, withRow: 1 });
-    expect(v.orders).toEqual({ total: 1, complete: 1, linesRefusedFk: 0, linesRefusedFkOtherShard: 0 });
-    expect(v.told).toEqual({ committed: 3, updated: 2, ignored: 1, duplicate: 1, failed: 0 });
+    expect(v.orders).toEqual({
+      total: 1,
+      writtenWhole: 1,
+      refusedWhole: 0,
+      badLines: { sent: 0, refusedWhole: 0 },
+      dataRejectedWithoutBadLine: 0,
+    });
+    expect(v.told).toEqual({ committed: 3, updated: 2, ignored: 1, duplicate: 0, failed: 0 });
+    expect(v.rowsChecked).toBe(5);
     expect(v.timestampsChecked).toBe(2);
   });
 
@@ -174,48 +200,94 @@ describe('the team audit', () => {
 
   it('when a DECIMAL or a JSON value differs, then it is a mismatch', () => {
     const w = world();
-    w.rows = w.rows.map((r) => (r.writtenBy === order.requestId ? rowOf(order, { total: '12.3', metadata: { c: 'y' } }) : r));
+    w.rows = w.rows.filter((r) => !isUnitRow(r)).concat(unitRows([1, 2], true, { total: '12.3', metadata: { c: 'y' } }));
     expect(kinds(judge(w))).toEqual(['mismatch', 'mismatch']);
   });
 
   it('when a request is told a typed failure but the ledger says committed, then it is misreported; a row under an abandoned entry is a phantom', () => {
     const w = world();
-    w.told[line.requestId] = { requestId: line.requestId, error: { type: 'WriteDataRejected', message: 'ER_NO_REFERENCED_ROW_2' } };
+    w.told[unit.requestId] = {
+      requestId: unit.requestId,
+      error: { type: 'WriteDataRejected', message: 'row 2 of the unit: ER_CONSTRAINT_FAILED' },
+    };
     expect(kinds(judge(w))).toEqual(['misreported']);
-    w.ledger.set(line.requestId, { ...w.ledger.get(line.requestId)!, status: 'abandoned' });
+    w.ledger.set(unit.requestId, { ...w.ledger.get(unit.requestId)!, status: 'abandoned' });
     const v = judge(w);
     expect(kinds(v)).toEqual(['phantom']);
     expect(v.failedByType).toEqual({ WriteDataRejected: 1 });
   });
 
-  it('when a line is refused for its foreign key and the ledger says abandoned, then it is no violation, and the orders say where it was routed', () => {
+  it('when a unit with a line that breaks a CHECK is refused whole and the ledger says abandoned, then it is no violation and counts as refused whole', () => {
     const w = world();
-    w.told[line.requestId] = {
-      requestId: line.requestId,
-      error: { type: 'WriteDataRejected', message: 'ER_NO_REFERENCED_ROW_2 (errno 1452): Cannot add or update a child row' },
+    const bad: SentRequest = { ...unit, badRow: 2, moreRows: [{ ...unit.moreRows![0]!, row: lineRow(2, 0) }, unit.moreRows![1]!] };
+    w.told[unit.requestId] = {
+      requestId: unit.requestId,
+      error: {
+        type: 'WriteDataRejected',
+        message: 'row 2 of the unit: ER_CONSTRAINT_FAILED (errno 4025): CONSTRAINT `ck_line_qty` failed',
+      },
     };
-    w.ledger.set(line.requestId, { ...w.ledger.get(line.requestId)!, status: 'abandoned' });
-    w.rows = w.rows.filter((r) => r.writtenBy !== line.requestId);
-    const outcomes = new Map<string, TeamOutcome>();
-    for (const r of sent) {
-      const prev = outcomes.get(r.workflowId);
-      const list = prev?.kind === 'completed' ? prev.told : [];
-      outcomes.set(r.workflowId, { kind: 'completed', told: [...list, w.told[r.requestId]!] });
-    }
-    const v = auditTeam(sent, outcomes, w.rows, w.ledger, 2);
+    w.ledger.set(unit.requestId, { requestId: unit.requestId, status: 'abandoned', table: unit.table, digest: unit.digest });
+    w.rows = w.rows.filter((r) => !isUnitRow(r));
+    const v = judge(
+      w,
+      sent.map((r) => (r === unit ? bad : r)),
+    );
     expect(v.violations).toEqual([]);
-    const otherShard = shardFor(line.requestId, 2) !== shardFor(order.requestId, 2) ? 1 : 0;
-    expect(v.orders).toEqual({ total: 1, complete: 0, linesRefusedFk: 1, linesRefusedFkOtherShard: otherShard });
+    expect(v.orders).toEqual({
+      total: 1,
+      writtenWhole: 0,
+      refusedWhole: 1,
+      badLines: { sent: 1, refusedWhole: 1 },
+      dataRejectedWithoutBadLine: 0,
+    });
+    expect(v.failedByType).toEqual({ WriteDataRejected: 1 });
+  });
+
+  it('when a unit is told committed but one of its lines is missing, then the unit is split', () => {
+    const w = world();
+    w.rows = w.rows.filter((r) => !isUnitRow(r)).concat(unitRows([1]));
+    const v = judge(w);
+    expect(kinds(v)).toEqual(['unit-split']);
+    expect(v.unitSplit).toBe(1);
+    expect(v.violations[0]?.detail).toMatch(/2 of 3 rows in the tables, missing row 2 \(team_order_lines\)/);
+    expect(v.orders.writtenWhole).toBe(0);
+    expect(teamViolationCount(v)).toBe(1);
+  });
+
+  it('when a unit is refused but its order is in the table, then the unit is split', () => {
+    const w = world();
+    w.told[unit.requestId] = { requestId: unit.requestId, error: { type: 'WriteAbandoned', message: 'abandoned' } };
+    w.ledger.set(unit.requestId, { requestId: unit.requestId, status: 'abandoned', table: unit.table, digest: unit.digest });
+    w.rows = w.rows.filter((r) => !isUnitRow(r)).concat(unitRows([], true));
+    const v = judge(w);
+    expect(kinds(v)).toEqual(['unit-split']);
+    expect(v.violations[0]?.detail).toMatch(/1 of 3 rows in the tables, missing row 1 \(team_order_lines\), row 2 \(team_order_lines\)/);
+    expect(v.orders.refusedWhole).toBe(0);
+  });
+
+  it("when a unit's ledger row_statuses or its told rows are not one c per row, then it is misreported", () => {
+    const w = world();
+    w.ledger.set(unit.requestId, { ...w.ledger.get(unit.requestId)!, rowStatuses: 'cic' });
+    const v = judge(w);
+    expect(kinds(v)).toEqual(['misreported', 'misreported']);
+    expect(v.violations.map((x) => x.detail)).toEqual([
+      'ledger row_statuses cic, a unit of ccc',
+      "told rows ccc but the ledger's row_statuses are cic",
+    ]);
+    const w2 = world();
+    w2.ledger.set(unit.requestId, { requestId: unit.requestId, status: 'committed', table: unit.table, digest: unit.digest });
+    expect(judge(w2).violations.map((x) => x.detail)).toEqual(['ledger row_statuses NULL, a unit of ccc']);
   });
 
   it('when a request told committed has neither ledger entry nor row, then it is lost; a ledger entry without its row is lost too', () => {
     const w = world();
-    w.ledger.delete(order.requestId);
-    w.rows = w.rows.filter((r) => r.writtenBy !== order.requestId);
+    w.ledger.delete(unit.requestId);
+    w.rows = w.rows.filter((r) => !isUnitRow(r));
     expect(kinds(judge(w))).toEqual(['lost']);
     const w2 = world();
-    w2.told[order.requestId] = { requestId: order.requestId, error: { type: 'WriteConfirmationTimeout', message: 'timed out' } };
-    w2.rows = w2.rows.filter((r) => r.writtenBy !== order.requestId);
+    w2.told[unit.requestId] = { requestId: unit.requestId, error: { type: 'WriteConfirmationTimeout', message: 'timed out' } };
+    w2.rows = w2.rows.filter((r) => !isUnitRow(r));
     expect(kinds(judge(w2))).toEqual(['lost', 'misreported']);
   });
 
@@ -237,14 +309,14 @@ describe('the team audit', () => {
 
   it('when the ledger digest differs from the sent row, or a row belongs to no request, then mismatch and orphan', () => {
     const w = world();
-    w.ledger.set(order.requestId, { ...w.ledger.get(order.requestId)!, digest: 'other' });
-    w.rows.push({ ...rowOf(order), writtenBy: 'team:someone-else', key: 'o-2' });
+    w.ledger.set(unit.requestId, { ...w.ledger.get(unit.requestId)!, digest: 'other' });
+    w.rows.push({ ...tableRow(TEAM_TABLES.orders, orderRow, unit.requestId), writtenBy: 'team:someone-else', key: 'o-2' });
     expect(kinds(judge(w))).toEqual(['mismatch', 'orphan']);
   });
 
   it('when a workflow is still open or completed without an answer for one of its requests, then both are counted', () => {
     const w = world();
-    delete w.told[line.requestId];
+    delete w.told[unit.requestId];
     const outcomes = new Map<string, TeamOutcome>([[event(0).workflowId, { kind: 'open' }]]);
     for (const r of sent) {
       if (r.workflowId === event(0).workflowId) continue;
@@ -255,6 +327,6 @@ describe('the team audit', () => {
     }
     const v = auditTeam(sent, outcomes, w.rows, w.ledger);
     expect(v.open).toBe(1);
-    expect(v.violations.some((x) => x.id === line.requestId && /without an answer/.test(x.detail))).toBe(true);
+    expect(v.violations.some((x) => x.id === unit.requestId && /without an answer/.test(x.detail))).toBe(true);
   });
 });

@@ -8,20 +8,24 @@ import { rowDigest } from '@write-batcher/batcher/testing';
 import { delay, repoRoot, spawnLogged, type ManagedProcess } from '../../processes';
 import type { SeededRandom } from '../random';
 import { asText, type LedgerRow, type SentRequest, type TeamRow } from './audit';
-import { rowOf, type TeamWrite } from './rows';
+import { rowOf, rowsOf, type TeamRowWrite, type TeamWrite } from './rows';
 import { TEAM_COLUMNS, TEAM_TABLES } from './schema';
 import { TEAM_WORKER_READY } from './worker';
 
-/** Workflows started together: two on one event id, three upserts on one email, or one order with its lines. */
+/** Workflows started together: two on one event id, three upserts on one email, or one order with its lines (one unit). */
 export interface TeamGroup {
   workflows: Array<{ workflowId: string; writes: TeamWrite[] }>;
 }
 
-/** The ledger's digest of a request's row, as the batcher computes it. */
+/** The ledger's digest of a request's rows (a unit's: every row, in the order given), as the batcher computes it. */
 export function digestOf(write: TeamWrite): string {
-  const encoded = encodeRow(rowOf(write));
-  if ('problem' in encoded) throw new Error(`team row of ${write.requestId} does not encode: ${encoded.problem}`);
-  return rowDigest(write.table, encoded.row).toString('hex');
+  const encoded = rowsOf(write).map((r) => {
+    const e = encodeRow(rowOf(r));
+    if ('problem' in e) throw new Error(`team row of ${write.requestId} (${r.table}) does not encode: ${e.problem}`);
+    return { table: r.table, row: e.row };
+  });
+  const [first, ...more] = encoded as [(typeof encoded)[number], ...typeof encoded];
+  return rowDigest(first.table, first.row, more.length > 0 ? more : undefined).toString('hex');
 }
 
 /** Groups until `n` workflows (the last group may add one or two more). */
@@ -31,6 +35,8 @@ export function teamGroups(n: number, tag: string, random: SeededRandom): { grou
   const instant = () => new Date(Date.UTC(2026, 0, 1) + random.int(0, 364 * 86_400) * 1000 + random.int(0, 999)).toISOString();
   const money = (max: number) => `${random.int(0, max)}.${String(random.int(0, 99)).padStart(2, '0')}`;
   const hex = (len: number) => Array.from({ length: len }, () => random.int(0, 15).toString(16)).join('');
+  /** A unit's row (1-based) that breaks a CHECK, by request id. */
+  const badRow = new Map<string, number>();
   let count = 0;
   for (let g = 0; count < n; g++) {
     const kind = (['pair', 'race', 'order'] as const)[random.int(0, 2)] ?? 'order';
@@ -88,12 +94,27 @@ export function teamGroups(n: number, tag: string, random: SeededRandom): { grou
         });
       }
     } else {
+      // One unit: the two lines listed before their order (the batcher writes parents first), one request id.
+      // One unit in ten carries a line whose qty breaks ck_line_qty: the whole unit must be refused.
       const workflowId = `${group}-0`;
+      const requestId = `team:${workflowId}:order`;
       const orderId = `o-${tag}-${g}`;
       const paid = random.int(0, 1) === 1;
-      const order: TeamWrite = {
+      const bad = random.int(0, 9) === 0;
+      const lines = [1, 2].map((k): TeamRowWrite => ({
+        table: TEAM_TABLES.lines,
+        dates: [],
+        row: {
+          order_id: orderId,
+          line_no: k,
+          sku: `sku-${random.int(1, 999)}`,
+          qty: bad && k === 2 ? 0 : random.int(1, 9),
+          unit_price: money(999),
+          written_by: requestId,
+        },
+      }));
+      const order: TeamRowWrite = {
         table: TEAM_TABLES.orders,
-        requestId: `team:${workflowId}:order`,
         dates: ['placed_at', 'paid_at'],
         row: {
           order_id: orderId,
@@ -103,28 +124,20 @@ export function teamGroups(n: number, tag: string, random: SeededRandom): { grou
           placed_at: instant(),
           paid_at: paid ? instant() : null,
           metadata: { channel: 'app', coupon: paid ? null : 'WINTER-€5' },
-          written_by: `team:${workflowId}:order`,
+          written_by: requestId,
         },
       };
-      const lines = [1, 2].map((k): TeamWrite => ({
-        table: TEAM_TABLES.lines,
-        requestId: `team:${workflowId}:line:${k}`,
-        dates: [],
-        row: {
-          order_id: orderId,
-          line_no: k,
-          sku: `sku-${random.int(1, 999)}`,
-          qty: random.int(1, 9),
-          unit_price: money(999),
-          written_by: `team:${workflowId}:line:${k}`,
-        },
-      }));
-      workflows.push({ workflowId, writes: [order, ...lines] });
+      const [line1, line2] = lines as [TeamRowWrite, TeamRowWrite];
+      if (bad) badRow.set(requestId, 2);
+      workflows.push({ workflowId, writes: [{ ...line1, requestId, moreRows: [line2, order] }] });
     }
     groups.push({ workflows });
     count += workflows.length;
     for (const w of workflows)
-      for (const write of w.writes) sent.push({ ...write, workflowId: w.workflowId, group, groupKind: kind, digest: digestOf(write) });
+      for (const write of w.writes) {
+        const bad = badRow.get(write.requestId);
+        sent.push({ ...write, workflowId: w.workflowId, group, groupKind: kind, digest: digestOf(write), ...(bad ? { badRow: bad } : {}) });
+      }
   }
   return { groups, sent };
 }
@@ -215,10 +228,10 @@ export async function readTeamRows(conn: mysql.Connection): Promise<TeamRow[]> {
   return out;
 }
 
-/** The ledger entries of the team's requests. */
+/** The ledger entries of the team's requests (a unit's with its `row_statuses`). */
 export async function readTeamLedger(conn: mysql.Connection): Promise<Map<string, LedgerRow>> {
   const [rows] = await conn.query(
-    `SELECT request_id, status, target_table, LOWER(HEX(row_digest)) AS digest, batch_id FROM batcher_ledger WHERE request_id LIKE 'team:%'`,
+    `SELECT request_id, status, target_table, LOWER(HEX(row_digest)) AS digest, batch_id, row_statuses FROM batcher_ledger WHERE request_id LIKE 'team:%'`,
   );
   const text = (v: unknown) => (Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
   return new Map(
@@ -230,6 +243,7 @@ export async function readTeamLedger(conn: mysql.Connection): Promise<Map<string
         table: text(r.target_table),
         digest: String(r.digest),
         ...(r.batch_id == null ? {} : { batchId: text(r.batch_id) }),
+        ...(r.row_statuses == null ? {} : { rowStatuses: text(r.row_statuses) }),
       },
     ]),
   );
