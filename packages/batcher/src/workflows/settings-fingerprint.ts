@@ -3,6 +3,7 @@
 // when it starts (worker.ts), and a shard compares it with its own run's (batcher.ts): another one
 // means the shard continues as new and reads the settings again. Pure and workflow-safe: no
 // node:crypto, the same text on both sides.
+import { textHash } from './text-hash';
 
 /** JSON with every object's keys sorted: the same settings give the same text, whatever their key order. */
 export function canonicalJson(value: unknown): string {
@@ -20,14 +21,8 @@ export function canonicalJson(value: unknown): string {
 /** FNV-1a and djb2 over the canonical JSON, 64 bits in all, plus its length: `s1-<16 hex>-<length>`. */
 export function settingsFingerprint(settings: unknown): string {
   const text = canonicalJson(settings);
-  let a = 0x811c9dc5;
-  let b = 5381;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = (Math.imul(b, 33) + c) | 0;
-  }
-  return `s1-${(a >>> 0).toString(16).padStart(8, '0')}${(b >>> 0).toString(16).padStart(8, '0')}-${text.length}`;
+  const [a, b] = textHash(text);
+  return `s1-${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}-${text.length}`;
 }
 
 /** Longest fingerprint a shard reads from a signal (anything longer is not one). */

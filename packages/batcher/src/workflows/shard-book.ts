@@ -37,6 +37,7 @@ import type {
   RecentOutcome,
   RowOutcome,
 } from './types';
+import { textHash } from './text-hash';
 
 /** How many recent batches the statistics keep for charts. */
 const RECENT_BATCHES = 30;
@@ -52,19 +53,13 @@ const MAX_CARRIED_ANSWER_BYTES = 200_000;
 const MAX_TRACE_BYTES = 1024;
 
 /**
- * FNV-1a and djb2 over a request's canonical text, 64 bits in all, plus its length: tells rows (and
+ * FNV-1a and djb2 (text-hash.ts) over a request's canonical text, 64 bits in all, plus its length: tells rows (and
  * units) apart without keeping them.
  */
 export function fingerprint(table: string, row: WireRow, moreRows?: readonly UnitRow[]): string {
   const text = canonicalUnitText(table, row, moreRows);
-  let a = 0x811c9dc5;
-  let b = 5381;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = (Math.imul(b, 33) + c) | 0;
-  }
-  return `${(a >>> 0).toString(16)}${(b >>> 0).toString(16)}:${text.length}`;
+  const [a, b] = textHash(text);
+  return `${a.toString(16)}${b.toString(16)}:${text.length}`;
 }
 
 /** A problem named by where it was found, or undefined. */
