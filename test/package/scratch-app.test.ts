@@ -304,6 +304,7 @@ describe('the published packages, installed from their tarballs into an app outs
       for (const [heading, file] of [
         ['### 1. Declare your tables', 'readme-batcher.ts'],
         ['### 2. Write rows from your workflow', 'readme-workflow.ts'],
+        ['### Several rows as one unit', 'readme-unit.ts'],
       ] as const) {
         const section = readme.slice(readme.indexOf(heading));
         const code = /```ts\n([\s\S]*?)```/.exec(section)?.[1];
