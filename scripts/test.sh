@@ -62,6 +62,41 @@ fatal() { # the run cannot even start: still end with the summary line
 
 write_counts() { printf '%s %s\n' "$2" "$3" >"$RESULTS_DIR/$1.counts"; }
 
+# What failed, named where CI shows it: just above the counts at the end (CI keeps only the tail of
+# a long run's output). From a vitest JSON report: each failed test and each file that failed
+# without one (a failing hook) with the first line of its error; from the run's log: vitest's
+# "Unhandled Error" sections (an error thrown outside any test fails the run and is in no report).
+FAILURES_FILE=$RESULTS_DIR/failures.txt
+rm -f "$FAILURES_FILE"
+note_failures() { # suite report.json log
+  node -e '
+    const fs = require("fs");
+    const [suite, report, log] = process.argv.slice(1);
+    const out = [];
+    const first = (m) => String(m ?? "").split("\n").find((l) => l.trim() !== "")?.trim().slice(0, 300) ?? "";
+    try {
+      const r = JSON.parse(fs.readFileSync(report, "utf8"));
+      for (const f of r.testResults) {
+        const file = f.name.replace(process.cwd() + "/", "");
+        const failed = f.assertionResults.filter((a) => a.status === "failed");
+        for (const a of failed) out.push(`${file} > ${a.fullName}: ${first(a.failureMessages?.[0])}`);
+        if (f.status === "failed" && failed.length === 0) out.push(`${file} (no failed test; the file failed): ${first(f.message)}`);
+      }
+    } catch { out.push("no readable report"); }
+    try {
+      const lines = fs.readFileSync(log, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+      lines.forEach((l, i) => {
+        // "⎯⎯⎯ Unhandled Rejection ⎯⎯⎯", then the error and where it was thrown.
+        if (/^\s*⎯+ Unhandled (Error|Rejection) ⎯+\s*$/.test(l)) {
+          const what = lines.slice(i + 1, i + 12).filter((x) => x.trim() !== "" && !/^\s*\d+\||^\s*\|/.test(x)).slice(0, 3);
+          out.push(`${l.replace(/⎯/g, "").trim()}: ${what.map((x) => x.trim()).join(" · ")}`);
+        }
+      });
+    } catch { /* no log */ }
+    for (const l of out.slice(0, 40)) console.log(`  ${suite}: ${l}`);
+  ' "$1" "$2" "$3" >>"$FAILURES_FILE" 2>&1 || true
+}
+
 # 1. Tools, modules, build.
 phase_start
 bash scripts/install-tools.sh all || fatal "scripts/install-tools.sh all failed"
@@ -101,8 +136,9 @@ run_vitest_project() { # project [vitest args...]
   log "vitest: project $project"
   # With file arguments, a project that holds none of them has nothing to run: not an error then.
   timeout --kill-after=60 "$budget" \
-    node_modules/.bin/vitest run --project "$project" ${1+--passWithNoTests} "$@" --reporter=default --reporter=json --outputFile.json="$report"
-  rc=$?
+    node_modules/.bin/vitest run --project "$project" ${1+--passWithNoTests} "$@" --reporter=default --reporter=json --outputFile.json="$report" 2>&1 |
+    tee "$RESULTS_DIR/vitest-$project.log"
+  rc=${PIPESTATUS[0]}
   reap_leftovers
   [ $rc = 124 ] && log "vitest project $project timed out (TEST_TIMEOUT_MINUTES=${TEST_TIMEOUT_MINUTES:-70} for all projects)"
   if [ -s "$report" ]; then
@@ -119,6 +155,7 @@ run_vitest_project() { # project [vitest args...]
     failed=1
   fi
   write_counts "vitest-$project" "$passed" "$failed"
+  [ "$failed" != 0 ] && note_failures "vitest-$project" "$report" "$RESULTS_DIR/vitest-$project.log"
   phase_end "vitest-$project"
 }
 for project in unit integration e2e; do run_vitest_project "$project" "$@"; done
@@ -162,20 +199,26 @@ if [ "$CLUSTER_SUITE" = 1 ] && [ $# = 0 ]; then
     cluster_down() { if [ -f .run/cluster/state.json ]; then node_modules/.bin/vite-node harness/src/cluster/cli.ts down || log "cluster cleanup left something (see above)"; fi; }
     cluster_down
     timeout --kill-after=120 "$((${CLUSTER_TIMEOUT_MINUTES:-60} * 60))" \
-      node_modules/.bin/vitest run --config test/cluster/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS_DIR/cluster.json"
-    cluster_rc=$?
+      node_modules/.bin/vitest run --config test/cluster/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS_DIR/cluster.json" 2>&1 |
+      tee "$RESULTS_DIR/cluster.log"
+    cluster_rc=${PIPESTATUS[0]}
     reap_leftovers
     cluster_down
     if [ -s "$RESULTS_DIR/cluster.json" ]; then counts=$(vitest_counts "$RESULTS_DIR/cluster.json") || counts="0 1"; else counts="0 1"; fi
     read -r passed failed <<<"$counts"
     if [ $cluster_rc != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
     write_counts cluster "$passed" "$failed"
+    [ "$failed" != 0 ] && note_failures cluster "$RESULTS_DIR/cluster.json" "$RESULTS_DIR/cluster.log"
     phase_end cluster-tests
   fi
   log "cluster suite took $(( $(date +%s) - cluster_t0 )) s (tools, images, cluster, tests, teardown)"
 fi
 
-# 4. Sum every suite's counts.
+# 4. Sum every suite's counts, after naming what failed.
+if [ -s "$FAILURES_FILE" ]; then
+  echo "[test] what failed:"
+  cat "$FAILURES_FILE"
+fi
 total_passed=0
 total_failed=0
 for file in "$RESULTS_DIR"/*.counts; do
