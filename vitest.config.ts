@@ -25,6 +25,7 @@ const UNIT = [
   'test/batcher/units-shard.test.ts',
   'test/batcher/write-order.test.ts',
   'test/chaos/audit.test.ts',
+  'test/chaos/flush-gaps.test.ts',
   'test/chaos/team-audit.test.ts',
   'test/chaos/typed-audit.test.ts',
   'test/fuzz/check.test.ts',

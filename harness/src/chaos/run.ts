@@ -23,6 +23,7 @@ import {
   type SentTransaction,
   type Verdict,
 } from './audit';
+import { sampleFlushGaps, type FlushGap } from './flush-gaps';
 import { SeededRandom } from './random';
 import { auditTeam, formatTeamVerdict, teamViolationCount, type TeamOutcome, type TeamVerdict } from './team/audit';
 import { TEAM_TASK_QUEUE, TEAM_WORKFLOW, type TeamWorkflowResult } from './team/rows';
@@ -81,6 +82,8 @@ export interface ChaosResult {
   verdict: Verdict;
   violations: number;
   seconds: number;
+  /** Per shard, the longest time it held requests without writing a batch (read from the health monitor). */
+  flushGaps: FlushGap[];
 }
 
 export interface TeamChaosResult extends Omit<ChaosResult, 'verdict'> {
@@ -126,6 +129,7 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
   let stack: Stack | undefined;
   let connection: Connection | undefined;
   let teamWorker: TeamWorkerProcess | undefined;
+  let gapSampler: ReturnType<typeof sampleFlushGaps> | undefined;
   let result: RoundsResult | undefined;
   try {
     if (options.busy) {
@@ -197,6 +201,7 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
     }
     const tw = teamWorker;
 
+    gapSampler = sampleFlushGaps(() => (s.monitor ? `${s.monitor.baseUrl}/metrics` : undefined), t0);
     connection = await Connection.connect({ address: temporal.address });
     const client = new Client({ connection, namespace: temporal.namespace });
     const taskQueue = team ? TEAM_TASK_QUEUE : (s.serviceEnv.MAIN_TASK_QUEUE ?? DEFAULT_MAIN_TASK_QUEUE);
@@ -325,6 +330,7 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
       await delay(2000);
     }
     note({ action: 'audit', component: 'all', note: `${running} workflow(s) still open by the count; auditing ${total}` });
+    const flushGaps = await gapSampler.stop();
 
     if (teamLoad) {
       const ids = teamLoad.groups.flatMap((g) => g.workflows.map((wf) => wf.workflowId));
@@ -334,14 +340,14 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
       const conn = await mysql.connect();
       let teamVerdict: TeamVerdict;
       try {
-        teamVerdict = auditTeam(teamLoad.sent, outcomes, await readTeamRows(conn), await readTeamLedger(conn), shards);
+        teamVerdict = auditTeam(teamLoad.sent, outcomes, await readTeamRows(conn), await readTeamLedger(conn));
         const [zone] = await conn.query('SELECT @@global.time_zone AS zone');
         teamVerdict.serverTimeZone = String((zone as Array<{ zone: unknown }>)[0]?.zone);
       } finally {
         await conn.end();
       }
       const violations = teamViolationCount(teamVerdict);
-      result = { seed: options.seed, tag, dir, timeline, teamVerdict, violations, seconds: (Date.now() - t0) / 1000 };
+      result = { seed: options.seed, tag, dir, timeline, teamVerdict, violations, seconds: (Date.now() - t0) / 1000, flushGaps };
       return result;
     }
 
@@ -356,9 +362,19 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
     } finally {
       await conn.end();
     }
-    result = { seed: options.seed, tag, dir, timeline, verdict, violations: violationCount(verdict), seconds: (Date.now() - t0) / 1000 };
+    result = {
+      seed: options.seed,
+      tag,
+      dir,
+      timeline,
+      verdict,
+      violations: violationCount(verdict),
+      seconds: (Date.now() - t0) / 1000,
+      flushGaps,
+    };
     return result;
   } finally {
+    await gapSampler?.stop();
     await connection?.close().catch(() => undefined);
     await teamWorker?.stop();
     await stack?.stop();

@@ -2,6 +2,7 @@
 // Kill rounds against a stack of its own, then an audit of every workflow against its row. Exits 1
 // on any violation (lost, phantom, doubled, orphan, misreported, still open), 2 if the run itself broke.
 import { parseArgs } from 'node:util';
+import { formatFlushGaps } from '../chaos/flush-gaps';
 import { formatTeamChaosVerdict, formatTimelineEntry, formatVerdict, runChaos, runTeamChaos, TEAM_MYSQL_TIME_ZONE } from '../chaos/run';
 import { newSeed } from '../chaos/random';
 
@@ -60,6 +61,9 @@ async function main(): Promise<number> {
   console.log('\n==== timeline ====');
   console.log('    time  action   component       pid         downtime');
   for (const e of result.timeline) console.log(formatTimelineEntry(e));
+  console.log('');
+  console.log('==== longest wait for a batch while requests were pending (health monitor, per shard) ====');
+  for (const line of formatFlushGaps(result.flushGaps, result.timeline)) console.log(line);
   console.log('');
   console.log(run.verdict);
   if (result.violations !== 0 || values['keep-logs']) console.log(`logs and data: ${result.dir}`);

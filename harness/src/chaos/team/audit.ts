@@ -134,8 +134,6 @@ export function auditTeam(
   outcomes: ReadonlyMap<string, TeamOutcome>,
   rows: readonly TeamRow[],
   ledger: ReadonlyMap<string, LedgerRow>,
-  /** The run's shard count: no longer needed since the orders are units (one request, one shard). */
-  _shards?: number,
 ): TeamVerdict {
   const v: TeamVerdict = {
     workflows: 0,
