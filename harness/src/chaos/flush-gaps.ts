@@ -2,9 +2,11 @@
 // the health monitor's /metrics (the shard's own statistics, as the monitor last read them) sampled
 // every second. The figure the reliability criteria name ("no shard without a batch for more than
 // 30 s while it has pending requests"). Resolution: the monitor's poll interval plus the shard's
-// statistics throttle (about 2 s), so a gap is known to within a few seconds; while the monitor is
-// down (it is killed in the rounds too) no sample is taken, and a gap that spans that time is still
-// measured from its start.
+// statistics throttle (about 2 s), so a gap is known to within a few seconds. The rounds do not kill
+// the monitor; while it holds no current statistics of a shard (the server it reads is down) that
+// shard gives no sample, and a gap that spans that time is still measured from its start.
+
+import { delay } from '../processes';
 
 /** One shard's figures in one scrape. */
 export interface ShardSample {
@@ -108,10 +110,10 @@ export function sampleFlushGaps(
           const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
           if (res.ok) tracker.observe(Date.now(), parseShardSamples(await res.text()));
         } catch {
-          // The monitor is being killed or restarted: no sample this time.
+          // The monitor did not answer in time: no sample this time.
         }
       }
-      await new Promise((r) => setTimeout(r, intervalMs));
+      await delay(intervalMs);
     }
   })();
   return {
