@@ -194,9 +194,10 @@ if [ "$CLUSTER_SUITE" = 1 ] && [ $# = 0 ]; then
     phase_start
     log "cluster suite (test/cluster/)"
     rm -f "$RESULTS_DIR/cluster.json"
-    # A cluster whose test process was killed (here or in an earlier run) is undone from
-    # .run/cluster/state.json: its processes by PID, bridge, netns, cgroups, iptables, sysctls.
-    cluster_down() { if [ -f .run/cluster/state.json ]; then node_modules/.bin/vite-node harness/src/cluster/cli.ts down || log "cluster cleanup left something (see above)"; fi; }
+    # A cluster whose test process was killed (here, in an earlier run, or in another clone) is
+    # undone from /run/write-batcher-cluster.json: its processes by PID, bridge, netns, cgroups,
+    # iptables, sysctls. One whose test process still runs is refused, and left alone.
+    cluster_down() { if [ -f /run/write-batcher-cluster.json ]; then node_modules/.bin/vite-node harness/src/cluster/cli.ts down || log "cluster cleanup refused or left something (see above)"; fi; }
     cluster_down
     timeout --kill-after=120 "$((${CLUSTER_TIMEOUT_MINUTES:-60} * 60))" \
       node_modules/.bin/vitest run --config test/cluster/vitest.config.ts --reporter=default --reporter=json --outputFile.json="$RESULTS_DIR/cluster.json" 2>&1 |

@@ -406,6 +406,21 @@ function forgetPid(pid: number): void {
   fs.rmSync(file, { force: true });
 }
 
+/**
+ * When a process started, in clock ticks since boot (/proc/<pid>/stat, field 22): with its PID it
+ * names one process, even once the PID has been recycled. undefined: no such process (or a zombie).
+ */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (the state); the start time is field 22.
+    return fields[0] === 'Z' ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
 /** A zombie (dead, waiting for a parent that is not us to reap it) does not count as alive. */
 function isAlive(pid: number): boolean {
   try {

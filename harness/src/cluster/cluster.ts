@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { makeCa, makeCert, makeKeyPair } from '../pki';
-import { delay, freePort, repoRoot, resolveTool, spawnLogged, stopPid, waitUntil, type ManagedProcess } from '../processes';
+import { delay, freePort, processStartTime, resolveTool, spawnLogged, stopPid, waitUntil, type ManagedProcess } from '../processes';
 import { run, type RunOptions } from './exec';
 import { diffHost, restoreHost, snapshotHost, unmountBelow, writeSysctl, type HostSnapshot } from './host-state';
 import { importImages, IMAGE_NAMES, stackImages, type BuiltImage } from './images';
@@ -23,8 +23,13 @@ export const SERVICE_SUBNET = '10.214.0.0/24';
 export const DNS_IP = '10.214.0.10';
 const TOKEN = 'write-batcher-cluster-admin';
 
-/** Where a running cluster writes what `cluster down` needs to clean up after a crash. */
-export const stateFile = path.join(repoRoot, '.run', 'cluster', 'state.json');
+/**
+ * Where a running cluster writes what is needed to undo it after its run died (the run's own PID,
+ * the processes it started, the host as it was). On the host, not in the checkout: the bridge, the
+ * iptables rules and the cgroups a dead run leaves are the host's, whichever clone started them, and
+ * the next run of any clone must find them (tmpfs: a reboot clears both).
+ */
+export const stateFile = '/run/write-batcher-cluster.json';
 
 export interface ClusterOptions {
   /** @default 300000 */
@@ -72,6 +77,8 @@ interface SavedState {
   dir: string;
   before: HostSnapshot;
   pids: number[];
+  /** The process that started the cluster: while it lives, the cluster is in use. */
+  owner?: { pid: number; startTime: string };
 }
 
 function writePki(dir: string): void {
@@ -395,10 +402,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     timings[phase] = Math.round((Date.now() - t0) / 100) / 10;
     progress(`${phase} at ${timings[phase]} s`);
   };
+  await undoDeadRun(progress);
   if (fs.existsSync(`/sys/class/net/${BRIDGE}`))
-    throw new Error(`bridge ${BRIDGE} exists: a cluster is running or a run died; stop it (node harness/dist/cluster/cli.js down) first`);
-  if (fs.existsSync(stateFile))
-    throw new Error(`${stateFile} exists: a cluster is running or a run died; run node harness/dist/cluster/cli.js down first`);
+    throw new Error(
+      `bridge ${BRIDGE} exists but ${stateFile} does not: made by hand or by a run older than the state file; ` +
+        `delete it (ip link delete ${BRIDGE}) once nothing uses it`,
+    );
 
   const bins = Object.fromEntries(
     [
@@ -421,10 +430,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const before = await snapshotHost();
   // Short: unix socket paths must stay under 108 bytes.
   const dir = fs.mkdtempSync('/tmp/wbc-');
-  fs.mkdirSync(path.dirname(stateFile), { recursive: true });
   const processes: ManagedProcess[] = [];
+  const owner = { pid: process.pid, startTime: processStartTime(process.pid) ?? '' };
   const saveState = () =>
-    fs.writeFileSync(stateFile, JSON.stringify({ dir, before, pids: processes.map((p) => p.pid) } satisfies SavedState));
+    fs.writeFileSync(stateFile, JSON.stringify({ dir, before, pids: processes.map((p) => p.pid), owner } satisfies SavedState));
   saveState();
   const logDir = path.join(dir, 'logs');
   fs.mkdirSync(logDir, { recursive: true });
@@ -784,10 +793,51 @@ async function killShims(dir: string): Promise<void> {
   await delay(500);
 }
 
-/** Undoes a cluster whose test process died (reads .run/cluster/state.json). */
+function readState(): SavedState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile, 'utf8')) as SavedState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`${stateFile} cannot be read (${(err as Error).message}); undo the cluster it describes by hand`);
+  }
+}
+
+/** The PIDs of processes whose command line names the directory (the cluster's own, its dockerd, its registry). */
+function processesNaming(dir: string): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .filter((pid) => {
+      try {
+        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+/**
+ * A cluster recorded in the state file whose starting process has died (killed with its test run,
+ * a session stopped mid-suite) is undone before a new one starts.
+ */
+async function undoDeadRun(progress: (line: string) => void): Promise<void> {
+  const left = await cleanupCrashedCluster(progress);
+  if (left.length) throw new Error(`the cluster a dead run left could not be undone; the host still differs:\n  ${left.join('\n  ')}`);
+}
+
+/**
+ * Undoes a cluster whose starting process died (reads the state file; `cli.js down` by hand, and
+ * scripts/test.sh around the suite). One whose starting process lives is in use: refused.
+ */
 export async function cleanupCrashedCluster(progress: (line: string) => void = () => undefined): Promise<string[]> {
-  if (!fs.existsSync(stateFile)) return [];
-  const saved = JSON.parse(fs.readFileSync(stateFile, 'utf8')) as SavedState;
+  const saved = readState();
+  if (!saved) return [];
+  const owner = saved.owner;
+  const ownerAlive = owner ? processStartTime(owner.pid) === owner.startTime : saved.pids.some((p) => processStartTime(p) !== undefined);
+  if (ownerAlive)
+    throw new Error(`a cluster is running (started by pid ${owner?.pid ?? '?'}, in ${saved.dir}); stop it, or wait for its run to end`);
+  progress(`a run that died (pid ${owner?.pid ?? '?'}) left a cluster in ${saved.dir}: undoing it`);
   for (const pid of [...saved.pids].reverse()) {
     // Only PIDs still running a binary of the cluster's (a recycled PID is left alone).
     let cmd = '';
@@ -799,6 +849,8 @@ export async function cleanupCrashedCluster(progress: (line: string) => void = (
     if (cmd.includes(saved.dir) || /kube|etcd|containerd/.test(cmd)) await stopPid(pid, { graceMs: 5000 });
   }
   await killShims(saved.dir);
+  // What the suites start beside the cluster, under its directory (a registry, a Docker daemon).
+  for (const pid of processesNaming(saved.dir)) await stopPid(pid, { graceMs: 5000 });
   await unmountBelow(saved.dir);
   const problems = await restoreHost(saved.before, (l) => l === BRIDGE || l.startsWith('veth') || l === 'cni-podman0', progress);
   fs.rmSync(saved.dir, { recursive: true, force: true });
