@@ -148,6 +148,18 @@ describe('dates and time zones', () => {
           ts0_epoch_ms: String(noon.getTime()),
           d_text: '2026-12-05',
         });
+        // The bulk write opens its transaction by turning autocommit off (db/sessions.ts); each of
+        // the pool's connections the team gets back commits its own statements again, whether the
+        // pool resets sessions on release (acquire) or not (connection).
+        const conns = await Promise.all([pool.getConnection(), pool.getConnection()]);
+        try {
+          for (const c of conns) {
+            const [ac] = await c.query('SELECT @@session.autocommit AS ac');
+            expect(Number((ac as Array<{ ac: number | string }>)[0]?.ac)).toBe(1);
+          }
+        } finally {
+          for (const c of conns) c.release();
+        }
       } finally {
         await pool.end();
       }

@@ -32,7 +32,7 @@ import {
   markUnitRows,
   rowDigest,
 } from '../db/ledger';
-import { utcConnection } from '../db/sessions';
+import { utcTransaction } from '../db/sessions';
 import { conversionProblem, writeTargetRows, type TargetResult, type TargetRow } from '../db/target-writes';
 import { RowValueError, type Catalog } from '../db/targets';
 import type { Replier, Reply } from './replies';
@@ -168,10 +168,10 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
 
   /** One transaction: the ledger claims, then each table's rows, then commit. */
   async function writeOnce(input: BulkWriteInput, rows: Row[], count: () => void): Promise<RowOutcome[]> {
-    const conn = await utcConnection(pool);
+    // The zone and the transaction's start in one statement (db/sessions.ts).
+    const { conn, release } = await utcTransaction(pool);
     try {
       count();
-      await conn.beginTransaction();
       const digests = new Map(rows.map((r) => [r.requestId, rowDigest(r.table, r.row, r.moreRows)]));
       const known = await claimForBatch(
         conn,
@@ -291,7 +291,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       await conn.rollback().catch(() => undefined);
       throw err;
     } finally {
-      conn.release();
+      await release();
     }
   }
 
@@ -300,9 +300,8 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
    * transaction that is always rolled back. Undefined when none fails alone (the unit failed as a whole).
    */
   async function failingPart(input: BulkWriteInput, unit: Row): Promise<{ part: Part; err: unknown } | undefined> {
-    const conn = await utcConnection(pool);
+    const { conn, release } = await utcTransaction(pool);
     try {
-      await conn.beginTransaction();
       const parts = partsOf(unit);
       const order = catalog.writeOrder([...new Set(parts.map((p) => p.table))]);
       for (const table of order) {
@@ -321,7 +320,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
       return undefined;
     } finally {
       await conn.rollback().catch(() => undefined);
-      conn.release();
+      await release();
     }
   }
 
