@@ -12,7 +12,7 @@ import path from 'node:path';
 import { makeCa, makeCert, makeKeyPair } from '../pki';
 import { delay, freePort, processStartTime, resolveTool, spawnLogged, stopPid, waitUntil, type ManagedProcess } from '../processes';
 import { run, type RunOptions } from './exec';
-import { diffHost, restoreHost, snapshotHost, unmountBelow, writeSysctl, type HostSnapshot } from './host-state';
+import { diffHost, killProcessesInNewCgroups, restoreHost, snapshotHost, unmountBelow, writeSysctl, type HostSnapshot } from './host-state';
 import { importImages, IMAGE_NAMES, stackImages, type BuiltImage } from './images';
 
 export const BRIDGE = 'wbc0';
@@ -762,6 +762,7 @@ async function stopCluster(c: StopContext): Promise<string[]> {
   }
   for (const p of c.processes) if (!p.hasExited()) await p.kill();
   await killShims(c.dir);
+  await killProcessesInNewCgroups(c.before);
   // 4. Mounts (overlay rootfs, secret tmpfs, netns bind mounts), then the host state.
   await unmountBelow(c.dir);
   c.progress('restoring the host');
@@ -849,6 +850,9 @@ export async function cleanupCrashedCluster(progress: (line: string) => void = (
     if (cmd.includes(saved.dir) || /kube|etcd|containerd/.test(cmd)) await stopPid(pid, { graceMs: 5000 });
   }
   await killShims(saved.dir);
+  // Containers of pods still running (their shims are gone; the kubelet never deleted them).
+  const containers = await killProcessesInNewCgroups(saved.before);
+  if (containers.length) progress(`killed ${containers.length} processes of containers left running`);
   // What the suites start beside the cluster, under its directory (a registry, a Docker daemon).
   for (const pid of processesNaming(saved.dir)) await stopPid(pid, { graceMs: 5000 });
   await unmountBelow(saved.dir);

@@ -259,6 +259,36 @@ export async function restoreHost(
   return problems;
 }
 
+/**
+ * Every process still in a cgroup made since `before` (kubepods: a container whose shim is gone, as
+ * after a run killed with its pods running), SIGKILLed by PID; resolves once they are gone (bounded).
+ * Those cgroups are the cluster's, so their processes are too.
+ */
+export async function killProcessesInNewCgroups(before: HostSnapshot): Promise<number[]> {
+  const pids = new Set<number>();
+  const collect = (dir: string) => {
+    let entries: fs.Dirent[] = [];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+      for (const l of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (/^\d+$/.test(l)) pids.add(Number(l));
+    } catch {
+      return;
+    }
+    for (const e of entries) if (e.isDirectory()) collect(path.join(dir, e.name));
+  };
+  for (const [h, dirs] of Object.entries((await snapshotHost()).cgroups))
+    for (const d of dirs) if (!(before.cgroups[h] ?? []).includes(d)) collect(path.join('/sys/fs/cgroup', h, d));
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
+  for (let i = 0; i < 100 && [...pids].some((p) => fs.existsSync(`/proc/${p}`)); i++) await new Promise((r) => setTimeout(r, 100));
+  return [...pids];
+}
+
 function removeCgroupTree(dir: string, problems: string[]): void {
   let entries: fs.Dirent[] = [];
   try {
