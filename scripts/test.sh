@@ -97,10 +97,59 @@ note_failures() { # suite report.json log
   ' "$1" "$2" "$3" >>"$FAILURES_FILE" 2>&1 || true
 }
 
-# 1. Tools, modules, build.
+# 0. Whether the cluster suite runs (real pods, needs root; section 3), decided first: its tools
+# are built in the background from the start.
+# On by default for a whole run as root (what CI does); CLUSTER_SUITE=0 leaves it out, and a run
+# that cannot (not root, or a subset of files) says so on its own line: never a silent skip.
+if [ -z "${CLUSTER_SUITE:-}" ]; then
+  if [ $# != 0 ]; then CLUSTER_SUITE=0
+  elif [ "$(id -u)" = 0 ]; then CLUSTER_SUITE=1
+  else CLUSTER_SUITE=0; log "skipped: the cluster suite (test/cluster/: real pods) needs root; CLUSTER_SUITE=1 as root runs it"
+  fi
+elif [ "$CLUSTER_SUITE" = 0 ] && [ $# = 0 ]; then
+  log "skipped: the cluster suite (CLUSTER_SUITE=0)"
+fi
+
+# 1. Tools, modules, build. In the foreground only what the unit and integration suites need
+# (`servers`: PyPI and Debian, no Go build). The Go builds (Helm, helm-unittest, Jaeger, the control
+# plane: `all`; then the cluster's node, CoreDNS, kube-router, metrics-server, Skaffold: `cluster`)
+# run in the background at low priority while those suites run: from a cold Go cache they take
+# about 10 and 10 minutes of both cores (docs/ci.md), from a warm one about a minute each. The e2e
+# project waits for `all`, the cluster suite for `cluster`; each wait is a phase of its own.
 phase_start
-bash scripts/install-tools.sh all || fatal "scripts/install-tools.sh all failed"
+bash scripts/install-tools.sh servers || fatal "scripts/install-tools.sh servers failed"
 phase_end tools
+BG_TOOLS_LOG=$RESULTS_DIR/tools-background.log
+rm -f "$RESULTS_DIR"/tools-*.rc
+build_cluster_tools=0
+[ "$CLUSTER_SUITE" = 1 ] && [ $# = 0 ] && [ "$(id -u)" = 0 ] && build_cluster_tools=1
+# setsid: its own process group, so an early exit stops the builds with it (the EXIT trap).
+setsid bash -c '
+  for what in all $([ "$2" = 1 ] && echo cluster); do
+    t=$(date +%s)
+    nice -n 10 bash scripts/install-tools.sh "$what"
+    rc=$?
+    echo "[test] background: scripts/install-tools.sh $what: exit $rc after $(($(date +%s) - t)) s"
+    echo $rc >"$1/tools-$what.rc"
+  done
+' background-tools "$RESULTS_DIR" "$build_cluster_tools" >"$BG_TOOLS_LOG" 2>&1 &
+bg_tools_pid=$!
+bg_printed=0
+stop_background_tools() { kill -- "-$bg_tools_pid" 2>/dev/null || true; }
+trap 'stop_background_tools; reap_leftovers' EXIT
+# Waits (bounded) until the background install of $1 has ended, prints its log so far, times the
+# wait as phase $2; returns the install's exit status.
+wait_for_tools() { # all|cluster phase-name
+  local deadline=$(($(date +%s) + 3600)) rc
+  phase_start
+  while [ ! -f "$RESULTS_DIR/tools-$1.rc" ] && kill -0 "$bg_tools_pid" 2>/dev/null && [ "$(date +%s)" -lt $deadline ]; do sleep 2; done
+  tail -n +$((bg_printed + 1)) "$BG_TOOLS_LOG"
+  bg_printed=$(wc -l <"$BG_TOOLS_LOG")
+  phase_end "$2"
+  rc=$(cat "$RESULTS_DIR/tools-$1.rc" 2>/dev/null) || rc=1
+  [[ $rc =~ ^[0-9]+$ ]] || rc=1
+  return "$rc"
+}
 phase_start
 bash scripts/prepare.sh
 prepare_rc=$?
@@ -158,31 +207,24 @@ run_vitest_project() { # project [vitest args...]
   [ "$failed" != 0 ] && note_failures "vitest-$project" "$report" "$RESULTS_DIR/vitest-$project.log"
   phase_end "vitest-$project"
 }
-for project in unit integration e2e; do run_vitest_project "$project" "$@"; done
+for project in unit integration; do run_vitest_project "$project" "$@"; done
+if ! wait_for_tools all tools-e2e-wait; then
+  log "scripts/install-tools.sh all (in the background) failed (its log is above); counted as one failure"
+  write_counts tools 0 1
+fi
+run_vitest_project e2e "$@"
 if [ $# != 0 ] && [ "$(cat "$RESULTS_DIR"/vitest-*.counts)" = "$(printf '0 0\n0 0\n0 0')" ]; then
   log "no test file matched $*; counted as one failure"
   write_counts no-tests 0 1
 fi
 
-# 3. The cluster suite: real pods on this machine, needs root.
-# On by default for a whole run as root (what CI does); CLUSTER_SUITE=0 leaves it out, and a run
-# that cannot (not root, or a subset of files) says so on its own line: never a silent skip.
-if [ -z "${CLUSTER_SUITE:-}" ]; then
-  if [ $# != 0 ]; then CLUSTER_SUITE=0
-  elif [ "$(id -u)" = 0 ]; then CLUSTER_SUITE=1
-  else CLUSTER_SUITE=0; log "skipped: the cluster suite (test/cluster/: real pods) needs root; CLUSTER_SUITE=1 as root runs it"
-  fi
-elif [ "$CLUSTER_SUITE" = 0 ] && [ $# = 0 ]; then
-  log "skipped: the cluster suite (CLUSTER_SUITE=0)"
-fi
+# 3. The cluster suite: real pods on this machine, needs root (whether it runs: section 0).
 if [ "$CLUSTER_SUITE" = 1 ] && [ $# = 0 ]; then
   cluster_t0=$(date +%s)
   cluster_tools_rc=0
   if [ "$(id -u)" = 0 ]; then
-    phase_start
-    bash scripts/install-tools.sh cluster
+    wait_for_tools cluster cluster-tools
     cluster_tools_rc=$?
-    phase_end cluster-tools
   fi
   if [ "$(id -u)" != 0 ]; then
     log "CLUSTER_SUITE=1 needs root (containerd, kubelet, iptables); counted as one failure"

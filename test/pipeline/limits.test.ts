@@ -126,7 +126,7 @@ describe('limits', () => {
       const retried = await bulkWrite(input); // as if the worker died before reporting the first
       expect(first.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'committed']);
       expect(retried.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'committed']);
-      expect(first.statements).toBe(4); // BEGIN, INSERT into the ledger, INSERT into the table, COMMIT
+      expect(first.statements).toBe(4); // the session's zone with autocommit off (the transaction's start), INSERT into the ledger, INSERT into the table, COMMIT
       // A later batch carrying one of them again learns it is a duplicate of the first batch.
       const later = await bulkWrite({ batchId: 'retry-batch-2', shard: 0, rows: [input.rows[0]!] });
       expect(later.outcomes).toEqual([{ requestId: 'retry-1', status: 'duplicate', batchId: 'retry-batch-1' }]);
