@@ -86,7 +86,9 @@ spec: {selector: {app: dns-check}, ports: [{port: 80}]}
         await Promise.race([delay(killAfterMs), exited]);
         // The process that recorded itself as the cluster's owner (vite-node may run the code in a
         // process of its own), and the one we started; the cluster's own processes are left running.
-        const saved = fs.existsSync(stateFile) ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { dir: string; owner: { pid: number } }) : undefined;
+        const saved = fs.existsSync(stateFile)
+          ? (JSON.parse(fs.readFileSync(stateFile, 'utf8')) as { dir: string; owner: { pid: number } })
+          : undefined;
         for (const pid of [saved?.owner.pid, child.pid]) {
           try {
             if (pid) process.kill(pid, 'SIGKILL');
@@ -96,7 +98,9 @@ spec: {selector: {app: dns-check}, ports: [{port: 80}]}
         }
         await exited;
         const ready = output.includes('ready: export KUBECONFIG');
-        say(`killed ${ready ? 'after Ready' : 'during the start'}; state file ${saved ? `names ${saved.dir}` : 'not yet written'}; last line: ${output.trim().split('\n').pop()}`);
+        say(
+          `killed ${ready ? 'after Ready' : 'during the start'}; state file ${saved ? `names ${saved.dir}` : 'not yet written'}; last line: ${output.trim().split('\n').pop()}`,
+        );
         if (saved) expect(processesNaming(saved.dir).length + (fs.existsSync(`/sys/class/net/wbc0`) ? 1 : 0)).toBeGreaterThan(0);
 
         const lines: string[] = [];
