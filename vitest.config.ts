@@ -24,6 +24,7 @@ const UNIT = [
   'test/batcher/thin-traffic.test.ts',
   'test/batcher/units-shard.test.ts',
   'test/batcher/write-order.test.ts',
+  'test/chaos/attribution.test.ts',
   'test/chaos/audit.test.ts',
   'test/chaos/flush-gaps.test.ts',
   'test/chaos/team-audit.test.ts',

@@ -166,6 +166,38 @@ describe('dates and time zones', () => {
     });
   }
 
+  it('when a batch commits on a pool that does not reset sessions (mysql2’s default), then the server saw 4 statements for it, its rows are visible to another session, and the connection is back in autocommit', async () => {
+    const pool = teamPool('connection');
+    const m = globalMysql();
+    const admin = await mysql.createConnection({ host: m.host, port: m.port, user: m.user, password: m.password, database });
+    const questions = async () => {
+      const [r] = await admin.query("SHOW GLOBAL STATUS LIKE 'Questions'");
+      return Number((r as Array<{ Value: string }>)[0]?.Value);
+    };
+    try {
+      await migrate(pool);
+      await pool.query(MOMENTS);
+      const { write } = await bulkWriterOn(pool);
+      // The first batch also asks the server's version once; the second is a batch as it runs.
+      await write(batchOf([{ id: 'count-warm', row: wire({ id: 'count-warm', dt3: new Date('2026-12-05T12:00:00.000Z') }) }]));
+      const ids = ['count-1', 'count-2', 'count-3'];
+      const before = await questions();
+      const result = await write(batchOf(ids.map((id) => ({ id, row: wire({ id, dt0: new Date('2026-12-05T12:00:00.000Z') }) }))));
+      const after = await questions();
+      expect(result.outcomes.map((o) => o.status)).toEqual(['committed', 'committed', 'committed']);
+      // The session's zone with autocommit off, the ledger claim, the INSERT, and autocommit back
+      // on, which commits (the SHOW STATUS between the two readings is the 1 taken off).
+      expect(after - before - 1).toBe(4);
+      const [seen] = await admin.query('SELECT id FROM moments WHERE id IN (?) ORDER BY id', [ids]);
+      expect((seen as Array<{ id: string }>).map((r) => r.id)).toEqual(ids);
+      const [ac] = await pool.query('SELECT @@session.autocommit AS ac');
+      expect(Number((ac as Array<{ ac: number | string }>)[0]?.ac)).toBe(1);
+    } finally {
+      await admin.end();
+      await pool.end();
+    }
+  });
+
   it('when a Date with milliseconds goes into a DATETIME(0) or TIMESTAMP(0) column, or a time of day into a DATE, then the row is refused InvalidWriteRequest naming the column and its precision, and nothing is written', async () => {
     const pool = teamPool('acquire');
     try {

@@ -32,7 +32,7 @@ export type LedgerStatus = Map<string, 'committed' | 'abandoned'>;
 
 export type Outcome =
   | { kind: 'completed'; result: { requestId?: string; status?: string; batchId?: string } }
-  | { kind: 'failed'; type: string; message: string }
+  | { kind: 'failed'; type: string; message: string; startedAt?: Date; closedAt?: Date }
   | { kind: 'open' }
   /** Terminated, cancelled, timed out: not something the pipeline should ever do to a transaction. */
   | { kind: 'other'; status: string };
@@ -80,7 +80,7 @@ function failureOf(err: unknown): { type: string; message: string } {
 /** The outcome of one workflow, by its latest run. */
 export async function outcomeOf(client: Client, workflowId: string): Promise<Outcome> {
   const handle = client.workflow.getHandle(workflowId);
-  const { status } = await handle.describe();
+  const { status, startTime, closeTime } = await handle.describe();
   if (status.name === 'RUNNING') return { kind: 'open' };
   if (status.name === 'COMPLETED')
     return { kind: 'completed', result: (await handle.result()) as { requestId?: string; status?: string; batchId?: string } };
@@ -89,7 +89,7 @@ export async function outcomeOf(client: Client, workflowId: string): Promise<Out
       await handle.result();
       return { kind: 'other', status: 'FAILED without error' };
     } catch (err) {
-      return { kind: 'failed', ...failureOf(err) };
+      return { kind: 'failed', ...failureOf(err), startedAt: startTime, closedAt: closeTime };
     }
   }
   return { kind: 'other', status: status.name };

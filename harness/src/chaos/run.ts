@@ -12,6 +12,7 @@ import pLimit from 'p-limit';
 import { DEFAULT_MAIN_TASK_QUEUE } from '@batcher/demo';
 import { delay, freePort, repoRoot, spawnLogged, type ManagedProcess } from '../processes';
 import { startStack, type Stack } from '../stack';
+import { attributeFailures, formatAttribution, type FailureAttribution, type TimedFailure } from './attribution';
 import {
   audit,
   outcomesOf,
@@ -84,6 +85,8 @@ export interface ChaosResult {
   seconds: number;
   /** Per shard, the longest time it held requests without writing a batch (read from the health monitor). */
   flushGaps: FlushGap[];
+  /** The failed transactions against the kills inside their wait (demo run only). */
+  failureKills?: FailureAttribution;
 }
 
 export interface TeamChaosResult extends Omit<ChaosResult, 'verdict'> {
@@ -362,6 +365,15 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
     } finally {
       await conn.end();
     }
+    const timedFailures: TimedFailure[] = [];
+    for (const [workflowId, o] of outcomes)
+      if (o.kind === 'failed' && o.startedAt && o.closedAt)
+        timedFailures.push({
+          workflowId,
+          type: o.type,
+          startedAt: (o.startedAt.getTime() - t0) / 1000,
+          closedAt: (o.closedAt.getTime() - t0) / 1000,
+        });
     result = {
       seed: options.seed,
       tag,
@@ -371,6 +383,7 @@ async function runRounds(options: ChaosOptions, team: boolean): Promise<RoundsRe
       violations: violationCount(verdict),
       seconds: (Date.now() - t0) / 1000,
       flushGaps,
+      failureKills: attributeFailures(timedFailures, timeline),
     };
     return result;
   } finally {
@@ -414,6 +427,7 @@ export function formatVerdict(result: ChaosResult): string {
     `completed      ${v.completed}`,
     `failed         ${v.failed}`,
     ...Object.entries(v.failedByType).map(([type, count]) => `  ${type.padEnd(26)} ${count}`),
+    ...(result.failureKills ? formatAttribution(result.failureKills).map((l) => `    ${l}`) : []),
     `lost           ${v.lost}`,
     `phantom        ${v.phantom}`,
     `doubled        ${v.doubled}`,

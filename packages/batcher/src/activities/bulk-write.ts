@@ -169,7 +169,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
   /** One transaction: the ledger claims, then each table's rows, then commit. */
   async function writeOnce(input: BulkWriteInput, rows: Row[], count: () => void): Promise<RowOutcome[]> {
     // The zone and the transaction's start in one statement (db/sessions.ts).
-    const { conn, release } = await utcTransaction(pool);
+    const { conn, commit, release } = await utcTransaction(pool);
     try {
       count();
       const digests = new Map(rows.map((r) => [r.requestId, rowDigest(r.table, r.row, r.moreRows)]));
@@ -285,7 +285,7 @@ export function createBulkWriter(pool: Pool, catalog: Catalog, replier: Replier)
         await markUnitRows(conn, unitRows);
       }
       count();
-      await conn.commit();
+      await commit();
       return rows.map((r) => outcomes.get(r.requestId) ?? rejected(r.requestId, BatcherErrorTypes.DataRejected, 'no outcome'));
     } catch (err) {
       await conn.rollback().catch(() => undefined);
