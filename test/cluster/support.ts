@@ -36,18 +36,7 @@ export function sourceFiles(dir: string): { chartDir: string; k8sDir: string } {
 }
 
 /** PIDs of the processes whose command line names `dir` (every process of a cluster does: none should outlive it). */
-export function processesNaming(dir: string): string[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .filter((pid) => {
-      try {
-        return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
-      }
-    });
-}
+export { processesNaming } from '../../harness/src/cluster';
 
 export interface PodInfo {
   metadata: { name: string; labels?: Record<string, string>; deletionTimestamp?: string };

@@ -804,7 +804,7 @@ function readState(): SavedState | undefined {
 }
 
 /** The PIDs of processes whose command line names the directory (the cluster's own, its dockerd, its registry). */
-function processesNaming(dir: string): number[] {
+export function processesNaming(dir: string): number[] {
   return fs
     .readdirSync('/proc')
     .filter((e) => /^\d+$/.test(e))
