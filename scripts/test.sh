@@ -86,13 +86,17 @@ note_failures() { # suite report.json log
     try {
       const lines = fs.readFileSync(log, "utf8").replace(/\x1b\[[0-9;]*m/g, "").split("\n");
       lines.forEach((l, i) => {
-        // "⎯⎯⎯ Unhandled Rejection ⎯⎯⎯", then the error and where it was thrown.
-        if (/^\s*⎯+ Unhandled (Error|Rejection) ⎯+\s*$/.test(l)) {
+        // Each error of the "Unhandled Errors" part of vitest has a header of its own ("⎯⎯⎯ Uncaught
+        // Exception ⎯⎯⎯", "Unhandled Rejection", "Unhandled Error"), then the error, where it was
+        // thrown, and the test file it came from.
+        if (/^\s*⎯+ (Uncaught Exception|Unhandled (Error|Rejection)) ⎯+\s*$/.test(l)) {
           const what = lines.slice(i + 1, i + 12).filter((x) => x.trim() !== "" && !/^\s*\d+\||^\s*\|/.test(x)).slice(0, 3);
-          out.push(`${l.replace(/⎯/g, "").trim()}: ${what.map((x) => x.trim()).join(" · ")}`);
+          const origin = lines.slice(i + 1, i + 40).map((x) => /This error originated in "([^"]+)"/.exec(x)?.[1]).find(Boolean);
+          out.push(`${l.replace(/⎯/g, "").trim()}${origin ? ` (from ${origin})` : ""}: ${what.map((x) => x.trim()).join(" · ")}`);
         }
       });
     } catch { /* no log */ }
+    if (out.length === 0) out.push(`failed with no failed test and no error section found; see ${log}`);
     for (const l of out.slice(0, 40)) console.log(`  ${suite}: ${l}`);
   ' "$1" "$2" "$3" >>"$FAILURES_FILE" 2>&1 || true
 }

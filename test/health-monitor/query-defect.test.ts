@@ -114,6 +114,11 @@ describe('the SDK query defect, healed', () => {
     })();
 
     let queriesSent = 0;
+    // Not awaited where sent (they must be in flight when the worker dies), but awaited before the
+    // test ends: a query still retrying (the client's gRPC retry timer) once the connection is
+    // closed throws "Channel has been shut down" from that timer, an uncaught exception that fails
+    // the whole run with every test passed (seen on a loaded machine).
+    const queries: Array<Promise<unknown>> = [];
     for (let round = 1; round <= ROUNDS; round++) {
       await pause(3000 + Math.random() * 2000);
       // Queries to every shard every 50 ms for 400 ms, then the worker dies: the last ones less than
@@ -121,10 +126,12 @@ describe('the SDK query defect, healed', () => {
       for (let burst = 0; burst < 8; burst++) {
         for (let shard = 0; shard < SHARDS; shard++) {
           queriesSent++;
-          void client.workflow
-            .getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard))
-            .query(batcherStatsQuery)
-            .catch(() => undefined);
+          queries.push(
+            client.workflow
+              .getHandle(batcherWorkflowId(config.batcher.workflowIdPrefix, shard))
+              .query(batcherStatsQuery)
+              .catch(() => undefined),
+          );
         }
         await pause(50);
       }
@@ -138,6 +145,8 @@ describe('the SDK query defect, healed', () => {
     await pause(3000);
     sending = false;
     await load;
+    // Bounded: a query's retries end well within this; the connection is closed only after it.
+    await Promise.race([Promise.allSettled(queries), pause(180_000)]);
 
     // Every shard running again and every request written, within a bounded number of checks.
     const rowsOnce = async () => {
