@@ -64,9 +64,9 @@ function resetsOnRelease(conn: PoolConnection): boolean {
 export interface UtcTransaction {
   conn: PoolConnection;
   /** Commits the transaction (and, on a pool that does not reset sessions, turns autocommit back on). */
-  commit(): Promise<void>;
+  commit: () => Promise<void>;
   /** Gives the connection back, autocommit on (after a rollback, one statement more where needed). */
-  release(): Promise<void>;
+  release: () => Promise<void>;
 }
 
 /**
