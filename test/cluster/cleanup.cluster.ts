@@ -49,7 +49,13 @@ spec: {selector: {app: dns-check}, ports: [{port: 80}]}
 `,
       });
       await cluster.kubectl(['wait', '-n', 'cleanup', '--for=condition=Ready', 'pod/dns-check', '--timeout=120s'], { timeoutMs: 130_000 });
-      const logs = await cluster.kubectl(['logs', '-n', 'cleanup', 'dns-check']);
+      // Ready means the container runs, not that getent has answered yet: its line is awaited
+      // (bounded), then checked.
+      let logs = '';
+      for (let i = 0; i < 60 && !logs.trim(); i++) {
+        logs = await cluster.kubectl(['logs', '-n', 'cleanup', 'dns-check']);
+        if (!logs.trim()) await delay(1000);
+      }
       expect(logs).toMatch(/^10\.214\.0\.1\s+kubernetes\.default\.svc\.cluster\.local/);
       // The host changed while the cluster ran (the proof that the check below has teeth).
       expect(diffHost(before, await snapshotHost()).length).toBeGreaterThan(0);

@@ -9,6 +9,9 @@ import { BATCHER_WORKFLOW_TYPE } from '@write-batcher/protocol';
 import { publishedStats } from '@write-batcher/batcher';
 import type { PendingWorkflowTask, ShardObservation, WorkflowTaskFailure } from './shard-state';
 
+/** The shard's bulk-write activity type (the name of `bulkWrite` in the batcher's activities). */
+const BULK_WRITE_ACTIVITY = 'bulkWrite';
+
 /** Events read from the end of a run's history to find its newest workflow-task failure. */
 const FAILURE_TAIL_EVENTS = 50;
 
@@ -77,7 +80,15 @@ export class ShardPoller {
     // The memo's oldest-request age is as of its publication: a lower bound of its age now, which
     // is how the stall check uses it. None published yet (a run's first moments): no statistics,
     // which is no failure either.
-    const memo = publishedStats(description) ?? null;
+    const published = publishedStats(description) ?? null;
+    // The shard publishes its statistics when its loop wakes (a signal, a finished write, a flush
+    // timer); a change held back by its throttle waits for the next wake-up, and when every write
+    // in flight hangs (a database that refuses every connection) none comes: the memo may still say
+    // nothing is being written. The bulk writes the server holds as pending activities are the
+    // truth: counted in, so a shard whose writes never end is seen waiting, and stalled in time.
+    const bulkWritesPending = (description.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === BULK_WRITE_ACTIVITY).length;
+    const memo =
+      published && bulkWritesPending > published.writesInFlight ? { ...published, writesInFlight: bulkWritesPending } : published;
     // A task on its first attempt has not failed; a retrying one may have failed for good.
     const lastTaskFailure =
       pendingWorkflowTask && pendingWorkflowTask.attempt >= 2
